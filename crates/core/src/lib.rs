@@ -1,0 +1,13 @@
+//! Shared vocabulary of netsim: virtual time ([`SimTime`], [`SimDuration`]), the TCP/IPv4 wire
+//! format ([`Packet`], [`Segment`], [`TcpFlags`], [`Seq`]) and the stable hash used for trace
+//! hashes. No simulation logic, no protocol rules, no randomness live here.
+
+pub mod hash;
+pub mod time;
+pub mod wire;
+
+pub use hash::{StableHasher, hash_str};
+pub use time::{ParseDurationError, SimDuration, SimTime};
+pub use wire::{
+    IPV4_HEADER_LEN, Packet, Segment, Seq, TCP_HEADER_LEN, TcpFlags, TcpOptions, Timestamps,
+};

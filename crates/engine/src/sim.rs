@@ -1,0 +1,870 @@
+//! The simulation loop and the network model. [`Sim`] owns virtual time, the event queue, the
+//! links and the packets in flight; each host's behaviour is a [`Host`] implementation that the
+//! loop calls with a [`Ctx`] through which it sends packets, arms timers and reports events.
+//! The engine knows the TCP header only as data to size packets and match fault filters; it
+//! knows nothing of TCP's rules.
+
+use std::collections::{BTreeMap, VecDeque};
+use std::net::Ipv4Addr;
+
+use netsim_core::{Packet, SimDuration, SimTime, StableHasher};
+
+use crate::config::{
+    BuildError, Direction, FaultAction, FaultId, HostId, LinkConfig, NetChange, Occurrence,
+    QueueLimit, Release, RunLimits, Topology,
+};
+use crate::queue::{Ev, EventQueue};
+use crate::rng::Stream;
+use crate::slab::{Key, Slab};
+use crate::trace::{Cause, DropReason, PacketId, TraceEvent, TraceKind, TraceRecord, TraceSink};
+
+/// The behaviour running on one host: its protocol stack and applications. The engine calls
+/// these methods; the host answers through the [`Ctx`].
+pub trait Host {
+    /// What the host reports in the trace.
+    type Event: TraceEvent;
+
+    /// Called once at time zero, in host order.
+    fn start(&mut self, ctx: &mut Ctx<'_, Self::Event>);
+    /// A packet addressed to this host arrived.
+    fn packet(&mut self, ctx: &mut Ctx<'_, Self::Event>, packet: Packet);
+    /// A timer armed with `token` fired.
+    fn timer(&mut self, ctx: &mut Ctx<'_, Self::Event>, token: u64);
+    /// The host crashed: forget all protocol state. Timers armed before are already void.
+    fn crash(&mut self);
+    /// The host came back after a crash.
+    fn restart(&mut self, ctx: &mut Ctx<'_, Self::Event>);
+}
+
+/// A timer armed by a host; pass it to [`Ctx::cancel_timer`] to cancel it.
+#[derive(Clone, Copy, PartialEq, Eq, Hash, Debug)]
+pub struct TimerId(Key);
+
+/// Counters of everything the network did with packets.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct NetStats {
+    /// Packets handed to the network by hosts.
+    pub sent: u64,
+    /// Extra copies the network made (link duplication and fault rules).
+    pub copies: u64,
+    /// Packets (originals and copies) delivered to a host.
+    pub delivered: u64,
+    /// Packets dropped, by reason.
+    pub dropped: BTreeMap<DropReason, u64>,
+    /// Timers that fired.
+    pub timers_fired: u64,
+}
+
+impl NetStats {
+    /// All drops, whatever the reason.
+    pub fn dropped_total(&self) -> u64 {
+        self.dropped.values().sum()
+    }
+    /// Drops for one reason.
+    pub fn dropped(&self, reason: DropReason) -> u64 {
+        self.dropped.get(&reason).copied().unwrap_or(0)
+    }
+}
+
+/// How often a fault rule saw a matching packet and how often it acted.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct FaultCount {
+    /// Packets that passed the filter.
+    pub matched: u64,
+    /// Times the action was applied.
+    pub fired: u64,
+}
+
+/// Why a run ended normally.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Stop {
+    /// The configured end time was reached.
+    EndTime,
+    /// No event was left.
+    Idle,
+}
+
+/// The result of a run that ended normally.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RunOutcome {
+    /// Why it ended.
+    pub stop: Stop,
+    /// Virtual time at the end.
+    pub end: SimTime,
+    /// Events processed (stale, cancelled entries not counted).
+    pub events: u64,
+    /// Hash of every trace record, in order.
+    pub trace_hash: u64,
+    /// Trace records emitted.
+    pub trace_records: u64,
+    /// Packet counters.
+    pub stats: NetStats,
+    /// Per fault rule, in declaration order.
+    pub faults: Vec<FaultCount>,
+    /// Packets still in links or held by faults at the end.
+    pub in_flight: u64,
+}
+
+/// A run stopped by one of its caps: a runaway, not a result.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum RunError {
+    /// Too many events.
+    #[error(
+        "run stopped at {at} after {events} events: the event cap was reached \
+         (raise max_events if the run is meant to be this long, or look for a loop)"
+    )]
+    EventCap {
+        /// Events processed.
+        events: u64,
+        /// Virtual time then.
+        at: SimTime,
+    },
+    /// An event was due after the time cap.
+    #[error(
+        "run stopped at {at}: the next event is due at {next}, after the time cap of {cap} \
+         (set an end time, or raise max_time)"
+    )]
+    TimeCap {
+        /// Virtual time then.
+        at: SimTime,
+        /// When the next event was due.
+        next: SimTime,
+        /// The cap.
+        cap: SimTime,
+    },
+}
+
+/// A packet in the network: in a link, or held by a fault.
+#[derive(Debug)]
+struct Flight {
+    id: PacketId,
+    packet: Packet,
+    to: HostId,
+    /// The link direction it travels on.
+    dir: u32,
+    /// When the sender handed it over; its lifetime counts from here.
+    sent_at: SimTime,
+    /// `Held` until a fault lets it go; `Expiring` when its arrival event is the end of its
+    /// lifetime rather than its delivery.
+    state: FlightState,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum FlightState {
+    InLink,
+    Expiring,
+    Held(FaultId),
+}
+
+/// Runtime state of one link direction.
+#[derive(Debug)]
+struct LinkDir {
+    config: LinkConfig,
+    rng: Stream,
+    /// Cut by a partition.
+    cut: bool,
+    /// Serialisation slots of packets not yet fully sent: (start, finish, bytes), in order.
+    busy: VecDeque<(SimTime, SimTime, u64)>,
+    /// Packets held by `Release::AfterPackets`, with how many more packets they wait for.
+    held_after: Vec<(Key, u32)>,
+}
+
+#[derive(Debug)]
+struct HostMeta {
+    name: String,
+    addr: Ipv4Addr,
+    up: bool,
+    /// Bumped at each crash; timers armed in an earlier epoch are void.
+    epoch: u32,
+    rng: Stream,
+}
+
+#[derive(Debug, Clone, Copy)]
+struct TimerEntry {
+    host: HostId,
+    epoch: u32,
+    token: u64,
+}
+
+/// Everything but the host implementations, so a host can be called with a borrow of it.
+struct Net<E, S> {
+    now: SimTime,
+    queue: EventQueue,
+    timers: Slab<TimerEntry>,
+    flights: Slab<Flight>,
+    hosts: Vec<HostMeta>,
+    dirs: Vec<LinkDir>,
+    /// `routes[from * n + to]` is the link direction from `from` to `to`, or `NO_ROUTE`.
+    routes: Vec<u32>,
+    by_addr: BTreeMap<Ipv4Addr, HostId>,
+    topology: Topology,
+    fault_counts: Vec<FaultCount>,
+    next_packet: u64,
+    stats: NetStats,
+    hasher: StableHasher,
+    records: u64,
+    sink: S,
+    _event: std::marker::PhantomData<fn(E)>,
+}
+
+const NO_ROUTE: u32 = u32::MAX;
+
+/// A deterministic simulation of hosts `H` on a network, tracing into `S`.
+pub struct Sim<H: Host, S: TraceSink<H::Event>> {
+    hosts: Vec<H>,
+    net: Net<H::Event, S>,
+    limits: RunLimits,
+    events: u64,
+    started: bool,
+}
+
+/// What a host can do when the engine calls it.
+pub struct Ctx<'a, E> {
+    net: &'a mut dyn NetApi<E>,
+    host: HostId,
+}
+
+/// The part of `Net` a host reaches, as a trait so `Ctx` need not carry the sink type.
+trait NetApi<E> {
+    fn now(&self) -> SimTime;
+    fn addr(&self, host: HostId) -> Ipv4Addr;
+    fn send(&mut self, host: HostId, packet: Packet, sender_state: &'static str);
+    fn set_timer(&mut self, host: HostId, at: SimTime, token: u64) -> TimerId;
+    fn cancel_timer(&mut self, id: TimerId) -> bool;
+    fn event(&mut self, host: HostId, event: &E);
+    fn rng(&mut self, host: HostId) -> &mut Stream;
+}
+
+impl<E> Ctx<'_, E> {
+    /// The current virtual time.
+    pub fn now(&self) -> SimTime {
+        self.net.now()
+    }
+    /// The host being called.
+    pub fn host(&self) -> HostId {
+        self.host
+    }
+    /// The host's own address.
+    pub fn addr(&self) -> Ipv4Addr {
+        self.net.addr(self.host)
+    }
+    /// Hands a packet to the network. `sender_state` is the protocol's label for the state it
+    /// sent from (e.g. `TIME_WAIT`); fault filters can match on it.
+    pub fn send(&mut self, packet: Packet, sender_state: &'static str) {
+        self.net.send(self.host, packet, sender_state)
+    }
+    /// Arms a timer that calls [`Host::timer`] with `token` at `at` (or now, if `at` is past).
+    pub fn set_timer(&mut self, at: SimTime, token: u64) -> TimerId {
+        self.net.set_timer(self.host, at, token)
+    }
+    /// Cancels a timer; returns false if it already fired or was cancelled. O(1).
+    pub fn cancel_timer(&mut self, id: TimerId) -> bool {
+        self.net.cancel_timer(id)
+    }
+    /// Reports a protocol event into the trace.
+    pub fn event(&mut self, event: E) {
+        self.net.event(self.host, &event)
+    }
+    /// The host's own random stream.
+    pub fn rng(&mut self) -> &mut Stream {
+        self.net.rng(self.host)
+    }
+}
+
+impl<E: TraceEvent, S: TraceSink<E>> Net<E, S> {
+    fn emit(&mut self, kind: TraceKind<'_, E>) {
+        let record = TraceRecord { at: self.now, kind };
+        record.hash_into(&mut self.hasher);
+        self.records += 1;
+        self.sink.record(&record);
+    }
+
+    fn new_packet_id(&mut self) -> PacketId {
+        self.next_packet += 1;
+        PacketId(self.next_packet)
+    }
+
+    fn drop_packet(&mut self, id: PacketId, packet: &Packet, reason: DropReason) {
+        *self.stats.dropped.entry(reason).or_insert(0) += 1;
+        self.emit(TraceKind::Dropped { id, packet, reason });
+    }
+
+    fn route(&self, from: HostId, to: HostId) -> Option<u32> {
+        let dir = self.routes[from.index() * self.hosts.len() + to.index()];
+        (dir != NO_ROUTE).then_some(dir)
+    }
+
+    fn send_packet(&mut self, from: HostId, packet: Packet, sender_state: &'static str) {
+        let id = self.new_packet_id();
+        self.stats.sent += 1;
+        self.emit(TraceKind::Sent {
+            host: from,
+            id,
+            packet: &packet,
+            sender_state,
+        });
+        let Some(to) = self.by_addr.get(&packet.dst).copied() else {
+            return self.drop_packet(id, &packet, DropReason::NoRoute);
+        };
+        let Some(dir) = self.route(from, to) else {
+            return self.drop_packet(id, &packet, DropReason::NoRoute);
+        };
+
+        // Targeted faults, tried in declaration order. Every rule counts its matches; the
+        // actions of all rules that fire combine (drop wins, then hold, then delay+duplicate).
+        let mut drop = None;
+        let mut hold = None;
+        let mut delay = SimDuration::ZERO;
+        let mut delay_by = None;
+        let mut duplicate_by = None;
+        for (i, rule) in self.topology.faults.iter().enumerate() {
+            if !rule.filter.matches(from, to, &packet, sender_state) {
+                continue;
+            }
+            let count = &mut self.fault_counts[i];
+            count.matched += 1;
+            let fires = match rule.occurrence {
+                Occurrence::Nth(n) => count.matched == n,
+                Occurrence::Every => true,
+            };
+            if !fires {
+                continue;
+            }
+            count.fired += 1;
+            let fault = FaultId(i as u32);
+            match rule.action {
+                FaultAction::Drop => drop = drop.or(Some(fault)),
+                FaultAction::Hold(release) => hold = hold.or(Some((fault, release))),
+                FaultAction::Delay(d) => {
+                    delay = delay.saturating_add(d);
+                    delay_by = delay_by.or(Some(fault));
+                }
+                FaultAction::Duplicate => duplicate_by = duplicate_by.or(Some(fault)),
+            }
+        }
+        if let Some(fault) = drop {
+            return self.drop_packet(id, &packet, DropReason::Fault(fault));
+        }
+        let flight = Flight {
+            id,
+            packet,
+            to,
+            dir,
+            sent_at: self.now,
+            state: FlightState::InLink,
+        };
+        if let Some((fault, release)) = hold {
+            return self.hold(flight, fault, release);
+        }
+        if let Some(fault) = duplicate_by {
+            let copy = self.copy_of(&flight, Cause::Fault(fault));
+            self.transmit(flight, delay, delay_by);
+            self.transmit(copy, delay, delay_by);
+        } else {
+            self.transmit(flight, delay, delay_by);
+        }
+    }
+
+    fn copy_of(&mut self, flight: &Flight, cause: Cause) -> Flight {
+        let copy = self.new_packet_id();
+        self.stats.copies += 1;
+        self.emit(TraceKind::Duplicated {
+            id: flight.id,
+            copy,
+            packet: &flight.packet,
+            cause,
+        });
+        Flight {
+            id: copy,
+            packet: flight.packet.clone(),
+            ..*flight
+        }
+    }
+
+    fn hold(&mut self, mut flight: Flight, fault: FaultId, release: Release) {
+        flight.state = FlightState::Held(fault);
+        self.emit(TraceKind::Held {
+            id: flight.id,
+            packet: &flight.packet,
+            fault,
+        });
+        let dir = flight.dir;
+        let key = self.flights.insert(flight);
+        match release {
+            Release::At(at) => self.queue.push(at.max(self.now), Ev::Release(key)),
+            Release::AfterPackets(0) => self.release(key),
+            Release::AfterPackets(n) => self.dirs[dir as usize].held_after.push((key, n)),
+        }
+    }
+
+    fn release(&mut self, key: Key) {
+        let Some(flight) = self.flights.remove(key) else {
+            return;
+        };
+        debug_assert!(matches!(flight.state, FlightState::Held(_)));
+        self.emit(TraceKind::Released {
+            id: flight.id,
+            packet: &flight.packet,
+        });
+        self.transmit(
+            Flight {
+                state: FlightState::InLink,
+                ..flight
+            },
+            SimDuration::ZERO,
+            None,
+        );
+    }
+
+    /// Puts a packet on its link direction: partition, MTU and queue checks, serialisation,
+    /// random loss, latency and jitter, reordering, duplication, lifetime. The random draws
+    /// happen in that fixed order and only for knobs that are set.
+    fn transmit(&mut self, flight: Flight, extra: SimDuration, extra_by: Option<FaultId>) {
+        let d = flight.dir as usize;
+        if self.dirs[d].cut {
+            self.drop_packet(flight.id, &flight.packet, DropReason::Partition);
+            return self.after_transmit(d);
+        }
+        let bytes = flight.packet.wire_len() as u64;
+        if self.dirs[d].config.mtu_bytes.is_some_and(|mtu| bytes > u64::from(mtu)) {
+            self.drop_packet(flight.id, &flight.packet, DropReason::Mtu);
+            return self.after_transmit(d);
+        }
+        let Some(finish) = self.serialise(d, bytes) else {
+            self.drop_packet(flight.id, &flight.packet, DropReason::QueueFull);
+            return self.after_transmit(d);
+        };
+        let dir = &mut self.dirs[d];
+        if dir.rng.chance(dir.config.loss) {
+            self.drop_packet(flight.id, &flight.packet, DropReason::Loss);
+            return self.after_transmit(d);
+        }
+        let base = dir.config.latency + dir.rng.duration_up_to(dir.config.jitter);
+        let reorder = dir.rng.chance(dir.config.reorder).then_some(dir.config.reorder_delay);
+        let copy_delay = dir
+            .rng
+            .chance(dir.config.duplicate)
+            .then(|| dir.config.latency + dir.rng.duration_up_to(dir.config.jitter));
+
+        if let Some(by) = reorder {
+            self.emit(TraceKind::Delayed {
+                id: flight.id,
+                packet: &flight.packet,
+                by,
+                cause: Cause::Link,
+            });
+        }
+        if let Some(fault) = extra_by {
+            self.emit(TraceKind::Delayed {
+                id: flight.id,
+                packet: &flight.packet,
+                by: extra,
+                cause: Cause::Fault(fault),
+            });
+        }
+        if let Some(copy_base) = copy_delay {
+            let copy = self.copy_of(&flight, Cause::Link);
+            self.schedule_arrival(copy, finish + copy_base + extra);
+        }
+        let delay = base + reorder.unwrap_or(SimDuration::ZERO) + extra;
+        self.schedule_arrival(flight, finish + delay);
+        self.after_transmit(d);
+    }
+
+    /// Reserves the serialiser of direction `d` for `bytes` and returns when the last bit is
+    /// out, or `None` when the drop-tail queue is full.
+    fn serialise(&mut self, d: usize, bytes: u64) -> Option<SimTime> {
+        let now = self.now;
+        let dir = &mut self.dirs[d];
+        let Some(bps) = dir.config.bandwidth_bps else {
+            return Some(now);
+        };
+        while dir.busy.front().is_some_and(|&(_, finish, _)| finish <= now) {
+            dir.busy.pop_front();
+        }
+        // Waiting packets are those whose serialisation has not started yet.
+        let waiting = dir.busy.iter().filter(|&&(start, _, _)| start > now);
+        let full = match dir.config.queue {
+            None => false,
+            Some(QueueLimit::Packets(max)) => waiting.count() >= max as usize,
+            Some(QueueLimit::Bytes(max)) => {
+                waiting.map(|&(_, _, b)| b).sum::<u64>() + bytes > max
+            }
+        };
+        if full {
+            return None;
+        }
+        let start = dir.busy.back().map_or(now, |&(_, finish, _)| finish.max(now));
+        let ns = (u128::from(bytes) * 8 * 1_000_000_000).div_ceil(u128::from(bps));
+        let finish = start + SimDuration::from_nanos(u64::try_from(ns).unwrap_or(u64::MAX));
+        dir.busy.push_back((start, finish, bytes));
+        Some(finish)
+    }
+
+    /// Counts a packet against those held "until N more packets pass" on direction `d`, and
+    /// releases the ones whose wait is over.
+    fn after_transmit(&mut self, d: usize) {
+        if self.dirs[d].held_after.is_empty() {
+            return;
+        }
+        let mut due = Vec::new();
+        self.dirs[d].held_after.retain_mut(|(key, left)| {
+            *left -= 1;
+            if *left == 0 {
+                due.push(*key);
+            }
+            *left > 0
+        });
+        for key in due {
+            self.release(key);
+        }
+    }
+
+    fn schedule_arrival(&mut self, mut flight: Flight, at: SimTime) {
+        let mut due = at;
+        if let Some(lifetime) = self.topology.lifetime {
+            let deadline = flight.sent_at.saturating_add(lifetime);
+            if at > deadline {
+                flight.state = FlightState::Expiring;
+                due = deadline.max(self.now);
+            }
+        }
+        let key = self.flights.insert(flight);
+        self.queue.push(due, Ev::Arrival(key));
+    }
+
+    fn set_timer_at(&mut self, host: HostId, at: SimTime, token: u64) -> TimerId {
+        let epoch = self.hosts[host.index()].epoch;
+        let key = self.timers.insert(TimerEntry { host, epoch, token });
+        self.queue.push(at.max(self.now), Ev::Timer(key));
+        TimerId(key)
+    }
+
+    fn apply(&mut self, change: NetChange) -> Option<(HostId, bool)> {
+        self.emit(TraceKind::Network(change));
+        match change {
+            NetChange::Partition(a, b, dir) => {
+                for d in self.cut_dirs(a, b, dir) {
+                    self.dirs[d as usize].cut = true;
+                    self.drop_in_flight(d);
+                }
+                None
+            }
+            NetChange::Heal(a, b, dir) => {
+                for d in self.cut_dirs(a, b, dir) {
+                    self.dirs[d as usize].cut = false;
+                }
+                None
+            }
+            NetChange::Crash(h) => {
+                let meta = &mut self.hosts[h.index()];
+                let was_up = meta.up;
+                meta.up = false;
+                meta.epoch = meta.epoch.wrapping_add(1);
+                was_up.then_some((h, false))
+            }
+            NetChange::Restart(h) => {
+                let meta = &mut self.hosts[h.index()];
+                let was_down = !meta.up;
+                meta.up = true;
+                was_down.then_some((h, true))
+            }
+        }
+    }
+
+    fn cut_dirs(&self, a: HostId, b: HostId, dir: Direction) -> Vec<u32> {
+        let mut dirs = vec![self.route(a, b)];
+        if dir == Direction::Both {
+            dirs.push(self.route(b, a));
+        }
+        dirs.into_iter().flatten().collect()
+    }
+
+    /// Drops every packet travelling on direction `d` (not those held by faults: they meet
+    /// the cut when released). Slot order makes the drop order deterministic.
+    fn drop_in_flight(&mut self, d: u32) {
+        let doomed: Vec<Key> = self
+            .flights
+            .iter()
+            .filter(|(_, f)| f.dir == d && !matches!(f.state, FlightState::Held(_)))
+            .map(|(k, _)| k)
+            .collect();
+        for key in doomed {
+            if let Some(f) = self.flights.remove(key) {
+                self.drop_packet(f.id, &f.packet, DropReason::Partition);
+            }
+        }
+    }
+}
+
+impl<E: TraceEvent, S: TraceSink<E>> NetApi<E> for Net<E, S> {
+    fn now(&self) -> SimTime {
+        self.now
+    }
+    fn addr(&self, host: HostId) -> Ipv4Addr {
+        self.hosts[host.index()].addr
+    }
+    fn send(&mut self, host: HostId, packet: Packet, sender_state: &'static str) {
+        self.send_packet(host, packet, sender_state)
+    }
+    fn set_timer(&mut self, host: HostId, at: SimTime, token: u64) -> TimerId {
+        self.set_timer_at(host, at, token)
+    }
+    fn cancel_timer(&mut self, id: TimerId) -> bool {
+        self.timers.remove(id.0).is_some()
+    }
+    fn event(&mut self, host: HostId, event: &E) {
+        self.emit(TraceKind::Protocol { host, event });
+    }
+    fn rng(&mut self, host: HostId) -> &mut Stream {
+        &mut self.hosts[host.index()].rng
+    }
+}
+
+impl<H: Host, S: TraceSink<H::Event>> Sim<H, S> {
+    /// Builds a simulation of `topology` with one host implementation per host (in
+    /// [`HostId`] order), randomness from `seed`, and trace records going to `sink`.
+    pub fn new(
+        topology: Topology,
+        hosts: Vec<H>,
+        seed: u64,
+        limits: RunLimits,
+        mut sink: S,
+    ) -> Result<Self, BuildError> {
+        topology.validate()?;
+        if hosts.len() != topology.hosts.len() {
+            return Err(BuildError::HostCountMismatch {
+                expected: topology.hosts.len(),
+                given: hosts.len(),
+            });
+        }
+        let n = topology.hosts.len();
+        let mut routes = vec![NO_ROUTE; n * n];
+        let mut dirs = Vec::with_capacity(topology.links.len() * 2);
+        for link in &topology.links {
+            for (from, to, config) in [
+                (link.a, link.b, &link.a_to_b),
+                (link.b, link.a, &link.b_to_a),
+            ] {
+                routes[from.index() * n + to.index()] = dirs.len() as u32;
+                let name = format!(
+                    "link:{}->{}",
+                    topology.hosts[from.index()].name,
+                    topology.hosts[to.index()].name
+                );
+                dirs.push(LinkDir {
+                    config: config.clone(),
+                    rng: Stream::derive(seed, &name),
+                    cut: false,
+                    busy: VecDeque::new(),
+                    held_after: Vec::new(),
+                });
+            }
+        }
+        let metas: Vec<HostMeta> = topology
+            .hosts
+            .iter()
+            .map(|h| HostMeta {
+                name: h.name.clone(),
+                addr: h.addr,
+                up: true,
+                epoch: 0,
+                rng: Stream::derive(seed, &format!("host:{}", h.name)),
+            })
+            .collect();
+        let names: Vec<String> = metas.iter().map(|m| m.name.clone()).collect();
+        sink.start(&names);
+        let mut queue = EventQueue::default();
+        for (i, (at, _)) in topology.schedule.iter().enumerate() {
+            queue.push(*at, Ev::Net(i as u32));
+        }
+        let by_addr = metas
+            .iter()
+            .enumerate()
+            .map(|(i, m)| (m.addr, HostId(i as u32)))
+            .collect();
+        let fault_counts = vec![FaultCount::default(); topology.faults.len()];
+        Ok(Sim {
+            hosts,
+            net: Net {
+                now: SimTime::ZERO,
+                queue,
+                timers: Slab::default(),
+                flights: Slab::default(),
+                hosts: metas,
+                dirs,
+                routes,
+                by_addr,
+                topology,
+                fault_counts,
+                next_packet: 0,
+                stats: NetStats::default(),
+                hasher: StableHasher::new(),
+                records: 0,
+                sink,
+                _event: std::marker::PhantomData,
+            },
+            limits,
+            events: 0,
+            started: false,
+        })
+    }
+
+    /// Runs until the end time, until no event is left, or until a cap stops it.
+    pub fn run(&mut self) -> Result<RunOutcome, RunError> {
+        self.start_hosts();
+        loop {
+            let Some(next) = self.net.queue.peek_time() else {
+                return Ok(self.outcome(Stop::Idle));
+            };
+            if let Some(end) = self.limits.end {
+                if next > end {
+                    self.net.now = end;
+                    return Ok(self.outcome(Stop::EndTime));
+                }
+            }
+            if next > self.limits.max_time {
+                return Err(RunError::TimeCap {
+                    at: self.net.now,
+                    next,
+                    cap: self.limits.max_time,
+                });
+            }
+            if self.events >= self.limits.max_events {
+                return Err(RunError::EventCap {
+                    events: self.events,
+                    at: self.net.now,
+                });
+            }
+            let (at, ev) = self.net.queue.pop().expect("peeked an entry");
+            debug_assert!(at >= self.net.now, "time went backwards");
+            self.net.now = at;
+            if self.dispatch(ev) {
+                self.events += 1;
+            }
+        }
+    }
+
+    fn start_hosts(&mut self) {
+        if std::mem::replace(&mut self.started, true) {
+            return;
+        }
+        for (i, host) in self.hosts.iter_mut().enumerate() {
+            let mut ctx = Ctx {
+                net: &mut self.net,
+                host: HostId(i as u32),
+            };
+            host.start(&mut ctx);
+        }
+    }
+
+    /// Handles one due entry; false if it was stale (cancelled timer, dropped packet).
+    fn dispatch(&mut self, ev: Ev) -> bool {
+        let net = &mut self.net;
+        match ev {
+            Ev::Timer(key) => {
+                let Some(timer) = net.timers.remove(key) else {
+                    return false;
+                };
+                let host = timer.host;
+                if timer.epoch != net.hosts[host.index()].epoch {
+                    return false;
+                }
+                net.stats.timers_fired += 1;
+                net.emit(TraceKind::Timer {
+                    host,
+                    token: timer.token,
+                });
+                let mut ctx = Ctx { net, host };
+                self.hosts[host.index()].timer(&mut ctx, timer.token);
+            }
+            Ev::Arrival(key) => {
+                let Some(flight) = net.flights.remove(key) else {
+                    return false;
+                };
+                if flight.state == FlightState::Expiring {
+                    net.drop_packet(flight.id, &flight.packet, DropReason::LifetimeExpired);
+                } else if !net.hosts[flight.to.index()].up {
+                    net.drop_packet(flight.id, &flight.packet, DropReason::HostDown);
+                } else {
+                    net.stats.delivered += 1;
+                    net.emit(TraceKind::Delivered {
+                        host: flight.to,
+                        id: flight.id,
+                        packet: &flight.packet,
+                    });
+                    let host = flight.to;
+                    let mut ctx = Ctx { net, host };
+                    self.hosts[host.index()].packet(&mut ctx, flight.packet);
+                }
+            }
+            Ev::Release(key) => {
+                if net.flights.get(key).is_none() {
+                    return false;
+                }
+                net.release(key);
+            }
+            Ev::Net(index) => {
+                let change = net.topology.schedule[index as usize].1;
+                match net.apply(change) {
+                    Some((host, false)) => self.hosts[host.index()].crash(),
+                    Some((host, true)) => {
+                        let mut ctx = Ctx { net, host };
+                        self.hosts[host.index()].restart(&mut ctx);
+                    }
+                    None => {}
+                }
+            }
+        }
+        true
+    }
+
+    fn outcome(&self, stop: Stop) -> RunOutcome {
+        let in_flight = self.net.flights.len() as u64;
+        let stats = self.net.stats.clone();
+        debug_assert_eq!(
+            stats.sent + stats.copies,
+            stats.delivered + stats.dropped_total() + in_flight,
+            "a packet went missing: every packet must be delivered, dropped or in flight"
+        );
+        RunOutcome {
+            stop,
+            end: self.net.now,
+            events: self.events,
+            trace_hash: self.net.hasher.finish(),
+            trace_records: self.net.records,
+            stats,
+            faults: self.net.fault_counts.clone(),
+            in_flight,
+        }
+    }
+
+    /// The current virtual time.
+    pub fn now(&self) -> SimTime {
+        self.net.now
+    }
+    /// The host implementations, in [`HostId`] order.
+    pub fn hosts(&self) -> &[H] {
+        &self.hosts
+    }
+    /// The trace sink.
+    pub fn sink(&self) -> &S {
+        &self.net.sink
+    }
+    /// Gives the sink back, ending the simulation.
+    pub fn into_sink(self) -> S {
+        self.net.sink
+    }
+    /// Looks a host up by name.
+    pub fn host_id(&self, name: &str) -> Option<HostId> {
+        self.net
+            .hosts
+            .iter()
+            .position(|m| m.name == name)
+            .map(|i| HostId(i as u32))
+    }
+    /// Entries in the event queue, stale ones included.
+    pub fn queue_len(&self) -> usize {
+        self.net.queue.len()
+    }
+}

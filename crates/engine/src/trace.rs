@@ -1,0 +1,474 @@
+//! The trace: a stream of typed records (packet sent, delivered, dropped with a reason,
+//! duplicated, delayed, held, released; timers; protocol events; network changes), each with its
+//! time. Records go to a [`TraceSink`] as they happen (nothing is kept in memory unless the sink
+//! keeps it) and every record also feeds a running [`StableHasher`], so two runs compare by hash
+//! even when no sink renders anything.
+
+use std::fmt::{self, Write as _};
+use std::io;
+
+use netsim_core::{Packet, SimDuration, SimTime, StableHasher};
+
+use crate::config::{Direction, FaultId, HostId, NetChange};
+
+/// A protocol event the host layer reports (a TCP state change, an error to the application).
+/// It must print on one line and hash stably.
+pub trait TraceEvent: fmt::Display {
+    /// Feeds the event into the trace hash.
+    fn hash_into(&self, h: &mut StableHasher);
+}
+
+/// Hosts that report no protocol events use this.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum NoEvent {}
+
+impl fmt::Display for NoEvent {
+    fn fmt(&self, _: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match *self {}
+    }
+}
+
+impl TraceEvent for NoEvent {
+    fn hash_into(&self, _: &mut StableHasher) {
+        match *self {}
+    }
+}
+
+/// Unique number of a packet within a run (copies made by duplication get their own).
+#[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Debug)]
+pub struct PacketId(pub u64);
+
+/// Why the network discarded a packet.
+#[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Debug)]
+pub enum DropReason {
+    /// Random loss on the link.
+    Loss,
+    /// The link's drop-tail queue was full.
+    QueueFull,
+    /// Larger than the link's MTU.
+    Mtu,
+    /// It would have arrived later than the network lifetime after it was sent.
+    LifetimeExpired,
+    /// A partition cut its link (before or while it was in flight).
+    Partition,
+    /// Its destination host was crashed when it arrived.
+    HostDown,
+    /// No host has its destination address, or no link joins sender and receiver.
+    NoRoute,
+    /// A targeted fault rule dropped it.
+    Fault(FaultId),
+}
+
+impl fmt::Display for DropReason {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            DropReason::Loss => f.write_str("loss"),
+            DropReason::QueueFull => f.write_str("queue full"),
+            DropReason::Mtu => f.write_str("mtu"),
+            DropReason::LifetimeExpired => f.write_str("lifetime expired"),
+            DropReason::Partition => f.write_str("partition"),
+            DropReason::HostDown => f.write_str("host down"),
+            DropReason::NoRoute => f.write_str("no route"),
+            DropReason::Fault(id) => write!(f, "{id}"),
+        }
+    }
+}
+
+impl DropReason {
+    fn code(self) -> u64 {
+        match self {
+            DropReason::Loss => 1,
+            DropReason::QueueFull => 2,
+            DropReason::Mtu => 3,
+            DropReason::LifetimeExpired => 4,
+            DropReason::Partition => 5,
+            DropReason::HostDown => 6,
+            DropReason::NoRoute => 7,
+            DropReason::Fault(id) => 0x100 + u64::from(id.0),
+        }
+    }
+}
+
+/// Who made a copy or added a delay: the link's random knobs, or a fault rule.
+#[derive(Clone, Copy, PartialEq, Eq, Hash, Debug)]
+pub enum Cause {
+    /// The link's duplication or reordering probability.
+    Link,
+    /// A targeted fault rule.
+    Fault(FaultId),
+}
+
+impl Cause {
+    fn code(self) -> u64 {
+        match self {
+            Cause::Link => 0,
+            Cause::Fault(id) => 1 + u64::from(id.0),
+        }
+    }
+}
+
+impl fmt::Display for Cause {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Cause::Link => f.write_str("link"),
+            Cause::Fault(id) => write!(f, "{id}"),
+        }
+    }
+}
+
+/// What happened.
+#[derive(Debug)]
+pub enum TraceKind<'a, E> {
+    /// A host handed a packet to the network.
+    Sent {
+        /// Sender.
+        host: HostId,
+        /// The packet's number.
+        id: PacketId,
+        /// The packet.
+        packet: &'a Packet,
+        /// The sender's protocol state label when it sent it.
+        sender_state: &'static str,
+    },
+    /// A packet reached its destination host.
+    Delivered {
+        /// Receiver.
+        host: HostId,
+        /// The packet's number.
+        id: PacketId,
+        /// The packet.
+        packet: &'a Packet,
+    },
+    /// The network discarded a packet.
+    Dropped {
+        /// The packet's number.
+        id: PacketId,
+        /// The packet.
+        packet: &'a Packet,
+        /// Why.
+        reason: DropReason,
+    },
+    /// The network made a second copy of a packet.
+    Duplicated {
+        /// The original's number.
+        id: PacketId,
+        /// The copy's number.
+        copy: PacketId,
+        /// The packet.
+        packet: &'a Packet,
+        /// Who made the copy.
+        cause: Cause,
+    },
+    /// A packet will arrive later than the link alone would deliver it.
+    Delayed {
+        /// The packet's number.
+        id: PacketId,
+        /// The packet.
+        packet: &'a Packet,
+        /// The extra delay.
+        by: SimDuration,
+        /// Who added it.
+        cause: Cause,
+    },
+    /// A fault rule holds a packet back from its link.
+    Held {
+        /// The packet's number.
+        id: PacketId,
+        /// The packet.
+        packet: &'a Packet,
+        /// The rule.
+        fault: FaultId,
+    },
+    /// A held packet enters its link.
+    Released {
+        /// The packet's number.
+        id: PacketId,
+        /// The packet.
+        packet: &'a Packet,
+    },
+    /// A host timer fired.
+    Timer {
+        /// The host.
+        host: HostId,
+        /// The token the host armed it with.
+        token: u64,
+    },
+    /// The protocol layer of a host reports something.
+    Protocol {
+        /// The host.
+        host: HostId,
+        /// What it reports.
+        event: &'a E,
+    },
+    /// A scheduled network change took effect.
+    Network(NetChange),
+}
+
+/// One trace record: a time and what happened.
+#[derive(Debug)]
+pub struct TraceRecord<'a, E> {
+    /// When.
+    pub at: SimTime,
+    /// What.
+    pub kind: TraceKind<'a, E>,
+}
+
+impl<E: TraceEvent> TraceRecord<'_, E> {
+    /// Feeds the record into the trace hash: its time, its kind and every field.
+    pub fn hash_into(&self, h: &mut StableHasher) {
+        h.write_u64(self.at.as_nanos());
+        match &self.kind {
+            TraceKind::Sent {
+                host,
+                id,
+                packet,
+                sender_state,
+            } => {
+                h.write_u64(1 << 32 | u64::from(host.0));
+                h.write_u64(id.0);
+                h.write_str(sender_state);
+                packet.hash_into(h);
+            }
+            TraceKind::Delivered { host, id, .. } => {
+                // The packet's contents were hashed when it was sent; its number identifies it.
+                h.write_u64(2 << 32 | u64::from(host.0));
+                h.write_u64(id.0);
+            }
+            TraceKind::Dropped { id, reason, .. } => {
+                h.write_u64(3 << 32 | reason.code());
+                h.write_u64(id.0);
+            }
+            TraceKind::Duplicated {
+                id, copy, cause, ..
+            } => {
+                h.write_u64(4 << 32 | cause.code());
+                h.write_u64(id.0);
+                h.write_u64(copy.0);
+            }
+            TraceKind::Delayed { id, by, cause, .. } => {
+                h.write_u64(5 << 32 | cause.code());
+                h.write_u64(id.0);
+                h.write_u64(by.as_nanos());
+            }
+            TraceKind::Held { id, fault, .. } => {
+                h.write_u64(6 << 32 | u64::from(fault.0));
+                h.write_u64(id.0);
+            }
+            TraceKind::Released { id, .. } => {
+                h.write_u64(7 << 32);
+                h.write_u64(id.0);
+            }
+            TraceKind::Timer { host, token } => {
+                h.write_u64(8 << 32 | u64::from(host.0));
+                h.write_u64(*token);
+            }
+            TraceKind::Protocol { host, event } => {
+                h.write_u64(9 << 32 | u64::from(host.0));
+                event.hash_into(h);
+            }
+            TraceKind::Network(change) => {
+                let (code, a, b) = match *change {
+                    NetChange::Partition(a, b, d) => (10 + dir_code(d), a.0, b.0),
+                    NetChange::Heal(a, b, d) => (12 + dir_code(d), a.0, b.0),
+                    NetChange::Crash(a) => (14, a.0, 0),
+                    NetChange::Restart(a) => (15, a.0, 0),
+                };
+                h.write_u64(code << 32);
+                h.write_u64(u64::from(a) << 32 | u64::from(b));
+            }
+        }
+    }
+}
+
+fn dir_code(d: Direction) -> u64 {
+    match d {
+        Direction::OneWay => 0,
+        Direction::Both => 1,
+    }
+}
+
+/// Where records go. `start` is called once before the run with the hosts' names.
+pub trait TraceSink<E> {
+    /// Called once, before the first record, with the host names indexed by [`HostId`].
+    fn start(&mut self, _host_names: &[String]) {}
+    /// Called for every record, in order.
+    fn record(&mut self, record: &TraceRecord<'_, E>);
+}
+
+/// Discards every record (the running hash is still kept by the engine).
+#[derive(Debug, Default, Clone, Copy)]
+pub struct NullSink;
+
+impl<E> TraceSink<E> for NullSink {
+    fn record(&mut self, _: &TraceRecord<'_, E>) {}
+}
+
+/// Any closure over records is a sink; handy in tests.
+impl<E, F: FnMut(&TraceRecord<'_, E>)> TraceSink<E> for F {
+    fn record(&mut self, record: &TraceRecord<'_, E>) {
+        self(record)
+    }
+}
+
+/// Renders records as stable one-line text.
+///
+/// ```text
+///    0.001000s client  > 10.0.0.1:49152 > 10.0.0.2:80 [S] seq 0 win 65535 len 0
+///    0.002000s server  < 10.0.0.1:49152 > 10.0.0.2:80 [S] seq 0 win 65535 len 0
+///    0.003000s net     drop (queue full) 10.0.0.2:80 > 10.0.0.1:49152 [S.] seq 0 ack 1 ...
+///    5.000000s net     partition client <-> server
+/// ```
+#[derive(Debug, Clone, Default)]
+pub struct TextFormat {
+    names: Vec<String>,
+    width: usize,
+}
+
+/// Name of the actor column for things the network itself does.
+const NET: &str = "net";
+
+impl TextFormat {
+    /// A formatter for hosts with these names.
+    pub fn new(host_names: &[String]) -> Self {
+        let width = host_names
+            .iter()
+            .map(String::len)
+            .chain([NET.len()])
+            .max()
+            .unwrap_or(0);
+        TextFormat {
+            names: host_names.to_vec(),
+            width,
+        }
+    }
+
+    fn name(&self, host: HostId) -> &str {
+        self.names.get(host.index()).map_or("?", String::as_str)
+    }
+
+    /// Appends one line (without the newline) for `record` to `out`.
+    pub fn write<E: fmt::Display>(&self, record: &TraceRecord<'_, E>, out: &mut String) {
+        let w = self.width;
+        let _ = write!(out, "{:>12} ", record.at.to_string());
+        // Writing to a String cannot fail.
+        let _ = match &record.kind {
+            TraceKind::Sent { host, packet, .. } => {
+                write!(out, "{:<w$} > {packet}", self.name(*host))
+            }
+            TraceKind::Delivered { host, packet, .. } => {
+                write!(out, "{:<w$} < {packet}", self.name(*host))
+            }
+            TraceKind::Dropped { packet, reason, .. } => {
+                write!(out, "{NET:<w$} drop ({reason}) {packet}")
+            }
+            TraceKind::Duplicated { packet, cause, .. } => {
+                write!(out, "{NET:<w$} duplicate ({cause}) {packet}")
+            }
+            TraceKind::Delayed {
+                packet, by, cause, ..
+            } => write!(out, "{NET:<w$} delay +{by} ({cause}) {packet}"),
+            TraceKind::Held { packet, fault, .. } => {
+                write!(out, "{NET:<w$} hold ({fault}) {packet}")
+            }
+            TraceKind::Released { packet, .. } => write!(out, "{NET:<w$} release {packet}"),
+            TraceKind::Timer { host, token } => {
+                write!(out, "{:<w$} timer {token}", self.name(*host))
+            }
+            TraceKind::Protocol { host, event } => {
+                write!(out, "{:<w$} {event}", self.name(*host))
+            }
+            TraceKind::Network(change) => {
+                let arrow = |d: Direction| match d {
+                    Direction::OneWay => "->",
+                    Direction::Both => "<->",
+                };
+                match *change {
+                    NetChange::Partition(a, b, d) => write!(
+                        out,
+                        "{NET:<w$} partition {} {} {}",
+                        self.name(a),
+                        arrow(d),
+                        self.name(b)
+                    ),
+                    NetChange::Heal(a, b, d) => write!(
+                        out,
+                        "{NET:<w$} heal {} {} {}",
+                        self.name(a),
+                        arrow(d),
+                        self.name(b)
+                    ),
+                    NetChange::Crash(h) => write!(out, "{NET:<w$} crash {}", self.name(h)),
+                    NetChange::Restart(h) => write!(out, "{NET:<w$} restart {}", self.name(h)),
+                }
+            }
+        };
+    }
+}
+
+/// Writes each record as a text line to an `io::Write` (a file, stdout). The first write error
+/// is kept and reported by [`TextWriter::finish`]; later records are skipped.
+pub struct TextWriter<W: io::Write> {
+    format: TextFormat,
+    out: W,
+    line: String,
+    error: Option<io::Error>,
+}
+
+impl<W: io::Write> TextWriter<W> {
+    /// A writer into `out`.
+    pub fn new(out: W) -> Self {
+        TextWriter {
+            format: TextFormat::default(),
+            out,
+            line: String::new(),
+            error: None,
+        }
+    }
+
+    /// Flushes and returns the destination, or the first write error.
+    pub fn finish(mut self) -> io::Result<W> {
+        if let Some(e) = self.error {
+            return Err(e);
+        }
+        self.out.flush()?;
+        Ok(self.out)
+    }
+}
+
+impl<W: io::Write, E: fmt::Display> TraceSink<E> for TextWriter<W> {
+    fn start(&mut self, host_names: &[String]) {
+        self.format = TextFormat::new(host_names);
+    }
+
+    fn record(&mut self, record: &TraceRecord<'_, E>) {
+        if self.error.is_some() {
+            return;
+        }
+        self.line.clear();
+        self.format.write(record, &mut self.line);
+        self.line.push('\n');
+        if let Err(e) = self.out.write_all(self.line.as_bytes()) {
+            self.error = Some(e);
+        }
+    }
+}
+
+/// Keeps every record as a text line in memory (for tests and snapshots of short runs).
+#[derive(Debug, Default, Clone)]
+pub struct TextLines {
+    format: TextFormat,
+    /// The lines so far.
+    pub lines: Vec<String>,
+}
+
+impl<E: fmt::Display> TraceSink<E> for TextLines {
+    fn start(&mut self, host_names: &[String]) {
+        self.format = TextFormat::new(host_names);
+    }
+
+    fn record(&mut self, record: &TraceRecord<'_, E>) {
+        let mut line = String::new();
+        self.format.write(record, &mut line);
+        self.lines.push(line);
+    }
+}
