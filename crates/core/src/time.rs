@@ -358,7 +358,10 @@ mod tests {
     fn instants_print_as_seconds_with_microseconds() {
         let t = SimTime::after(SimDuration::from_micros(61_002_000));
         assert_eq!(t.to_string(), "61.002000s");
-        assert_eq!(SimTime::from_nanos(1_000_000_007).to_string(), "1.000000007s");
+        assert_eq!(
+            SimTime::from_nanos(1_000_000_007).to_string(),
+            "1.000000007s"
+        );
         assert_eq!(SimTime::ZERO.to_string(), "0.000000s");
     }
 }

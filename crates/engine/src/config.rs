@@ -113,7 +113,9 @@ impl PacketFilter {
     /// True when `packet`, sent by `from` to `to` in `sender_state`, passes every condition.
     pub fn matches(&self, from: HostId, to: HostId, packet: &Packet, sender_state: &str) -> bool {
         let s = &packet.segment;
-        let in_range = |range: Option<(u32, u32)>, v: u32| range.is_none_or(|(lo, hi)| lo <= v && v <= hi);
+        let has_payload = !s.payload.is_empty();
+        let in_range =
+            |range: Option<(u32, u32)>, v: u32| range.is_none_or(|(lo, hi)| lo <= v && v <= hi);
         self.from.is_none_or(|h| h == from)
             && self.to.is_none_or(|h| h == to)
             && self.src_port.is_none_or(|p| p == s.src_port)
@@ -122,7 +124,7 @@ impl PacketFilter {
                 FlagMatch::Exact(f) => s.flags == f,
                 FlagMatch::Contains(f) => s.flags.contains(f),
             })
-            && self.payload.is_none_or(|want| want == !s.payload.is_empty())
+            && self.payload.is_none_or(|want| want == has_payload)
             && in_range(self.seq, s.seq.0)
             && in_range(self.ack, s.ack.0)
             && self
@@ -362,14 +364,15 @@ impl Topology {
             if link.a == link.b {
                 return Err(BuildError::SelfLink(i, name(link.a)));
             }
-            let same_pair = |l: &LinkSpec| {
-                (l.a, l.b) == (link.a, link.b) || (l.a, l.b) == (link.b, link.a)
-            };
+            let same_pair =
+                |l: &LinkSpec| (l.a, l.b) == (link.a, link.b) || (l.a, l.b) == (link.b, link.a);
             if self.links[..i].iter().any(same_pair) {
                 return Err(BuildError::DuplicateLink(i, name(link.a), name(link.b)));
             }
-            for (from, to, cfg) in [(link.a, link.b, &link.a_to_b), (link.b, link.a, &link.b_to_a)]
-            {
+            for (from, to, cfg) in [
+                (link.a, link.b, &link.a_to_b),
+                (link.b, link.a, &link.b_to_a),
+            ] {
                 if let Some(problem) = link_problem(cfg) {
                     return Err(BuildError::BadLink {
                         link: i,
@@ -437,7 +440,9 @@ fn link_problem(cfg: &LinkConfig) -> Option<String> {
         );
     }
     if !cfg.reorder.is_never() && cfg.reorder_delay.is_zero() {
-        return Some("reorder probability is set but reorder_delay is 0, so nothing would reorder".into());
+        return Some(
+            "reorder probability is set but reorder_delay is 0, so nothing would reorder".into(),
+        );
     }
     None
 }

@@ -7,6 +7,7 @@
 //! trait, and the TCP header is only data it sizes packets by and matches filters against.
 
 mod config;
+pub mod probe;
 mod queue;
 pub mod rng;
 mod sim;
@@ -15,12 +16,13 @@ pub mod trace;
 
 pub use config::{
     BuildError, Direction, FaultAction, FaultId, FaultRule, FlagMatch, HostId, HostSpec,
-    LinkConfig, LinkSpec, MIN_MTU_BYTES, NetChange, Occurrence, PacketFilter, QueueLimit,
-    Release, RunLimits, Topology,
+    LinkConfig, LinkSpec, MIN_MTU_BYTES, NetChange, Occurrence, PacketFilter, QueueLimit, Release,
+    RunLimits, Topology,
 };
+pub use probe::{Planned, Probe};
 pub use rng::{Probability, Stream};
 pub use sim::{Ctx, FaultCount, Host, NetStats, RunError, RunOutcome, Sim, Stop, TimerId};
 pub use trace::{
-    Cause, DropReason, NoEvent, NullSink, PacketId, TextFormat, TextLines, TextWriter,
-    TraceEvent, TraceKind, TraceRecord, TraceSink,
+    Cause, DropReason, NoEvent, NullSink, PacketId, TextFormat, TextLines, TextWriter, TraceEvent,
+    TraceKind, TraceRecord, TraceSink,
 };

@@ -426,7 +426,11 @@ impl<E: TraceEvent, S: TraceSink<E>> Net<E, S> {
             return self.after_transmit(d);
         }
         let bytes = flight.packet.wire_len() as u64;
-        if self.dirs[d].config.mtu_bytes.is_some_and(|mtu| bytes > u64::from(mtu)) {
+        if self.dirs[d]
+            .config
+            .mtu_bytes
+            .is_some_and(|mtu| bytes > u64::from(mtu))
+        {
             self.drop_packet(flight.id, &flight.packet, DropReason::Mtu);
             return self.after_transmit(d);
         }
@@ -440,7 +444,10 @@ impl<E: TraceEvent, S: TraceSink<E>> Net<E, S> {
             return self.after_transmit(d);
         }
         let base = dir.config.latency + dir.rng.duration_up_to(dir.config.jitter);
-        let reorder = dir.rng.chance(dir.config.reorder).then_some(dir.config.reorder_delay);
+        let reorder = dir
+            .rng
+            .chance(dir.config.reorder)
+            .then_some(dir.config.reorder_delay);
         let copy_delay = dir
             .rng
             .chance(dir.config.duplicate)
@@ -479,7 +486,11 @@ impl<E: TraceEvent, S: TraceSink<E>> Net<E, S> {
         let Some(bps) = dir.config.bandwidth_bps else {
             return Some(now);
         };
-        while dir.busy.front().is_some_and(|&(_, finish, _)| finish <= now) {
+        while dir
+            .busy
+            .front()
+            .is_some_and(|&(_, finish, _)| finish <= now)
+        {
             dir.busy.pop_front();
         }
         // Waiting packets are those whose serialisation has not started yet.
@@ -487,14 +498,15 @@ impl<E: TraceEvent, S: TraceSink<E>> Net<E, S> {
         let full = match dir.config.queue {
             None => false,
             Some(QueueLimit::Packets(max)) => waiting.count() >= max as usize,
-            Some(QueueLimit::Bytes(max)) => {
-                waiting.map(|&(_, _, b)| b).sum::<u64>() + bytes > max
-            }
+            Some(QueueLimit::Bytes(max)) => waiting.map(|&(_, _, b)| b).sum::<u64>() + bytes > max,
         };
         if full {
             return None;
         }
-        let start = dir.busy.back().map_or(now, |&(_, finish, _)| finish.max(now));
+        let start = dir
+            .busy
+            .back()
+            .map_or(now, |&(_, finish, _)| finish.max(now));
         let ns = (u128::from(bytes) * 8 * 1_000_000_000).div_ceil(u128::from(bps));
         let finish = start + SimDuration::from_nanos(u64::try_from(ns).unwrap_or(u64::MAX));
         dir.busy.push_back((start, finish, bytes));
@@ -581,15 +593,16 @@ impl<E: TraceEvent, S: TraceSink<E>> Net<E, S> {
     }
 
     /// Drops every packet travelling on direction `d` (not those held by faults: they meet
-    /// the cut when released). Slot order makes the drop order deterministic.
+    /// the cut when released), in the order they were sent.
     fn drop_in_flight(&mut self, d: u32) {
-        let doomed: Vec<Key> = self
+        let mut doomed: Vec<(PacketId, Key)> = self
             .flights
             .iter()
             .filter(|(_, f)| f.dir == d && !matches!(f.state, FlightState::Held(_)))
-            .map(|(k, _)| k)
+            .map(|(k, f)| (f.id, k))
             .collect();
-        for key in doomed {
+        doomed.sort_unstable_by_key(|&(id, _)| id);
+        for (_, key) in doomed {
             if let Some(f) = self.flights.remove(key) {
                 self.drop_packet(f.id, &f.packet, DropReason::Partition);
             }
@@ -738,9 +751,13 @@ impl<H: Host, S: TraceSink<H::Event>> Sim<H, S> {
             }
             let (at, ev) = self.net.queue.pop().expect("peeked an entry");
             debug_assert!(at >= self.net.now, "time went backwards");
-            self.net.now = at;
+            let before = std::mem::replace(&mut self.net.now, at);
             if self.dispatch(ev) {
                 self.events += 1;
+            } else {
+                // A stale entry (cancelled timer, dropped packet) is not an event: time does
+                // not move for it.
+                self.net.now = before;
             }
         }
     }
