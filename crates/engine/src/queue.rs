@@ -1,6 +1,9 @@
-//! The event queue: a binary heap ordered by (time, insertion sequence). Entries are small and
-//! `Copy`; what they refer to lives in slabs, so cancelling is making a key stale, never a heap
-//! search, and the heap reuses its allocation in steady state.
+//! The event queue: a binary heap ordered by (time, insertion sequence). Entries are 24 bytes
+//! and `Copy`; what they refer to lives in slabs, so cancelling is making a key stale, never a
+//! heap search, and the heap reuses its allocation in steady state.
+//!
+//! A hand-written 4-ary heap was tried and measured slower than `std`'s binary heap (whose pop
+//! walks the hole to the bottom first) at 1 000 pending events and no faster at 100 000.
 
 use std::cmp::Ordering;
 use std::collections::BinaryHeap;
@@ -22,16 +25,58 @@ pub(crate) enum Ev {
     Net(u32),
 }
 
+/// A queue entry packed into 24 bytes (the heap moves entries on every push and pop, so their
+/// size is the queue's speed): the time, the insertion sequence shifted left by two with the
+/// event kind in the low bits (so comparing it compares sequences), and the slab key or index.
 #[derive(Clone, Copy, Debug)]
 struct Entry {
     at: SimTime,
-    seq: u64,
-    ev: Ev,
+    seq_kind: u64,
+    payload: u64,
+}
+
+const KIND_TIMER: u64 = 0;
+const KIND_ARRIVAL: u64 = 1;
+const KIND_RELEASE: u64 = 2;
+const KIND_NET: u64 = 3;
+
+impl Entry {
+    fn new(at: SimTime, seq: u64, ev: Ev) -> Entry {
+        let (kind, payload) = match ev {
+            Ev::Timer(key) => (KIND_TIMER, key.to_bits()),
+            Ev::Arrival(key) => (KIND_ARRIVAL, key.to_bits()),
+            Ev::Release(key) => (KIND_RELEASE, key.to_bits()),
+            Ev::Net(index) => (KIND_NET, u64::from(index)),
+        };
+        debug_assert!(seq < 1 << 62, "insertion sequence overflow");
+        Entry {
+            at,
+            seq_kind: seq << 2 | kind,
+            payload,
+        }
+    }
+
+    fn ev(&self) -> Ev {
+        match self.seq_kind & 3 {
+            KIND_TIMER => Ev::Timer(Key::from_bits(self.payload)),
+            KIND_ARRIVAL => Ev::Arrival(Key::from_bits(self.payload)),
+            KIND_RELEASE => Ev::Release(Key::from_bits(self.payload)),
+            _ => Ev::Net(self.payload as u32),
+        }
+    }
+}
+
+impl Entry {
+    /// The ordering key: earlier time first, then earlier insertion.
+    #[inline]
+    fn key(&self) -> u128 {
+        u128::from(self.at.as_nanos()) << 64 | u128::from(self.seq_kind)
+    }
 }
 
 impl PartialEq for Entry {
     fn eq(&self, other: &Self) -> bool {
-        (self.at, self.seq) == (other.at, other.seq)
+        self.key() == other.key()
     }
 }
 impl Eq for Entry {}
@@ -43,11 +88,9 @@ impl PartialOrd for Entry {
 impl Ord for Entry {
     /// Reversed, so that `BinaryHeap` (a max-heap) pops the earliest entry first; ties go to the
     /// entry pushed first.
+    #[inline]
     fn cmp(&self, other: &Self) -> Ordering {
-        other
-            .at
-            .cmp(&self.at)
-            .then_with(|| other.seq.cmp(&self.seq))
+        other.key().cmp(&self.key())
     }
 }
 
@@ -62,7 +105,7 @@ impl EventQueue {
     pub(crate) fn push(&mut self, at: SimTime, ev: Ev) {
         let seq = self.next_seq;
         self.next_seq += 1;
-        self.heap.push(Entry { at, seq, ev });
+        self.heap.push(Entry::new(at, seq, ev));
     }
 
     pub(crate) fn peek_time(&self) -> Option<SimTime> {
@@ -70,7 +113,7 @@ impl EventQueue {
     }
 
     pub(crate) fn pop(&mut self) -> Option<(SimTime, Ev)> {
-        self.heap.pop().map(|e| (e.at, e.ev))
+        self.heap.pop().map(|e| (e.at, e.ev()))
     }
 
     pub(crate) fn len(&self) -> usize {
@@ -81,6 +124,40 @@ impl EventQueue {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn pops_in_time_then_insertion_order_for_any_push_order() {
+        // A deterministic shuffle of 10 000 entries with many equal times.
+        let mut q = EventQueue::default();
+        let mut x = 12345u64;
+        let mut pushed = Vec::new();
+        for i in 0..10_000u32 {
+            x = x
+                .wrapping_mul(6364136223846793005)
+                .wrapping_add(1442695040888963407);
+            let at = SimTime::from_nanos((x >> 33) % 500);
+            q.push(at, Ev::Net(i));
+            pushed.push((at, i));
+        }
+        pushed.sort(); // by time, then by i, which is the insertion order
+        let popped: Vec<_> = std::iter::from_fn(|| q.pop()).collect();
+        let expected: Vec<_> = pushed.into_iter().map(|(t, i)| (t, Ev::Net(i))).collect();
+        assert_eq!(popped, expected);
+    }
+
+    #[test]
+    fn entries_round_trip_every_kind() {
+        let mut slab = crate::slab::Slab::default();
+        let key = slab.insert(());
+        for ev in [
+            Ev::Timer(key),
+            Ev::Arrival(key),
+            Ev::Release(key),
+            Ev::Net(u32::MAX),
+        ] {
+            assert_eq!(Entry::new(SimTime::ZERO, 7, ev).ev(), ev);
+        }
+    }
 
     #[test]
     fn equal_times_pop_in_insertion_order() {

@@ -10,6 +10,20 @@ pub struct Key {
     generation: u32,
 }
 
+impl Key {
+    /// The key as one word (for compact queue entries).
+    pub(crate) fn to_bits(self) -> u64 {
+        u64::from(self.index) << 32 | u64::from(self.generation)
+    }
+    /// The key back from [`Key::to_bits`].
+    pub(crate) fn from_bits(bits: u64) -> Key {
+        Key {
+            index: (bits >> 32) as u32,
+            generation: bits as u32,
+        }
+    }
+}
+
 #[derive(Debug)]
 struct Slot<T> {
     generation: u32,
