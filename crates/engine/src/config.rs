@@ -373,7 +373,7 @@ impl Topology {
                 (link.a, link.b, &link.a_to_b),
                 (link.b, link.a, &link.b_to_a),
             ] {
-                if let Some(problem) = link_problem(cfg) {
+                if let Some(problem) = cfg.problem() {
                     return Err(BuildError::BadLink {
                         link: i,
                         from: name(from),
@@ -420,6 +420,13 @@ impl Topology {
             return Err(BuildError::ZeroLifetime);
         }
         Ok(())
+    }
+}
+
+impl LinkConfig {
+    /// What makes these settings unusable, if anything.
+    pub fn problem(&self) -> Option<String> {
+        link_problem(self)
     }
 }
 

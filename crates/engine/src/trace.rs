@@ -313,10 +313,10 @@ impl<E, F: FnMut(&TraceRecord<'_, E>)> TraceSink<E> for F {
 /// Renders records as stable one-line text.
 ///
 /// ```text
-///    0.001000s client  > 10.0.0.1:49152 > 10.0.0.2:80 [S] seq 0 win 65535 len 0
-///    0.002000s server  < 10.0.0.1:49152 > 10.0.0.2:80 [S] seq 0 win 65535 len 0
-///    0.003000s net     drop (queue full) 10.0.0.2:80 > 10.0.0.1:49152 [S.] seq 0 ack 1 ...
-///    5.000000s net     partition client <-> server
+///    0.001000s    client > 10.0.0.1:49152 > 10.0.0.2:80 [S] seq 0 win 65535 len 0
+///    0.002000250s server < 10.0.0.1:49152 > 10.0.0.2:80 [S] seq 0 win 65535 len 0
+///    0.003000s    net    drop (queue full) 10.0.0.2:80 > 10.0.0.1:49152 [S.] seq 0 ack 1 ...
+///    5.000000s    net    partition client <-> server
 /// ```
 #[derive(Debug, Clone, Default)]
 pub struct TextFormat {
@@ -349,7 +349,10 @@ impl TextFormat {
     /// Appends one line (without the newline) for `record` to `out`.
     pub fn write<E: fmt::Display>(&self, record: &TraceRecord<'_, E>, out: &mut String) {
         let w = self.width;
-        let _ = write!(out, "{:>12} ", record.at.to_string());
+        // Decimal points line up whether the instant prints 6 or 9 decimals.
+        let time = record.at.to_string();
+        let (secs, frac) = time.split_once('.').unwrap_or((&time, "s"));
+        let _ = write!(out, "{secs:>4}.{frac:<11}");
         // Writing to a String cannot fail.
         let _ = match &record.kind {
             TraceKind::Sent { host, packet, .. } => {

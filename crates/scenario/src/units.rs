@@ -1,0 +1,120 @@
+//! Values with units as scenario files write them: durations (`"1.5ms"`), bandwidths
+//! (`"10Mbit"`), probabilities (`0.05`), TCP flags (`"F."`). Each refuses a bad value while the
+//! file is being read, so the error carries the line and column of that value.
+
+use std::fmt;
+
+use netsim_core::{SimDuration, TcpFlags};
+use netsim_engine::Probability;
+use serde::Deserialize;
+use serde::de::{self, Deserializer, Visitor};
+
+/// A duration written as a string with a unit: `"250us"`, `"1.5ms"`, `"60s"`, `"4min"`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Default)]
+pub struct Dur(pub SimDuration);
+
+impl<'de> Deserialize<'de> for Dur {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl Visitor<'_> for V {
+            type Value = Dur;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a duration string such as \"1.5ms\", \"60s\" or \"4min\"")
+            }
+            fn visit_str<E: de::Error>(self, v: &str) -> Result<Dur, E> {
+                v.parse().map(Dur).map_err(E::custom)
+            }
+        }
+        d.deserialize_str(V)
+    }
+}
+
+/// A probability: a number from 0 to 1.
+#[derive(Clone, Copy, Debug, PartialEq, Default)]
+pub struct Prob(pub Probability);
+
+impl<'de> Deserialize<'de> for Prob {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let p = f64::deserialize(d)?;
+        Probability::new(p).map(Prob).ok_or_else(|| {
+            de::Error::custom(format!(
+                "probability {p} is outside 0..=1 (expected e.g. 0.05)"
+            ))
+        })
+    }
+}
+
+/// A bandwidth in bits per second, written `"1Gbit"`, `"10Mbit"`, `"512kbit"`, `"9600bit"`
+/// (`bps`, `kbps`, `Mbps`, `Gbps` also accepted).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Bandwidth(pub u64);
+
+/// Parses a bandwidth string into bits per second.
+pub fn parse_bandwidth(text: &str) -> Result<u64, String> {
+    let t = text.trim();
+    let split = t
+        .find(|c: char| !(c.is_ascii_digit() || c == '.'))
+        .unwrap_or(t.len());
+    let (number, unit) = t.split_at(split);
+    let scale: u64 = match unit.trim() {
+        "bit" | "bps" => 1,
+        "kbit" | "kbps" => 1_000,
+        "Mbit" | "Mbps" => 1_000_000,
+        "Gbit" | "Gbps" => 1_000_000_000,
+        _ => {
+            return Err(format!(
+                "expected a bandwidth such as \"10Mbit\" (units bit, kbit, Mbit, Gbit), found \"{text}\""
+            ));
+        }
+    };
+    let value: f64 = number
+        .parse()
+        .map_err(|_| format!("expected a number before the unit in \"{text}\""))?;
+    let bps = value * scale as f64;
+    if !(bps >= 1.0 && bps < u64::MAX as f64) || bps.fract() != 0.0 {
+        return Err(format!(
+            "bandwidth \"{text}\" must be a whole number of bits per second, at least 1"
+        ));
+    }
+    Ok(bps as u64)
+}
+
+impl<'de> Deserialize<'de> for Bandwidth {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let text = String::deserialize(d)?;
+        parse_bandwidth(&text)
+            .map(Bandwidth)
+            .map_err(de::Error::custom)
+    }
+}
+
+/// TCP flags in tcpdump letters: `"S"`, `"S."`, `"F."`, `"R"`, `"."`, `"none"`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Flags(pub TcpFlags);
+
+impl<'de> Deserialize<'de> for Flags {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let text = String::deserialize(d)?;
+        TcpFlags::parse(&text).map(Flags).ok_or_else(|| {
+            de::Error::custom(format!(
+                "expected TCP flags in tcpdump letters (F S R P . U E W, e.g. \"S.\" or \"F.\"), found \"{text}\""
+            ))
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn bandwidths_parse_with_units() {
+        assert_eq!(parse_bandwidth("10Mbit"), Ok(10_000_000));
+        assert_eq!(parse_bandwidth("1.5Gbps"), Ok(1_500_000_000));
+        assert_eq!(parse_bandwidth("9600bit"), Ok(9600));
+        assert!(parse_bandwidth("10").is_err());
+        assert!(parse_bandwidth("0Mbit").is_err());
+        assert!(parse_bandwidth("0.5bit").is_err());
+        assert!(parse_bandwidth("fast").is_err());
+    }
+}

@@ -1,0 +1,189 @@
+//! Scenario files: bad input gives file:line:column and what was expected; every bundled
+//! scenario parses and passes.
+
+use netsim_engine::{DropReason, NullSink};
+
+const BASE: &str = r#"Scenario(
+    name: "t",
+    description: "test",
+    seed: 1,
+    end: "1s",
+    hosts: [
+        Host(name: "client", addr: "10.0.0.1"),
+        Host(name: "server", addr: "10.0.0.2"),
+    ],
+    links: [
+        Link(a: "client", b: "server", latency: "1ms", loss: 0.0),
+    ],
+    faults: [
+        Fault(from: "client", occurrence: Nth(1), action: Drop),
+    ],
+    traffic: [
+        Probe(from: "client", to: "server", count: 3, every: "1ms", dst_port: 80),
+    ],
+)
+"#;
+
+fn error_for(from: &str, to: &str) -> String {
+    assert!(
+        BASE.contains(from),
+        "test setup: {from:?} is not in the base file"
+    );
+    let src = BASE.replacen(from, to, 1);
+    match netsim_scenario::parse(&src, "t.ron") {
+        Ok(_) => panic!("accepted a bad file after replacing {from:?} with {to:?}"),
+        Err(e) => e.to_string(),
+    }
+}
+
+#[test]
+fn the_base_file_is_valid_and_runs() {
+    let s = netsim_scenario::parse(BASE, "t.ron").expect("valid");
+    let (report, _) = s.run(s.file.seed, NullSink).unwrap();
+    assert_eq!(report.received, vec![0, 2]);
+    assert_eq!(
+        report
+            .outcome
+            .stats
+            .dropped(DropReason::Fault(netsim_engine::FaultId(0))),
+        1
+    );
+    assert!(report.passed());
+}
+
+#[test]
+fn bad_values_point_at_their_line_and_column_and_say_what_was_expected() {
+    // (replace this, with this, expected prefix of the message, a fragment of the message)
+    let cases = [
+        ("loss: 0.0", "loss: 1.5", "t.ron:11:", "outside 0..=1"),
+        (
+            "latency: \"1ms\"",
+            "latency: \"-1ms\"",
+            "t.ron:11:",
+            "duration",
+        ),
+        (
+            "latency: \"1ms\"",
+            "latency: \"1 fortnight\"",
+            "t.ron:11:",
+            "unknown time unit",
+        ),
+        ("dst_port: 80", "dst_port: 70000", "t.ron:17:", ""),
+        (
+            "b: \"server\"",
+            "b: \"srv\"",
+            "t.ron:11:30:",
+            "unknown host `srv` (hosts are: client, server)",
+        ),
+        (
+            "from: \"client\", occurrence",
+            "from: \"cleint\", occurrence",
+            "t.ron:14:",
+            "unknown host `cleint`",
+        ),
+        (
+            "loss: 0.0)",
+            "loss: 0.0, colour: \"red\")",
+            "t.ron:11:",
+            "colour",
+        ),
+        ("seed: 1", "seed: \"one\"", "t.ron:4:", ""),
+        ("Nth(1)", "Nth(0)", "t.ron:14:9:", "count from 1"),
+        (
+            "addr: \"10.0.0.2\"",
+            "addr: \"10.0.0.1\"",
+            "t.ron:8:",
+            "address 10.0.0.1 is used twice",
+        ),
+        ("addr: \"10.0.0.2\"", "addr: \"10.0.0.300\"", "t.ron:8:", ""),
+        (
+            "end: \"1s\"",
+            "end: \"0s\"",
+            "t.ron:5:5:",
+            "end must be later than 0s",
+        ),
+        (
+            "loss: 0.0",
+            "mtu: 20",
+            "t.ron:11:9:",
+            "IPv4 minimum of 68 bytes",
+        ),
+        (
+            "b: \"server\"",
+            "b: \"client\"",
+            "t.ron:11:9:",
+            "two different hosts",
+        ),
+        (
+            "count: 3",
+            "count: 0",
+            "t.ron:17:",
+            "count must be at least 1",
+        ),
+        ("action: Drop", "action: Explode", "t.ron:14:", "Explode"),
+        ("    ],\n    faults", "    ,\n    faults", "t.ron:", ""),
+    ];
+    for (from, to, at, fragment) in cases {
+        let msg = error_for(from, to);
+        assert!(
+            msg.starts_with(at) && msg.contains(fragment),
+            "replacing {from:?} with {to:?}: got {msg:?}, wanted {at}...{fragment}"
+        );
+    }
+}
+
+#[test]
+fn a_missing_file_is_an_error_not_a_panic() {
+    let err = netsim_scenario::load(std::path::Path::new("/nonexistent/x.ron")).unwrap_err();
+    assert!(
+        err.to_string()
+            .starts_with("/nonexistent/x.ron:1:1: cannot read the file")
+    );
+}
+
+#[test]
+fn garbage_input_is_an_error_not_a_panic() {
+    for garbage in [
+        "",
+        "(",
+        "Scenario(",
+        "\u{0}\u{1}",
+        "[1, 2, 3]",
+        "Scenario(name: 5)",
+    ] {
+        assert!(
+            netsim_scenario::parse(garbage, "g.ron").is_err(),
+            "{garbage:?}"
+        );
+    }
+}
+
+#[test]
+fn every_bundled_scenario_parses_and_passes() {
+    let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/../../scenarios");
+    let mut count = 0;
+    for entry in std::fs::read_dir(dir).unwrap() {
+        let path = entry.unwrap().path();
+        if path.extension().is_none_or(|x| x != "ron") {
+            continue;
+        }
+        let s = netsim_scenario::load(&path).unwrap_or_else(|e| panic!("{e}"));
+        let (report, _) = s.run(s.file.seed, NullSink).unwrap();
+        assert!(report.passed(), "{}: {:?}", path.display(), report.unfired);
+        count += 1;
+    }
+    assert!(count >= 2, "found only {count} scenarios in {dir}");
+}
+
+#[test]
+fn a_fault_that_never_fires_fails_the_run_unless_optional() {
+    let never = BASE.replace("Nth(1)", "Nth(99)");
+    let s = netsim_scenario::parse(&never, "t.ron").unwrap();
+    let (report, _) = s.run(1, NullSink).unwrap();
+    assert_eq!(report.unfired, vec![netsim_engine::FaultId(0)]);
+    assert!(!report.passed());
+
+    let optional = never.replace("action: Drop", "action: Drop, optional: true");
+    let s = netsim_scenario::parse(&optional, "t.ron").unwrap();
+    assert!(s.run(1, NullSink).unwrap().0.passed());
+}
