@@ -9,14 +9,42 @@
 //! 2x of it. The packet workload adds per event a route lookup, the fault loop (empty here),
 //! one ChaCha draw for jitter and a packet move into and out of the flight slab.
 
+use std::alloc::{GlobalAlloc, Layout, System};
 use std::cmp::Reverse;
 use std::collections::BinaryHeap;
 use std::hint::black_box;
 use std::net::Ipv4Addr;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Instant;
 
 use netsim_core::{Packet, Segment, SimDuration};
 use netsim_engine::{Ctx, Host, LinkConfig, NoEvent, NullSink, RunLimits, Sim, Topology};
+
+/// Counts heap allocations, to check that the engine does not allocate per event once warm.
+struct CountingAlloc;
+
+static ALLOCATIONS: AtomicU64 = AtomicU64::new(0);
+
+// SAFETY: forwards every call unchanged to the system allocator; only counts.
+unsafe impl GlobalAlloc for CountingAlloc {
+    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
+        ALLOCATIONS.fetch_add(1, Ordering::Relaxed);
+        // SAFETY: same contract as our caller's.
+        unsafe { System.alloc(layout) }
+    }
+    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
+        // SAFETY: same contract as our caller's.
+        unsafe { System.dealloc(ptr, layout) }
+    }
+    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
+        ALLOCATIONS.fetch_add(1, Ordering::Relaxed);
+        // SAFETY: same contract as our caller's.
+        unsafe { System.realloc(ptr, layout, new_size) }
+    }
+}
+
+#[global_allocator]
+static GLOBAL: CountingAlloc = CountingAlloc;
 
 /// A tiny xorshift for delays: the benchmark's own randomness, outside the simulation.
 struct XorShift(u64);
@@ -87,8 +115,10 @@ fn engine_timers(pending: usize, events: u64) -> f64 {
     };
     let mut sim = Sim::new(topology, vec![host], 1, limits, NullSink).expect("valid");
     let start = Instant::now();
+    let allocations = ALLOCATIONS.load(Ordering::Relaxed);
     // The run ends at the event cap: that is how this benchmark bounds it.
     let err = sim.run().expect_err("stops at the event cap");
+    report_allocations("timers", allocations, events);
     black_box(err);
     events as f64 / start.elapsed().as_secs_f64()
 }
@@ -155,9 +185,21 @@ fn engine_packets(pending: usize, events: u64) -> f64 {
     };
     let mut sim = Sim::new(topology, hosts, 1, limits, NullSink).expect("valid");
     let start = Instant::now();
+    let allocations = ALLOCATIONS.load(Ordering::Relaxed);
     let err = sim.run().expect_err("stops at the event cap");
+    report_allocations("packets", allocations, events);
     black_box(err);
     events as f64 / start.elapsed().as_secs_f64()
+}
+
+/// Remembers the allocations per event of the last run of each workload, for the table.
+static LAST_ALLOCS: [AtomicU64; 2] = [AtomicU64::new(0), AtomicU64::new(0)];
+
+fn report_allocations(workload: &str, before: u64, events: u64) {
+    let during = ALLOCATIONS.load(Ordering::Relaxed) - before;
+    let slot = usize::from(workload == "packets");
+    // Stored as allocations per million events, to keep an integer.
+    LAST_ALLOCS[slot].store(during * 1_000_000 / events.max(1), Ordering::Relaxed);
 }
 
 fn best_of(runs: usize, f: impl Fn() -> f64) -> f64 {
@@ -186,6 +228,12 @@ fn main() {
             bare / timers,
             packets / 1e6,
             bare / packets
+        );
+        println!(
+            "{:>9}  allocations per event (whole run, including warm-up): timers {:.4}, packets {:.4}",
+            "",
+            LAST_ALLOCS[0].load(Ordering::Relaxed) as f64 / 1e6,
+            LAST_ALLOCS[1].load(Ordering::Relaxed) as f64 / 1e6
         );
     }
 }
