@@ -185,7 +185,9 @@ impl TcpConfig {
     pub fn problem(&self) -> Option<String> {
         let (lo, hi) = self.ephemeral_ports;
         if lo == 0 || lo > hi {
-            return Some(format!("ephemeral port range {lo}..={hi} is empty or starts at 0"));
+            return Some(format!(
+                "ephemeral port range {lo}..={hi} is empty or starts at 0"
+            ));
         }
         if self.rto_min.is_zero() || self.rto_min > self.rto_max {
             return Some("rto_min must be above 0 and at most rto_max".into());

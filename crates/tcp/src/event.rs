@@ -21,9 +21,7 @@ pub struct ConnKey {
 impl ConnKey {
     fn hash_into(&self, h: &mut StableHasher) {
         h.write_u64(u64::from(u32::from(*self.local.ip())) << 16 | u64::from(self.local.port()));
-        h.write_u64(
-            u64::from(u32::from(*self.remote.ip())) << 16 | u64::from(self.remote.port()),
-        );
+        h.write_u64(u64::from(u32::from(*self.remote.ip())) << 16 | u64::from(self.remote.port()));
     }
 }
 
@@ -221,10 +219,7 @@ impl fmt::Display for TcpEvent {
             }
             TcpEvent::Error { errno, .. } => write!(f, "{} error {errno}", conn.local)?,
             TcpEvent::Retransmit {
-                what,
-                seq,
-                attempt,
-                ..
+                what, seq, attempt, ..
             } => write!(
                 f,
                 "{} retransmit {} seq {seq} (attempt {attempt})",

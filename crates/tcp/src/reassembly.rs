@@ -54,7 +54,10 @@ impl Reassembly {
             }
             if rs > cursor {
                 let piece_end = rs.min(end);
-                pieces.push((cursor, &bytes[(cursor - start) as usize..(piece_end - start) as usize]));
+                pieces.push((
+                    cursor,
+                    &bytes[(cursor - start) as usize..(piece_end - start) as usize],
+                ));
             }
             cursor = cursor.max(re);
             if cursor >= end {

@@ -51,7 +51,10 @@ enum Sock {
     Listener(u16),
     Conn(u32),
     /// The connection is gone; the handle stays until close(), reporting this.
-    Dead { error: Option<Errno>, eof: bool },
+    Dead {
+        error: Option<Errno>,
+        eof: bool,
+    },
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -297,8 +300,12 @@ impl TcpStack {
             IsnMode::Rfc6528 => {
                 let mut h = StableHasher::new();
                 h.write_u64(self.secret);
-                h.write_u64(u64::from(u32::from(*key.local.ip())) << 16 | u64::from(key.local.port()));
-                h.write_u64(u64::from(u32::from(*key.remote.ip())) << 16 | u64::from(key.remote.port()));
+                h.write_u64(
+                    u64::from(u32::from(*key.local.ip())) << 16 | u64::from(key.local.port()),
+                );
+                h.write_u64(
+                    u64::from(u32::from(*key.remote.ip())) << 16 | u64::from(key.remote.port()),
+                );
                 Seq(clock.wrapping_add(h.finish() as u32))
             }
         }
@@ -309,7 +316,9 @@ impl TcpStack {
     fn ts_offset(&self, key: &ConnKey) -> u32 {
         let mut h = StableHasher::new();
         h.write_u64(self.secret ^ 0x7473_6f66_6673_6574);
-        h.write_u64(u64::from(u32::from(*key.local.ip())) << 32 | u64::from(u32::from(*key.remote.ip())));
+        h.write_u64(
+            u64::from(u32::from(*key.local.ip())) << 32 | u64::from(u32::from(*key.remote.ip())),
+        );
         h.finish() as u32
     }
 
@@ -336,8 +345,10 @@ impl TcpStack {
         };
         if slot.queued.is_none_or(|q| tw.expires < q) {
             slot.queued = Some(tw.expires);
-            self.timers
-                .push(Reverse((tw.expires, TimerTarget::TimeWait(idx, slot.generation))));
+            self.timers.push(Reverse((
+                tw.expires,
+                TimerTarget::TimeWait(idx, slot.generation),
+            )));
         }
     }
 
@@ -533,7 +544,10 @@ impl TcpStack {
 
     fn conn_segment(&mut self, now: SimTime, idx: u32, seg: &Segment) {
         let mark = self.events.len();
-        let tcb = self.conns.get(idx).expect("demux points at a live connection");
+        let tcb = self
+            .conns
+            .get(idx)
+            .expect("demux points at a live connection");
         // Linux: the ACK that completes a handshake is dropped while the accept queue is full;
         // the connection stays in SYN_RECEIVED and retransmits its SYN-ACK.
         if tcb.passive
@@ -577,7 +591,10 @@ impl TcpStack {
         if !flags.contains(TcpFlags::SYN) {
             return;
         }
-        let listener = self.listeners.get_mut(&key.local.port()).expect("checked by caller");
+        let listener = self
+            .listeners
+            .get_mut(&key.local.port())
+            .expect("checked by caller");
         // Linux tcp_conn_request: a full accept queue drops the SYN (ListenOverflows). The SYN
         // queue itself never overflows, as with Linux's default SYN cookies.
         if listener.queue.len() as u32 >= listener.backlog {
@@ -616,7 +633,11 @@ impl TcpStack {
         let (seq, ack, flags) = if seg.flags.contains(TcpFlags::ACK) {
             (seg.ack, Seq(0), TcpFlags::RST)
         } else {
-            (Seq(0), seg.seq.add(seg.seq_len()), TcpFlags::RST | TcpFlags::ACK)
+            (
+                Seq(0),
+                seg.seq.add(seg.seq_len()),
+                TcpFlags::RST | TcpFlags::ACK,
+            )
         };
         self.counters.resets_sent += 1;
         self.counters.segments_sent += 1;
@@ -741,7 +762,10 @@ impl TcpStack {
             .pop_front()
             .expect("checked non-empty");
         let fd = self.alloc_fd(Sock::Conn(idx));
-        let tcb = self.conns.get_mut(idx).expect("queued connections are live");
+        let tcb = self
+            .conns
+            .get_mut(idx)
+            .expect("queued connections are live");
         tcb.socket = Some(fd);
         let remote = tcb.key.remote;
         let pending = (tcb.readable() > 0, tcb.fin_received);
@@ -756,7 +780,12 @@ impl TcpStack {
     }
 
     /// connect(): SYN to `remote` from an ephemeral or bound port (RFC 9293 §3.10.1).
-    pub fn connect(&mut self, now: SimTime, remote: SocketAddrV4, bind: Bind) -> Result<SocketId, Errno> {
+    pub fn connect(
+        &mut self,
+        now: SimTime,
+        remote: SocketAddrV4,
+        bind: Bind,
+    ) -> Result<SocketId, Errno> {
         self.check_fd_limit()?;
         let (port, reused) = match bind.port {
             Some(port) => {
@@ -827,7 +856,11 @@ impl TcpStack {
     /// Ephemeral port choice (Linux __inet_hash_connect, simplified to a deterministic
     /// cursor): the next port of the range that is not bound and whose 4-tuple with `remote`
     /// is free, or in TIME_WAIT and reusable.
-    fn ephemeral_port(&mut self, now: SimTime, remote: SocketAddrV4) -> Result<(u16, Option<u32>), Errno> {
+    fn ephemeral_port(
+        &mut self,
+        now: SimTime,
+        remote: SocketAddrV4,
+    ) -> Result<(u16, Option<u32>), Errno> {
         let (lo, hi) = self.cfg.ephemeral_ports;
         let span = u32::from(hi - lo) + 1;
         for _ in 0..span {
@@ -866,7 +899,10 @@ impl TcpStack {
             Err((error, _)) => return Err(error.unwrap_or(Errno::BrokenPipe)),
         };
         let mark = self.events.len();
-        let tcb = self.conns.get_mut(idx).expect("socket points at a live connection");
+        let tcb = self
+            .conns
+            .get_mut(idx)
+            .expect("socket points at a live connection");
         let mut cx = cx!(self, now);
         let r = f(tcb, &mut cx);
         self.settle(now, idx, mark);
@@ -880,7 +916,13 @@ impl TcpStack {
     }
 
     /// recv(): appends up to `max` bytes to `out`.
-    pub fn recv(&mut self, now: SimTime, fd: SocketId, out: &mut Vec<u8>, max: usize) -> Result<Received, Errno> {
+    pub fn recv(
+        &mut self,
+        now: SimTime,
+        fd: SocketId,
+        out: &mut Vec<u8>,
+        max: usize,
+    ) -> Result<Received, Errno> {
         match self.conn_of(fd)? {
             Err((Some(e), _)) => Err(e),
             Err((None, _)) => Ok(Received::Eof),
@@ -947,7 +989,10 @@ impl TcpStack {
     }
 
     fn close_listener(&mut self, now: SimTime, port: u16) {
-        let listener = self.listeners.remove(&port).expect("socket points at a listener");
+        let listener = self
+            .listeners
+            .remove(&port)
+            .expect("socket points at a listener");
         self.events.push(TcpEvent::State {
             conn: ConnKey {
                 local: SocketAddrV4::new(self.addr, port),

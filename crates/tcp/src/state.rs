@@ -103,7 +103,7 @@ impl State {
                 | (FinWait1, TimeWait)       // rcv FIN+ACK of our FIN
                 | (FinWait2, TimeWait)       // rcv FIN
                 | (Closing, TimeWait)        // rcv ACK of FIN
-                | (CloseWait, LastAck)       // CLOSE
+                | (CloseWait, LastAck) // CLOSE
         )
     }
 }
@@ -145,7 +145,15 @@ mod tests {
     #[test]
     fn the_diagram_allows_the_article_paths_and_nothing_backwards() {
         use State::*;
-        let client = [Closed, SynSent, Established, FinWait1, FinWait2, TimeWait, Closed];
+        let client = [
+            Closed,
+            SynSent,
+            Established,
+            FinWait1,
+            FinWait2,
+            TimeWait,
+            Closed,
+        ];
         let server_child = [Listen, SynReceived, Established, CloseWait, LastAck, Closed];
         for path in [&client[..], &server_child[..]] {
             for pair in path.windows(2) {

@@ -400,7 +400,8 @@ impl Tcb {
         if syn {
             options.mss = Some(cx.cfg.mss);
             // A SYN-ACK offers an option only if the SYN did (RFC 7323 §1.3).
-            let offer_ws = cx.cfg.window_scale && (!ack || self.rcv_wscale > 0 || self.snd_wscale > 0);
+            let offer_ws =
+                cx.cfg.window_scale && (!ack || self.rcv_wscale > 0 || self.snd_wscale > 0);
             if offer_ws {
                 options.window_scale = Some(wscale_for(cx.cfg.rcv_buf));
             }
@@ -485,7 +486,11 @@ impl Tcb {
     fn can_send_data(&self) -> bool {
         matches!(
             self.state,
-            State::Established | State::CloseWait | State::FinWait1 | State::Closing | State::LastAck
+            State::Established
+                | State::CloseWait
+                | State::FinWait1
+                | State::Closing
+                | State::LastAck
         )
     }
 
@@ -604,7 +609,12 @@ impl Tcb {
     }
 
     /// RECEIVE: takes up to `max` bytes; `Ok(0)` is end of stream once the peer's FIN is in.
-    pub(crate) fn recv(&mut self, cx: &mut Cx<'_>, out: &mut Vec<u8>, max: usize) -> Result<usize, Errno> {
+    pub(crate) fn recv(
+        &mut self,
+        cx: &mut Cx<'_>,
+        out: &mut Vec<u8>,
+        max: usize,
+    ) -> Result<usize, Errno> {
         let n = max.min(self.rcv_buf.len());
         if n == 0 {
             if let Some(e) = self.error {
@@ -682,7 +692,11 @@ impl Tcb {
         self.orphan = true;
         if matches!(
             self.state,
-            State::SynReceived | State::Established | State::FinWait1 | State::FinWait2 | State::CloseWait
+            State::SynReceived
+                | State::Established
+                | State::FinWait1
+                | State::FinWait2
+                | State::CloseWait
         ) {
             cx.note(self.key, Note::Abort);
             self.send_rst(cx);
@@ -700,10 +714,15 @@ impl Tcb {
 
     /// The earliest armed timer.
     pub(crate) fn deadline(&self) -> Option<SimTime> {
-        [self.rtx_at, self.persist_at, self.delack_at, self.fin_wait_2_at]
-            .into_iter()
-            .flatten()
-            .min()
+        [
+            self.rtx_at,
+            self.persist_at,
+            self.delack_at,
+            self.fin_wait_2_at,
+        ]
+        .into_iter()
+        .flatten()
+        .min()
     }
 
     /// Runs every timer that is due.
@@ -879,7 +898,8 @@ impl Tcb {
                 return After::Keep;
             }
             // RFC 9293 §3.10.7.4: with a zero window, still take a valid ACK.
-            let zero_window_ack = wnd == 0 && seg.seq == self.rcv_nxt && flags.contains(TcpFlags::ACK);
+            let zero_window_ack =
+                wnd == 0 && seg.seq == self.rcv_nxt && flags.contains(TcpFlags::ACK);
             if zero_window_ack {
                 self.process_ack(cx, seg);
             } else if self.state != State::SynReceived || seg.seq.lt(self.rcv_nxt) {
@@ -969,6 +989,13 @@ impl Tcb {
                 self.take_fin(cx);
             } else if fin_seq.gt(self.rcv_nxt) {
                 self.ooo_fin = Some(fin_seq);
+            }
+            // A FIN that could not be taken yet leaves an acknowledged FIN_WAIT_1 behind.
+            if self.state == State::FinWait1
+                && self.fin_sent
+                && self.snd_una == self.data_end().add(1)
+            {
+                self.set_state(cx, State::FinWait2);
             }
         }
 
@@ -1096,7 +1123,11 @@ impl Tcb {
         // FIN acknowledged?
         let fin_acked = self.fin_sent && self.snd_una == self.data_end().add(1);
         match self.state {
-            State::FinWait1 if fin_acked => self.set_state(cx, State::FinWait2),
+            // With a FIN in the same segment the diagram goes FIN_WAIT_1 -> TIME_WAIT
+            // directly; the eighth step does that (see `take_fin`).
+            State::FinWait1 if fin_acked && !seg.flags.contains(TcpFlags::FIN) => {
+                self.set_state(cx, State::FinWait2)
+            }
             State::Closing if fin_acked => self.set_state(cx, State::TimeWait),
             State::LastAck if fin_acked => {
                 self.set_state(cx, State::Closed);
@@ -1147,7 +1178,9 @@ impl Tcb {
             self.cwnd = self.cwnd.saturating_add(acked.min(mss));
         } else {
             // Congestion avoidance (RFC 5681 §3.1, eq. 3).
-            self.cwnd = self.cwnd.saturating_add((mss * mss / self.cwnd.max(1)).max(1));
+            self.cwnd = self
+                .cwnd
+                .saturating_add((mss * mss / self.cwnd.max(1)).max(1));
         }
         self.dupacks = 0;
         self.rtx_at = if self.snd_una == self.snd_max {

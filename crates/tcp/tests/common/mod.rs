@@ -1,0 +1,268 @@
+//! A two-endpoint harness: a client stack (10.0.0.1) and a server stack (10.0.0.2) with the
+//! segments between them held in two queues, so a test decides what is delivered, lost or
+//! reordered, segment by segment. No engine, no network.
+
+#![allow(dead_code)]
+
+use std::net::{Ipv4Addr, SocketAddrV4};
+
+use netsim_core::{Packet, SimDuration, SimTime};
+use netsim_tcp::{
+    Bind, IsnMode, Received, SocketEvent, SocketId, State, TcpConfig, TcpEvent, TcpStack,
+};
+
+pub const CLIENT: Ipv4Addr = Ipv4Addr::new(10, 0, 0, 1);
+pub const SERVER: Ipv4Addr = Ipv4Addr::new(10, 0, 0, 2);
+pub const PORT: u16 = 80;
+
+pub fn server_addr() -> SocketAddrV4 {
+    SocketAddrV4::new(SERVER, PORT)
+}
+
+pub fn ms(n: u64) -> SimDuration {
+    SimDuration::from_millis(n)
+}
+
+pub fn secs(n: u64) -> SimDuration {
+    SimDuration::from_secs(n)
+}
+
+/// The Linux profile with fixed ISNs (client 1000, server 5000) so dialogues are readable.
+pub fn linux(isn: u32) -> TcpConfig {
+    TcpConfig {
+        isn: IsnMode::Fixed(isn),
+        ..TcpConfig::linux()
+    }
+}
+
+/// Short summary of a segment: tcpdump flags, then the payload length if any.
+pub fn summary(p: &Packet) -> String {
+    let s = &p.segment;
+    if s.payload.is_empty() {
+        s.flags.to_string()
+    } else {
+        format!("{} {}", s.flags, s.payload.len())
+    }
+}
+
+pub struct Pair {
+    pub now: SimTime,
+    pub c: TcpStack,
+    pub s: TcpStack,
+    pub to_s: Vec<Packet>,
+    pub to_c: Vec<Packet>,
+    pub c_log: Vec<TcpEvent>,
+    pub s_log: Vec<TcpEvent>,
+    pub c_sock: Vec<SocketEvent>,
+    pub s_sock: Vec<SocketEvent>,
+}
+
+impl Pair {
+    pub fn new(client: TcpConfig, server: TcpConfig) -> Pair {
+        Pair {
+            now: SimTime::ZERO,
+            c: TcpStack::new(CLIENT, client, 1),
+            s: TcpStack::new(SERVER, server, 2),
+            to_s: Vec::new(),
+            to_c: Vec::new(),
+            c_log: Vec::new(),
+            s_log: Vec::new(),
+            c_sock: Vec::new(),
+            s_sock: Vec::new(),
+        }
+    }
+
+    /// Both sides on the Linux profile with fixed ISNs.
+    pub fn linux() -> Pair {
+        Pair::new(linux(1000), linux(5000))
+    }
+
+    /// Moves what the stacks produced into the queues and logs.
+    pub fn collect(&mut self) {
+        self.to_s.extend(self.c.drain_output().map(|o| o.packet));
+        self.to_c.extend(self.s.drain_output().map(|o| o.packet));
+        self.c_log.extend(self.c.drain_events());
+        self.s_log.extend(self.s.drain_events());
+        self.c_sock.extend(self.c.drain_socket_events());
+        self.s_sock.extend(self.s.drain_socket_events());
+    }
+
+    /// What the client has sent and is not yet delivered.
+    pub fn pending_to_s(&mut self) -> Vec<String> {
+        self.collect();
+        self.to_s.iter().map(summary).collect()
+    }
+
+    /// What the server has sent and is not yet delivered.
+    pub fn pending_to_c(&mut self) -> Vec<String> {
+        self.collect();
+        self.to_c.iter().map(summary).collect()
+    }
+
+    /// Delivers everything the client sent to the server; returns what was delivered.
+    pub fn deliver_to_s(&mut self) -> Vec<String> {
+        self.collect();
+        let packets = std::mem::take(&mut self.to_s);
+        for p in &packets {
+            self.s.on_packet(self.now, p);
+        }
+        self.collect();
+        packets.iter().map(summary).collect()
+    }
+
+    /// Delivers everything the server sent to the client; returns what was delivered.
+    pub fn deliver_to_c(&mut self) -> Vec<String> {
+        self.collect();
+        let packets = std::mem::take(&mut self.to_c);
+        for p in &packets {
+            self.c.on_packet(self.now, p);
+        }
+        self.collect();
+        packets.iter().map(summary).collect()
+    }
+
+    /// Loses everything the client sent; returns what was lost.
+    pub fn lose_to_s(&mut self) -> Vec<String> {
+        self.collect();
+        std::mem::take(&mut self.to_s).iter().map(summary).collect()
+    }
+
+    /// Loses everything the server sent; returns what was lost.
+    pub fn lose_to_c(&mut self) -> Vec<String> {
+        self.collect();
+        std::mem::take(&mut self.to_c).iter().map(summary).collect()
+    }
+
+    /// Takes the client's queued segments out, to deliver later (a delayed duplicate).
+    pub fn hold_to_s(&mut self) -> Vec<Packet> {
+        self.collect();
+        std::mem::take(&mut self.to_s)
+    }
+
+    /// Delivers both ways until nothing is queued (no time passes).
+    pub fn exchange(&mut self) {
+        for _ in 0..1000 {
+            self.collect();
+            if self.to_s.is_empty() && self.to_c.is_empty() {
+                return;
+            }
+            self.deliver_to_s();
+            self.deliver_to_c();
+        }
+        panic!("the endpoints never went quiet");
+    }
+
+    /// Lets `d` pass, firing the timers that fall due on both sides, in time order.
+    pub fn advance(&mut self, d: SimDuration) {
+        let end = self.now + d;
+        loop {
+            let next = [self.c.next_deadline(), self.s.next_deadline()]
+                .into_iter()
+                .flatten()
+                .filter(|t| *t <= end)
+                .min();
+            let Some(t) = next else { break };
+            self.now = self.now.max(t);
+            self.c.on_timer(self.now);
+            self.s.on_timer(self.now);
+            self.collect();
+        }
+        self.now = end;
+        self.collect();
+    }
+
+    /// Exchanges segments and lets time pass until both sides are quiet, up to `limit`.
+    pub fn run_for(&mut self, limit: SimDuration) {
+        let end = self.now + limit;
+        loop {
+            self.exchange();
+            let next = [self.c.next_deadline(), self.s.next_deadline()]
+                .into_iter()
+                .flatten()
+                .min();
+            match next {
+                Some(t) if t <= end => self.advance(t.saturating_since(self.now)),
+                _ => break,
+            }
+        }
+        self.now = self.now.max(end);
+    }
+
+    /// Listener on the server, connect from the client, full handshake, accept.
+    pub fn establish(&mut self) -> (SocketId, SocketId) {
+        let listener = self.s.listen(self.now, PORT, 128).unwrap();
+        let c = self
+            .c
+            .connect(self.now, server_addr(), Bind::default())
+            .unwrap();
+        self.exchange();
+        let (s, _) = self
+            .s
+            .accept(self.now, listener)
+            .unwrap()
+            .expect("a connection waits");
+        assert_eq!(self.c.state_of(c), Ok(State::Established));
+        assert_eq!(self.s.state_of(s), Ok(State::Established));
+        (c, s)
+    }
+
+    /// Reads everything available on a server socket.
+    pub fn s_read(&mut self, fd: SocketId) -> (Vec<u8>, Received) {
+        let mut buf = Vec::new();
+        let r = self.s.recv(self.now, fd, &mut buf, usize::MAX).unwrap();
+        self.collect();
+        (buf, r)
+    }
+
+    /// Reads everything available on a client socket.
+    pub fn c_read(&mut self, fd: SocketId) -> (Vec<u8>, Received) {
+        let mut buf = Vec::new();
+        let r = self.c.recv(self.now, fd, &mut buf, usize::MAX).unwrap();
+        self.collect();
+        (buf, r)
+    }
+}
+
+/// The states one connection passed through, from the log of its host: the first `from`,
+/// then every `to`. Listener events (peer 0.0.0.0:0) are left out.
+pub fn path(log: &[TcpEvent]) -> Vec<&'static str> {
+    let mut states = Vec::new();
+    for e in log {
+        if let TcpEvent::State { conn, from, to } = e {
+            if conn.remote.port() == 0 {
+                continue;
+            }
+            if states.is_empty() {
+                states.push(from.name());
+            }
+            states.push(to.name());
+        }
+    }
+    states
+}
+
+/// The errors reported in a log.
+pub fn errors(log: &[TcpEvent]) -> Vec<&'static str> {
+    log.iter()
+        .filter_map(|e| match e {
+            TcpEvent::Error { errno, .. } => Some(errno.name()),
+            _ => None,
+        })
+        .collect()
+}
+
+/// True if the log has the note.
+pub fn noted(log: &[TcpEvent], note: netsim_tcp::Note) -> bool {
+    log.iter()
+        .any(|e| matches!(e, TcpEvent::Note { note: n, .. } if *n == note))
+}
+
+/// No illegal transition anywhere in a log.
+pub fn assert_legal(log: &[TcpEvent]) {
+    for e in log {
+        assert!(
+            !matches!(e, TcpEvent::IllegalTransition { .. }),
+            "illegal transition: {e}"
+        );
+    }
+}
