@@ -139,8 +139,10 @@ pub struct TcpStack {
     /// Lookups only: never iterated, so its order cannot reach any output.
     demux: HashMap<(u16, SocketAddrV4), Demux>,
     listeners: BTreeMap<u16, Listener>,
-    sockets: Vec<Option<Sock>>,
-    free_fds: BinaryHeap<Reverse<u32>>,
+    /// Socket handles. Numbers are never reused within a run, so an event queued for a closed
+    /// socket can never be mistaken for one of a newer socket (lookups only).
+    sockets: HashMap<u32, Sock>,
+    next_fd: u32,
     open_fds: u32,
     orphans: u32,
     /// Local ports bound explicitly (connect with a fixed port), with counts.
@@ -182,8 +184,8 @@ impl TcpStack {
             tws: Table::default(),
             demux: HashMap::new(),
             listeners: BTreeMap::new(),
-            sockets: Vec::new(),
-            free_fds: BinaryHeap::new(),
+            sockets: HashMap::new(),
+            next_fd: 3, // 0, 1 and 2 are stdin, stdout and stderr, as in any process
             open_fds: 0,
             orphans: 0,
             bound: BTreeMap::new(),
@@ -237,10 +239,47 @@ impl TcpStack {
         self.app.drain(..)
     }
 
-    /// The earliest time the stack may need [`TcpStack::on_timer`] (possibly early: a timer
-    /// that moved later is found out when it comes due).
-    pub fn next_deadline(&self) -> Option<SimTime> {
-        self.timers.peek().map(|Reverse((t, _))| *t)
+    /// The earliest time the stack needs [`TcpStack::on_timer`]. Queue entries of timers that
+    /// were cancelled or moved later are cleaned off the top first, so the answer is exact.
+    pub fn next_deadline(&mut self) -> Option<SimTime> {
+        while let Some(&Reverse((at, target))) = self.timers.peek() {
+            let actual = match target {
+                TimerTarget::Conn(idx, generation) => {
+                    let slot = &self.conns.slots[idx as usize];
+                    (slot.generation == generation && slot.queued == Some(at))
+                        .then(|| slot.value.as_ref().and_then(Tcb::deadline))
+                        .flatten()
+                }
+                TimerTarget::TimeWait(idx, generation) => {
+                    let slot = &self.tws.slots[idx as usize];
+                    (slot.generation == generation && slot.queued == Some(at))
+                        .then(|| slot.value.as_ref().map(|tw| tw.expires))
+                        .flatten()
+                }
+            };
+            if actual.is_some_and(|d| d <= at) {
+                return Some(at);
+            }
+            // Stale or early: drop this entry and queue the real deadline, if any.
+            self.timers.pop();
+            match target {
+                TimerTarget::Conn(idx, generation) => {
+                    let slot = &mut self.conns.slots[idx as usize];
+                    if slot.generation == generation && slot.queued == Some(at) {
+                        slot.queued = None;
+                        self.schedule_conn(idx);
+                    }
+                }
+                TimerTarget::TimeWait(idx, generation) => {
+                    let slot = &mut self.tws.slots[idx as usize];
+                    if slot.generation == generation && slot.queued == Some(at) {
+                        slot.queued = None;
+                        self.schedule_tw(idx);
+                    }
+                }
+            }
+        }
+        None
     }
 
     // ---------------------------------------------------------------------------------
@@ -248,29 +287,26 @@ impl TcpStack {
 
     fn alloc_fd(&mut self, sock: Sock) -> SocketId {
         self.open_fds += 1;
-        if let Some(Reverse(fd)) = self.free_fds.pop() {
-            self.sockets[fd as usize] = Some(sock);
-            return SocketId(fd);
-        }
-        self.sockets.push(Some(sock));
-        SocketId(self.sockets.len() as u32 - 1)
+        let fd = self.next_fd;
+        self.next_fd = self.next_fd.checked_add(1).expect("more than 2^32 sockets in one run");
+        self.sockets.insert(fd, sock);
+        SocketId(fd)
     }
 
     fn free_fd(&mut self, fd: SocketId) {
-        if let Some(slot) = self.sockets.get_mut(fd.0 as usize) {
-            if slot.take().is_some() {
-                self.open_fds -= 1;
-                self.free_fds.push(Reverse(fd.0));
-            }
+        if self.sockets.remove(&fd.0).is_some() {
+            self.open_fds -= 1;
+        }
+    }
+
+    fn set_sock(&mut self, fd: SocketId, sock: Sock) {
+        if let Some(slot) = self.sockets.get_mut(&fd.0) {
+            *slot = sock;
         }
     }
 
     fn sock(&self, fd: SocketId) -> Result<Sock, Errno> {
-        self.sockets
-            .get(fd.0 as usize)
-            .copied()
-            .flatten()
-            .ok_or(Errno::BadFd)
+        self.sockets.get(&fd.0).copied().ok_or(Errno::BadFd)
     }
 
     /// Sockets in use against `max_sockets`: open handles, plus (in the article's model)
@@ -406,10 +442,13 @@ impl TcpStack {
             }
         }
         if let Some(fd) = tcb.socket {
-            self.sockets[fd.0 as usize] = Some(Sock::Dead {
-                error: tcb.error,
-                eof: tcb.fin_received,
-            });
+            self.set_sock(
+                fd,
+                Sock::Dead {
+                    error: tcb.error,
+                    eof: tcb.fin_received,
+                },
+            );
         }
         if tcb.bound_port {
             self.unbind(tcb.key.local.port());
@@ -837,7 +876,7 @@ impl TcpStack {
         }
         tcb.bound_port = bind.port.is_some();
         let idx = self.conns.insert(tcb);
-        self.sockets[fd.0 as usize] = Some(Sock::Conn(idx));
+        self.set_sock(fd, Sock::Conn(idx));
         self.demux_insert(&key, Demux::Conn(idx));
         self.settle(now, idx, mark);
         Ok(fd)

@@ -1,0 +1,237 @@
+//! The glue between the engine and the TCP model: [`TcpHost`] is an engine [`Host`] that owns
+//! one [`TcpStack`] and one [`App`]. It feeds the stack packets and timer expiries, sends what
+//! the stack produces, puts the stack's events in the trace, and hands socket events to the
+//! application. Neither the engine nor the TCP crate knows the other; only this crate does.
+
+use std::fmt;
+
+use netsim_core::{Packet, SimTime, StableHasher};
+use netsim_engine::{Ctx, Host, TimerId, TraceEvent};
+use netsim_tcp::{Errno, SocketEvent, TcpConfig, TcpEvent, TcpStack};
+
+pub mod apps;
+
+pub use netsim_tcp;
+
+/// What a host reports into the trace.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum HostEvent {
+    /// The TCP model's event.
+    Tcp(TcpEvent),
+    /// A socket call of the application failed.
+    CallFailed {
+        /// Which call (`connect`, `listen`, `accept`, `send`, ...).
+        call: &'static str,
+        /// The error.
+        errno: Errno,
+    },
+}
+
+impl fmt::Display for HostEvent {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            HostEvent::Tcp(e) => write!(f, "{e}"),
+            HostEvent::CallFailed { call, errno } => write!(f, "app {call}() failed: {errno}"),
+        }
+    }
+}
+
+impl TraceEvent for HostEvent {
+    fn hash_into(&self, h: &mut StableHasher) {
+        match self {
+            HostEvent::Tcp(e) => e.hash_into(h),
+            HostEvent::CallFailed { call, errno } => {
+                h.write_u64(0xA5 << 16 | *errno as u64);
+                h.write_str(call);
+            }
+        }
+    }
+}
+
+/// What an application can do when it is called: the socket API of its host's stack, its own
+/// wake-ups, and reporting failed calls into the trace.
+pub struct Api<'a> {
+    now: SimTime,
+    /// The host's TCP stack: listen, accept, connect, send, recv, shutdown, close, abort.
+    pub tcp: &'a mut TcpStack,
+    wakeups: &'a mut Vec<(SimTime, u64)>,
+    failures: &'a mut Vec<HostEvent>,
+}
+
+impl Api<'_> {
+    /// The current virtual time.
+    pub fn now(&self) -> SimTime {
+        self.now
+    }
+    /// Asks to be called back with [`App::wake`] and `token` at `at`.
+    pub fn wake_at(&mut self, at: SimTime, token: u64) {
+        self.wakeups.push((at, token));
+    }
+    /// Records a failed call in the trace.
+    pub fn failed(&mut self, call: &'static str, errno: Errno) {
+        self.failures.push(HostEvent::CallFailed { call, errno });
+    }
+}
+
+/// An application running on a host.
+pub trait App {
+    /// The host started (time zero) or restarted after a crash: everything is fresh.
+    fn start(&mut self, api: &mut Api<'_>);
+    /// Something happened on one of the application's sockets.
+    fn socket(&mut self, api: &mut Api<'_>, event: SocketEvent);
+    /// A wake-up the application asked for.
+    fn wake(&mut self, api: &mut Api<'_>, token: u64);
+    /// The host crashed: the application's state is lost with it.
+    fn crash(&mut self) {}
+}
+
+/// Token of the stack's own timer; application tokens are shifted above it.
+const STACK_TIMER: u64 = 0;
+
+/// An engine host running a TCP stack and an application.
+pub struct TcpHost<A> {
+    config: TcpConfig,
+    stack: Option<TcpStack>,
+    app: A,
+    /// The engine timer armed for the stack, and when it is due.
+    armed: Option<(SimTime, TimerId)>,
+    wakeups: Vec<(SimTime, u64)>,
+    failures: Vec<HostEvent>,
+    socket_events: Vec<SocketEvent>,
+}
+
+impl<A: App> TcpHost<A> {
+    /// A host with this TCP configuration and application.
+    pub fn new(config: TcpConfig, app: A) -> Self {
+        TcpHost {
+            config,
+            stack: None,
+            app,
+            armed: None,
+            wakeups: Vec::new(),
+            failures: Vec::new(),
+            socket_events: Vec::new(),
+        }
+    }
+
+    /// The application.
+    pub fn app(&self) -> &A {
+        &self.app
+    }
+
+    /// The TCP stack (absent before start and while crashed).
+    pub fn stack(&self) -> Option<&TcpStack> {
+        self.stack.as_ref()
+    }
+
+    fn boot(&mut self, ctx: &mut Ctx<'_, HostEvent>) {
+        // The RFC 6528 secret comes from the host's own random stream.
+        let secret = ctx.rng().next_u64();
+        self.stack = Some(TcpStack::new(ctx.addr(), self.config.clone(), secret));
+        self.armed = None;
+        self.with_app(ctx, |app, api| app.start(api));
+    }
+
+    fn with_app(&mut self, ctx: &mut Ctx<'_, HostEvent>, f: impl FnOnce(&mut A, &mut Api<'_>)) {
+        let Some(stack) = self.stack.as_mut() else {
+            return;
+        };
+        let mut api = Api {
+            now: ctx.now(),
+            tcp: stack,
+            wakeups: &mut self.wakeups,
+            failures: &mut self.failures,
+        };
+        f(&mut self.app, &mut api);
+        self.flush(ctx);
+    }
+
+    /// Sends what the stack produced, traces its events, hands socket events to the
+    /// application (which may produce more), and arms the engine timer for the stack.
+    fn flush(&mut self, ctx: &mut Ctx<'_, HostEvent>) {
+        loop {
+            let Some(stack) = self.stack.as_mut() else {
+                return;
+            };
+            // Events first: a state change is what made the segments that follow it.
+            for event in stack.drain_events() {
+                ctx.event(HostEvent::Tcp(event));
+            }
+            for out in stack.drain_output() {
+                ctx.send(out.packet, out.state);
+            }
+            for failure in self.failures.drain(..) {
+                ctx.event(failure);
+            }
+            for (at, token) in self.wakeups.drain(..) {
+                ctx.set_timer(at, token + 1);
+            }
+            self.socket_events.extend(stack.drain_socket_events());
+            if self.socket_events.is_empty() {
+                break;
+            }
+            let events = std::mem::take(&mut self.socket_events);
+            for event in &events {
+                let mut api = Api {
+                    now: ctx.now(),
+                    tcp: self.stack.as_mut().expect("checked"),
+                    wakeups: &mut self.wakeups,
+                    failures: &mut self.failures,
+                };
+                self.app.socket(&mut api, *event);
+            }
+            // Keep the buffer's allocation for next time.
+            self.socket_events = events;
+            self.socket_events.clear();
+        }
+        let deadline = self.stack.as_mut().and_then(TcpStack::next_deadline);
+        if self.armed.map(|(at, _)| at) != deadline {
+            if let Some((_, id)) = self.armed.take() {
+                ctx.cancel_timer(id);
+            }
+            if let Some(at) = deadline {
+                self.armed = Some((at, ctx.set_timer(at, STACK_TIMER)));
+            }
+        }
+    }
+}
+
+impl<A: App> Host for TcpHost<A> {
+    type Event = HostEvent;
+
+    fn start(&mut self, ctx: &mut Ctx<'_, HostEvent>) {
+        self.boot(ctx);
+    }
+
+    fn packet(&mut self, ctx: &mut Ctx<'_, HostEvent>, packet: Packet) {
+        if let Some(stack) = self.stack.as_mut() {
+            stack.on_packet(ctx.now(), &packet);
+            self.flush(ctx);
+        }
+    }
+
+    fn timer(&mut self, ctx: &mut Ctx<'_, HostEvent>, token: u64) {
+        if token == STACK_TIMER {
+            self.armed = None;
+            if let Some(stack) = self.stack.as_mut() {
+                stack.on_timer(ctx.now());
+                self.flush(ctx);
+            }
+        } else {
+            self.with_app(ctx, |app, api| app.wake(api, token - 1));
+        }
+    }
+
+    fn crash(&mut self) {
+        self.stack = None;
+        self.armed = None;
+        self.wakeups.clear();
+        self.failures.clear();
+        self.socket_events.clear();
+        self.app.crash();
+    }
+
+    fn restart(&mut self, ctx: &mut Ctx<'_, HostEvent>) {
+        self.boot(ctx);
+    }
+}

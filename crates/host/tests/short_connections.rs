@@ -1,0 +1,165 @@
+//! TCP hosts on the engine: short connections over a 1 ms link, end to end.
+
+use std::net::{Ipv4Addr, SocketAddrV4};
+
+use netsim_core::{SimDuration, SimTime};
+use netsim_engine::{LinkConfig, NullSink, RunLimits, Sim, Stop, TextLines, Topology};
+use netsim_host::apps::{Responder, SequentialClient};
+use netsim_host::{App, TcpHost};
+use netsim_tcp::{State, TcpConfig};
+
+const CLIENT: Ipv4Addr = Ipv4Addr::new(10, 0, 0, 1);
+const SERVER: Ipv4Addr = Ipv4Addr::new(10, 0, 0, 2);
+
+enum Either {
+    Client(SequentialClient),
+    Server(Responder),
+}
+
+impl App for Either {
+    fn start(&mut self, api: &mut netsim_host::Api<'_>) {
+        match self {
+            Either::Client(c) => c.start(api),
+            Either::Server(s) => s.start(api),
+        }
+    }
+    fn socket(&mut self, api: &mut netsim_host::Api<'_>, e: netsim_tcp::SocketEvent) {
+        match self {
+            Either::Client(c) => c.socket(api, e),
+            Either::Server(s) => s.socket(api, e),
+        }
+    }
+    fn wake(&mut self, api: &mut netsim_host::Api<'_>, t: u64) {
+        match self {
+            Either::Client(c) => c.wake(api, t),
+            Either::Server(s) => s.wake(api, t),
+        }
+    }
+}
+
+fn world(count: u64) -> (Topology, Vec<TcpHost<Either>>) {
+    let mut t = Topology::default();
+    let c = t.add_host("client", CLIENT);
+    let s = t.add_host("server", SERVER);
+    t.add_link(
+        c,
+        s,
+        LinkConfig {
+            latency: SimDuration::from_millis(1),
+            ..LinkConfig::default()
+        },
+    );
+    let server = SocketAddrV4::new(SERVER, 80);
+    let hosts = vec![
+        TcpHost::new(
+            TcpConfig::linux(),
+            Either::Client(SequentialClient::new(server, count, 64, 64)),
+        ),
+        TcpHost::new(
+            TcpConfig::linux(),
+            Either::Server(Responder::new(80, 64, 64)),
+        ),
+    ];
+    (t, hosts)
+}
+
+#[test]
+fn sequential_short_connections_complete_and_leave_time_wait_on_the_client() {
+    let (topology, hosts) = world(50);
+    let limits = RunLimits {
+        end: Some(SimTime::after(SimDuration::from_secs(10))),
+        ..RunLimits::default()
+    };
+    let mut sim = Sim::new(topology, hosts, 1, limits, NullSink).unwrap();
+    let outcome = sim.run().unwrap();
+    assert_eq!(outcome.stop, Stop::EndTime);
+    let Either::Client(client) = sim.hosts()[0].app() else {
+        panic!()
+    };
+    assert_eq!(client.completed, 50);
+    assert!(client.errors.is_empty(), "{:?}", client.errors);
+    let counts = sim.hosts()[0].stack().unwrap().state_counts();
+    assert_eq!(
+        counts[State::TimeWait as usize],
+        50,
+        "the client closed first"
+    );
+    let server_counts = sim.hosts()[1].stack().unwrap().state_counts();
+    assert_eq!(server_counts[State::TimeWait as usize], 0);
+    assert_eq!(server_counts[State::Listen as usize], 1);
+    assert_eq!(sim.hosts()[1].stack().unwrap().table_sizes(), (0, 0));
+    // Every packet delivered: nothing is lost on an ideal link.
+    assert_eq!(outcome.stats.dropped_total(), 0);
+}
+
+#[test]
+fn time_wait_entries_expire_after_sixty_seconds() {
+    let (topology, hosts) = world(5);
+    let mut sim = Sim::new(topology, hosts, 1, RunLimits::default(), NullSink).unwrap();
+    let outcome = sim.run().unwrap();
+    assert_eq!(outcome.stop, Stop::Idle);
+    assert_eq!(sim.hosts()[0].stack().unwrap().table_sizes(), (0, 0));
+    // The last connection ends around 25 ms; its TIME_WAIT 60 s later.
+    let end = outcome.end.since_start();
+    assert!(
+        end > SimDuration::from_secs(60) && end < SimDuration::from_secs(61),
+        "{end}"
+    );
+}
+
+#[test]
+fn one_connection_traces_its_states_and_the_server_closes_with_fin_ack() {
+    let (topology, hosts) = world(1);
+    let mut sim = Sim::new(
+        topology,
+        hosts,
+        1,
+        RunLimits::default(),
+        TextLines::default(),
+    )
+    .unwrap();
+    sim.run().unwrap();
+    let lines = sim.into_sink().lines;
+    let transitions = |host: &str| -> Vec<String> {
+        lines
+            .iter()
+            .filter(|l| {
+                l.contains(&format!(" {host} ")) && l.contains(" -> ") && !l.contains("0.0.0.0:0")
+            })
+            .map(|l| {
+                l.split(" -> ")
+                    .nth(1)
+                    .unwrap()
+                    .split(' ')
+                    .next()
+                    .unwrap()
+                    .to_string()
+            })
+            .collect()
+    };
+    // The server closes as soon as it reads EOF, before its delayed ACK of the client's FIN
+    // is due, so one segment carries its FIN and that ACK: FIN_WAIT_1 -> TIME_WAIT.
+    assert_eq!(
+        transitions("client"),
+        [
+            "SYN_SENT",
+            "ESTABLISHED",
+            "FIN_WAIT_1",
+            "TIME_WAIT",
+            "CLOSED"
+        ]
+    );
+    for l in &lines {
+        println!("{l}");
+    }
+    assert_eq!(
+        transitions("server"),
+        [
+            "SYN_RECEIVED",
+            "ESTABLISHED",
+            "CLOSE_WAIT",
+            "LAST_ACK",
+            "CLOSED"
+        ]
+    );
+}
