@@ -122,6 +122,39 @@ impl<T> Table<T> {
     }
 }
 
+/// A fast hasher for the lookup tables (multiply-rotate, like rustc's FxHash). Its output never
+/// reaches anything observable: the tables are only looked up, never iterated.
+#[derive(Default, Clone, Copy)]
+struct FastHasher(u64);
+
+impl std::hash::Hasher for FastHasher {
+    fn write(&mut self, bytes: &[u8]) {
+        for &b in bytes {
+            self.write_u64(u64::from(b));
+        }
+    }
+    fn write_u8(&mut self, n: u8) {
+        self.write_u64(u64::from(n));
+    }
+    fn write_u16(&mut self, n: u16) {
+        self.write_u64(u64::from(n));
+    }
+    fn write_u32(&mut self, n: u32) {
+        self.write_u64(u64::from(n));
+    }
+    fn write_u64(&mut self, n: u64) {
+        self.0 = (self.0.rotate_left(5) ^ n).wrapping_mul(0x51_7c_c1_b7_27_22_0a_95);
+    }
+    fn write_usize(&mut self, n: usize) {
+        self.write_u64(n as u64);
+    }
+    fn finish(&self) -> u64 {
+        self.0
+    }
+}
+
+type FastMap<K, V> = HashMap<K, V, std::hash::BuildHasherDefault<FastHasher>>;
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 enum TimerTarget {
     Conn(u32, u32),
@@ -137,18 +170,18 @@ pub struct TcpStack {
     conns: Table<Tcb>,
     tws: Table<TimeWait>,
     /// Lookups only: never iterated, so its order cannot reach any output.
-    demux: HashMap<(u16, SocketAddrV4), Demux>,
+    demux: FastMap<(u16, SocketAddrV4), Demux>,
     listeners: BTreeMap<u16, Listener>,
     /// Socket handles. Numbers are never reused within a run, so an event queued for a closed
     /// socket can never be mistaken for one of a newer socket (lookups only).
-    sockets: HashMap<u32, Sock>,
+    sockets: FastMap<u32, Sock>,
     next_fd: u32,
     open_fds: u32,
     orphans: u32,
     /// Local ports bound explicitly (connect with a fixed port), with counts.
     bound: BTreeMap<u16, u32>,
     /// Connections and TIME_WAIT entries per local port (lookups only).
-    port_users: HashMap<u16, u32>,
+    port_users: FastMap<u16, u32>,
     port_cursor: u16,
     timers: BinaryHeap<Reverse<(SimTime, TimerTarget)>>,
     out: Vec<Outgoing>,
@@ -182,14 +215,14 @@ impl TcpStack {
             secret,
             conns: Table::default(),
             tws: Table::default(),
-            demux: HashMap::new(),
+            demux: FastMap::default(),
             listeners: BTreeMap::new(),
-            sockets: HashMap::new(),
+            sockets: FastMap::default(),
             next_fd: 3, // 0, 1 and 2 are stdin, stdout and stderr, as in any process
             open_fds: 0,
             orphans: 0,
             bound: BTreeMap::new(),
-            port_users: HashMap::new(),
+            port_users: FastMap::default(),
             port_cursor,
             timers: BinaryHeap::new(),
             out: Vec::new(),
@@ -288,7 +321,10 @@ impl TcpStack {
     fn alloc_fd(&mut self, sock: Sock) -> SocketId {
         self.open_fds += 1;
         let fd = self.next_fd;
-        self.next_fd = self.next_fd.checked_add(1).expect("more than 2^32 sockets in one run");
+        self.next_fd = self
+            .next_fd
+            .checked_add(1)
+            .expect("more than 2^32 sockets in one run");
         self.sockets.insert(fd, sock);
         SocketId(fd)
     }

@@ -1,0 +1,144 @@
+//! Stack-wide behaviour: ISN selection, profiles, and the legality of every transition.
+
+mod common;
+
+use std::net::SocketAddrV4;
+
+use common::*;
+use netsim_core::{SimDuration, SimTime};
+use netsim_tcp::{Bind, IsnMode, State, TcpConfig, TcpStack};
+
+/// The ISN of the SYN a fresh client stack sends from `port` at `at`.
+fn isn(cfg: TcpConfig, at: SimTime, port: u16) -> u32 {
+    let mut c = TcpStack::new(CLIENT, cfg, 7);
+    c.connect(
+        at,
+        server_addr(),
+        Bind {
+            port: Some(port),
+            reuse_addr: false,
+        },
+    )
+    .unwrap();
+    let out: Vec<_> = c.drain_output().collect();
+    assert_eq!(out.len(), 1);
+    out[0].packet.segment.seq.0
+}
+
+#[test]
+fn rfc6528_isn_is_a_4us_clock_plus_a_keyed_hash_of_the_4_tuple() {
+    let cfg = TcpConfig::linux;
+    let t0 = SimTime::ZERO;
+    let t1 = SimTime::after(SimDuration::from_micros(400)); // 100 ticks of 4 us
+    // Same 4-tuple: the ISN advances with the clock (RFC 6528 §3, M).
+    assert_eq!(
+        isn(cfg(), t1, 40000).wrapping_sub(isn(cfg(), t0, 40000)),
+        100
+    );
+    // Another 4-tuple at the same time: a different offset (F).
+    assert_ne!(isn(cfg(), t0, 40000), isn(cfg(), t0, 40001));
+    // Another secret: a different offset too.
+    let mut other = TcpStack::new(CLIENT, cfg(), 8);
+    other
+        .connect(
+            t0,
+            server_addr(),
+            Bind {
+                port: Some(40000),
+                reuse_addr: false,
+            },
+        )
+        .unwrap();
+    let seq = other.drain_output().next().unwrap().packet.segment.seq.0;
+    assert_ne!(seq, isn(cfg(), t0, 40000));
+}
+
+#[test]
+fn clock_isn_is_the_4us_clock_alone_and_fixed_isn_is_fixed() {
+    let clock = || TcpConfig {
+        isn: IsnMode::Clock,
+        ..TcpConfig::linux()
+    };
+    let t = SimTime::after(SimDuration::from_millis(4)); // 1000 ticks
+    assert_eq!(isn(clock(), t, 40000), 1000);
+    assert_eq!(isn(clock(), t, 40001), 1000, "no per-4-tuple part");
+    let fixed = || TcpConfig {
+        isn: IsnMode::Fixed(77),
+        ..TcpConfig::linux()
+    };
+    assert_eq!(isn(fixed(), t, 40000), 77);
+    assert_eq!(isn(fixed(), SimTime::ZERO, 40001), 77);
+}
+
+#[test]
+fn profiles_carry_their_documented_numbers() {
+    let linux = TcpConfig::linux();
+    assert_eq!(linux.time_wait_len(), SimDuration::from_secs(60));
+    assert_eq!(linux.fin_timeout, SimDuration::from_secs(60));
+    assert_eq!(linux.ephemeral_ports, (32768, 60999));
+    assert_eq!(linux.rto_min, SimDuration::from_millis(200));
+    assert_eq!(linux.rto_initial, SimDuration::from_secs(1));
+    assert_eq!((linux.syn_retries, linux.data_retries), (6, 15));
+    let rfc = TcpConfig::rfc();
+    assert_eq!(rfc.msl, SimDuration::from_mins(2));
+    assert_eq!(rfc.time_wait_len(), SimDuration::from_mins(4));
+    assert_eq!(rfc.rto_min, SimDuration::from_secs(1));
+    assert_eq!(rfc.rto_max, SimDuration::from_secs(60));
+    assert_eq!(TcpConfig::named("linux"), Some(linux));
+    assert_eq!(TcpConfig::named("bsd"), None);
+    assert!(TcpConfig::linux().problem().is_none());
+    assert!(TcpConfig::rfc().problem().is_none());
+    let bad = TcpConfig {
+        ephemeral_ports: (5000, 4000),
+        ..TcpConfig::linux()
+    };
+    assert!(bad.problem().unwrap().contains("ephemeral port range"));
+}
+
+#[test]
+fn rfc_profile_retransmits_syn_with_a_one_second_floor_and_60_second_ceiling() {
+    let mut t = Pair::new(
+        TcpConfig {
+            isn: IsnMode::Fixed(1),
+            ..TcpConfig::rfc()
+        },
+        TcpConfig::rfc(),
+    );
+    t.c.connect(t.now, SocketAddrV4::new(SERVER, 9), Bind::default())
+        .unwrap();
+    let mut sent_at = Vec::new();
+    for _ in 0..300 {
+        if !t.lose_to_s().is_empty() {
+            sent_at.push(t.now.since_start().as_millis() / 1000);
+        }
+        t.advance(SimDuration::from_secs(1));
+    }
+    // 1, 2, 4, 8, 16, 32, then capped at 60 s (RFC 6298 §2.5): 9 SYNs in all (8 retries).
+    assert_eq!(sent_at, [0, 1, 3, 7, 15, 31, 63, 123, 183]);
+    assert_eq!(
+        errors(&t.c_log),
+        ["ETIMEDOUT"],
+        "after the last SYN's 60 s RTO, at 243 s"
+    );
+}
+
+#[test]
+fn every_transition_in_these_tests_is_in_the_diagram() {
+    // A busy exchange with losses, checked transition by transition.
+    let mut t = Pair::linux();
+    let (c, s) = t.establish();
+    t.c.send(t.now, c, &[1; 5000]).unwrap();
+    t.lose_to_s();
+    t.run_for(SimDuration::from_secs(2));
+    let (data, _) = t.s_read(s);
+    assert_eq!(data.len(), 5000);
+    t.s.close(t.now, s).unwrap();
+    t.c.close(t.now, c).unwrap();
+    t.run_for(SimDuration::from_secs(120));
+    assert_legal(&t.c_log);
+    assert_legal(&t.s_log);
+    assert_eq!(t.c.state_counts(), [0; 11]);
+    let mut server_counts = [0; 11];
+    server_counts[State::Listen as usize] = 1;
+    assert_eq!(t.s.state_counts(), server_counts);
+}
