@@ -545,6 +545,7 @@ impl TcpStack {
             key: tcb.key,
             snd_nxt: tcb.snd_nxt,
             rcv_nxt: tcb.rcv_nxt,
+            window: tcb.last_window(&self.cfg),
             ts: tcb.ts_on.then_some(TwTimestamps {
                 recent: tcb.ts_recent,
                 recent_at: tcb.ts_recent_at,

@@ -391,6 +391,11 @@ impl Tcb {
         shifted.min(0xFFFF) as u16
     }
 
+    /// The window field a segment sent now would carry (TIME_WAIT keeps using it).
+    pub(crate) fn last_window(&self, cfg: &TcpConfig) -> u16 {
+        self.window_field(cfg, false)
+    }
+
     /// Sends one segment from this connection. An ACK carries RCV.NXT and the window, and
     /// clears any pending acknowledgment.
     fn emit(&mut self, cx: &mut Cx<'_>, flags: TcpFlags, seq: Seq, payload: Vec<u8>) {
@@ -818,8 +823,17 @@ impl Tcb {
     /// Sends the first unacknowledged segment again (data, or the FIN alone).
     fn retransmit_head(&mut self, cx: &mut Cx<'_>) {
         let seq = self.snd_una;
+        // Resend only data sent before (Linux tcp_retransmit_skb): when SND.UNA is in the
+        // middle of a segment (the peer took part of it), a full MSS from there could reach
+        // past SND.MAX, and the ACK of those bytes would then be dropped as acknowledging
+        // something not yet sent (RFC 9293 §3.10.7.4, fifth step).
         let data_end = self.data_end();
-        let unacked_data = data_end.diff(seq).max(0) as u32;
+        let sent_end = if self.snd_max.lt(data_end) {
+            self.snd_max
+        } else {
+            data_end
+        };
+        let unacked_data = sent_end.diff(seq).max(0) as u32;
         if unacked_data > 0 {
             let len = unacked_data.min(u32::from(self.snd_mss));
             let fin = self.fin_sent && len == unacked_data;
@@ -888,6 +902,30 @@ impl Tcb {
             && seg.seq == self.irs
         {
             self.emit(cx, TcpFlags::SYN | TcpFlags::ACK, self.iss, Vec::new());
+            return After::Keep;
+        }
+
+        // Simultaneous open, the SYN-ACKs crossed. The peer's SYN is old (SEG.SEQ = IRS), so
+        // the §3.3.3 test would reject the segment, yet it acknowledges our SYN: as RFC 9293
+        // §3.5 Figure 7 (line 6) shows, and Linux does (tcp_validate_incoming), take the ACK
+        // (SYN_RECEIVED -> ESTABLISHED) and acknowledge the old SYN at once.
+        if self.state == State::SynReceived
+            && !self.passive
+            && flags.contains(TcpFlags::SYN | TcpFlags::ACK)
+            && !flags.intersects(TcpFlags::RST | TcpFlags::FIN)
+            && seg.payload.is_empty()
+            && seg.seq == self.irs
+            && seg.ack == self.snd_nxt
+        {
+            // RFC 7323 §2.2: the window of a SYN is never scaled.
+            self.snd_wnd = u32::from(seg.window);
+            self.max_snd_wnd = self.snd_wnd;
+            self.snd_wl1 = seg.seq;
+            self.snd_wl2 = seg.ack;
+            self.ack_advanced(cx, seg.ack);
+            self.set_state(cx, State::Established);
+            self.ack_now = true;
+            self.output(cx);
             return After::Keep;
         }
 
@@ -1068,7 +1106,8 @@ impl Tcb {
         self.rcv_nxt = seg.seq.add(1);
         self.take_syn_options(cx, seg);
         if ack {
-            self.snd_wnd = u32::from(seg.window) << self.snd_wscale;
+            // RFC 7323 §2.2: the window of a SYN-ACK is never scaled.
+            self.snd_wnd = u32::from(seg.window);
             self.max_snd_wnd = self.snd_wnd;
             self.snd_wl1 = seg.seq;
             self.snd_wl2 = seg.ack;
@@ -1141,7 +1180,9 @@ impl Tcb {
     /// SND.UNA moves forward: free acknowledged data, take an RTT sample, grow the window,
     /// restart or stop the retransmission timer.
     fn ack_advanced(&mut self, cx: &mut Cx<'_>, ack: Seq) {
-        let acked = ack.diff(self.snd_una) as u32;
+        // RFC 5681 §3.1: cwnd grows for ACKs of new data. The SYN's sequence number is not
+        // data: the connection starts with exactly the initial window (RFC 6928).
+        let acked = ack.diff(self.snd_una) as u32 - u32::from(self.snd_una == self.iss);
         self.snd_una = ack;
         if self.snd_nxt.lt(ack) {
             self.snd_nxt = ack;

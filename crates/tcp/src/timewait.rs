@@ -24,6 +24,8 @@ pub(crate) struct TimeWait {
     pub key: ConnKey,
     pub snd_nxt: Seq,
     pub rcv_nxt: Seq,
+    /// The window field the connection last advertised.
+    pub window: u16,
     pub ts: Option<TwTimestamps>,
     pub expires: SimTime,
 }
@@ -61,7 +63,7 @@ impl TimeWait {
                     seq: self.snd_nxt,
                     ack: self.rcv_nxt,
                     flags: TcpFlags::ACK,
-                    window: 0xFFFF,
+                    window: self.window,
                     options,
                     payload: Vec::new(),
                 },
@@ -88,7 +90,8 @@ impl TimeWait {
             return TwAfter::Keep;
         }
         if rst {
-            if seg.seq != self.rcv_nxt || paws_reject {
+            // RFC 7323 §5.3 R1 exempts RSTs from PAWS; RFC 5961 §3.2 wants SEQ = RCV.NXT.
+            if seg.seq != self.rcv_nxt {
                 return TwAfter::Keep;
             }
             if cfg.rfc1337 {
