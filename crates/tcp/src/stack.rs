@@ -633,7 +633,7 @@ impl TcpStack {
         {
             let port = tcb.key.local.port();
             if let Some(l) = self.listeners.get(&port) {
-                if l.queue.len() as u32 >= l.backlog {
+                if l.queue.len() as u32 > l.backlog {
                     let key = tcb.key;
                     self.events.push(TcpEvent::Note {
                         conn: key,
@@ -671,9 +671,10 @@ impl TcpStack {
             .listeners
             .get_mut(&key.local.port())
             .expect("checked by caller");
-        // Linux tcp_conn_request: a full accept queue drops the SYN (ListenOverflows). The SYN
-        // queue itself never overflows, as with Linux's default SYN cookies.
-        if listener.queue.len() as u32 >= listener.backlog {
+        // Linux tcp_conn_request: a full accept queue drops the SYN (ListenOverflows). "Full"
+        // is Linux's sk_acceptq_is_full: more than `backlog` waiting, so backlog N holds N+1.
+        // The SYN queue itself never overflows, as with Linux's default SYN cookies.
+        if listener.queue.len() as u32 > listener.backlog {
             self.counters.listen_overflows += 1;
             self.events.push(TcpEvent::Note {
                 conn: key,

@@ -623,11 +623,15 @@ fn retransmitted_syn_in_syn_received_gets_the_syn_ack_again() {
 fn full_accept_queue_drops_the_syn_until_the_application_accepts() {
     let mut t = Pair::linux();
     let listener = t.s.listen(t.now, PORT, 2).unwrap();
-    for _ in 0..2 {
+    // Linux sk_acceptq_is_full: backlog 2 holds 3 established connections.
+    for _ in 0..3 {
         t.c.connect(t.now, server_addr(), Bind::default()).unwrap();
         t.exchange();
     }
-    assert_eq!(conn_states(&t.s), ["ESTABLISHED", "ESTABLISHED"]);
+    assert_eq!(
+        conn_states(&t.s),
+        ["ESTABLISHED", "ESTABLISHED", "ESTABLISHED"]
+    );
     let third = t.c.connect(t.now, server_addr(), Bind::default()).unwrap();
     assert_eq!(t.deliver_to_s(), ["S"]);
     assert_eq!(t.pending_to_c(), Vec::<String>::new(), "the SYN is dropped");
@@ -647,7 +651,38 @@ fn full_accept_queue_drops_the_syn_until_the_application_accepts() {
     while t.s.accept(t.now, listener).unwrap().is_some() {
         accepted += 1;
     }
-    assert_eq!(accepted, 2, "the second and the third");
+    assert_eq!(accepted, 3, "the second, the third and the fourth");
+}
+
+/// Follows Linux (tcp_v4_syn_recv_sock, ListenOverflows): the ACK completing a handshake is
+/// dropped while the accept queue is full; the server stays in SYN_RECEIVED, retransmits its
+/// SYN-ACK, and completes once the application has accepted.
+#[test]
+fn handshake_ack_is_dropped_while_the_accept_queue_is_full() {
+    let mut t = Pair::linux();
+    let listener = t.s.listen(t.now, PORT, 0).unwrap(); // holds one connection
+    let first = t.c.connect(t.now, server_addr(), Bind::default()).unwrap();
+    let second = t.c.connect(t.now, server_addr(), Bind::default()).unwrap();
+    assert_eq!(t.deliver_to_s(), ["S", "S"], "both SYNs find room");
+    assert_eq!(t.deliver_to_c(), ["S.", "S."]);
+    assert_eq!(t.deliver_to_s(), [".", "."]);
+    assert!(noted(&t.s_log, Note::AcceptQueueFull));
+    assert_eq!(conn_states(&t.s), ["SYN_RECEIVED", "ESTABLISHED"]); // in state order
+    // The client believes both are open.
+    assert_eq!(t.c.state_of(first), Ok(State::Established));
+    assert_eq!(t.c.state_of(second), Ok(State::Established));
+    t.s.accept(t.now, listener)
+        .unwrap()
+        .expect("the first waits");
+    t.advance(secs(1));
+    assert_eq!(
+        t.deliver_to_c(),
+        ["S."],
+        "the SYN-ACK again after the initial RTO"
+    );
+    assert_eq!(t.deliver_to_s(), ["."]);
+    assert_eq!(conn_states(&t.s), ["ESTABLISHED", "ESTABLISHED"]);
+    assert!(t.s.accept(t.now, listener).unwrap().is_some());
 }
 
 // -------------------------------------------------------------------------------------------
