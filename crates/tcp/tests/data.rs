@@ -1,0 +1,907 @@
+//! Data transfer, segment by segment: reassembly, sequence wrap-around, flow control and the
+//! persist timer, Nagle, delayed ACKs, fast retransmit, the retransmission timeout, slow
+//! start, half-close, and the resets that close() with unread data and orphaned connections
+//! produce. Both ends run the Linux profile with fixed ISNs (client 1000, server 5000), so
+//! the client's first data byte is sequence number 1001 and the server's 5001.
+
+mod common;
+
+use common::*;
+use netsim_core::{Packet, SimDuration, SimTime};
+use netsim_tcp::{Errno, Note, Received, SocketEvent, SocketId, State, TcpConfig, TcpEvent};
+
+/// Effective send MSS on the Linux profile: 1460 announced, less the 12 bytes the timestamps
+/// option takes in every segment.
+const MSS: usize = 1448;
+
+/// `n` bytes that do not repeat with a short period, so a misplaced segment shows.
+fn pattern(n: usize) -> Vec<u8> {
+    (0..n as u32)
+        .map(|i| (i.wrapping_mul(2_654_435_761) >> 24) as u8)
+        .collect()
+}
+
+/// Takes what the client sent, undelivered.
+fn take_to_s(t: &mut Pair) -> Vec<Packet> {
+    t.hold_to_s()
+}
+
+/// Takes what the server sent, undelivered.
+fn take_to_c(t: &mut Pair) -> Vec<Packet> {
+    t.collect();
+    std::mem::take(&mut t.to_c)
+}
+
+/// Delivers one client segment to the server.
+fn to_server(t: &mut Pair, p: &Packet) {
+    t.s.on_packet(t.now, p);
+    t.collect();
+}
+
+/// Delivers one server segment to the client.
+fn to_client(t: &mut Pair, p: &Packet) {
+    t.c.on_packet(t.now, p);
+    t.collect();
+}
+
+/// Summaries of some segments.
+fn summaries(ps: &[Packet]) -> Vec<String> {
+    ps.iter().map(summary).collect()
+}
+
+/// Payload lengths of some segments.
+fn lens(ps: &[Packet]) -> Vec<usize> {
+    ps.iter().map(|p| p.segment.payload.len()).collect()
+}
+
+/// Sequence numbers of some segments.
+fn seqs(ps: &[Packet]) -> Vec<u32> {
+    ps.iter().map(|p| p.segment.seq.0).collect()
+}
+
+/// Acknowledgment numbers of some segments.
+fn acks(ps: &[Packet]) -> Vec<u32> {
+    ps.iter().map(|p| p.segment.ack.0).collect()
+}
+
+/// Window fields of some segments.
+fn windows(ps: &[Packet]) -> Vec<u16> {
+    ps.iter().map(|p| p.segment.window).collect()
+}
+
+/// Virtual time in milliseconds.
+fn now_ms(t: &Pair) -> u64 {
+    t.now.since_start().as_millis()
+}
+
+/// Lets time pass up to `ms` milliseconds after the start, firing timers.
+fn advance_to_ms(t: &mut Pair, ms: u64) {
+    let target = SimTime::after(SimDuration::from_millis(ms));
+    t.advance(target - t.now);
+}
+
+/// The retransmissions in a log: (sequence number, attempt).
+fn retransmits(log: &[TcpEvent]) -> Vec<(u32, u32)> {
+    log.iter()
+        .filter_map(|e| match e {
+            TcpEvent::Retransmit { seq, attempt, .. } => Some((*seq, *attempt)),
+            _ => None,
+        })
+        .collect()
+}
+
+/// How many times a log has the note.
+fn count_notes(log: &[TcpEvent], note: Note) -> usize {
+    log.iter()
+        .filter(|e| matches!(e, TcpEvent::Note { note: n, .. } if *n == note))
+        .count()
+}
+
+/// Runs the connection, the server's application reading as data arrives, until it has read
+/// `n` bytes (or panics after `limit` of virtual time).
+fn server_reads(t: &mut Pair, s: SocketId, n: usize, limit: SimDuration) -> Vec<u8> {
+    let end = t.now + limit;
+    let mut got = Vec::new();
+    while got.len() < n {
+        t.exchange();
+        let (bytes, _) = t.s_read(s);
+        if !bytes.is_empty() {
+            got.extend(bytes);
+            continue;
+        }
+        let next = [t.c.next_deadline(), t.s.next_deadline()]
+            .into_iter()
+            .flatten()
+            .min()
+            .expect("data is missing and no timer is armed: the transfer is stuck");
+        assert!(next <= end, "transfer not done after {limit:?}");
+        t.advance(next.saturating_since(t.now));
+    }
+    got
+}
+
+// -----------------------------------------------------------------------------------------
+// Reassembly
+
+/// RFC 9293 §3.10.7.4 (seventh step: text beyond RCV.NXT waits for the gap before it; a
+/// segment that is not acceptable is answered with an ACK) and RFC 5681 §4.2 (an out-of-order
+/// segment is acknowledged at once, with a duplicate ACK).
+#[test]
+fn out_of_order_segments_are_reassembled_and_duplicates_acked_not_delivered() {
+    let mut t = Pair::linux();
+    let (c, s) = t.establish();
+    let data = pattern(3 * MSS);
+    assert_eq!(t.c.send(t.now, c, &data), Ok(3 * MSS));
+    let segs = take_to_s(&mut t);
+    assert_eq!(summaries(&segs), [". 1448", ". 1448", "P. 1448"]);
+    assert_eq!(seqs(&segs), [1001, 2449, 3897]);
+
+    // The third segment arrives first: held, and a duplicate ACK for 1001 goes out at once.
+    to_server(&mut t, &segs[2]);
+    let out = take_to_c(&mut t);
+    assert_eq!(
+        (summaries(&out), acks(&out)),
+        (vec![".".into()], vec![1001])
+    );
+    assert_eq!(t.s.readable(s), 0);
+    // The same segment again: stored once, acknowledged again.
+    to_server(&mut t, &segs[2]);
+    assert_eq!(acks(&take_to_c(&mut t)), [1001]);
+    // The second: still a gap before it.
+    to_server(&mut t, &segs[1]);
+    assert_eq!(acks(&take_to_c(&mut t)), [1001]);
+    assert_eq!(t.s.readable(s), 0);
+    // The first fills the gap: everything is acknowledged at once and readable, in order.
+    to_server(&mut t, &segs[0]);
+    assert_eq!(acks(&take_to_c(&mut t)), [1001 + 3 * MSS as u32]);
+    assert_eq!(t.s_read(s), (data.clone(), Received::Data(3 * MSS)));
+
+    // An old duplicate (entirely below RCV.NXT) is acknowledged and never delivered again.
+    to_server(&mut t, &segs[1]);
+    let out = take_to_c(&mut t);
+    assert_eq!(
+        (summaries(&out), acks(&out)),
+        (vec![".".into()], vec![5345])
+    );
+    assert!(noted(&t.s_log, Note::OutOfWindow));
+    assert_eq!(t.s_read(s), (vec![], Received::WouldBlock));
+    assert_legal(&t.s_log);
+}
+
+// -----------------------------------------------------------------------------------------
+// Sequence numbers
+
+/// RFC 9293 §3.4: sequence numbers are compared modulo 2^32, so a transfer that crosses
+/// 2^32 - 1 -> 0 is no different from any other.
+#[test]
+fn transfer_across_the_sequence_number_wrap_is_intact_both_ways() {
+    let isn = u32::MAX - 100;
+    let mut t = Pair::new(linux(isn), linux(isn));
+    let (c, s) = t.establish();
+    let up = pattern(10_000);
+    let down: Vec<u8> = pattern(10_003)[3..].to_vec();
+    assert_eq!(t.c.send(t.now, c, &up), Ok(10_000));
+    assert_eq!(t.s.send(t.now, s, &down), Ok(10_000));
+    t.collect();
+    // The first segment starts just below 2^32; the next one has wrapped.
+    assert_eq!(
+        seqs(&t.to_s)[..2],
+        [isn.wrapping_add(1), isn.wrapping_add(1 + MSS as u32)]
+    );
+    assert!(t.to_s[1].segment.seq.0 < 2000, "the second segment wrapped");
+    t.run_for(secs(2));
+    assert_eq!(t.c_read(c), (down.clone(), Received::Data(10_000)));
+    assert_eq!(t.s_read(s), (up.clone(), Received::Data(10_000)));
+    assert_eq!(t.c.counters().retransmits, 0);
+    assert_eq!(t.s.counters().retransmits, 0);
+    assert_eq!(t.c.unacked(c), 0, "every byte acknowledged across the wrap");
+    assert_eq!(t.s.unacked(s), 0);
+}
+
+// -----------------------------------------------------------------------------------------
+// Flow control
+
+/// RFC 9293 §3.8.6.1 (the sender keeps within the offered window and, facing a zero window,
+/// probes it on a backed-off persist timer; Linux probes with SEQ = SND.UNA - 1) and
+/// §3.8.6.2.2 (the receiver announces the window again once its application has made room).
+#[test]
+fn zero_window_is_probed_with_backoff_until_the_reader_reopens_it() {
+    let server = TcpConfig {
+        rcv_buf: 4 * MSS as u32,
+        ..linux(5000)
+    };
+    let mut t = Pair::new(linux(1000), server);
+    let (c, s) = t.establish();
+    let data = pattern(12 * MSS);
+    assert_eq!(t.c.send(t.now, c, &data), Ok(12 * MSS));
+    // The window offered in the SYN-ACK holds four segments: no more go out.
+    let segs = take_to_s(&mut t);
+    assert_eq!(lens(&segs), [MSS; 4]);
+    for p in &segs {
+        to_server(&mut t, p);
+    }
+    // Every second full segment is acknowledged at once; the window closes as the unread
+    // data fills the buffer.
+    let out = take_to_c(&mut t);
+    assert_eq!(acks(&out), [1001 + 2 * MSS as u32, 1001 + 4 * MSS as u32]);
+    assert_eq!(windows(&out), [2 * MSS as u16, 0]);
+    for p in &out {
+        to_client(&mut t, p);
+    }
+    assert_eq!(
+        t.pending_to_s(),
+        Vec::<String>::new(),
+        "stopped at the window"
+    );
+    assert_eq!(t.c.unacked(c), 8 * MSS);
+
+    // Persist timer: probes at RTO (200 ms, the floor), then doubling: 400, 800, 1600 ms.
+    let una = 1001 + 4 * MSS as u32;
+    for at in [200, 600, 1400, 3000] {
+        advance_to_ms(&mut t, at - 1);
+        assert_eq!(
+            t.pending_to_s(),
+            Vec::<String>::new(),
+            "no probe before {at} ms"
+        );
+        advance_to_ms(&mut t, at);
+        let probe = take_to_s(&mut t);
+        assert_eq!(summaries(&probe), ["."], "one probe at {at} ms");
+        assert_eq!(seqs(&probe), [una - 1], "SEQ = SND.UNA - 1");
+        to_server(&mut t, &probe[0]);
+        // The receiver answers with its (still zero) window.
+        let answer = take_to_c(&mut t);
+        assert_eq!((acks(&answer), windows(&answer)), (vec![una], vec![0]));
+        to_client(&mut t, &answer[0]);
+        assert!(t.pending_to_s().is_empty());
+    }
+    assert_eq!(count_notes(&t.c_log, Note::WindowProbe), 4);
+
+    // The application reads: the window update goes out at once and the transfer resumes.
+    let mut got = t.s_read(s).0;
+    assert_eq!(got.len(), 4 * MSS);
+    let update = take_to_c(&mut t);
+    assert_eq!(summaries(&update), ["."]);
+    assert_eq!(
+        (acks(&update), windows(&update)),
+        (vec![una], vec![4 * MSS as u16])
+    );
+    to_client(&mut t, &update[0]);
+    t.collect();
+    assert_eq!(lens(&t.to_s), [MSS; 4], "the next window's worth");
+    got.extend(server_reads(&mut t, s, 8 * MSS, secs(10)));
+    assert_eq!(got, data);
+    assert_eq!(t.c.unacked(c), 0);
+}
+
+/// RFC 9293 §3.10.7.4: "If the RCV.WND is zero, no segments will be acceptable, but special
+/// allowance should be made to accept valid ACKs": the text of a segment at RCV.NXT is
+/// dropped, its ACK is taken, and the answer carries the zero window.
+#[test]
+fn zero_window_still_takes_a_valid_ack() {
+    let client = TcpConfig {
+        rcv_buf: 4 * MSS as u32,
+        ..linux(1000)
+    };
+    let mut t = Pair::new(client, linux(5000));
+    let (c, s) = t.establish();
+    let down = pattern(5 * MSS);
+    t.s.send(t.now, s, &down).unwrap();
+    let segs = take_to_c(&mut t);
+    assert_eq!(lens(&segs), [MSS; 4], "the client's buffer holds four");
+    for p in &segs {
+        to_client(&mut t, p);
+    }
+    let acks_out = take_to_s(&mut t);
+    assert_eq!(windows(&acks_out), [2 * MSS as u16, 0]);
+    let rcv_nxt = 5001 + 4 * MSS as u32;
+    // The client sends 100 bytes; the server's next data segment (sent as by a peer that
+    // ignores the zero window) acknowledges them.
+    t.c.send(t.now, c, &[4; 100]).unwrap();
+    assert_eq!(t.lose_to_s(), ["P. 100"]);
+    let mut next = segs[3].clone();
+    next.segment.seq = netsim_core::Seq(rcv_nxt);
+    next.segment.ack = netsim_core::Seq(1101);
+    next.segment.payload = down[4 * MSS..].to_vec();
+    to_client(&mut t, &next);
+    assert_eq!(t.c.unacked(c), 0, "the ACK was taken");
+    assert_eq!(t.c.readable(c), 4 * MSS, "the text was not");
+    let answer = take_to_s(&mut t);
+    assert_eq!(
+        (summaries(&answer), acks(&answer), windows(&answer)),
+        (vec![".".into()], vec![rcv_nxt], vec![0])
+    );
+}
+
+/// RFC 7323 §2.2-2.3: the window field of a SYN or SYN-ACK is never scaled; every later one
+/// is, by the shift the receiver announced (Linux: 2 for a 128 KiB buffer).
+#[test]
+fn window_field_is_scaled_except_on_syn_segments() {
+    let client = TcpConfig {
+        initial_cwnd_segments: 100,
+        ..linux(1000)
+    };
+    let mut t = Pair::new(client, linux(5000));
+    let listener = t.s.listen(t.now, PORT, 16).unwrap();
+    let c =
+        t.c.connect(t.now, server_addr(), Default::default())
+            .unwrap();
+    t.collect();
+    let syn = &t.to_s[0].segment;
+    assert_eq!((syn.window, syn.options.window_scale), (65535, Some(2)));
+    t.deliver_to_s();
+    let syn_ack = &t.to_c[0].segment;
+    assert_eq!(
+        (syn_ack.window, syn_ack.options.window_scale),
+        (65535, Some(2))
+    );
+    t.deliver_to_c();
+    let ack = &t.to_s[0].segment;
+    assert_eq!(
+        (ack.window, ack.options.window_scale),
+        (32768, None),
+        "131072 >> 2"
+    );
+    t.deliver_to_s();
+    let (s, _) = t.s.accept(t.now, listener).unwrap().unwrap();
+    // The SYN-ACK's 65535 is taken as is: 45 full segments fit, not the 90 that a scaled
+    // 65535 << 2 would allow (the congestion window, 100 segments, is not the limit).
+    t.c.send(t.now, c, &pattern(100 * MSS)).unwrap();
+    let segs = take_to_s(&mut t);
+    assert_eq!(lens(&segs), [MSS; 45]);
+    to_server(&mut t, &segs[0]);
+    to_server(&mut t, &segs[1]);
+    let ack = take_to_c(&mut t);
+    assert_eq!(windows(&ack), [((131_072 - 2 * MSS) >> 2) as u16]);
+    assert_eq!(t.s.readable(s), 2 * MSS);
+}
+
+// -----------------------------------------------------------------------------------------
+// Nagle and delayed ACKs
+
+/// RFC 1122 §4.2.3.4 (Nagle): while data is unacknowledged, a short segment waits.
+#[test]
+fn nagle_holds_a_second_small_segment_until_the_first_is_acked() {
+    let mut t = Pair::linux();
+    let (c, _s) = t.establish();
+    t.c.send(t.now, c, &[1; 100]).unwrap();
+    t.c.send(t.now, c, &[2; 100]).unwrap();
+    assert_eq!(t.deliver_to_s(), ["P. 100"], "the second 100 bytes wait");
+    // The server's delayed ACK releases them at 40 ms.
+    t.advance(ms(39));
+    assert_eq!(t.deliver_to_c(), Vec::<String>::new());
+    t.advance(ms(1));
+    assert_eq!(t.deliver_to_c(), ["."]);
+    let second = take_to_s(&mut t);
+    assert_eq!(
+        (summaries(&second), seqs(&second)),
+        (vec!["P. 100".into()], vec![1101])
+    );
+    assert_eq!(now_ms(&t), 40);
+}
+
+/// RFC 1122 §4.2.3.4: TCP_NODELAY turns Nagle's algorithm off: small segments go out at once.
+#[test]
+fn nagle_off_with_nodelay_sends_a_second_small_segment_at_once() {
+    let mut t = Pair::linux();
+    let (c, _s) = t.establish();
+    t.c.set_nodelay(c, true).unwrap();
+    t.c.send(t.now, c, &[1; 100]).unwrap();
+    t.c.send(t.now, c, &[2; 100]).unwrap();
+    let segs = take_to_s(&mut t);
+    assert_eq!(summaries(&segs), ["P. 100", "P. 100"]);
+    assert_eq!(seqs(&segs), [1001, 1101]);
+}
+
+/// RFC 1122 §4.2.3.2 and RFC 5681 §4.2: an ACK may be delayed, here by Linux's 40 ms.
+#[test]
+fn one_small_segment_is_acked_after_the_delayed_ack_timeout() {
+    let mut t = Pair::linux();
+    let (c, _s) = t.establish();
+    t.c.send(t.now, c, &[7; 100]).unwrap();
+    assert_eq!(t.deliver_to_s(), ["P. 100"]);
+    t.advance(ms(39));
+    assert_eq!(t.pending_to_c(), Vec::<String>::new(), "not yet at 39 ms");
+    t.advance(ms(1));
+    let ack = take_to_c(&mut t);
+    assert_eq!(
+        (summaries(&ack), acks(&ack)),
+        (vec![".".into()], vec![1101])
+    );
+}
+
+/// RFC 1122 §4.2.3.2 and RFC 5681 §4.2: an ACK is sent for at least every second full-size
+/// segment.
+#[test]
+fn delayed_ack_not_for_the_second_full_size_segment() {
+    let mut t = Pair::linux();
+    let (c, _s) = t.establish();
+    t.c.send(t.now, c, &pattern(2 * MSS)).unwrap();
+    let segs = take_to_s(&mut t);
+    assert_eq!(summaries(&segs), [". 1448", "P. 1448"]);
+    to_server(&mut t, &segs[0]);
+    assert!(t.pending_to_c().is_empty(), "the first is delayed");
+    to_server(&mut t, &segs[1]);
+    let ack = take_to_c(&mut t);
+    assert_eq!(
+        (summaries(&ack), acks(&ack)),
+        (vec![".".into()], vec![1001 + 2 * MSS as u32])
+    );
+    assert_eq!(now_ms(&t), 0);
+}
+
+/// RFC 1122 §4.2.3.2: delayed ACKs are optional (`delayed_ack: None`): every segment is
+/// acknowledged as it arrives.
+#[test]
+fn without_delayed_ack_every_segment_is_acked_at_once() {
+    let server = TcpConfig {
+        delayed_ack: None,
+        ..linux(5000)
+    };
+    let mut t = Pair::new(linux(1000), server);
+    let (c, _s) = t.establish();
+    t.c.set_nodelay(c, true).unwrap();
+    t.c.send(t.now, c, &pattern(MSS)).unwrap();
+    t.c.send(t.now, c, &[1; 100]).unwrap();
+    t.c.send(t.now, c, &[2; 100]).unwrap();
+    let segs = take_to_s(&mut t);
+    assert_eq!(lens(&segs), [MSS, 100, 100]);
+    for (p, ack) in segs.iter().zip([2449, 2549, 2649]) {
+        to_server(&mut t, p);
+        assert_eq!(acks(&take_to_c(&mut t)), [ack]);
+    }
+    assert_eq!(now_ms(&t), 0);
+}
+
+// -----------------------------------------------------------------------------------------
+// Loss recovery
+
+/// RFC 5681 §3.2 and RFC 6582 §3.2 (NewReno): the third duplicate ACK retransmits the
+/// missing segment at once, long before the RTO; the ACK that covers it ends recovery.
+#[test]
+fn three_duplicate_acks_fast_retransmit_the_lost_segment() {
+    let mut t = Pair::linux();
+    let (c, s) = t.establish();
+    let data = pattern(10 * MSS);
+    t.c.send(t.now, c, &data).unwrap();
+    let segs = take_to_s(&mut t);
+    assert_eq!(lens(&segs), [MSS; 10]);
+    let lost = segs[2].segment.seq.0;
+    assert_eq!(lost, 1001 + 2 * MSS as u32);
+    for (i, p) in segs.iter().enumerate() {
+        if i != 2 {
+            to_server(&mut t, p);
+        }
+    }
+    // One ACK for the first two segments, then one duplicate for each of the seven after
+    // the hole.
+    let out = take_to_c(&mut t);
+    assert_eq!(acks(&out), [lost; 8]);
+    to_client(&mut t, &out[0]);
+    assert!(t.pending_to_s().is_empty());
+    for dup in &out[1..3] {
+        to_client(&mut t, dup);
+        assert!(t.pending_to_s().is_empty(), "two duplicates are not enough");
+    }
+    to_client(&mut t, &out[3]);
+    let resent = take_to_s(&mut t);
+    assert_eq!((seqs(&resent), lens(&resent)), (vec![lost], vec![MSS]));
+    assert_eq!(resent[0].segment.payload, segs[2].segment.payload);
+    assert!(noted(&t.c_log, Note::FastRetransmit));
+    assert_eq!(retransmits(&t.c_log), [(lost, 1)]);
+    for dup in &out[4..] {
+        to_client(&mut t, dup);
+    }
+    assert!(
+        t.pending_to_s().is_empty(),
+        "nothing more to send or resend"
+    );
+    // No time has passed: this was not the RTO.
+    assert_eq!(now_ms(&t), 0);
+    to_server(&mut t, &resent[0]);
+    assert_eq!(acks(&t.to_c), [1001 + 10 * MSS as u32]);
+    t.exchange();
+    assert_eq!(t.s_read(s).0, data);
+    assert_eq!(t.c.unacked(c), 0);
+    assert_eq!(t.c.counters().retransmits, 1);
+}
+
+/// RFC 6582 §3.2 (NewReno): in recovery, a partial ACK (one below the recovery point) resends
+/// the next hole at once, without waiting for three more duplicates or the RTO; the ACK that
+/// reaches the recovery point ends recovery.
+#[test]
+fn fast_retransmit_newreno_partial_ack_resends_the_next_hole_at_once() {
+    let mut t = Pair::linux();
+    let (c, s) = t.establish();
+    let data = pattern(10 * MSS);
+    t.c.send(t.now, c, &data).unwrap();
+    let segs = take_to_s(&mut t);
+    let (hole1, hole2) = (segs[2].segment.seq.0, segs[5].segment.seq.0);
+    for (i, p) in segs.iter().enumerate() {
+        if i != 2 && i != 5 {
+            to_server(&mut t, p);
+        }
+    }
+    let out = take_to_c(&mut t);
+    assert_eq!(acks(&out), [hole1; 7], "one ACK, then six duplicates");
+    for p in &out[..4] {
+        to_client(&mut t, p);
+    }
+    let first = take_to_s(&mut t);
+    assert_eq!(
+        seqs(&first),
+        [hole1],
+        "fast retransmit on the third duplicate"
+    );
+    for p in &out[4..] {
+        to_client(&mut t, p);
+    }
+    assert!(t.pending_to_s().is_empty());
+    // The first hole filled: the server acknowledges up to the second hole at once.
+    to_server(&mut t, &first[0]);
+    let partial = take_to_c(&mut t);
+    assert_eq!(acks(&partial), [hole2]);
+    to_client(&mut t, &partial[0]);
+    let second = take_to_s(&mut t);
+    assert_eq!((seqs(&second), lens(&second)), (vec![hole2], vec![MSS]));
+    assert_eq!(retransmits(&t.c_log), [(hole1, 1), (hole2, 1)]);
+    assert_eq!(
+        count_notes(&t.c_log, Note::FastRetransmit),
+        1,
+        "one recovery episode"
+    );
+    to_server(&mut t, &second[0]);
+    assert_eq!(acks(&t.to_c), [1001 + 10 * MSS as u32]);
+    t.exchange();
+    assert_eq!(now_ms(&t), 0, "no RTO involved");
+    assert_eq!(t.s_read(s).0, data);
+    assert_eq!(t.c.unacked(c), 0);
+}
+
+/// RFC 9293 §3.10.7.4 (fifth step: an ACK of something not yet sent is dropped) and RFC 6298
+/// §5.4: when the peer took only part of a segment (here the network cut it), the timeout
+/// resends from SND.UNA only what was sent before, never bytes beyond SND.MAX, so the ACK of
+/// the retransmission is accepted.
+#[test]
+fn rto_after_a_partial_ack_resends_only_what_was_sent() {
+    let mut t = Pair::linux();
+    let (c, s) = t.establish();
+    let data = pattern(2 * MSS + 100);
+    t.c.send(t.now, c, &data).unwrap();
+    // Nagle holds the 100-byte tail: SND.MAX is 1001 + 2 * 1448 = 3897.
+    let segs = take_to_s(&mut t);
+    assert_eq!(lens(&segs), [MSS, MSS]);
+    to_server(&mut t, &segs[0]);
+    let mut head = segs[1].clone();
+    head.segment.payload.truncate(500);
+    to_server(&mut t, &head);
+    t.advance(ms(40));
+    assert_eq!(
+        acks(&t.to_c),
+        [2949],
+        "the delayed ACK, inside the second segment"
+    );
+    t.deliver_to_c();
+    // The RTO (200 ms after that ACK) resends 2949..3897: 948 bytes, not a full MSS.
+    advance_to_ms(&mut t, 240);
+    let resent = take_to_s(&mut t);
+    assert_eq!((seqs(&resent), lens(&resent)), (vec![2949], vec![948]));
+    to_server(&mut t, &resent[0]);
+    t.run_for(secs(1));
+    assert_eq!(t.s_read(s).0, data);
+    assert_eq!(t.c.unacked(c), 0);
+    assert_eq!(t.c.counters().retransmits, 1);
+}
+
+/// RFC 6298 §5.4-5.6: on each timeout the earliest unacknowledged segment is resent and the
+/// RTO doubles; after `data_retries` the connection fails with ETIMEDOUT (RFC 1122
+/// §4.2.3.5), which the application sees.
+#[test]
+fn rto_retransmits_with_doubling_then_times_out() {
+    let client = TcpConfig {
+        data_retries: 3,
+        ..linux(1000)
+    };
+    let mut t = Pair::new(client, linux(5000));
+    let (c, _s) = t.establish();
+    t.c.send(t.now, c, &[9; 100]).unwrap();
+    assert_eq!(t.lose_to_s(), ["P. 100"]);
+    // RTT 0 in the handshake: the RTO sits at its 200 ms floor, then doubles.
+    for (attempt, at) in [(1, 200), (2, 600), (3, 1400)] {
+        advance_to_ms(&mut t, at - 1);
+        assert!(t.pending_to_s().is_empty(), "nothing before {at} ms");
+        advance_to_ms(&mut t, at);
+        let resent = take_to_s(&mut t);
+        assert_eq!(
+            (summaries(&resent), seqs(&resent)),
+            (vec!["P. 100".into()], vec![1001]),
+            "attempt {attempt} at {at} ms"
+        );
+        assert_eq!(retransmits(&t.c_log).last(), Some(&(1001, attempt)));
+    }
+    advance_to_ms(&mut t, 2999);
+    assert_eq!(t.c.state_of(c), Ok(State::Established));
+    advance_to_ms(&mut t, 3000);
+    assert!(t.pending_to_s().is_empty(), "no fourth retransmission");
+    assert_eq!(errors(&t.c_log), ["ETIMEDOUT"]);
+    assert!(t.c_sock.contains(&SocketEvent::Failed(c, Errno::TimedOut)));
+    assert_eq!(t.c.state_of(c), Ok(State::Closed));
+    assert_eq!(t.c.send(t.now, c, b"more"), Err(Errno::TimedOut));
+    let mut buf = Vec::new();
+    assert_eq!(t.c.recv(t.now, c, &mut buf, 10), Err(Errno::TimedOut));
+}
+
+/// RFC 6298 §3 and §5 (Karn's algorithm): the ACK of a retransmitted segment gives no RTT
+/// sample, so the backed-off RTO stays until a segment sent once is acknowledged.
+#[test]
+fn karn_rto_stays_backed_off_after_the_ack_of_a_retransmission() {
+    let mut t = Pair::linux();
+    let (c, _s) = t.establish();
+    t.c.send(t.now, c, &[1; 100]).unwrap();
+    t.lose_to_s();
+    advance_to_ms(&mut t, 200);
+    assert_eq!(
+        t.deliver_to_s(),
+        ["P. 100"],
+        "first retransmission at 200 ms"
+    );
+    // The server's delayed ACK at 240 ms would be a 240 ms sample (RTO 30 + 4 * 60 = 270 ms)
+    // if it were taken; the RTO must stay at the backed-off 400 ms.
+    advance_to_ms(&mut t, 240);
+    assert_eq!(t.deliver_to_c(), ["."]);
+    assert_eq!(t.c.unacked(c), 0);
+    t.c.send(t.now, c, &[2; 100]).unwrap();
+    assert_eq!(t.lose_to_s(), ["P. 100"]);
+    advance_to_ms(&mut t, 639);
+    assert!(
+        t.pending_to_s().is_empty(),
+        "no retransmission at 510 ms or before 640 ms"
+    );
+    advance_to_ms(&mut t, 640);
+    let resent = take_to_s(&mut t);
+    assert_eq!(seqs(&resent), [1101]);
+}
+
+/// RFC 6298 §2.2-2.3: the first sample R sets SRTT = R, RTTVAR = R/2; later ones SRTT =
+/// 7/8 SRTT + 1/8 R', RTTVAR = 3/4 RTTVAR + 1/4 |SRTT - R'|; RTO = SRTT + max(G, 4 RTTVAR).
+#[test]
+fn rto_is_srtt_plus_four_rttvar() {
+    let mut t = Pair::linux();
+    let listener = t.s.listen(t.now, PORT, 16).unwrap();
+    let c =
+        t.c.connect(t.now, server_addr(), Default::default())
+            .unwrap();
+    assert_eq!(t.deliver_to_s(), ["S"]);
+    // The SYN-ACK takes 300 ms: R = 300 ms, so SRTT 300, RTTVAR 150, RTO 300 + 600 = 900 ms.
+    advance_to_ms(&mut t, 300);
+    assert_eq!(t.deliver_to_c(), ["S."]);
+    t.deliver_to_s();
+    t.s.accept(t.now, listener).unwrap().unwrap();
+    t.c.send(t.now, c, &[1; 100]).unwrap();
+    t.lose_to_s();
+    advance_to_ms(&mut t, 1199);
+    assert!(t.pending_to_s().is_empty());
+    advance_to_ms(&mut t, 1200);
+    let resent = take_to_s(&mut t);
+    assert_eq!(seqs(&resent), [1001], "RTO 900 ms");
+    to_server(&mut t, &resent[0]);
+    // A clean sample (Karn: not that one): 100 bytes sent at 2000 ms, delivered at 2100,
+    // acknowledged 40 ms later (delayed ACK): R' = 140 ms. RTTVAR = (3 * 150 + 160) / 4 =
+    // 152.5, SRTT = (7 * 300 + 140) / 8 = 280, RTO = 280 + 610 = 890 ms.
+    t.run_for(ms(500));
+    assert_eq!(t.c.unacked(c), 0);
+    advance_to_ms(&mut t, 2000);
+    t.c.send(t.now, c, &[2; 100]).unwrap();
+    let sample = take_to_s(&mut t);
+    advance_to_ms(&mut t, 2100);
+    to_server(&mut t, &sample[0]);
+    advance_to_ms(&mut t, 2140);
+    assert_eq!(t.deliver_to_c(), ["."]);
+    t.c.send(t.now, c, &[3; 100]).unwrap();
+    assert_eq!(t.lose_to_s(), ["P. 100"]);
+    advance_to_ms(&mut t, 2140 + 889);
+    assert!(t.pending_to_s().is_empty());
+    advance_to_ms(&mut t, 2140 + 890);
+    assert_eq!(seqs(&take_to_s(&mut t)), [1201], "RTO 890 ms");
+}
+
+/// RFC 5681 §3.1: after a retransmission timeout cwnd is one segment (loss window), and slow
+/// start grows it again from there; ssthresh is half the flight.
+#[test]
+fn rto_collapses_cwnd_to_one_segment() {
+    let mut t = Pair::linux();
+    let (c, s) = t.establish();
+    let data = pattern(10 * MSS);
+    t.c.send(t.now, c, &data).unwrap();
+    assert_eq!(
+        lens(&take_to_s(&mut t)),
+        [MSS; 10],
+        "the whole window is lost"
+    );
+    advance_to_ms(&mut t, 200);
+    let one = take_to_s(&mut t);
+    assert_eq!(seqs(&one), [1001], "one segment after the timeout");
+    to_server(&mut t, &one[0]);
+    advance_to_ms(&mut t, 240); // the server's delayed ACK
+    t.deliver_to_c();
+    let two = take_to_s(&mut t);
+    assert_eq!(seqs(&two), [2449, 3897], "cwnd 2 after one ACK");
+    for p in &two {
+        to_server(&mut t, p);
+    }
+    t.deliver_to_c();
+    let three = take_to_s(&mut t);
+    assert_eq!(seqs(&three), [5345, 6793, 8241], "cwnd 3 after the next");
+    for p in &three {
+        to_server(&mut t, p);
+    }
+    let rest = server_reads(&mut t, s, 10 * MSS, secs(5));
+    assert_eq!(rest, data);
+}
+
+// -----------------------------------------------------------------------------------------
+// Slow start
+
+/// Segments the client sends before any ACK, and after the ACKs of those.
+fn first_two_rounds(server: TcpConfig, nodelay: bool) -> (Vec<usize>, Vec<usize>) {
+    let mut t = Pair::new(linux(1000), server);
+    let (c, _s) = t.establish();
+    t.c.set_nodelay(c, nodelay).unwrap();
+    t.c.send(t.now, c, &pattern(40 * MSS)).unwrap();
+    let first = take_to_s(&mut t);
+    for p in &first {
+        to_server(&mut t, p);
+    }
+    t.deliver_to_c();
+    let second = take_to_s(&mut t);
+    (lens(&first), lens(&second))
+}
+
+/// RFC 5681 §3.1 with RFC 6928's initial window of 10 segments (Linux): 10 full segments
+/// before the first ACK, whatever Nagle says; then each ACK of new data grows cwnd by one
+/// MSS, so with a delayed ACK per two segments (5 ACKs) the second round is 15 segments and
+/// with an ACK per segment (10 ACKs) twice the first.
+#[test]
+fn slow_start_sends_the_initial_window_then_grows_by_one_mss_per_ack() {
+    for nodelay in [false, true] {
+        let (first, second) = first_two_rounds(linux(5000), nodelay);
+        assert_eq!(first, [MSS; 10], "initial window, nodelay {nodelay}");
+        assert_eq!(second, [MSS; 15], "after 5 delayed ACKs, nodelay {nodelay}");
+    }
+    let quick = TcpConfig {
+        delayed_ack: None,
+        ..linux(5000)
+    };
+    let (first, second) = first_two_rounds(quick, false);
+    assert_eq!(first, [MSS; 10]);
+    assert_eq!(second, [MSS; 20], "after 10 ACKs");
+}
+
+// -----------------------------------------------------------------------------------------
+// Closing with data
+
+/// RFC 9293 §3.6 and §3.10.4: after our FIN (half-close) we still receive: the peer in
+/// CLOSE_WAIT sends data we read, then its own FIN.
+#[test]
+fn half_close_client_still_receives_until_the_server_closes() {
+    let mut t = Pair::linux();
+    let (c, s) = t.establish();
+    t.c.shutdown(t.now, c).unwrap();
+    assert_eq!(t.deliver_to_s(), ["F."]);
+    assert_eq!(t.s.state_of(s), Ok(State::CloseWait));
+    assert_eq!(t.c.send(t.now, c, b"x"), Err(Errno::BrokenPipe));
+    let reply = pattern(3000);
+    assert_eq!(t.s.send(t.now, s, &reply), Ok(3000));
+    // The data carries the ACK of the client's FIN; Nagle holds the short tail until the
+    // client acknowledges the two full segments, which it does at once.
+    assert_eq!(t.deliver_to_c(), [". 1448", ". 1448"]);
+    assert_eq!(t.c.state_of(c), Ok(State::FinWait2));
+    assert_eq!(t.deliver_to_s(), ["."]);
+    assert_eq!(t.deliver_to_c(), ["P. 104"]);
+    assert_eq!(t.c_read(c), (reply, Received::Data(3000)));
+    t.s.close(t.now, s).unwrap();
+    t.exchange();
+    assert_eq!(t.c_read(c), (vec![], Received::Eof));
+    assert_eq!(
+        path(&t.c_log),
+        [
+            "CLOSED",
+            "SYN_SENT",
+            "ESTABLISHED",
+            "FIN_WAIT_1",
+            "FIN_WAIT_2",
+            "TIME_WAIT"
+        ]
+    );
+    assert!(path(&t.s_log).ends_with(&["CLOSE_WAIT", "LAST_ACK", "CLOSED"]));
+    assert_eq!(t.s.unacked(s), 0);
+    assert_legal(&t.c_log);
+    assert_legal(&t.s_log);
+}
+
+/// RFC 1122 §4.2.2.13 (and RFC 9293 §3.10.4): close() with received data the application
+/// never read sends RST, not FIN: the peer learns its data was lost.
+#[test]
+fn close_with_unread_data_sends_rst_instead_of_fin() {
+    let mut t = Pair::linux();
+    let (c, s) = t.establish();
+    t.c.send(t.now, c, &[5; 100]).unwrap();
+    t.deliver_to_s();
+    assert_eq!(t.s.readable(s), 100);
+    t.s.close(t.now, s).unwrap();
+    let rst = take_to_c(&mut t);
+    assert_eq!(summaries(&rst), ["R."]);
+    assert_eq!((seqs(&rst), acks(&rst)), (vec![5001], vec![1101]));
+    assert!(noted(&t.s_log, Note::UnreadDataReset));
+    assert!(path(&t.s_log).ends_with(&["ESTABLISHED", "CLOSED"]));
+    to_client(&mut t, &rst[0]);
+    assert_eq!(errors(&t.c_log), ["ECONNRESET"]);
+    assert!(t.c_sock.contains(&SocketEvent::Failed(c, Errno::ConnReset)));
+    assert_eq!(t.s.table_sizes(), (0, 0), "no TIME_WAIT after a reset");
+}
+
+/// RFC 1122 §4.2.2.13: data that reaches a connection its application has closed cannot be
+/// delivered, so it is answered with RST.
+#[test]
+fn data_after_close_is_answered_with_rst() {
+    let mut t = Pair::linux();
+    let (c, s) = t.establish();
+    t.c.close(t.now, c).unwrap();
+    assert_eq!(t.deliver_to_s(), ["F."]);
+    t.s.send(t.now, s, &[3; 100]).unwrap();
+    assert_eq!(t.deliver_to_c(), ["P. 100"]);
+    assert!(noted(&t.c_log, Note::DataAfterClose));
+    assert!(path(&t.c_log).ends_with(&["FIN_WAIT_1", "FIN_WAIT_2", "CLOSED"]));
+    let rst = take_to_s(&mut t);
+    assert_eq!(summaries(&rst), ["R."]);
+    assert_eq!(seqs(&rst), [1002], "SEQ = SND.NXT, after our FIN");
+    to_server(&mut t, &rst[0]);
+    assert_eq!(errors(&t.s_log), ["ECONNRESET"]);
+    assert_eq!(t.s.send(t.now, s, b"more"), Err(Errno::ConnReset));
+    assert_eq!(t.c.table_sizes(), (0, 0));
+}
+
+/// Linux tcp_fin_timeout (RFC 9293 has no such timer): an orphan waits at most 60 s in
+/// FIN_WAIT_2, while the peer may stay in CLOSE_WAIT forever; the peer's late FIN then finds
+/// no connection and is answered with RST (RFC 9293 §3.10.7.1).
+#[test]
+fn orphan_fin_wait_2_times_out_and_the_late_fin_gets_rst() {
+    let mut t = Pair::linux();
+    let (c, s) = t.establish();
+    t.c.close(t.now, c).unwrap();
+    assert_eq!(t.deliver_to_s(), ["F."]);
+    t.advance(ms(40));
+    assert_eq!(
+        t.deliver_to_c(),
+        ["."],
+        "the server's delayed ACK of the FIN"
+    );
+    assert_eq!(t.c.state_counts()[State::FinWait2 as usize], 1);
+    // The FIN_WAIT_2 timer started at 40 ms.
+    advance_to_ms(&mut t, 60_039);
+    assert_eq!(t.c.state_counts()[State::FinWait2 as usize], 1);
+    advance_to_ms(&mut t, 60_040);
+    assert!(noted(&t.c_log, Note::FinWait2Timeout));
+    assert!(path(&t.c_log).ends_with(&["FIN_WAIT_2", "CLOSED"]));
+    assert_eq!(t.c.table_sizes(), (0, 0), "no TIME_WAIT either");
+    assert!(t.pending_to_s().is_empty(), "the timeout sends nothing");
+    assert_eq!(t.s.state_of(s), Ok(State::CloseWait));
+
+    // An hour later the server's application closes at last.
+    t.advance(secs(3600));
+    assert_eq!(
+        t.s.state_of(s),
+        Ok(State::CloseWait),
+        "CLOSE_WAIT never times out"
+    );
+    t.s.close(t.now, s).unwrap();
+    assert_eq!(t.deliver_to_c(), ["F."]);
+    assert!(noted(&t.c_log, Note::ResetNoConnection));
+    let rst = take_to_s(&mut t);
+    assert_eq!(summaries(&rst), ["R"]);
+    assert_eq!(seqs(&rst), [1002], "SEQ = the FIN's SEG.ACK");
+    to_server(&mut t, &rst[0]);
+    assert_eq!(errors(&t.s_log), ["ECONNRESET"]);
+    assert!(path(&t.s_log).ends_with(&["CLOSE_WAIT", "LAST_ACK", "CLOSED"]));
+    assert_eq!(t.s.table_sizes(), (0, 0));
+}
