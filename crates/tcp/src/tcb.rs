@@ -508,10 +508,15 @@ impl Tcb {
                 let data_end = self.data_end();
                 let in_flight = self.snd_nxt.diff(self.snd_una).max(0) as u32;
                 let unsent = data_end.diff(self.snd_nxt).max(0) as u32;
-                let window = self.snd_wnd.min(self.cwnd);
-                let usable = window.saturating_sub(in_flight);
                 if unsent > 0 {
-                    let len = unsent.min(u32::from(self.snd_mss)).min(usable);
+                    let want = unsent.min(u32::from(self.snd_mss));
+                    // Sender silly window avoidance (RFC 9293 §3.8.6.2.1), as Linux does it
+                    // (tcp_snd_wnd_test): a segment is never cut down to fit a small offered
+                    // window; the persist timer deals with a window that stays too small.
+                    if want > self.snd_wnd.saturating_sub(in_flight) {
+                        break;
+                    }
+                    let len = want.min(self.cwnd.saturating_sub(in_flight));
                     if len == 0 {
                         break;
                     }
@@ -525,28 +530,11 @@ impl Tcb {
                     {
                         break;
                     }
-                    let fin = self.fin_queued && last;
-                    let mut flags = TcpFlags::ACK;
-                    if last {
-                        flags = flags | TcpFlags::PSH;
-                    }
-                    if fin {
-                        flags = flags | TcpFlags::FIN;
-                    }
-                    let seq = self.snd_nxt;
-                    let payload = self.payload(seq, len as usize);
-                    self.emit(cx, flags, seq, payload);
-                    self.sent(cx, seq, len + u32::from(fin));
-                    if fin {
-                        self.fin_sent = true;
-                    }
+                    self.send_data(cx, self.snd_nxt, len, self.fin_queued && last);
                     continue;
                 }
                 if self.fin_queued && self.snd_nxt == data_end {
-                    let seq = self.snd_nxt;
-                    self.emit(cx, TcpFlags::FIN | TcpFlags::ACK, seq, Vec::new());
-                    self.sent(cx, seq, 1);
-                    self.fin_sent = true;
+                    self.send_data(cx, data_end, 0, true);
                 }
                 break;
             }
@@ -557,9 +545,35 @@ impl Tcb {
         }
     }
 
+    /// Sends `len` bytes from `seq` (and the FIN after them if `fin`), counting it as a
+    /// retransmission when any of it was sent before.
+    fn send_data(&mut self, cx: &mut Cx<'_>, seq: Seq, len: u32, fin: bool) {
+        if seq.lt(self.snd_max) {
+            let what = if len == 0 { Resent::Fin } else { Resent::Data };
+            self.retransmitted(cx, what, seq);
+            if fin && len > 0 {
+                cx.counters.fin_retransmits += 1;
+            }
+        }
+        let mut flags = TcpFlags::ACK;
+        if len > 0 && seq.add(len) == self.data_end() {
+            flags = flags | TcpFlags::PSH;
+        }
+        if fin {
+            flags = flags | TcpFlags::FIN;
+            self.fin_sent = true;
+        }
+        let payload = self.payload(seq, len as usize);
+        self.emit(cx, flags, seq, payload);
+        self.sent(cx, seq, len + u32::from(fin));
+    }
+
     /// Bookkeeping after sending `len` sequence numbers from `seq`.
     fn sent(&mut self, cx: &mut Cx<'_>, seq: Seq, len: u32) {
-        self.snd_nxt = seq.add(len);
+        let end = seq.add(len);
+        if self.snd_nxt.lt(end) {
+            self.snd_nxt = end;
+        }
         if self.snd_max.lt(self.snd_nxt) {
             // New data: time it if nothing is being timed (Karn: never time a resend).
             if self.rtt_sample.is_none() && seq == self.snd_max {
@@ -574,8 +588,9 @@ impl Tcb {
     /// The persist timer runs when data waits, the peer's window is zero, and nothing is in
     /// flight to provoke a window update (RFC 9293 §3.8.6.1).
     fn check_persist(&mut self, cx: &mut Cx<'_>) {
-        let waiting = self.data_end().gt(self.snd_nxt);
-        if self.snd_wnd == 0 && waiting && self.snd_nxt == self.snd_una {
+        let unsent = self.data_end().diff(self.snd_nxt).max(0) as u32;
+        let blocked = unsent > 0 && unsent.min(u32::from(self.snd_mss)) > self.snd_wnd;
+        if blocked && self.snd_nxt == self.snd_una {
             if self.persist_at.is_none() {
                 self.persist_at = Some(cx.now + self.persist_interval(cx.cfg));
             }
@@ -837,30 +852,24 @@ impl Tcb {
         if unacked_data > 0 {
             let len = unacked_data.min(u32::from(self.snd_mss));
             let fin = self.fin_sent && len == unacked_data;
-            let mut flags = TcpFlags::ACK | TcpFlags::PSH;
-            if fin {
-                flags = flags | TcpFlags::FIN;
-            }
-            self.retransmitted(cx, Resent::Data, seq);
-            let payload = self.payload(seq, len as usize);
-            self.emit(cx, flags, seq, payload);
-            let end = seq.add(len + u32::from(fin));
-            if self.snd_nxt.lt(end) {
-                self.snd_nxt = end;
-            }
+            self.send_data(cx, seq, len, fin);
         } else if self.fin_sent {
-            self.retransmitted(cx, Resent::Fin, seq);
-            self.emit(cx, TcpFlags::FIN | TcpFlags::ACK, seq, Vec::new());
-            if self.snd_nxt.lt(seq.add(1)) {
-                self.snd_nxt = seq.add(1);
-            }
+            self.send_data(cx, seq, 0, true);
         }
     }
 
     /// Zero-window probe. Follows Linux (tcp_xmit_probe_skb): an empty segment with
     /// SEQ=SND.UNA-1, which the peer must answer with an ACK carrying its window.
     fn on_persist(&mut self, cx: &mut Cx<'_>) {
-        if self.snd_wnd != 0 || !self.data_end().gt(self.snd_nxt) {
+        let unsent = self.data_end().diff(self.snd_nxt).max(0) as u32;
+        if unsent == 0 || self.snd_nxt != self.snd_una {
+            return;
+        }
+        if self.snd_wnd > 0 {
+            // A window too small for a full segment that stayed so: send what fits (Linux
+            // tcp_write_wakeup; RFC 9293 §3.8.6.2.1's override timeout).
+            let len = unsent.min(self.snd_wnd).min(u32::from(self.snd_mss));
+            self.send_data(cx, self.snd_nxt, len, false);
             return;
         }
         cx.note(self.key, Note::WindowProbe);

@@ -739,6 +739,56 @@ fn rto_collapses_cwnd_to_one_segment() {
     assert_eq!(rest, data);
 }
 
+/// RFC 6298 §5.4 then go-back-N: after the timeout every resent segment, not only the first,
+/// is a retransmission, counted and traced.
+#[test]
+fn every_segment_resent_after_a_timeout_counts_as_a_retransmission() {
+    let mut t = Pair::linux();
+    let (c, s) = t.establish();
+    let data = pattern(4 * MSS);
+    t.c.send(t.now, c, &data).unwrap();
+    assert_eq!(lens(&take_to_s(&mut t)), [MSS; 4], "all lost");
+    advance_to_ms(&mut t, 200);
+    let got = server_reads(&mut t, s, 4 * MSS, secs(5));
+    assert_eq!(got, data);
+    assert_eq!(t.c.counters().retransmits, 4);
+    let resent: Vec<u32> = retransmits(&t.c_log).iter().map(|&(seq, _)| seq).collect();
+    assert_eq!(resent, [1001, 2449, 3897, 5345]);
+}
+
+/// Sender silly window avoidance (RFC 9293 §3.8.6.2.1), as Linux does it (tcp_snd_wnd_test):
+/// a window too small for a full segment gets no tiny segment; the transfer goes on in full
+/// segments once the reader opens the window.
+#[test]
+fn a_small_window_gets_no_tiny_segment() {
+    // 4 x 1460 bytes of buffer hold four 1448-byte segments and leave 48 bytes.
+    let server = TcpConfig {
+        rcv_buf: 4 * 1460,
+        delayed_ack: None,
+        ..linux(5000)
+    };
+    let mut t = Pair::new(linux(1000), server);
+    let (c, s) = t.establish();
+    let data = pattern(8 * MSS);
+    t.c.send(t.now, c, &data).unwrap();
+    t.exchange();
+    assert_eq!(
+        t.c.unacked(c),
+        4 * MSS,
+        "four segments in, none cut to the 48-byte window"
+    );
+    assert_eq!(t.s.readable(s), 4 * MSS);
+    let got = server_reads(&mut t, s, 8 * MSS, secs(5));
+    assert_eq!(got, data);
+    let resent = t
+        .s_log
+        .iter()
+        .chain(t.c_log.iter())
+        .filter(|e| matches!(e, TcpEvent::Retransmit { .. }))
+        .count();
+    assert_eq!(resent, 0, "nothing had to be resent");
+}
+
 // -----------------------------------------------------------------------------------------
 // Slow start
 
