@@ -142,3 +142,55 @@ fn every_transition_in_these_tests_is_in_the_diagram() {
     server_counts[State::Listen as usize] = 1;
     assert_eq!(t.s.state_counts(), server_counts);
 }
+
+#[test]
+fn ack_far_below_snd_una_gets_a_challenge_ack_and_an_old_one_is_ignored() {
+    // RFC 5961 §5.2: an ACK below SND.UNA - MAX.SND.WND is suspicious: challenge ACK, drop.
+    // One merely old (within the window) is a duplicate: ignored, no answer.
+    let mut t = Pair::linux();
+    let (c, s) = t.establish();
+    t.c.send(t.now, c, &[7; 100]).unwrap();
+    t.exchange();
+    t.advance(ms(40));
+    t.exchange();
+    let mut forged = {
+        t.s.send(t.now, s, b"x").unwrap();
+        t.collect();
+        t.to_c.pop().unwrap()
+    };
+    let una = forged.segment.ack;
+    forged.segment.payload.clear();
+    forged.segment.seq = forged.segment.seq.add(1);
+    let mut old = forged.clone();
+    old.segment.ack = una.add(0u32.wrapping_sub(10));
+    t.c.on_packet(t.now, &old);
+    assert!(t.pending_to_s().is_empty(), "an old ACK is ignored");
+    forged.segment.ack = una.add(0u32.wrapping_sub(200_000));
+    t.c.on_packet(t.now, &forged);
+    assert_eq!(t.pending_to_s(), ["."]);
+    assert!(noted(&t.c_log, netsim_tcp::Note::ChallengeAck));
+    assert_eq!(t.c.state_of(c), Ok(State::Established));
+}
+
+#[test]
+fn syn_ack_retries_exhausted_drop_the_embryonic_connection_silently() {
+    // Linux tcp_synack_retries (5): SYN-ACKs at 0, 1, 3, 7, 15 and 31 s, then the request is
+    // dropped at 63 s without a RST.
+    let mut t = Pair::linux();
+    t.s.listen(t.now, PORT, 16).unwrap();
+    t.c.connect(t.now, server_addr(), Bind::default()).unwrap();
+    assert_eq!(t.deliver_to_s(), ["S"]);
+    let mut sent_at = Vec::new();
+    for _ in 0..70 {
+        if !t.lose_to_c().is_empty() {
+            sent_at.push(t.now.since_start().as_millis() / 1000);
+        }
+        t.lose_to_s(); // the client's SYN retries are lost too
+        t.advance(secs(1));
+    }
+    assert_eq!(sent_at, [0, 1, 3, 7, 15, 31]);
+    assert_eq!(t.s.table_sizes(), (0, 0));
+    assert!(path(&t.s_log).ends_with(&["SYN_RECEIVED", "CLOSED"]));
+    assert!(errors(&t.s_log).is_empty());
+    assert_eq!(t.s.counters().resets_sent, 0);
+}
