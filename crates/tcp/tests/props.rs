@@ -300,3 +300,62 @@ proptest! {
         }
     }
 }
+
+/// A segment with arbitrary header fields, aimed at the server's port 80 from one of three
+/// client ports, sometimes with options.
+fn garbage_segment() -> impl Strategy<Value = netsim_core::Segment> {
+    (
+        prop_oneof![Just(32768u16), Just(32769), any::<u16>()],
+        prop_oneof![Just(80u16), any::<u16>()],
+        any::<u32>(),
+        any::<u32>(),
+        any::<u8>(),
+        any::<u16>(),
+        proptest::option::of((any::<u16>(), 0u8..20, any::<u32>(), any::<u32>())),
+        0usize..3000,
+    )
+        .prop_map(
+            |(sp, dp, seq, ack, flags, window, opts, len)| netsim_core::Segment {
+                src_port: sp,
+                dst_port: dp,
+                seq: netsim_core::Seq(seq),
+                ack: netsim_core::Seq(ack),
+                flags: netsim_core::TcpFlags(flags),
+                window,
+                options: opts.map_or_else(Default::default, |(mss, ws, val, ecr)| {
+                    netsim_core::TcpOptions {
+                        mss: Some(mss),
+                        window_scale: Some(ws),
+                        sack_permitted: false,
+                        timestamps: Some(netsim_core::Timestamps { val, ecr }),
+                    }
+                }),
+                payload: vec![0x5a; len],
+            },
+        )
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(256))]
+
+    /// No segment, however malformed, makes the model panic or take a transition outside
+    /// RFC 9293's diagram, on a server holding a listener and live connections.
+    #[test]
+    fn garbage_segments_never_panic_or_break_the_diagram(
+        segments in proptest::collection::vec(garbage_segment(), 1..40),
+        gaps_ms in proptest::collection::vec(0u64..3000, 40),
+    ) {
+        let mut t = Pair::linux();
+        let (c, s) = t.establish();
+        t.c.send(t.now, c, &[1; 3000]).unwrap();
+        t.s.send(t.now, s, &[2; 100]).unwrap();
+        for (seg, gap) in segments.into_iter().zip(gaps_ms) {
+            let p = netsim_core::Packet { src: CLIENT, dst: SERVER, segment: seg };
+            t.s.on_packet(t.now, &p);
+            t.advance(SimDuration::from_millis(gap));
+            t.exchange();
+        }
+        assert_legal(&t.c_log);
+        assert_legal(&t.s_log);
+    }
+}

@@ -194,3 +194,30 @@ fn syn_ack_retries_exhausted_drop_the_embryonic_connection_silently() {
     assert!(errors(&t.s_log).is_empty());
     assert_eq!(t.s.counters().resets_sent, 0);
 }
+
+#[test]
+fn listener_ignores_rst_and_answers_a_stray_ack_with_rst() {
+    // RFC 9293 §3.10.7.2: in LISTEN a RST is ignored; an ACK gets <SEQ=SEG.ACK><CTL=RST>.
+    let mut t = Pair::linux();
+    let (c, s) = t.establish();
+    t.c.send(t.now, c, b"hello").unwrap();
+    let mut stray = t.hold_to_s().pop().unwrap();
+    // The server forgets the connection (abort), leaving only the listener on port 80.
+    t.s.abort(t.now, s).unwrap();
+    t.lose_to_c();
+    stray.segment.payload.clear();
+    stray.segment.flags = netsim_core::TcpFlags::ACK;
+    t.s.on_packet(t.now, &stray);
+    t.collect();
+    assert_eq!(t.to_c.len(), 1);
+    let rst = &t.to_c[0].segment;
+    assert_eq!(rst.flags, netsim_core::TcpFlags::RST);
+    assert_eq!(rst.seq, stray.segment.ack, "SEQ = SEG.ACK");
+    t.to_c.clear();
+    stray.segment.flags = netsim_core::TcpFlags::RST;
+    t.s.on_packet(t.now, &stray);
+    assert!(
+        t.pending_to_c().is_empty(),
+        "a RST to a listener is ignored"
+    );
+}
