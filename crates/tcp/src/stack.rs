@@ -111,6 +111,28 @@ impl<T> Table<T> {
     fn get_mut(&mut self, i: u32) -> Option<&mut T> {
         self.slots.get_mut(i as usize)?.value.as_mut()
     }
+    /// True if the queue entry `(at, generation)` is the one currently queued for slot `i`.
+    fn is_queued(&self, i: u32, generation: u32, at: SimTime) -> bool {
+        self.slots.get(i as usize).is_some_and(|slot| {
+            slot.generation == generation && slot.value.is_some() && slot.queued == Some(at)
+        })
+    }
+
+    /// Takes a popped queue entry for slot `i`: false if the slot moved on (stale entry);
+    /// otherwise forgets the queued deadline if it was this one.
+    fn claim(&mut self, i: u32, generation: u32, at: SimTime) -> bool {
+        let Some(slot) = self.slots.get_mut(i as usize) else {
+            return false;
+        };
+        if slot.generation != generation || slot.value.is_none() {
+            return false;
+        }
+        if slot.queued == Some(at) {
+            slot.queued = None;
+        }
+        true
+    }
+
     fn remove(&mut self, i: u32) -> Option<T> {
         let slot = self.slots.get_mut(i as usize)?;
         let value = slot.value.take()?;
@@ -277,18 +299,16 @@ impl TcpStack {
     pub fn next_deadline(&mut self) -> Option<SimTime> {
         while let Some(&Reverse((at, target))) = self.timers.peek() {
             let actual = match target {
-                TimerTarget::Conn(idx, generation) => {
-                    let slot = &self.conns.slots[idx as usize];
-                    (slot.generation == generation && slot.queued == Some(at))
-                        .then(|| slot.value.as_ref().and_then(Tcb::deadline))
-                        .flatten()
-                }
-                TimerTarget::TimeWait(idx, generation) => {
-                    let slot = &self.tws.slots[idx as usize];
-                    (slot.generation == generation && slot.queued == Some(at))
-                        .then(|| slot.value.as_ref().map(|tw| tw.expires))
-                        .flatten()
-                }
+                TimerTarget::Conn(idx, generation) => self
+                    .conns
+                    .is_queued(idx, generation, at)
+                    .then(|| self.conns.get(idx).and_then(Tcb::deadline))
+                    .flatten(),
+                TimerTarget::TimeWait(idx, generation) => self
+                    .tws
+                    .is_queued(idx, generation, at)
+                    .then(|| self.tws.get(idx).map(|tw| tw.expires))
+                    .flatten(),
             };
             if actual.is_some_and(|d| d <= at) {
                 return Some(at);
@@ -297,16 +317,12 @@ impl TcpStack {
             self.timers.pop();
             match target {
                 TimerTarget::Conn(idx, generation) => {
-                    let slot = &mut self.conns.slots[idx as usize];
-                    if slot.generation == generation && slot.queued == Some(at) {
-                        slot.queued = None;
+                    if self.conns.claim(idx, generation, at) {
                         self.schedule_conn(idx);
                     }
                 }
                 TimerTarget::TimeWait(idx, generation) => {
-                    let slot = &mut self.tws.slots[idx as usize];
-                    if slot.generation == generation && slot.queued == Some(at) {
-                        slot.queued = None;
+                    if self.tws.claim(idx, generation, at) {
                         self.schedule_tw(idx);
                     }
                 }
@@ -745,17 +761,11 @@ impl TcpStack {
             self.timers.pop();
             match target {
                 TimerTarget::Conn(idx, generation) => {
-                    let Some(slot) = self.conns.slots.get_mut(idx as usize) else {
+                    if !self.conns.claim(idx, generation, at) {
                         continue;
-                    };
-                    if slot.generation != generation || slot.value.is_none() {
-                        continue;
-                    }
-                    if slot.queued == Some(at) {
-                        slot.queued = None;
                     }
                     let mark = self.events.len();
-                    let tcb = slot.value.as_mut().expect("checked");
+                    let tcb = self.conns.get_mut(idx).expect("claimed");
                     if tcb.deadline().is_some_and(|d| d <= now) {
                         let mut cx = cx!(self, now);
                         tcb.on_timer(&mut cx);
@@ -763,16 +773,10 @@ impl TcpStack {
                     self.settle(now, idx, mark);
                 }
                 TimerTarget::TimeWait(idx, generation) => {
-                    let Some(slot) = self.tws.slots.get_mut(idx as usize) else {
-                        continue;
-                    };
-                    if slot.generation != generation || slot.value.is_none() {
+                    if !self.tws.claim(idx, generation, at) {
                         continue;
                     }
-                    if slot.queued == Some(at) {
-                        slot.queued = None;
-                    }
-                    let expires = slot.value.as_ref().expect("checked").expires;
+                    let expires = self.tws.get(idx).expect("claimed").expires;
                     if expires <= now {
                         self.end_time_wait(idx);
                     } else {

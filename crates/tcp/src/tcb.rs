@@ -926,15 +926,7 @@ impl Tcb {
             && seg.seq == self.irs
             && seg.ack == self.snd_nxt
         {
-            // RFC 7323 §2.2: the window of a SYN is never scaled.
-            self.snd_wnd = u32::from(seg.window);
-            self.max_snd_wnd = self.snd_wnd;
-            self.snd_wl1 = seg.seq;
-            self.snd_wl2 = seg.ack;
-            self.ack_advanced(cx, seg.ack);
-            self.set_state(cx, State::Established);
-            self.ack_now = true;
-            self.output(cx);
+            self.syn_ack_accepted(cx, seg);
             return After::Keep;
         }
 
@@ -1115,15 +1107,7 @@ impl Tcb {
         self.rcv_nxt = seg.seq.add(1);
         self.take_syn_options(cx, seg);
         if ack {
-            // RFC 7323 §2.2: the window of a SYN-ACK is never scaled.
-            self.snd_wnd = u32::from(seg.window);
-            self.max_snd_wnd = self.snd_wnd;
-            self.snd_wl1 = seg.seq;
-            self.snd_wl2 = seg.ack;
-            self.ack_advanced(cx, seg.ack);
-            self.set_state(cx, State::Established);
-            self.ack_now = true;
-            self.output(cx);
+            self.syn_ack_accepted(cx, seg);
         } else {
             // Simultaneous open: SYN_SENT -> SYN_RECEIVED, send SYN-ACK.
             self.snd_wnd = u32::from(seg.window);
@@ -1131,6 +1115,19 @@ impl Tcb {
             self.set_state(cx, State::SynReceived);
             self.emit(cx, TcpFlags::SYN | TcpFlags::ACK, self.iss, Vec::new());
         }
+    }
+
+    /// A SYN-ACK acknowledging our SYN: take its window (RFC 7323 §2.2: a SYN's window is never
+    /// scaled), move to ESTABLISHED and acknowledge it at once.
+    fn syn_ack_accepted(&mut self, cx: &mut Cx<'_>, seg: &Segment) {
+        self.snd_wnd = u32::from(seg.window);
+        self.max_snd_wnd = self.snd_wnd;
+        self.snd_wl1 = seg.seq;
+        self.snd_wl2 = seg.ack;
+        self.ack_advanced(cx, seg.ack);
+        self.set_state(cx, State::Established);
+        self.ack_now = true;
+        self.output(cx);
     }
 
     /// The ACK field in a synchronised state (RFC 9293 §3.10.7.4, fifth step; RFC 5961 §5;
