@@ -9,7 +9,8 @@ use std::time::Instant;
 use clap::{Parser, Subcommand};
 use netsim_core::{SimDuration, SimTime};
 use netsim_engine::{NullSink, Stop, TextWriter};
-use netsim_scenario::{Report, Scenario};
+use netsim_scenario::{HostReport, Report, Scenario};
+use netsim_tcp::State;
 
 /// Deterministic network simulator: replays a scenario file exactly from its seed.
 #[derive(Parser)]
@@ -143,28 +144,30 @@ fn summary(scenario: &Scenario, seed: u64, report: &Report, wall: std::time::Dur
             count.fired
         ));
     }
-    let received: Vec<String> = scenario
-        .file
-        .hosts
-        .iter()
-        .zip(&report.received)
-        .map(|(h, n)| format!("{} {n}", h.name))
-        .collect();
-    lines.push(format!("received: {}", received.join(", ")));
+    for h in &report.hosts {
+        lines.push(host_line(h));
+    }
+    lines.push("checks:".into());
+    for c in &report.checks {
+        lines.push(format!(
+            "  {} {}",
+            if c.passed { "ok  " } else { "FAIL" },
+            c.text
+        ));
+    }
+    let failed = report.failures().count();
+    lines.push(if failed == 0 {
+        "result:   PASS".into()
+    } else {
+        format!(
+            "result:   FAIL ({failed} of {} checks failed)",
+            report.checks.len()
+        )
+    });
     lines.push(format!(
         "trace:    {} records, hash {:016x}",
         o.trace_records, o.trace_hash
     ));
-    if report.passed() {
-        lines.push("result:   PASS".into());
-    } else {
-        for id in &report.unfired {
-            lines.push(format!(
-                "result:   FAIL: {id} never matched (a fault that never fires tests nothing; \
-                 mark it optional: true if that is intended)"
-            ));
-        }
-    }
     let secs = wall.as_secs_f64();
     lines.push(format!(
         "stats:    {} events, {} segments sent, simulated {}, wall {:.3}s, {:.0} events/s",
@@ -177,6 +180,46 @@ fn summary(scenario: &Scenario, seed: u64, report: &Report, wall: std::time::Dur
     let mut text = lines.join("\n");
     text.push('\n');
     text
+}
+
+/// One host's line: sockets per state at the end (and peaks that differ), errors,
+/// retransmissions, bytes received.
+fn host_line(h: &HostReport) -> String {
+    let mut parts = Vec::new();
+    let states: Vec<String> = State::ALL
+        .iter()
+        .filter(|st| h.at_end[**st as usize] > 0 || h.peaks[**st as usize] > 0)
+        .map(|st| {
+            let (now, peak) = (h.at_end[*st as usize], h.peaks[*st as usize]);
+            if peak > u64::from(now) {
+                format!("{} {now} (peak {peak})", st.name())
+            } else {
+                format!("{} {now}", st.name())
+            }
+        })
+        .collect();
+    parts.push(if states.is_empty() {
+        "no sockets".to_string()
+    } else {
+        states.join(", ")
+    });
+    if !h.app.errors.is_empty() {
+        let errors: Vec<String> = h
+            .app
+            .errors
+            .iter()
+            .map(|(e, n)| format!("{} x{n}", e.name()))
+            .collect();
+        parts.push(format!("errors {}", errors.join(" ")));
+    }
+    if h.counters.retransmits > 0 {
+        parts.push(format!(
+            "retransmits {} (FIN {})",
+            h.counters.retransmits, h.counters.fin_retransmits
+        ));
+    }
+    parts.push(format!("received {} bytes", h.app.bytes_received));
+    format!("{}: {}", h.name, parts.join("; "))
 }
 
 fn check(files: &[PathBuf]) -> Result<ExitCode, String> {

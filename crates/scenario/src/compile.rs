@@ -1,30 +1,143 @@
-//! Turns a parsed [`ScenarioFile`] into what the engine runs: a [`Topology`], one traffic plan
-//! per host and the run limits. Every name is resolved and every value checked here; a problem
-//! is a [`ScenarioError`] pointing at the line and column of the offending text.
+//! Turns a parsed [`ScenarioFile`] into what the engine runs: a [`Topology`], each host's TCP
+//! configuration and script, the expectations and the run limits. Every name is resolved and
+//! every value checked here; a problem is a [`ScenarioError`] pointing at the line and column
+//! of the offending text.
 
-use netsim_core::{Packet, Segment, Seq, SimDuration, SimTime, TcpFlags};
+use std::fmt;
+use std::net::SocketAddrV4;
+use std::sync::Arc;
+
+use netsim_core::{SimDuration, SimTime};
 use netsim_engine::{
     Direction, FaultAction, FaultRule, FlagMatch, HostId, LinkConfig, LinkSpec, NetChange,
-    Occurrence, PacketFilter, Planned, QueueLimit, Release, RunLimits, Topology,
+    Occurrence, PacketFilter, QueueLimit, Release, RunLimits, Topology,
 };
+use netsim_tcp::{Bind, Errno, IsnMode, State, TcpConfig};
 
 use crate::error::{Locator, ScenarioError};
 use crate::format::{
-    ActionDef, EventDef, FaultDef, KnobsDef, LinkDef, OccurrenceDef, ProbeDef, QueueDef,
-    ScenarioFile,
+    ActionDef, CounterDef, EventDef, ExpectDef, FaultDef, IsnDef, KnobsDef, LinkDef, OccurrenceDef,
+    QueueDef, ScenarioFile, StepDef, TcpDef, ViolationDef,
 };
+use crate::script::Step;
+
+/// Bounds on a number: at least, at most, exactly.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Bounds {
+    /// Lower bound.
+    pub at_least: Option<u64>,
+    /// Upper bound.
+    pub at_most: Option<u64>,
+    /// Exact value.
+    pub exactly: Option<u64>,
+}
+
+impl Bounds {
+    /// True when `v` is within every bound given.
+    pub fn holds(&self, v: u64) -> bool {
+        self.at_least.is_none_or(|b| v >= b)
+            && self.at_most.is_none_or(|b| v <= b)
+            && self.exactly.is_none_or(|b| v == b)
+    }
+}
+
+impl fmt::Display for Bounds {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let mut parts = Vec::new();
+        if let Some(b) = self.exactly {
+            parts.push(format!("= {b}"));
+        }
+        if let Some(b) = self.at_least {
+            parts.push(format!(">= {b}"));
+        }
+        if let Some(b) = self.at_most {
+            parts.push(format!("<= {b}"));
+        }
+        f.write_str(&parts.join(" and "))
+    }
+}
+
+/// A checked expectation.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Expectation {
+    /// Connection `conn` (1-based) of `host` passes through exactly `states`.
+    Path {
+        /// Host.
+        host: HostId,
+        /// Which connection.
+        conn: u32,
+        /// The states.
+        states: Vec<State>,
+    },
+    /// The host's applications saw `errno` this often.
+    Error {
+        /// Host.
+        host: HostId,
+        /// Error.
+        errno: Errno,
+        /// How often.
+        bounds: Bounds,
+    },
+    /// Bytes received by the host's applications.
+    Received {
+        /// Host.
+        host: HostId,
+        /// How many.
+        bounds: Bounds,
+    },
+    /// A TCP counter of the host.
+    Count {
+        /// Host.
+        host: HostId,
+        /// Counter.
+        counter: CounterDef,
+        /// Value.
+        bounds: Bounds,
+    },
+    /// Peak number of connections in a state.
+    Peak {
+        /// Host.
+        host: HostId,
+        /// State.
+        state: State,
+        /// Value.
+        bounds: Bounds,
+    },
+    /// Connections in a state at the end.
+    AtEnd {
+        /// Host.
+        host: HostId,
+        /// State.
+        state: State,
+        /// Value.
+        bounds: Bounds,
+    },
+    /// This violation must occur.
+    Violation(ViolationDef),
+}
+
+/// A host as compiled: its TCP configuration and its script.
+#[derive(Debug, Clone)]
+pub struct HostPlan {
+    /// TCP parameters.
+    pub tcp: TcpConfig,
+    /// The application.
+    pub program: Arc<[Step]>,
+}
 
 /// A scenario ready to run any number of times, with any seed.
 #[derive(Debug, Clone)]
 pub struct Compiled {
     /// The network.
     pub topology: Topology,
-    /// Per host, the raw packets it sends.
-    pub plans: Vec<Vec<Planned>>,
+    /// Per host, its TCP and its application.
+    pub hosts: Vec<HostPlan>,
     /// End time and caps.
     pub limits: RunLimits,
     /// Per fault rule: may it never fire without failing the run?
     pub fault_optional: Vec<bool>,
+    /// What the run must show.
+    pub expectations: Vec<Expectation>,
 }
 
 struct Compiler<'a> {
@@ -74,7 +187,9 @@ impl Compiler<'_> {
         if f.lifetime.is_some_and(|l| l.0.is_zero()) {
             return Err(self.at.key("lifetime", "lifetime must be longer than 0s"));
         }
-        topology.lifetime = f.lifetime.map(|l| l.0);
+        let base = self.tcp(&TcpConfig::linux(), f.tcp.as_ref(), None)?;
+        // The network's lifetime defaults to the MSL of the scenario's TCP profile.
+        topology.lifetime = Some(f.lifetime.map_or(base.msl, |l| l.0));
         for (i, link) in f.links.iter().enumerate() {
             topology.links.push(self.link(i, link, &topology.links)?);
         }
@@ -86,11 +201,19 @@ impl Compiler<'_> {
         for (i, event) in f.events.iter().enumerate() {
             topology.schedule.push(self.event(i, event)?);
         }
-        let mut plans = vec![Vec::new(); f.hosts.len()];
-        for (i, probe) in f.traffic.iter().enumerate() {
-            let (from, planned) = self.probe(i, probe)?;
-            plans[from.0 as usize].extend(planned);
+        let mut hosts = Vec::with_capacity(f.hosts.len());
+        for (i, h) in f.hosts.iter().enumerate() {
+            hosts.push(HostPlan {
+                tcp: self.tcp(&base, h.tcp.as_ref(), Some(i))?,
+                program: self.steps(i, &h.app)?,
+            });
         }
+        let expectations = f
+            .expect
+            .iter()
+            .enumerate()
+            .map(|(i, e)| self.expectation(i, e))
+            .collect::<Result<_, _>>()?;
         // Everything the engine checks was checked above with a location; this is a backstop.
         topology
             .validate()
@@ -105,9 +228,10 @@ impl Compiler<'_> {
         };
         Ok(Compiled {
             topology,
-            plans,
+            hosts,
             limits,
             fault_optional,
+            expectations,
         })
     }
 
@@ -264,38 +388,6 @@ impl Compiler<'_> {
         }
         Ok((SimTime::after(at.0), change))
     }
-
-    fn probe(&self, i: usize, def: &ProbeDef) -> Result<(HostId, Vec<Planned>), ScenarioError> {
-        let from = self.host("traffic", i, &def.from)?;
-        let to = self.host("traffic", i, &def.to)?;
-        if def.count == 0 {
-            return Err(self
-                .at
-                .item("traffic", i, "count", "count must be at least 1".into()));
-        }
-        let hosts = &self.file.hosts;
-        let flags = def.flags.map_or(TcpFlags::ACK, |f| f.0);
-        let planned = (0..def.count)
-            .map(|n| Planned {
-                at: SimTime::after(def.start.0 + def.every.0 * u64::from(n)),
-                packet: Packet {
-                    src: hosts[from.0 as usize].addr,
-                    dst: hosts[to.0 as usize].addr,
-                    segment: Segment {
-                        src_port: def.src_port.unwrap_or(1000),
-                        dst_port: def.dst_port.unwrap_or(2000),
-                        seq: Seq(n),
-                        flags,
-                        window: 65535,
-                        payload: vec![0; def.payload as usize],
-                        ..Segment::default()
-                    },
-                },
-                label: "PROBE",
-            })
-            .collect();
-        Ok((from, planned))
-    }
 }
 
 fn quoted(s: &str) -> String {
@@ -334,5 +426,276 @@ fn knobs(shared: &KnobsDef, over: Option<&KnobsDef>) -> LinkConfig {
             .reorder_delay
             .map_or(SimDuration::ZERO, |d| d.0),
         mtu_bytes: pick(|k| k.mtu.is_some()).mtu,
+    }
+}
+
+/// Marker the locator finds a host's item by.
+const HOSTS: &str = "hosts";
+
+impl Compiler<'_> {
+    /// TCP settings: `over` applied on top of `base` (host `host`'s, or the scenario's).
+    fn tcp(
+        &self,
+        base: &TcpConfig,
+        over: Option<&TcpDef>,
+        host: Option<usize>,
+    ) -> Result<TcpConfig, ScenarioError> {
+        let here = |needle: &str, msg: String| match host {
+            Some(i) => self.at.item(HOSTS, i, needle, msg),
+            None => self.at.key("tcp", msg),
+        };
+        let Some(d) = over else {
+            return Ok(base.clone());
+        };
+        let mut c = match &d.profile {
+            Some(name) => TcpConfig::named(name).ok_or_else(|| {
+                here(
+                    &quoted(name),
+                    format!("unknown TCP profile `{name}` (expected \"linux\" or \"rfc\")"),
+                )
+            })?,
+            None => base.clone(),
+        };
+        macro_rules! set {
+            ($field:ident) => {
+                if let Some(v) = d.$field {
+                    c.$field = v;
+                }
+            };
+            ($field:ident, dur) => {
+                if let Some(v) = d.$field {
+                    c.$field = v.0;
+                }
+            };
+        }
+        set!(msl, dur);
+        set!(fin_timeout, dur);
+        set!(rto_initial, dur);
+        set!(rto_min, dur);
+        set!(rto_max, dur);
+        set!(ephemeral_ports);
+        set!(syn_retries);
+        set!(synack_retries);
+        set!(data_retries);
+        set!(mss);
+        set!(rcv_buf);
+        set!(snd_buf);
+        set!(window_scale);
+        set!(timestamps);
+        set!(nagle);
+        set!(rfc1337);
+        set!(tw_accept_new_syn);
+        set!(tw_reuse);
+        set!(closing_holds_socket);
+        set!(somaxconn);
+        if let Some(tw) = d.time_wait {
+            c.time_wait = Some(tw.0);
+        }
+        if let Some(delay) = d.delayed_ack {
+            c.delayed_ack = (!delay.0.is_zero()).then_some(delay.0);
+        }
+        if let Some(n) = d.initial_cwnd {
+            c.initial_cwnd_segments = n;
+        }
+        if let Some(n) = d.max_time_wait {
+            c.max_time_wait = (n > 0).then_some(n);
+        }
+        if let Some(n) = d.max_sockets {
+            c.max_sockets = (n > 0).then_some(n);
+        }
+        if let Some(isn) = d.isn {
+            c.isn = match isn {
+                IsnDef::Rfc6528 => IsnMode::Rfc6528,
+                IsnDef::Clock => IsnMode::Clock,
+                IsnDef::Fixed(v) => IsnMode::Fixed(v),
+            };
+        }
+        if let Some(problem) = c.problem() {
+            return Err(here("tcp", format!("TCP settings: {problem}")));
+        }
+        Ok(c)
+    }
+
+    /// Compiles the script of host `host`.
+    fn steps(&self, host: usize, defs: &[StepDef]) -> Result<Arc<[Step]>, ScenarioError> {
+        defs.iter().map(|d| self.step(host, d)).collect()
+    }
+
+    fn step(&self, host: usize, def: &StepDef) -> Result<Step, ScenarioError> {
+        let here = |needle: &str, msg: String| self.at.item(HOSTS, host, needle, msg);
+        let port_ok = |port: u16, what: &str| {
+            if port == 0 {
+                Err(here(
+                    what,
+                    format!("{what}: port 0 is not a port (1..=65535)"),
+                ))
+            } else {
+                Ok(port)
+            }
+        };
+        Ok(match def {
+            StepDef::Listen { port, backlog } => Step::Listen {
+                port: port_ok(*port, "Listen")?,
+                backlog: backlog.unwrap_or(128),
+            },
+            StepDef::Serve {
+                port,
+                backlog,
+                steps,
+            } => Step::Serve {
+                port: port_ok(*port, "Serve")?,
+                backlog: backlog.unwrap_or(128),
+                steps: self.steps(host, steps)?,
+            },
+            StepDef::Accept(port) => Step::Accept(port_ok(*port, "Accept")?),
+            StepDef::Connect {
+                to,
+                port,
+                from_port,
+                reuse_addr,
+            } => {
+                let Some(peer) = self.file.hosts.iter().find(|h| &h.name == to) else {
+                    let known: Vec<&str> =
+                        self.file.hosts.iter().map(|h| h.name.as_str()).collect();
+                    return Err(here(
+                        &quoted(to),
+                        format!(
+                            "Connect: unknown host `{to}` (hosts are: {})",
+                            known.join(", ")
+                        ),
+                    ));
+                };
+                Step::Connect {
+                    to: SocketAddrV4::new(peer.addr, port_ok(*port, "Connect")?),
+                    bind: Bind {
+                        port: *from_port,
+                        reuse_addr: *reuse_addr,
+                    },
+                }
+            }
+            StepDef::Send(n) => Step::Send(*n),
+            StepDef::Recv(n) => Step::Recv(*n),
+            StepDef::RecvEof => Step::RecvEof,
+            StepDef::Shutdown => Step::Shutdown,
+            StepDef::Close => Step::Close,
+            StepDef::Abort => Step::Abort,
+            StepDef::NoDelay => Step::NoDelay,
+            StepDef::Sleep(d) => Step::Sleep(d.0),
+            StepDef::Repeat { count, steps } => Step::Repeat {
+                count: *count,
+                steps: self.steps(host, steps)?,
+            },
+            StepDef::Spawn {
+                count,
+                every,
+                steps,
+            } => {
+                if *count > 1 && every.0.is_zero() {
+                    return Err(here("Spawn", "Spawn: `every` must be above 0s when count > 1 (use Repeat for a burst in one task)".into()));
+                }
+                Step::Spawn {
+                    count: *count,
+                    every: every.0,
+                    steps: self.steps(host, steps)?,
+                }
+            }
+        })
+    }
+
+    fn expectation(&self, i: usize, def: &ExpectDef) -> Result<Expectation, ScenarioError> {
+        let here = |needle: &str, msg: String| self.at.item("expect", i, needle, msg);
+        let host = |name: &str| self.host("expect", i, name);
+        let state = |name: &str| {
+            State::from_name(name).ok_or_else(|| {
+                here(&quoted(name), format!(
+                    "unknown state `{name}` (expected one of CLOSED, LISTEN, SYN_SENT, SYN_RECEIVED, ESTABLISHED, FIN_WAIT_1, FIN_WAIT_2, CLOSING, TIME_WAIT, CLOSE_WAIT, LAST_ACK)"
+                ))
+            })
+        };
+        let bounds = |at_least: Option<u64>,
+                      at_most: Option<u64>,
+                      exactly: Option<u64>,
+                      default: Option<Bounds>| {
+            let b = Bounds {
+                at_least,
+                at_most,
+                exactly,
+            };
+            if b == Bounds::default() {
+                return default.ok_or_else(|| here("", "give at_least, at_most or exactly".into()));
+            }
+            Ok(b)
+        };
+        Ok(match def {
+            ExpectDef::Path { host: h, conn, states } => {
+                if *conn == 0 {
+                    return Err(here("conn", "connections count from 1".into()));
+                }
+                Expectation::Path {
+                    host: host(h)?,
+                    conn: *conn,
+                    states: states.iter().map(|s| state(s)).collect::<Result<_, _>>()?,
+                }
+            }
+            ExpectDef::Error {
+                host: h,
+                errno,
+                at_least,
+                at_most,
+                exactly,
+            } => Expectation::Error {
+                host: host(h)?,
+                errno: Errno::from_name(errno).ok_or_else(|| {
+                    here(&quoted(errno), format!("unknown error `{errno}` (expected a name such as ECONNRESET, ECONNREFUSED, ETIMEDOUT, EADDRINUSE, EADDRNOTAVAIL, EMFILE, EPIPE)"))
+                })?,
+                bounds: bounds(*at_least, *at_most, *exactly, Some(Bounds {
+                    at_least: Some(1),
+                    ..Bounds::default()
+                }))?,
+            },
+            ExpectDef::Received {
+                host: h,
+                at_least,
+                at_most,
+                exactly,
+            } => Expectation::Received {
+                host: host(h)?,
+                bounds: bounds(*at_least, *at_most, *exactly, None)?,
+            },
+            ExpectDef::Count {
+                host: h,
+                counter,
+                at_least,
+                at_most,
+                exactly,
+            } => Expectation::Count {
+                host: host(h)?,
+                counter: *counter,
+                bounds: bounds(*at_least, *at_most, *exactly, None)?,
+            },
+            ExpectDef::Peak {
+                host: h,
+                state: s,
+                at_least,
+                at_most,
+                exactly,
+            } => Expectation::Peak {
+                host: host(h)?,
+                state: state(s)?,
+                bounds: bounds(*at_least, *at_most, *exactly, None)?,
+            },
+            ExpectDef::AtEnd {
+                host: h,
+                state: s,
+                at_least,
+                at_most,
+                exactly,
+            } => Expectation::AtEnd {
+                host: host(h)?,
+                state: state(s)?,
+                bounds: bounds(*at_least, *at_most, *exactly, None)?,
+            },
+            ExpectDef::Violation(v) => Expectation::Violation(*v),
+        })
     }
 }

@@ -41,7 +41,15 @@ fn markers(section: &str) -> &'static [&'static str] {
         "hosts" => &["Host("],
         "links" => &["Link("],
         "faults" => &["Fault("],
-        "traffic" => &["Probe("],
+        "expect" => &[
+            "Path(",
+            "Error(",
+            "Received(",
+            "Count(",
+            "Peak(",
+            "AtEnd(",
+            "Violation(",
+        ],
         "events" => &[
             "PartitionOneWay(",
             "Partition(",

@@ -37,9 +37,12 @@ pub struct ScenarioFile {
     /// Scheduled network changes.
     #[serde(default)]
     pub events: Vec<EventDef>,
-    /// Raw packet streams (no protocol): for exercising links on their own.
+    /// TCP settings for every host (a host's own `tcp` overrides them).
     #[serde(default)]
-    pub traffic: Vec<ProbeDef>,
+    pub tcp: Option<TcpDef>,
+    /// What the run must show; checked after it.
+    #[serde(default)]
+    pub expect: Vec<ExpectDef>,
 }
 
 /// Run caps.
@@ -59,6 +62,12 @@ pub struct HostDef {
     pub name: String,
     /// Unique IPv4 address.
     pub addr: Ipv4Addr,
+    /// TCP settings of this host, over the scenario's.
+    #[serde(default)]
+    pub tcp: Option<TcpDef>,
+    /// The application script the host runs from time zero (and again after a restart).
+    #[serde(default)]
+    pub app: Vec<StepDef>,
 }
 
 /// Link knobs. In a `Link` they apply both ways; in its `a_to_b` / `b_to_a` they override one
@@ -236,7 +245,7 @@ pub struct FaultDef {
 
 /// A scheduled network change.
 #[derive(Debug, Clone, Deserialize)]
-#[serde(rename = "Event")]
+#[serde(deny_unknown_fields, rename = "Event")]
 pub enum EventDef {
     /// Cut both directions between two hosts.
     Partition {
@@ -286,32 +295,309 @@ pub enum EventDef {
     },
 }
 
-/// `Probe(from: "a", to: "b", count: 1000, every: "1ms")`: raw packets with sequence numbers
-/// 0, 1, 2, ... and no protocol behind them.
+/// TCP settings: a named profile and any overrides (see `TcpConfig` for each one's meaning).
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields, rename = "Tcp")]
+pub struct TcpDef {
+    /// `"linux"` (default) or `"rfc"`.
+    #[serde(default)]
+    pub profile: Option<String>,
+    /// Maximum segment lifetime.
+    #[serde(default)]
+    pub msl: Option<Dur>,
+    /// TIME_WAIT length (`"0s"` skips it).
+    #[serde(default)]
+    pub time_wait: Option<Dur>,
+    /// Orphaned FIN_WAIT_2 timeout.
+    #[serde(default)]
+    pub fin_timeout: Option<Dur>,
+    /// Ephemeral port range, inclusive.
+    #[serde(default)]
+    pub ephemeral_ports: Option<(u16, u16)>,
+    /// Initial RTO.
+    #[serde(default)]
+    pub rto_initial: Option<Dur>,
+    /// RTO floor.
+    #[serde(default)]
+    pub rto_min: Option<Dur>,
+    /// RTO ceiling.
+    #[serde(default)]
+    pub rto_max: Option<Dur>,
+    /// SYN retransmissions before ETIMEDOUT.
+    #[serde(default)]
+    pub syn_retries: Option<u32>,
+    /// SYN-ACK retransmissions before giving up.
+    #[serde(default)]
+    pub synack_retries: Option<u32>,
+    /// Data retransmissions before ETIMEDOUT.
+    #[serde(default)]
+    pub data_retries: Option<u32>,
+    /// MSS announced.
+    #[serde(default)]
+    pub mss: Option<u16>,
+    /// Receive buffer bytes.
+    #[serde(default)]
+    pub rcv_buf: Option<u32>,
+    /// Send buffer bytes.
+    #[serde(default)]
+    pub snd_buf: Option<u32>,
+    /// Offer window scaling.
+    #[serde(default)]
+    pub window_scale: Option<bool>,
+    /// Offer timestamps (and so PAWS).
+    #[serde(default)]
+    pub timestamps: Option<bool>,
+    /// Delayed ACK timeout; `"0s"` turns delayed ACKs off.
+    #[serde(default)]
+    pub delayed_ack: Option<Dur>,
+    /// Nagle's algorithm on new sockets.
+    #[serde(default)]
+    pub nagle: Option<bool>,
+    /// Initial congestion window in segments.
+    #[serde(default)]
+    pub initial_cwnd: Option<u32>,
+    /// Ignore RST in TIME_WAIT.
+    #[serde(default)]
+    pub rfc1337: Option<bool>,
+    /// Accept a newer SYN in TIME_WAIT.
+    #[serde(default)]
+    pub tw_accept_new_syn: Option<bool>,
+    /// Reuse TIME_WAIT 4-tuples for connect (timestamps required).
+    #[serde(default)]
+    pub tw_reuse: Option<bool>,
+    /// Cap on TIME_WAIT entries; `0` means no cap.
+    #[serde(default)]
+    pub max_time_wait: Option<u32>,
+    /// Socket limit; `0` means no limit.
+    #[serde(default)]
+    pub max_sockets: Option<u32>,
+    /// Closing and TIME_WAIT connections count against `max_sockets`.
+    #[serde(default)]
+    pub closing_holds_socket: Option<bool>,
+    /// Cap on listen backlogs.
+    #[serde(default)]
+    pub somaxconn: Option<u32>,
+    /// ISN choice.
+    #[serde(default)]
+    pub isn: Option<IsnDef>,
+}
+
+/// How ISNs are chosen.
+#[derive(Debug, Clone, Copy, Deserialize)]
+#[serde(rename = "Isn")]
+pub enum IsnDef {
+    /// RFC 6528: clock plus keyed hash (the default).
+    Rfc6528,
+    /// RFC 793: the clock alone.
+    Clock,
+    /// Always this value.
+    Fixed(u32),
+}
+
+/// One step of an application script. Steps run in order; a blocking step (connect, accept,
+/// recv, send into a full buffer, sleep) waits for its event. A failed call records the error
+/// and ends the task that made it.
 #[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields, rename = "Probe")]
-pub struct ProbeDef {
-    /// Sender.
-    pub from: String,
-    /// Receiver.
-    pub to: String,
-    /// How many packets.
-    pub count: u32,
-    /// Gap between packets.
-    pub every: Dur,
-    /// First packet's send time.
-    #[serde(default)]
-    pub start: Dur,
-    /// Payload bytes per packet.
-    #[serde(default)]
-    pub payload: u32,
-    /// TCP flags carried (default `"."`, a bare ACK).
-    #[serde(default)]
-    pub flags: Option<Flags>,
-    /// Source port (default 1000).
-    #[serde(default)]
-    pub src_port: Option<u16>,
-    /// Destination port (default 2000).
-    #[serde(default)]
-    pub dst_port: Option<u16>,
+#[serde(deny_unknown_fields, rename = "Step")]
+pub enum StepDef {
+    /// Open a listening socket (it never accepts unless `Accept` or `Serve` does).
+    Listen {
+        /// Port.
+        port: u16,
+        /// Accept-queue length (default 128).
+        #[serde(default)]
+        backlog: Option<u32>,
+    },
+    /// Listen and, for every accepted connection, run `steps` in a task of its own.
+    Serve {
+        /// Port.
+        port: u16,
+        /// Accept-queue length (default 128).
+        #[serde(default)]
+        backlog: Option<u32>,
+        /// What each connection does.
+        steps: Vec<StepDef>,
+    },
+    /// Wait for one connection on a listening port; it becomes this task's socket.
+    Accept(u16),
+    /// Connect to a host's port; waits until ESTABLISHED or failed.
+    Connect {
+        /// Host name.
+        to: String,
+        /// Port.
+        port: u16,
+        /// Bind this local port first (default: an ephemeral one).
+        #[serde(default)]
+        from_port: Option<u16>,
+        /// SO_REUSEADDR for that bind.
+        #[serde(default)]
+        reuse_addr: bool,
+    },
+    /// Send this many bytes (of a pattern the oracle can check).
+    Send(u64),
+    /// Receive exactly this many bytes.
+    Recv(u64),
+    /// Receive until the peer's FIN (end of stream).
+    RecvEof,
+    /// Half-close: no more sending.
+    Shutdown,
+    /// Close the socket (FIN, or RST if unread data remains).
+    Close,
+    /// Abortive close: RST, no TIME_WAIT (SO_LINGER 0).
+    Abort,
+    /// Turn Nagle off on this socket (TCP_NODELAY).
+    NoDelay,
+    /// Do nothing for this long.
+    Sleep(Dur),
+    /// Run `steps` `count` times in a row.
+    Repeat {
+        /// How many times.
+        count: u64,
+        /// What.
+        steps: Vec<StepDef>,
+    },
+    /// Start `count` tasks running `steps`, one every `every` (the first now), and go on.
+    Spawn {
+        /// How many.
+        count: u64,
+        /// Interval between starts.
+        every: Dur,
+        /// What each task does.
+        steps: Vec<StepDef>,
+    },
+}
+
+/// A TCP counter of a host.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename = "Counter")]
+pub enum CounterDef {
+    /// Segments sent.
+    SegmentsSent,
+    /// Retransmissions of any kind.
+    Retransmits,
+    /// FIN retransmissions.
+    FinRetransmits,
+    /// SYNs dropped by a full accept queue.
+    ListenOverflows,
+    /// Connections that skipped TIME_WAIT because the table was full.
+    TimeWaitOverflows,
+    /// RSTs sent.
+    ResetsSent,
+    /// Segments dropped by PAWS.
+    PawsRejects,
+    /// Challenge ACKs sent.
+    ChallengeAcks,
+    /// Connections that reached ESTABLISHED.
+    Established,
+    /// Connections accepted by the application.
+    Accepted,
+}
+
+/// Something the run must show.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, rename = "Expect")]
+pub enum ExpectDef {
+    /// The n-th connection of a host (counting from 1, in order of first appearance; a
+    /// 4-tuple reused after CLOSED is a new connection) passes through exactly these states.
+    Path {
+        /// Host.
+        host: String,
+        /// Which connection.
+        conn: u32,
+        /// State names, from the first (CLOSED or LISTEN) to the last.
+        states: Vec<String>,
+    },
+    /// The host's applications saw this error a number of times (default: at least once).
+    Error {
+        /// Host.
+        host: String,
+        /// POSIX name, e.g. `"ECONNRESET"`.
+        errno: String,
+        /// At least this many.
+        #[serde(default)]
+        at_least: Option<u64>,
+        /// At most this many.
+        #[serde(default)]
+        at_most: Option<u64>,
+        /// Exactly this many.
+        #[serde(default)]
+        exactly: Option<u64>,
+    },
+    /// Bytes the host's applications received, in total.
+    Received {
+        /// Host.
+        host: String,
+        /// At least this many.
+        #[serde(default)]
+        at_least: Option<u64>,
+        /// At most this many.
+        #[serde(default)]
+        at_most: Option<u64>,
+        /// Exactly this many.
+        #[serde(default)]
+        exactly: Option<u64>,
+    },
+    /// A TCP counter of the host.
+    Count {
+        /// Host.
+        host: String,
+        /// Which counter.
+        counter: CounterDef,
+        /// At least this many.
+        #[serde(default)]
+        at_least: Option<u64>,
+        /// At most this many.
+        #[serde(default)]
+        at_most: Option<u64>,
+        /// Exactly this many.
+        #[serde(default)]
+        exactly: Option<u64>,
+    },
+    /// The most connections the host held in a state at once.
+    Peak {
+        /// Host.
+        host: String,
+        /// State name.
+        state: String,
+        /// At least this many.
+        #[serde(default)]
+        at_least: Option<u64>,
+        /// At most this many.
+        #[serde(default)]
+        at_most: Option<u64>,
+        /// Exactly this many.
+        #[serde(default)]
+        exactly: Option<u64>,
+    },
+    /// Connections the host holds in a state when the run ends.
+    AtEnd {
+        /// Host.
+        host: String,
+        /// State name.
+        state: String,
+        /// At least this many.
+        #[serde(default)]
+        at_least: Option<u64>,
+        /// At most this many.
+        #[serde(default)]
+        at_most: Option<u64>,
+        /// Exactly this many.
+        #[serde(default)]
+        exactly: Option<u64>,
+    },
+    /// This oracle violation occurs (for scenarios that demonstrate a hazard); without it,
+    /// any violation fails the run.
+    Violation(ViolationDef),
+}
+
+/// Kinds of oracle violation.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Deserialize)]
+#[serde(rename = "Violation")]
+pub enum ViolationDef {
+    /// An application read bytes sent by an older incarnation of its 4-tuple.
+    StaleData,
+    /// An application read bytes nobody sent on its connection.
+    CorruptData,
+    /// A connection took a transition outside RFC 9293's diagram.
+    IllegalTransition,
 }

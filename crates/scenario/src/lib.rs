@@ -6,15 +6,25 @@
 mod compile;
 mod error;
 pub mod format;
+mod observe;
+pub mod oracle;
+mod script;
 pub mod units;
 
+use std::cell::RefCell;
 use std::path::Path;
+use std::rc::Rc;
 
-use netsim_engine::{FaultId, Probe, RunError, RunOutcome, Sim, TraceSink};
+use netsim_engine::{FaultId, RunError, RunOutcome, Sim, TraceSink};
+use netsim_host::{HostEvent, TcpHost};
+use netsim_tcp::Counters;
 
-pub use compile::Compiled;
+pub use compile::{Bounds, Compiled, Expectation, HostPlan};
 pub use error::ScenarioError;
-pub use format::ScenarioFile;
+pub use format::{CounterDef, ScenarioFile, ViolationDef};
+pub use observe::{HostView, Observer};
+pub use oracle::{Oracle, Violation};
+pub use script::{Script, ScriptStats, Step};
 
 use error::Locator;
 
@@ -53,52 +63,131 @@ pub fn parse(src: &str, path: &str) -> Result<Scenario, ScenarioError> {
     Ok(Scenario { file, compiled })
 }
 
+/// What one host did, for the summary.
+#[derive(Debug, Clone)]
+pub struct HostReport {
+    /// Host name.
+    pub name: String,
+    /// Connections per state at the end (LISTEN counts listeners), like `State::ALL`.
+    pub at_end: [u32; 11],
+    /// Most connections per state at once.
+    pub peaks: [u64; 11],
+    /// TCP counters.
+    pub counters: Counters,
+    /// What the applications saw.
+    pub app: ScriptStats,
+}
+
+/// One verdict: an expectation, an oracle, or a fault that had to fire.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Check {
+    /// What was checked, and what was found.
+    pub text: String,
+    /// Whether it held.
+    pub passed: bool,
+}
+
 /// What a run of a scenario produced.
 #[derive(Debug, Clone)]
 pub struct Report {
     /// The engine's outcome.
     pub outcome: RunOutcome,
-    /// Packets each host received, in host order.
-    pub received: Vec<usize>,
-    /// Fault rules that never fired and are not marked optional: each makes the run fail,
-    /// because a fault that never happened tested nothing.
+    /// Per host, in host order.
+    pub hosts: Vec<HostReport>,
+    /// Every verdict, expectations first, then oracles, then faults.
+    pub checks: Vec<Check>,
+    /// Violations the oracles found.
+    pub violations: Vec<Violation>,
+    /// Fault rules that never fired and are not optional.
     pub unfired: Vec<FaultId>,
 }
 
 impl Report {
-    /// True when nothing failed.
+    /// True when every check held.
     pub fn passed(&self) -> bool {
-        self.unfired.is_empty()
+        self.checks.iter().all(|c| c.passed)
+    }
+
+    /// The checks that failed.
+    pub fn failures(&self) -> impl Iterator<Item = &Check> {
+        self.checks.iter().filter(|c| !c.passed)
     }
 }
 
 impl Scenario {
     /// Runs the scenario once with `seed`, sending trace records to `sink`.
-    pub fn run<S: TraceSink<netsim_engine::NoEvent>>(
+    pub fn run<S: TraceSink<HostEvent>>(
         &self,
         seed: u64,
         sink: S,
     ) -> Result<(Report, S), RunError> {
         let c = &self.compiled;
-        let hosts = c.plans.iter().cloned().map(Probe::new).collect();
-        let mut sim = Sim::new(c.topology.clone(), hosts, seed, c.limits, sink)
-            .expect("compiled scenarios are valid");
+        let oracle = Rc::new(RefCell::new(Oracle::default()));
+        let hosts = c
+            .hosts
+            .iter()
+            .zip(&self.file.hosts)
+            .map(|(plan, def)| {
+                TcpHost::new(
+                    plan.tcp.clone(),
+                    Script::new(&def.name, plan.program.clone(), oracle.clone()),
+                )
+            })
+            .collect();
+        let mut sim = Sim::new(
+            c.topology.clone(),
+            hosts,
+            seed,
+            c.limits,
+            Observer::new(sink),
+        )
+        .expect("compiled scenarios are valid");
         let outcome = sim.run()?;
-        let received = sim.hosts().iter().map(|h| h.received.len()).collect();
-        let unfired = outcome
+        let views = std::mem::take(&mut sim.sink_mut().hosts);
+        let hosts: Vec<HostReport> = sim
+            .hosts()
+            .iter()
+            .zip(&self.file.hosts)
+            .zip(&views)
+            .map(|((h, def), view)| HostReport {
+                name: def.name.clone(),
+                at_end: h.stack().map_or([0; 11], |s| s.state_counts()),
+                peaks: view.peaks,
+                counters: h.stack().map(|s| s.counters().clone()).unwrap_or_default(),
+                app: h.app().stats.clone(),
+            })
+            .collect();
+        let sink = sim.into_sink().inner;
+        let mut oracle = Rc::try_unwrap(oracle)
+            .map(RefCell::into_inner)
+            .unwrap_or_else(|rc| std::mem::take(&mut *rc.borrow_mut()));
+        for (view, h) in views.iter().zip(&hosts) {
+            for text in &view.illegal {
+                oracle.record(
+                    ViolationDef::IllegalTransition,
+                    format!("{}: {text}", h.name),
+                );
+            }
+        }
+        let unfired: Vec<FaultId> = outcome
             .faults
             .iter()
             .enumerate()
             .filter(|(i, count)| count.fired == 0 && !c.fault_optional[*i])
             .map(|(i, _)| FaultId(i as u32))
             .collect();
+        let checks = report::checks(self, &outcome, &hosts, &views, &oracle.violations, &unfired);
         Ok((
             Report {
                 outcome,
-                received,
+                hosts,
+                checks,
+                violations: oracle.violations,
                 unfired,
             },
-            sim.into_sink(),
+            sink,
         ))
     }
 }
+
+mod report;

@@ -7,10 +7,10 @@ const BASE: &str = r#"Scenario(
     name: "t",
     description: "test",
     seed: 1,
-    end: "1s",
+    end: "10s",
     hosts: [
-        Host(name: "client", addr: "10.0.0.1"),
-        Host(name: "server", addr: "10.0.0.2"),
+        Host(name: "client", addr: "10.0.0.1", app: [Connect(to: "server", port: 80), Send(100), Close]),
+        Host(name: "server", addr: "10.0.0.2", app: [Serve(port: 80, steps: [Recv(100), RecvEof, Close])]),
     ],
     links: [
         Link(a: "client", b: "server", latency: "1ms", loss: 0.0),
@@ -18,8 +18,9 @@ const BASE: &str = r#"Scenario(
     faults: [
         Fault(from: "client", occurrence: Nth(1), action: Drop),
     ],
-    traffic: [
-        Probe(from: "client", to: "server", count: 3, every: "1ms", dst_port: 80),
+    expect: [
+        Received(host: "server", exactly: 100),
+        Count(host: "client", counter: Retransmits, exactly: 1),
     ],
 )
 "#;
@@ -40,15 +41,14 @@ fn error_for(from: &str, to: &str) -> String {
 fn the_base_file_is_valid_and_runs() {
     let s = netsim_scenario::parse(BASE, "t.ron").expect("valid");
     let (report, _) = s.run(s.file.seed, NullSink).unwrap();
-    assert_eq!(report.received, vec![0, 2]);
-    assert_eq!(
-        report
-            .outcome
-            .stats
-            .dropped(DropReason::Fault(netsim_engine::FaultId(0))),
-        1
-    );
-    assert!(report.passed());
+    // The fault drops the first SYN; the retransmission 1 s later connects.
+    let dropped = report
+        .outcome
+        .stats
+        .dropped(DropReason::Fault(netsim_engine::FaultId(0)));
+    assert_eq!(dropped, 1);
+    assert_eq!(report.hosts[1].app.bytes_received, 100);
+    assert!(report.passed(), "{:#?}", report.checks);
 }
 
 #[test]
@@ -68,7 +68,12 @@ fn bad_values_point_at_their_line_and_column_and_say_what_was_expected() {
             "t.ron:11:",
             "unknown time unit",
         ),
-        ("dst_port: 80", "dst_port: 70000", "t.ron:17:", ""),
+        (
+            "Connect(to: \"server\", port: 80)",
+            "Connect(to: \"server\", port: 70000)",
+            "t.ron:7:",
+            "",
+        ),
         (
             "b: \"server\"",
             "b: \"srv\"",
@@ -97,7 +102,7 @@ fn bad_values_point_at_their_line_and_column_and_say_what_was_expected() {
         ),
         ("addr: \"10.0.0.2\"", "addr: \"10.0.0.300\"", "t.ron:8:", ""),
         (
-            "end: \"1s\"",
+            "end: \"10s\"",
             "end: \"0s\"",
             "t.ron:5:5:",
             "end must be later than 0s",
@@ -114,14 +119,52 @@ fn bad_values_point_at_their_line_and_column_and_say_what_was_expected() {
             "t.ron:11:9:",
             "two different hosts",
         ),
-        (
-            "count: 3",
-            "count: 0",
-            "t.ron:17:",
-            "count must be at least 1",
-        ),
         ("action: Drop", "action: Explode", "t.ron:14:", "Explode"),
         ("    ],\n    faults", "    ,\n    faults", "t.ron:", ""),
+        (
+            "Connect(to: \"server\"",
+            "Connect(to: \"sever\"",
+            "t.ron:7:",
+            "unknown host `sever`",
+        ),
+        ("Serve(port: 80", "Serve(port: 0", "t.ron:8:", "port 0"),
+        ("Send(100)", "Transmit(100)", "t.ron:7:", "Transmit"),
+        (
+            "Retransmits",
+            "Retransmissions",
+            "t.ron:18:",
+            "Retransmissions",
+        ),
+        (
+            "exactly: 100",
+            "at_most_ish: 100",
+            "t.ron:17:",
+            "at_most_ish",
+        ),
+        (
+            "end: \"10s\",",
+            "end: \"10s\", tcp: (profile: \"bsd\"),",
+            "t.ron:5:",
+            "unknown TCP profile `bsd`",
+        ),
+        (
+            "end: \"10s\",",
+            "end: \"10s\", tcp: (ephemeral_ports: (5000, 4000)),",
+            "t.ron:5:",
+            "ephemeral port range",
+        ),
+        (
+            "Received(host: \"server\", exactly: 100)",
+            "Peak(host: \"server\", state: \"TIMEWAIT\", at_least: 1)",
+            "t.ron:17:",
+            "unknown state `TIMEWAIT`",
+        ),
+        (
+            "Received(host: \"server\", exactly: 100)",
+            "Received(host: \"server\")",
+            "t.ron:17:",
+            "give at_least, at_most or exactly",
+        ),
     ];
     for (from, to, at, fragment) in cases {
         let msg = error_for(from, to);
@@ -169,21 +212,42 @@ fn every_bundled_scenario_parses_and_passes() {
         }
         let s = netsim_scenario::load(&path).unwrap_or_else(|e| panic!("{e}"));
         let (report, _) = s.run(s.file.seed, NullSink).unwrap();
-        assert!(report.passed(), "{}: {:?}", path.display(), report.unfired);
+        let failures: Vec<_> = report.failures().collect();
+        assert!(failures.is_empty(), "{}: {failures:#?}", path.display());
         count += 1;
     }
-    assert!(count >= 2, "found only {count} scenarios in {dir}");
+    assert!(count >= 1, "found only {count} scenarios in {dir}");
 }
 
 #[test]
 fn a_fault_that_never_fires_fails_the_run_unless_optional() {
-    let never = BASE.replace("Nth(1)", "Nth(99)");
+    let never = BASE
+        .replace("Nth(1)", "Nth(99)")
+        .replace("exactly: 1)", "exactly: 0)");
     let s = netsim_scenario::parse(&never, "t.ron").unwrap();
     let (report, _) = s.run(1, NullSink).unwrap();
     assert_eq!(report.unfired, vec![netsim_engine::FaultId(0)]);
     assert!(!report.passed());
+    assert!(
+        report
+            .failures()
+            .any(|c| c.text.starts_with("fault 1 never matched"))
+    );
 
     let optional = never.replace("action: Drop", "action: Drop, optional: true");
     let s = netsim_scenario::parse(&optional, "t.ron").unwrap();
-    assert!(s.run(1, NullSink).unwrap().0.passed());
+    let (report, _) = s.run(1, NullSink).unwrap();
+    assert!(report.passed(), "{:#?}", report.checks);
+}
+
+#[test]
+fn a_failed_expectation_fails_the_run_and_says_what_was_found() {
+    let wrong = BASE.replace(
+        "Received(host: \"server\", exactly: 100)",
+        "Received(host: \"server\", exactly: 101)",
+    );
+    let s = netsim_scenario::parse(&wrong, "t.ron").unwrap();
+    let (report, _) = s.run(1, NullSink).unwrap();
+    let failures: Vec<&str> = report.failures().map(|c| c.text.as_str()).collect();
+    assert_eq!(failures, ["server receives bytes = 101 (found 100)"]);
 }

@@ -1,0 +1,103 @@
+//! [`Observer`]: a trace sink that watches TCP events on their way to the real sink and keeps
+//! what expectations and oracles need: every connection's path through the states, the number
+//! of connections per state over time and its peak, and illegal transitions.
+
+use std::collections::BTreeMap;
+
+use netsim_engine::{HostId, TraceKind, TraceRecord, TraceSink};
+use netsim_host::HostEvent;
+use netsim_tcp::{ConnKey, State, TcpEvent};
+
+/// What was seen of one host.
+#[derive(Debug, Clone, Default)]
+pub struct HostView {
+    /// Connection paths in order of first appearance (listeners excluded).
+    pub paths: Vec<Vec<State>>,
+    /// Index in `paths` of the live connection of each 4-tuple.
+    open: BTreeMap<ConnKey, usize>,
+    /// Connections per state now (CLOSED not counted).
+    pub counts: [u64; 11],
+    /// Most connections per state at once.
+    pub peaks: [u64; 11],
+    /// Illegal transitions seen, as text.
+    pub illegal: Vec<String>,
+}
+
+impl HostView {
+    fn on_state(&mut self, conn: ConnKey, from: State, to: State) {
+        if from != State::Closed {
+            self.counts[from as usize] = self.counts[from as usize].saturating_sub(1);
+        }
+        if to != State::Closed {
+            let c = &mut self.counts[to as usize];
+            *c += 1;
+            self.peaks[to as usize] = self.peaks[to as usize].max(*c);
+        }
+        if conn.remote.port() == 0 {
+            return; // a listener
+        }
+        let index = match self.open.get(&conn) {
+            Some(&i) => i,
+            None => {
+                self.paths.push(vec![from]);
+                let i = self.paths.len() - 1;
+                self.open.insert(conn, i);
+                i
+            }
+        };
+        self.paths[index].push(to);
+        if matches!(to, State::Closed | State::Listen) {
+            self.open.remove(&conn);
+        }
+    }
+}
+
+/// Watches records, then passes them on to `inner`.
+#[derive(Debug)]
+pub struct Observer<S> {
+    /// The real sink.
+    pub inner: S,
+    /// Per host, in host order.
+    pub hosts: Vec<HostView>,
+}
+
+impl<S> Observer<S> {
+    /// An observer in front of `inner`.
+    pub fn new(inner: S) -> Self {
+        Observer {
+            inner,
+            hosts: Vec::new(),
+        }
+    }
+
+    fn host(&mut self, h: HostId) -> &mut HostView {
+        let i = h.0 as usize;
+        if self.hosts.len() <= i {
+            self.hosts.resize_with(i + 1, HostView::default);
+        }
+        &mut self.hosts[i]
+    }
+}
+
+impl<S: TraceSink<HostEvent>> TraceSink<HostEvent> for Observer<S> {
+    fn start(&mut self, host_names: &[String]) {
+        self.hosts = vec![HostView::default(); host_names.len()];
+        self.inner.start(host_names);
+    }
+
+    fn record(&mut self, record: &TraceRecord<'_, HostEvent>) {
+        if let TraceKind::Protocol { host, event } = &record.kind {
+            match event {
+                HostEvent::Tcp(TcpEvent::State { conn, from, to }) => {
+                    self.host(*host).on_state(*conn, *from, *to);
+                }
+                HostEvent::Tcp(e @ TcpEvent::IllegalTransition { .. }) => {
+                    let text = format!("{} {e}", record.at);
+                    self.host(*host).illegal.push(text);
+                }
+                _ => {}
+            }
+        }
+        self.inner.record(record);
+    }
+}

@@ -1,0 +1,194 @@
+//! The byte-stream oracle. Every byte a script sends is a function of (incarnation, direction,
+//! offset), so the receiver can tell whether what it read is what its peer sent, and if not,
+//! whether it came from an older incarnation of the same 4-tuple (stale data: the hazard
+//! TIME_WAIT exists to prevent) or from nowhere (corruption).
+//!
+//! The oracle watches from outside the simulation: it is shared by the scripts of all hosts of
+//! one run and never influences what happens, only what is reported.
+
+use std::collections::BTreeMap;
+use std::net::SocketAddrV4;
+
+use crate::format::ViolationDef;
+
+/// One incarnation of a 4-tuple: a connection from SYN to CLOSED.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Incarnation {
+    uid: u64,
+    /// Which sides (0 = the lower address, 1 = the higher) have joined it.
+    joined: [bool; 2],
+}
+
+/// A violation found by the oracle.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Violation {
+    /// What kind.
+    pub kind: ViolationDef,
+    /// Where and what, for people.
+    pub detail: String,
+}
+
+/// The registry of incarnations and the violations found.
+#[derive(Debug, Default)]
+pub struct Oracle {
+    incarnations: BTreeMap<(SocketAddrV4, SocketAddrV4), Vec<Incarnation>>,
+    next_uid: u64,
+    /// Violations, in the order found.
+    pub violations: Vec<Violation>,
+}
+
+/// Which side of a 4-tuple an endpoint is, and the 4-tuple in a canonical order.
+fn canonical(local: SocketAddrV4, remote: SocketAddrV4) -> ((SocketAddrV4, SocketAddrV4), usize) {
+    if local <= remote {
+        ((local, remote), 0)
+    } else {
+        ((remote, local), 1)
+    }
+}
+
+/// The byte at `offset` of the stream sent by side `side` of incarnation `uid`.
+pub fn pattern_byte(uid: u64, side: usize, offset: u64) -> u8 {
+    let mut z = (uid << 1 | side as u64)
+        .wrapping_mul(0x9E37_79B9_7F4A_7C15)
+        .wrapping_add(offset / 8);
+    z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+    z ^= z >> 31;
+    (z >> (8 * (offset % 8))) as u8
+}
+
+/// `len` pattern bytes from `offset`.
+pub fn pattern(uid: u64, side: usize, offset: u64, len: usize) -> Vec<u8> {
+    (0..len as u64)
+        .map(|i| pattern_byte(uid, side, offset + i))
+        .collect()
+}
+
+/// An endpoint's place in the oracle: its incarnation and side.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Stream {
+    /// The incarnation.
+    pub uid: u64,
+    /// This endpoint's side.
+    pub side: usize,
+    key: (SocketAddrV4, SocketAddrV4),
+}
+
+impl Oracle {
+    /// An endpoint starts a connection on `local`–`remote` (connect() or accept()): it joins
+    /// the newest incarnation of that 4-tuple if its side has not joined it yet (the peer
+    /// opened it), or starts a new one.
+    pub fn join(&mut self, local: SocketAddrV4, remote: SocketAddrV4) -> Stream {
+        let (key, side) = canonical(local, remote);
+        let list = self.incarnations.entry(key).or_default();
+        if let Some(last) = list.last_mut() {
+            if !last.joined[side] {
+                last.joined[side] = true;
+                return Stream {
+                    uid: last.uid,
+                    side,
+                    key,
+                };
+            }
+        }
+        self.next_uid += 1;
+        let mut joined = [false; 2];
+        joined[side] = true;
+        list.push(Incarnation {
+            uid: self.next_uid,
+            joined,
+        });
+        Stream {
+            uid: self.next_uid,
+            side,
+            key,
+        }
+    }
+
+    /// Checks bytes `data` read at `offset` by the endpoint `me`. Reports the first wrong
+    /// byte as stale (it matches an older incarnation's stream at that offset) or corrupt.
+    /// Returns false if a violation was recorded.
+    pub fn check(
+        &mut self,
+        me: Stream,
+        offset: u64,
+        data: &[u8],
+        who: impl FnOnce() -> String,
+    ) -> bool {
+        let peer = 1 - me.side;
+        let Some(bad) =
+            (0..data.len()).find(|&i| data[i] != pattern_byte(me.uid, peer, offset + i as u64))
+        else {
+            return true;
+        };
+        let at = offset + bad as u64;
+        let older = self.incarnations[&me.key]
+            .iter()
+            .filter(|inc| inc.uid < me.uid)
+            .rev()
+            .find(|inc| {
+                let run = &data[bad..(bad + 8).min(data.len())];
+                run.iter()
+                    .enumerate()
+                    .all(|(k, b)| *b == pattern_byte(inc.uid, peer, at + k as u64))
+            });
+        let (kind, detail) = match older {
+            Some(inc) => (
+                ViolationDef::StaleData,
+                format!(
+                    "{}: byte {at} of the stream came from an older incarnation of the \
+                     4-tuple (#{} instead of #{})",
+                    who(),
+                    inc.uid,
+                    me.uid
+                ),
+            ),
+            None => (
+                ViolationDef::CorruptData,
+                format!(
+                    "{}: byte {at} of the stream is not what the peer sent",
+                    who()
+                ),
+            ),
+        };
+        self.violations.push(Violation { kind, detail });
+        false
+    }
+
+    /// Records a violation found elsewhere (an illegal transition in the trace).
+    pub fn record(&mut self, kind: ViolationDef, detail: String) {
+        self.violations.push(Violation { kind, detail });
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn addr(s: &str) -> SocketAddrV4 {
+        s.parse().unwrap()
+    }
+
+    #[test]
+    fn stale_bytes_are_named_as_coming_from_the_older_incarnation() {
+        let (c, s) = (addr("10.0.0.1:40000"), addr("10.0.0.2:80"));
+        let mut o = Oracle::default();
+        let old_client = o.join(c, s);
+        let old_server = o.join(s, c);
+        assert_eq!(
+            old_client.uid, old_server.uid,
+            "the server joins the client's"
+        );
+        let old_bytes = pattern(old_client.uid, old_client.side, 0, 4);
+        let new_client = o.join(c, s);
+        let new_server = o.join(s, c);
+        assert_ne!(new_client.uid, old_client.uid);
+        let good = pattern(new_client.uid, new_client.side, 0, 4);
+        let who = || "server".to_string();
+        assert!(o.check(new_server, 0, &good, who));
+        assert!(!o.check(new_server, 0, &old_bytes, who));
+        assert_eq!(o.violations[0].kind, ViolationDef::StaleData);
+        assert!(!o.check(new_server, 0, b"zzzz", who));
+        assert_eq!(o.violations[1].kind, ViolationDef::CorruptData);
+    }
+}
