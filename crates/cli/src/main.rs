@@ -8,9 +8,8 @@ use std::time::Instant;
 
 use clap::{Parser, Subcommand};
 use netsim_core::{SimDuration, SimTime};
-use netsim_engine::{NullSink, Stop, TextWriter};
-use netsim_scenario::{HostReport, Report, Scenario};
-use netsim_tcp::State;
+use netsim_engine::{NullSink, TextWriter};
+use netsim_scenario::{Report, Scenario};
 
 /// Deterministic network simulator: replays a scenario file exactly from its seed.
 #[derive(Parser)]
@@ -117,109 +116,16 @@ fn run(
 
 fn summary(scenario: &Scenario, seed: u64, report: &Report, wall: std::time::Duration) -> String {
     let o = &report.outcome;
-    let s = &o.stats;
-    let mut lines = vec![format!("== {} (seed {seed}) ==", scenario.file.name)];
-    let why = match o.stop {
-        Stop::EndTime => "end time reached",
-        Stop::Idle => "no events left",
-    };
-    lines.push(format!("end:      {} ({why})", o.end));
-    lines.push(format!(
-        "packets:  {} sent, {} copies, {} delivered, {} dropped, {} in flight",
-        s.sent,
-        s.copies,
-        s.delivered,
-        s.dropped_total(),
-        o.in_flight
-    ));
-    if !s.dropped.is_empty() {
-        let drops: Vec<String> = s.dropped.iter().map(|(r, n)| format!("{r}: {n}")).collect();
-        lines.push(format!("drops:    {}", drops.join(", ")));
-    }
-    for (i, count) in o.faults.iter().enumerate() {
-        lines.push(format!(
-            "fault {}:  matched {}, fired {}",
-            i + 1,
-            count.matched,
-            count.fired
-        ));
-    }
-    for h in &report.hosts {
-        lines.push(host_line(h));
-    }
-    lines.push("checks:".into());
-    for c in &report.checks {
-        lines.push(format!(
-            "  {} {}",
-            if c.passed { "ok  " } else { "FAIL" },
-            c.text
-        ));
-    }
-    let failed = report.failures().count();
-    lines.push(if failed == 0 {
-        "result:   PASS".into()
-    } else {
-        format!(
-            "result:   FAIL ({failed} of {} checks failed)",
-            report.checks.len()
-        )
-    });
-    lines.push(format!(
-        "trace:    {} records, hash {:016x}",
-        o.trace_records, o.trace_hash
-    ));
     let secs = wall.as_secs_f64();
-    lines.push(format!(
-        "stats:    {} events, {} segments sent, simulated {}, wall {:.3}s, {:.0} events/s",
+    format!(
+        "{}stats:    {} events, {} segments sent, simulated {}, wall {:.3}s, {:.0} events/s\n",
+        netsim_scenario::summary(scenario, seed, report),
         o.events,
-        s.sent,
+        o.stats.sent,
         o.end,
         secs,
         o.events as f64 / secs.max(1e-9)
-    ));
-    let mut text = lines.join("\n");
-    text.push('\n');
-    text
-}
-
-/// One host's line: sockets per state at the end (and peaks that differ), errors,
-/// retransmissions, bytes received.
-fn host_line(h: &HostReport) -> String {
-    let mut parts = Vec::new();
-    let states: Vec<String> = State::ALL
-        .iter()
-        .filter(|st| h.at_end[**st as usize] > 0 || h.peaks[**st as usize] > 0)
-        .map(|st| {
-            let (now, peak) = (h.at_end[*st as usize], h.peaks[*st as usize]);
-            if peak > u64::from(now) {
-                format!("{} {now} (peak {peak})", st.name())
-            } else {
-                format!("{} {now}", st.name())
-            }
-        })
-        .collect();
-    parts.push(if states.is_empty() {
-        "no sockets".to_string()
-    } else {
-        states.join(", ")
-    });
-    if !h.app.errors.is_empty() {
-        let errors: Vec<String> = h
-            .app
-            .errors
-            .iter()
-            .map(|(e, n)| format!("{} x{n}", e.name()))
-            .collect();
-        parts.push(format!("errors {}", errors.join(" ")));
-    }
-    if h.counters.retransmits > 0 {
-        parts.push(format!(
-            "retransmits {} (FIN {})",
-            h.counters.retransmits, h.counters.fin_retransmits
-        ));
-    }
-    parts.push(format!("received {} bytes", h.app.bytes_received));
-    format!("{}: {}", h.name, parts.join("; "))
+    )
 }
 
 fn check(files: &[PathBuf]) -> Result<ExitCode, String> {

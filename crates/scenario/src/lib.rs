@@ -191,3 +191,5 @@ impl Scenario {
 }
 
 mod report;
+
+pub use report::summary;

@@ -1,7 +1,7 @@
 //! Turns a finished run into verdicts: each expectation, the oracles (byte streams, legal
 //! transitions, packet lifetime, packet accounting), and the faults that had to fire.
 
-use netsim_engine::{FaultId, RunOutcome};
+use netsim_engine::{FaultId, RunOutcome, Stop};
 use netsim_tcp::{Counters, State};
 
 use crate::compile::{Bounds, Expectation};
@@ -55,14 +55,18 @@ pub(crate) fn checks(
         out.push(match e {
             Expectation::Path { host, conn, states } => {
                 let found = views[host.0 as usize].paths.get(*conn as usize - 1);
+                let passed = found.is_some_and(|p| p == states);
+                let text = format!("{} connection {conn}: {}", name(*host), path_text(states));
                 Check {
-                    passed: found.is_some_and(|p| p == states),
-                    text: format!(
-                        "{} connection {conn}: {} (found {})",
-                        name(*host),
-                        path_text(states),
-                        found.map_or("no such connection".into(), |p| path_text(p))
-                    ),
+                    passed,
+                    text: if passed {
+                        text
+                    } else {
+                        format!(
+                            "{text} (found {})",
+                            found.map_or("no such connection".into(), |p| path_text(p))
+                        )
+                    },
                 }
             }
             Expectation::Error {
@@ -163,4 +167,107 @@ pub(crate) fn checks(
         });
     }
     out
+}
+
+/// The closing summary of a run, without anything that varies between runs (no wall time):
+/// network counters, each host's sockets and errors, and every check with its verdict.
+pub fn summary(scenario: &Scenario, seed: u64, report: &crate::Report) -> String {
+    let o = &report.outcome;
+    let s = &o.stats;
+    let mut lines = vec![format!("== {} (seed {seed}) ==", scenario.file.name)];
+    let why = match o.stop {
+        Stop::EndTime => "end time reached",
+        Stop::Idle => "no events left",
+    };
+    lines.push(format!("end:      {} ({why})", o.end));
+    lines.push(format!(
+        "packets:  {} sent, {} copies, {} delivered, {} dropped, {} in flight",
+        s.sent,
+        s.copies,
+        s.delivered,
+        s.dropped_total(),
+        o.in_flight
+    ));
+    if !s.dropped.is_empty() {
+        let drops: Vec<String> = s.dropped.iter().map(|(r, n)| format!("{r}: {n}")).collect();
+        lines.push(format!("drops:    {}", drops.join(", ")));
+    }
+    for (i, count) in o.faults.iter().enumerate() {
+        lines.push(format!(
+            "fault {}:  matched {}, fired {}",
+            i + 1,
+            count.matched,
+            count.fired
+        ));
+    }
+    for h in &report.hosts {
+        lines.push(host_line(h));
+    }
+    lines.push("checks:".into());
+    for c in &report.checks {
+        lines.push(format!(
+            "  {} {}",
+            if c.passed { "ok  " } else { "FAIL" },
+            c.text
+        ));
+    }
+    let failed = report.failures().count();
+    lines.push(if failed == 0 {
+        "result:   PASS".into()
+    } else {
+        format!(
+            "result:   FAIL ({failed} of {} checks failed)",
+            report.checks.len()
+        )
+    });
+    lines.push(format!(
+        "trace:    {} records, hash {:016x}",
+        o.trace_records, o.trace_hash
+    ));
+    let mut text = lines.join("\n");
+    text.push('\n');
+    text
+}
+
+/// One host's line: sockets per state at the end (with the peak where higher), errors,
+/// retransmissions, bytes received.
+fn host_line(h: &HostReport) -> String {
+    let mut parts = Vec::new();
+    let states: Vec<String> = State::ALL
+        .iter()
+        .filter(|st| h.at_end[**st as usize] > 0 || h.peaks[**st as usize] > 0)
+        .map(|st| {
+            let (now, peak) = (h.at_end[*st as usize], h.peaks[*st as usize]);
+            if peak > u64::from(now) {
+                format!("{} {now} (peak {peak})", st.name())
+            } else {
+                format!("{} {now}", st.name())
+            }
+        })
+        .collect();
+    parts.push(if states.is_empty() {
+        "no sockets".to_string()
+    } else {
+        states.join(", ")
+    });
+    if !h.app.errors.is_empty() {
+        let errors: Vec<String> = h
+            .app
+            .errors
+            .iter()
+            .map(|(e, n)| format!("{} x{n}", e.name()))
+            .collect();
+        parts.push(format!("errors {}", errors.join(" ")));
+    }
+    if h.app.early_eofs > 0 {
+        parts.push(format!("early EOF x{}", h.app.early_eofs));
+    }
+    if h.counters.retransmits > 0 {
+        parts.push(format!(
+            "retransmits {} (FIN {})",
+            h.counters.retransmits, h.counters.fin_retransmits
+        ));
+    }
+    parts.push(format!("received {} bytes", h.app.bytes_received));
+    format!("{}: {}", h.name, parts.join("; "))
 }

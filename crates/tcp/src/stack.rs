@@ -197,6 +197,8 @@ pub struct TcpStack {
     /// Socket handles. Numbers are never reused within a run, so an event queued for a closed
     /// socket can never be mistaken for one of a newer socket (lookups only).
     sockets: FastMap<u32, Sock>,
+    /// Unread data of sockets whose connection is gone (lookups only).
+    leftovers: FastMap<u32, VecDeque<u8>>,
     next_fd: u32,
     open_fds: u32,
     orphans: u32,
@@ -240,6 +242,7 @@ impl TcpStack {
             demux: FastMap::default(),
             listeners: BTreeMap::new(),
             sockets: FastMap::default(),
+            leftovers: FastMap::default(),
             next_fd: 3, // 0, 1 and 2 are stdin, stdout and stderr, as in any process
             open_fds: 0,
             orphans: 0,
@@ -346,6 +349,7 @@ impl TcpStack {
     }
 
     fn free_fd(&mut self, fd: SocketId) {
+        self.leftovers.remove(&fd.0);
         if self.sockets.remove(&fd.0).is_some() {
             self.open_fds -= 1;
         }
@@ -478,7 +482,7 @@ impl TcpStack {
     }
 
     fn retire(&mut self, now: SimTime, idx: u32) {
-        let tcb = self.conns.remove(idx).expect("retiring a live connection");
+        let mut tcb = self.conns.remove(idx).expect("retiring a live connection");
         self.demux_remove(&tcb.key);
         if tcb.orphan {
             self.orphans -= 1;
@@ -501,6 +505,12 @@ impl TcpStack {
                     eof: tcb.fin_received,
                 },
             );
+            // As on Linux, data the application has not read yet stays readable on its socket
+            // after the connection itself is gone (to TIME_WAIT, say).
+            let unread = tcb.take_unread();
+            if !unread.is_empty() {
+                self.leftovers.insert(fd.0, unread);
+            }
         }
         if tcb.bound_port {
             self.unbind(tcb.key.local.port());
@@ -1005,8 +1015,19 @@ impl TcpStack {
         max: usize,
     ) -> Result<Received, Errno> {
         match self.conn_of(fd)? {
-            Err((Some(e), _)) => Err(e),
-            Err((None, _)) => Ok(Received::Eof),
+            Err((error, _)) => {
+                if let Some(left) = self.leftovers.get_mut(&fd.0) {
+                    let n = max.min(left.len());
+                    out.extend(left.drain(..n));
+                    if left.is_empty() {
+                        self.leftovers.remove(&fd.0);
+                    }
+                    if n > 0 {
+                        return Ok(Received::Data(n));
+                    }
+                }
+                error.map_or(Ok(Received::Eof), Err)
+            }
             Ok(_) => self.with_conn(now, fd, |tcb, cx| {
                 let fin = tcb.fin_received;
                 tcb.recv(cx, out, max).map(|n| match n {
@@ -1126,7 +1147,7 @@ impl TcpStack {
     pub fn readable(&self, fd: SocketId) -> usize {
         match self.sock(fd) {
             Ok(Sock::Conn(idx)) => self.conns.get(idx).map_or(0, Tcb::readable),
-            _ => 0,
+            _ => self.leftovers.get(&fd.0).map_or(0, VecDeque::len),
         }
     }
 

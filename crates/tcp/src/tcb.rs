@@ -655,6 +655,11 @@ impl Tcb {
         Ok(n)
     }
 
+    /// Takes the data the application has not read (the connection is going away).
+    pub(crate) fn take_unread(&mut self) -> VecDeque<u8> {
+        std::mem::take(&mut self.rcv_buf)
+    }
+
     /// Bytes waiting to be read.
     pub(crate) fn readable(&self) -> usize {
         self.rcv_buf.len()

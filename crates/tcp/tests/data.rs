@@ -955,3 +955,25 @@ fn orphan_fin_wait_2_times_out_and_the_late_fin_gets_rst() {
     assert!(path(&t.s_log).ends_with(&["CLOSE_WAIT", "LAST_ACK", "CLOSED"]));
     assert_eq!(t.s.table_sizes(), (0, 0));
 }
+
+/// Data that arrives with (or just before) the peer's FIN stays readable after the connection
+/// has moved on to TIME_WAIT, as on Linux (the socket outlives its connection until close()).
+#[test]
+fn data_arriving_with_the_fin_stays_readable_after_time_wait() {
+    let mut t = Pair::linux();
+    let (c, s) = t.establish();
+    t.c.shutdown(t.now, c).unwrap();
+    t.exchange();
+    t.s.send(t.now, s, &pattern(3000)).unwrap();
+    t.s.close(t.now, s).unwrap();
+    t.exchange();
+    assert_eq!(
+        t.c.table_sizes(),
+        (0, 1),
+        "the client's connection is in TIME_WAIT"
+    );
+    let (got, _) = t.c_read(c);
+    assert_eq!(got, pattern(3000));
+    let mut rest = Vec::new();
+    assert_eq!(t.c.recv(t.now, c, &mut rest, 100), Ok(Received::Eof));
+}
