@@ -78,6 +78,11 @@ pub struct TcpConfig {
     pub closing_holds_socket: bool,
     /// Longest accept queue a listen() backlog may ask for (Linux net.core.somaxconn).
     pub somaxconn: u32,
+    /// At most one ACK per this interval in answer to pure ACKs that are out of window or
+    /// acknowledge unsent data, and to challenge-worthy segments (Linux tcp_invalid_ratelimit,
+    /// RFC 5961 §7): what stops an ACK war between two endpoints that disagree on sequence
+    /// numbers. `None` answers every one, as RFC 9293 alone says.
+    pub invalid_ratelimit: Option<SimDuration>,
     /// ISN selection.
     pub isn: IsnMode,
 }
@@ -89,6 +94,7 @@ impl TcpConfig {
     /// - `TCP_TIMEOUT_INIT` 1 s, `TCP_RTO_MIN` 200 ms, `TCP_RTO_MAX` 120 s;
     /// - tcp_syn_retries 6, tcp_synack_retries 5, tcp_retries2 15;
     /// - delayed ACK `TCP_DELACK_MIN` 40 ms; Nagle on; initial cwnd 10 (RFC 6928);
+    /// - tcp_invalid_ratelimit 500 ms;
     /// - window scaling and timestamps on; tcp_rfc1337 0; tcp_tw_reuse 2 (loopback only: off
     ///   here); tcp_max_tw_buckets 262 144 (a typical auto-sized value); somaxconn 4096;
     /// - receive/send buffers 131 072 bytes (tcp_rmem/tcp_wmem defaults are 131 072/16 384;
@@ -121,6 +127,7 @@ impl TcpConfig {
             max_sockets: None,
             closing_holds_socket: true,
             somaxconn: 4096,
+            invalid_ratelimit: Some(SimDuration::from_millis(500)),
             isn: IsnMode::Rfc6528,
         }
     }
@@ -163,6 +170,7 @@ impl TcpConfig {
             max_sockets: None,
             closing_holds_socket: true,
             somaxconn: 4096,
+            invalid_ratelimit: None,
             isn: IsnMode::Rfc6528,
         }
     }

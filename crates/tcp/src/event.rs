@@ -88,6 +88,9 @@ pub enum Note {
     FastRetransmit,
     /// The application aborted: RST, no TIME_WAIT (SO_LINGER 0).
     Abort,
+    /// An invalid segment got no answer: one was sent too recently (Linux
+    /// tcp_invalid_ratelimit), which is what ends an ACK war.
+    AckRateLimited,
 }
 
 impl Note {
@@ -99,7 +102,7 @@ impl Note {
             Note::ResetNoConnection => "no connection: RST sent",
             Note::PawsReject => "PAWS: old timestamp, segment dropped",
             Note::ChallengeAck => "challenge ACK sent",
-            Note::OutOfWindow => "out of window: ACK sent",
+            Note::OutOfWindow => "out of window",
             Note::Rfc1337IgnoredRst => "RFC 1337: RST ignored in TIME_WAIT",
             Note::TimeWaitReusedBySyn => "new SYN takes over TIME_WAIT",
             Note::TimeWaitReusedByConnect => "connect reuses TIME_WAIT 4-tuple",
@@ -111,6 +114,7 @@ impl Note {
             Note::WindowProbe => "zero window probe",
             Note::FastRetransmit => "3 duplicate ACKs: fast retransmit",
             Note::Abort => "abort: RST sent",
+            Note::AckRateLimited => "invalid segment: answer rate-limited",
         }
     }
 }

@@ -160,6 +160,8 @@ pub(crate) struct Tcb {
 
     // Acknowledgments.
     ack_now: bool,
+    /// When the last answer to an invalid segment went out (Linux last_oow_ack_time).
+    last_oow_ack: Option<SimTime>,
     unacked_segments: u32,
 
     // Timers: when each is due, if armed.
@@ -230,6 +232,7 @@ impl Tcb {
             recover: iss,
             in_recovery: false,
             ack_now: false,
+            last_oow_ack: None,
             unacked_segments: 0,
             rtx_at: None,
             persist_at: None,
@@ -949,7 +952,9 @@ impl Tcb {
             } else if self.state != State::SynReceived || seg.seq.lt(self.rcv_nxt) {
                 cx.note(self.key, Note::OutOfWindow);
             }
-            self.send_ack(cx);
+            if zero_window_ack || self.may_answer_invalid(cx, seg) {
+                self.send_ack(cx);
+            }
             if self.state != State::Closed {
                 self.output(cx);
             }
@@ -1060,9 +1065,36 @@ impl Tcb {
     }
 
     fn challenge_ack(&mut self, cx: &mut Cx<'_>) {
+        // RFC 5961 §7: challenge ACKs are rate-limited (Linux: per connection, by
+        // tcp_invalid_ratelimit).
+        if !self.may_answer(cx) {
+            return;
+        }
         cx.counters.challenge_acks += 1;
         cx.note(self.key, Note::ChallengeAck);
         self.send_ack(cx);
+    }
+
+    /// Linux tcp_oow_rate_limited: answers to invalid segments at most once per
+    /// `invalid_ratelimit`; segments with data or SYN are never part of an ACK loop and are
+    /// always answered.
+    fn may_answer_invalid(&mut self, cx: &mut Cx<'_>, seg: &Segment) -> bool {
+        if !seg.payload.is_empty() || seg.flags.contains(TcpFlags::SYN) {
+            return true;
+        }
+        self.may_answer(cx)
+    }
+
+    fn may_answer(&mut self, cx: &mut Cx<'_>) -> bool {
+        let Some(interval) = cx.cfg.invalid_ratelimit else {
+            return true;
+        };
+        if self.last_oow_ack.is_some_and(|t| cx.now < t + interval) {
+            cx.note(self.key, Note::AckRateLimited);
+            return false;
+        }
+        self.last_oow_ack = Some(cx.now);
+        true
     }
 
     /// An acceptable RST (RFC 9293 §3.10.7.4, second step).
@@ -1140,8 +1172,12 @@ impl Tcb {
     fn process_ack(&mut self, cx: &mut Cx<'_>, seg: &Segment) -> bool {
         let ack = seg.ack;
         if ack.gt(self.snd_max) {
-            // Acknowledges something not yet sent: ACK and drop.
-            self.send_ack(cx);
+            // Acknowledges something not yet sent: RFC 9293 says ACK and drop. Linux drops it
+            // without an answer (tcp_ack, ACK_UNSENT_DATA), so two endpoints that disagree on
+            // sequence numbers cannot keep ACKing each other forever.
+            if cx.cfg.invalid_ratelimit.is_none() {
+                self.send_ack(cx);
+            }
             return false;
         }
         // RFC 5961 §5.2: an ACK far below SND.UNA is suspicious: challenge and drop.
