@@ -112,6 +112,17 @@ pub enum Expectation {
         /// Value.
         bounds: Bounds,
     },
+    /// Connections reaching ESTABLISHED in a window of time.
+    Established {
+        /// Host.
+        host: HostId,
+        /// Window start.
+        from: SimTime,
+        /// Window end (exclusive).
+        to: SimTime,
+        /// How many.
+        bounds: Bounds,
+    },
     /// This violation must occur.
     Violation(ViolationDef),
 }
@@ -695,6 +706,24 @@ impl Compiler<'_> {
                 state: state(s)?,
                 bounds: bounds(*at_least, *at_most, *exactly, None)?,
             },
+            ExpectDef::Established {
+                host: h,
+                from,
+                to,
+                at_least,
+                at_most,
+                exactly,
+            } => {
+                if to.0 <= from.0 {
+                    return Err(here("to", "the window is empty: `to` must be later than `from`".into()));
+                }
+                Expectation::Established {
+                    host: host(h)?,
+                    from: SimTime::after(from.0),
+                    to: SimTime::after(to.0),
+                    bounds: bounds(*at_least, *at_most, *exactly, None)?,
+                }
+            }
             ExpectDef::Violation(v) => Expectation::Violation(*v),
         })
     }

@@ -48,6 +48,7 @@ fn markers(section: &str) -> &'static [&'static str] {
             "Count(",
             "Peak(",
             "AtEnd(",
+            "Established(",
             "Violation(",
         ],
         "events" => &[

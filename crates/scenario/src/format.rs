@@ -491,6 +491,10 @@ pub enum CounterDef {
     Established,
     /// Connections accepted by the application.
     Accepted,
+    /// TIME_WAIT entries ended early by a newer SYN (RFC 6191).
+    TimeWaitReopened,
+    /// TIME_WAIT 4-tuples taken over by connect() (tcp_tw_reuse).
+    TimeWaitReused,
 }
 
 /// Something the run must show.
@@ -575,6 +579,25 @@ pub enum ExpectDef {
         host: String,
         /// State name.
         state: String,
+        /// At least this many.
+        #[serde(default)]
+        at_least: Option<u64>,
+        /// At most this many.
+        #[serde(default)]
+        at_most: Option<u64>,
+        /// Exactly this many.
+        #[serde(default)]
+        exactly: Option<u64>,
+    },
+    /// Connections of the host that reached ESTABLISHED in `[from, to)`: throughput over a
+    /// window of time.
+    Established {
+        /// Host.
+        host: String,
+        /// Start of the window.
+        from: Dur,
+        /// End of the window.
+        to: Dur,
         /// At least this many.
         #[serde(default)]
         at_least: Option<u64>,

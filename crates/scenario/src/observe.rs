@@ -4,6 +4,7 @@
 
 use std::collections::BTreeMap;
 
+use netsim_core::SimTime;
 use netsim_engine::{HostId, TraceKind, TraceRecord, TraceSink};
 use netsim_host::HostEvent;
 use netsim_tcp::{ConnKey, State, TcpEvent};
@@ -21,10 +22,15 @@ pub struct HostView {
     pub peaks: [u64; 11],
     /// Illegal transitions seen, as text.
     pub illegal: Vec<String>,
+    /// When each connection reached ESTABLISHED, in order.
+    pub established_at: Vec<SimTime>,
 }
 
 impl HostView {
-    fn on_state(&mut self, conn: ConnKey, from: State, to: State) {
+    fn on_state(&mut self, at: SimTime, conn: ConnKey, from: State, to: State) {
+        if to == State::Established {
+            self.established_at.push(at);
+        }
         if from != State::Closed {
             self.counts[from as usize] = self.counts[from as usize].saturating_sub(1);
         }
@@ -89,7 +95,8 @@ impl<S: TraceSink<HostEvent>> TraceSink<HostEvent> for Observer<S> {
         if let TraceKind::Protocol { host, event } = &record.kind {
             match event {
                 HostEvent::Tcp(TcpEvent::State { conn, from, to }) => {
-                    self.host(*host).on_state(*conn, *from, *to);
+                    let at = record.at;
+                    self.host(*host).on_state(at, *conn, *from, *to);
                 }
                 HostEvent::Tcp(e @ TcpEvent::IllegalTransition { .. }) => {
                     let text = format!("{} {e}", record.at);

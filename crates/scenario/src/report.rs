@@ -22,6 +22,8 @@ fn counter(c: &Counters, which: CounterDef) -> u64 {
         CounterDef::ChallengeAcks => c.challenge_acks,
         CounterDef::Established => c.established,
         CounterDef::Accepted => c.accepted,
+        CounterDef::TimeWaitReopened => c.time_wait_reopened,
+        CounterDef::TimeWaitReused => c.time_wait_reused,
     }
 }
 
@@ -114,6 +116,20 @@ pub(crate) fn checks(
                 u64::from(hosts[host.0 as usize].at_end[*state as usize]),
                 *bounds,
             ),
+            Expectation::Established {
+                host,
+                from,
+                to,
+                bounds,
+            } => {
+                let times = &views[host.0 as usize].established_at;
+                let n = times.iter().filter(|t| **t >= *from && **t < *to).count() as u64;
+                bounded(
+                    format!("{} connections established in [{from}, {to})", name(*host)),
+                    n,
+                    *bounds,
+                )
+            }
             Expectation::Violation(kind) => {
                 expected_violations.push(*kind);
                 let n = violations.iter().filter(|v| v.kind == *kind).count();

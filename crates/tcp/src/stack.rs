@@ -631,6 +631,7 @@ impl TcpStack {
                         return;
                     }
                     TwAfter::Reopen(isn) => {
+                        self.counters.time_wait_reopened += 1;
                         self.end_time_wait(idx);
                         isn_hint = Some(isn);
                     }
@@ -905,6 +906,7 @@ impl TcpStack {
         let mut iss = self.isn(now, &key);
         let mut inherited_ts = None;
         if let Some(idx) = reused {
+            self.counters.time_wait_reused += 1;
             self.events.push(TcpEvent::Note {
                 conn: key,
                 note: Note::TimeWaitReusedByConnect,

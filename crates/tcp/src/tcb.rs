@@ -49,6 +49,10 @@ pub struct Counters {
     pub established: u64,
     /// Connections accepted by applications.
     pub accepted: u64,
+    /// TIME_WAIT entries ended early by a newer SYN (RFC 6191).
+    pub time_wait_reopened: u64,
+    /// TIME_WAIT 4-tuples taken over by connect() (tcp_tw_reuse).
+    pub time_wait_reused: u64,
 }
 
 /// What a block is given to act: the time, the host's configuration, and where to put what
