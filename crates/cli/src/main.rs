@@ -6,10 +6,12 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::time::Instant;
 
-use clap::{Parser, Subcommand};
+use clap::{Parser, Subcommand, ValueEnum};
 use netsim_core::{SimDuration, SimTime};
-use netsim_engine::{NullSink, TextWriter};
+use netsim_engine::{NullSink, TextLines, TextWriter};
 use netsim_scenario::{Report, Scenario};
+
+mod json;
 
 /// Deterministic network simulator: replays a scenario file exactly from its seed.
 #[derive(Parser)]
@@ -36,6 +38,13 @@ enum Command {
         /// Print only the summary, not the trace.
         #[arg(long)]
         quiet: bool,
+        /// Output format of the trace and summary.
+        #[arg(long, value_enum, default_value_t = Format::Text)]
+        format: Format,
+        /// Run twice and compare the trace hashes; on a difference, show the first differing
+        /// line of each run.
+        #[arg(long)]
+        verify_determinism: bool,
     },
     /// Check scenario files without running them.
     ///
@@ -55,6 +64,14 @@ enum Command {
     },
 }
 
+#[derive(Clone, Copy, PartialEq, Eq, ValueEnum)]
+enum Format {
+    /// One readable line per event, then a readable summary.
+    Text,
+    /// One JSON object per event, then one for the summary.
+    Json,
+}
+
 fn parse_duration(text: &str) -> Result<SimDuration, String> {
     text.parse().map_err(|e| format!("{e}"))
 }
@@ -67,7 +84,9 @@ fn main() -> ExitCode {
             seed,
             until,
             quiet,
-        } => run(&file, seed, until, quiet),
+            format,
+            verify_determinism,
+        } => run(&file, seed, until, quiet, format, verify_determinism),
         Command::Check { files } => check(&files),
         Command::List { dir } => list(&dir),
     };
@@ -85,33 +104,80 @@ fn run(
     seed: Option<u64>,
     until: Option<SimDuration>,
     quiet: bool,
+    format: Format,
+    verify_determinism: bool,
 ) -> Result<ExitCode, String> {
     let mut scenario = netsim_scenario::load(file).map_err(|e| e.to_string())?;
     if let Some(until) = until {
         scenario.compiled.limits.end = Some(SimTime::after(until));
     }
     let seed = seed.unwrap_or(scenario.file.seed);
+    if verify_determinism {
+        return verify(file, &scenario, seed);
+    }
     let started = Instant::now();
     let failed_run = |e| format!("{}: {e}", file.display());
-    let report = if quiet {
-        scenario.run(seed, NullSink).map_err(failed_run)?.0
-    } else {
-        let sink = TextWriter::new(BufWriter::new(io::stdout().lock()));
-        let (report, sink) = scenario.run(seed, sink).map_err(failed_run)?;
-        sink.finish()
-            .map_err(|e| format!("cannot write the trace: {e}"))?;
-        report
+    let stdout = || BufWriter::new(io::stdout().lock());
+    let report = match (quiet, format) {
+        (true, _) => scenario.run(seed, NullSink).map_err(failed_run)?.0,
+        (false, Format::Text) => {
+            let (report, sink) = scenario.run(seed, TextWriter::new(stdout())).map_err(failed_run)?;
+            sink.finish().map_err(|e| format!("cannot write the trace: {e}"))?;
+            report
+        }
+        (false, Format::Json) => {
+            let (report, sink) = scenario
+                .run(seed, json::JsonLines::new(stdout()))
+                .map_err(failed_run)?;
+            sink.finish().map_err(|e| format!("cannot write the trace: {e}"))?;
+            report
+        }
     };
     let wall = started.elapsed();
-    let mut out = io::stdout().lock();
-    let text = summary(&scenario, seed, &report, wall);
-    out.write_all(text.as_bytes())
+    let text = match format {
+        Format::Text => summary(&scenario, seed, &report, wall),
+        Format::Json => format!(
+            "{}\n",
+            json::summary(&scenario, seed, &report, wall.as_secs_f64())
+        ),
+    };
+    io::stdout()
+        .lock()
+        .write_all(text.as_bytes())
         .map_err(|e| format!("cannot write the summary: {e}"))?;
     Ok(if report.passed() {
         ExitCode::SUCCESS
     } else {
         ExitCode::from(1)
     })
+}
+
+/// Runs the scenario twice and compares; exit 1 with the first differing line if they differ.
+fn verify(file: &Path, scenario: &Scenario, seed: u64) -> Result<ExitCode, String> {
+    let failed_run = |e| format!("{}: {e}", file.display());
+    let first = scenario.run(seed, NullSink).map_err(failed_run)?.0;
+    let second = scenario.run(seed, NullSink).map_err(failed_run)?.0;
+    let (a, b) = (first.outcome.trace_hash, second.outcome.trace_hash);
+    if a == b {
+        println!(
+            "deterministic: 2 runs of {} with seed {seed}, {} trace records each, hash {a:016x}",
+            scenario.file.name, first.outcome.trace_records
+        );
+        return Ok(ExitCode::SUCCESS);
+    }
+    // Run again with the text kept to show where the runs part.
+    let lines_a = scenario.run(seed, TextLines::default()).map_err(failed_run)?.1.lines;
+    let lines_b = scenario.run(seed, TextLines::default()).map_err(failed_run)?.1.lines;
+    let at = lines_a
+        .iter()
+        .zip(&lines_b)
+        .position(|(x, y)| x != y)
+        .unwrap_or(lines_a.len().min(lines_b.len()));
+    println!("NOT deterministic: trace hashes {a:016x} and {b:016x} differ");
+    println!("first difference at trace line {}:", at + 1);
+    println!("  run 1: {}", lines_a.get(at).map_or("(end of trace)", String::as_str));
+    println!("  run 2: {}", lines_b.get(at).map_or("(end of trace)", String::as_str));
+    Ok(ExitCode::from(1))
 }
 
 fn summary(scenario: &Scenario, seed: u64, report: &Report, wall: std::time::Duration) -> String {
