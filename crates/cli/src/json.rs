@@ -85,17 +85,39 @@ impl<W: Write> TraceSink<HostEvent> for JsonLines<W> {
                 sender_state,
             } => json!({"kind": "sent", "host": self.name(*host), "id": id.0,
                         "state": sender_state, "packet": packet(p)}),
-            TraceKind::Delivered { host, id, packet: p } => {
+            TraceKind::Delivered {
+                host,
+                id,
+                packet: p,
+            } => {
                 json!({"kind": "delivered", "host": self.name(*host), "id": id.0, "packet": packet(p)})
             }
-            TraceKind::Dropped { id, packet: p, reason: r } => {
+            TraceKind::Dropped {
+                id,
+                packet: p,
+                reason: r,
+            } => {
                 json!({"kind": "dropped", "id": id.0, "reason": reason(*r), "packet": packet(p)})
             }
-            TraceKind::Duplicated { id, copy, packet: p, cause } => json!({"kind": "duplicated",
+            TraceKind::Duplicated {
+                id,
+                copy,
+                packet: p,
+                cause,
+            } => json!({"kind": "duplicated",
                 "id": id.0, "copy": copy.0, "cause": cause.to_string(), "packet": packet(p)}),
-            TraceKind::Delayed { id, packet: p, by, cause } => json!({"kind": "delayed",
+            TraceKind::Delayed {
+                id,
+                packet: p,
+                by,
+                cause,
+            } => json!({"kind": "delayed",
                 "id": id.0, "by_ns": by.as_nanos(), "cause": cause.to_string(), "packet": packet(p)}),
-            TraceKind::Held { id, packet: p, fault } => json!({"kind": "held", "id": id.0,
+            TraceKind::Held {
+                id,
+                packet: p,
+                fault,
+            } => json!({"kind": "held", "id": id.0,
                 "fault": fault.0 + 1, "packet": packet(p)}),
             TraceKind::Released { id, packet: p } => {
                 json!({"kind": "released", "id": id.0, "packet": packet(p)})
@@ -104,7 +126,8 @@ impl<W: Write> TraceSink<HostEvent> for JsonLines<W> {
                 json!({"kind": "timer", "host": self.name(*host), "token": token})
             }
             TraceKind::Protocol { host, event } => {
-                let mut v = json!({"kind": "tcp", "host": self.name(*host), "text": event.to_string()});
+                let mut v =
+                    json!({"kind": "tcp", "host": self.name(*host), "text": event.to_string()});
                 match event {
                     HostEvent::Tcp(TcpEvent::State { conn, from, to }) => {
                         v["event"] = json!("state");

@@ -121,15 +121,19 @@ fn run(
     let report = match (quiet, format) {
         (true, _) => scenario.run(seed, NullSink).map_err(failed_run)?.0,
         (false, Format::Text) => {
-            let (report, sink) = scenario.run(seed, TextWriter::new(stdout())).map_err(failed_run)?;
-            sink.finish().map_err(|e| format!("cannot write the trace: {e}"))?;
+            let (report, sink) = scenario
+                .run(seed, TextWriter::new(stdout()))
+                .map_err(failed_run)?;
+            sink.finish()
+                .map_err(|e| format!("cannot write the trace: {e}"))?;
             report
         }
         (false, Format::Json) => {
             let (report, sink) = scenario
                 .run(seed, json::JsonLines::new(stdout()))
                 .map_err(failed_run)?;
-            sink.finish().map_err(|e| format!("cannot write the trace: {e}"))?;
+            sink.finish()
+                .map_err(|e| format!("cannot write the trace: {e}"))?;
             report
         }
     };
@@ -166,8 +170,16 @@ fn verify(file: &Path, scenario: &Scenario, seed: u64) -> Result<ExitCode, Strin
         return Ok(ExitCode::SUCCESS);
     }
     // Run again with the text kept to show where the runs part.
-    let lines_a = scenario.run(seed, TextLines::default()).map_err(failed_run)?.1.lines;
-    let lines_b = scenario.run(seed, TextLines::default()).map_err(failed_run)?.1.lines;
+    let lines_a = scenario
+        .run(seed, TextLines::default())
+        .map_err(failed_run)?
+        .1
+        .lines;
+    let lines_b = scenario
+        .run(seed, TextLines::default())
+        .map_err(failed_run)?
+        .1
+        .lines;
     let at = lines_a
         .iter()
         .zip(&lines_b)
@@ -175,8 +187,14 @@ fn verify(file: &Path, scenario: &Scenario, seed: u64) -> Result<ExitCode, Strin
         .unwrap_or(lines_a.len().min(lines_b.len()));
     println!("NOT deterministic: trace hashes {a:016x} and {b:016x} differ");
     println!("first difference at trace line {}:", at + 1);
-    println!("  run 1: {}", lines_a.get(at).map_or("(end of trace)", String::as_str));
-    println!("  run 2: {}", lines_b.get(at).map_or("(end of trace)", String::as_str));
+    println!(
+        "  run 1: {}",
+        lines_a.get(at).map_or("(end of trace)", String::as_str)
+    );
+    println!(
+        "  run 2: {}",
+        lines_b.get(at).map_or("(end of trace)", String::as_str)
+    );
     Ok(ExitCode::from(1))
 }
 

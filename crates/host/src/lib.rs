@@ -7,7 +7,7 @@ use std::fmt;
 
 use netsim_core::{Packet, SimTime, StableHasher};
 use netsim_engine::{Ctx, Host, TimerId, TraceEvent};
-use netsim_tcp::{Errno, SocketEvent, TcpConfig, TcpEvent, TcpStack};
+use netsim_tcp::{Errno, Produced, SocketEvent, TcpConfig, TcpEvent, TcpStack};
 
 pub mod apps;
 
@@ -153,13 +153,10 @@ impl<A: App> TcpHost<A> {
             let Some(stack) = self.stack.as_mut() else {
                 return;
             };
-            // Events first: a state change is what made the segments that follow it.
-            for event in stack.drain_events() {
-                ctx.event(HostEvent::Tcp(event));
-            }
-            for out in stack.drain_output() {
-                ctx.send(out.packet, out.state);
-            }
+            stack.drain_in_order(|produced| match produced {
+                Produced::Event(event) => ctx.event(HostEvent::Tcp(event)),
+                Produced::Segment(out) => ctx.send(out.packet, out.state),
+            });
             for failure in self.failures.drain(..) {
                 ctx.event(failure);
             }

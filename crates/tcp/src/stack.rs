@@ -16,6 +16,15 @@ use crate::state::State;
 use crate::tcb::{After, Counters, Cx, Outgoing, Tcb};
 use crate::timewait::{TimeWait, TwAfter, TwTimestamps};
 
+/// One thing the stack produced, for [`TcpStack::drain_in_order`].
+#[derive(Debug)]
+pub enum Produced {
+    /// A trace event.
+    Event(TcpEvent),
+    /// A segment to send.
+    Segment(Outgoing),
+}
+
 /// What recv() found.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Received {
@@ -290,6 +299,21 @@ impl TcpStack {
     /// Trace events produced since the last call, in order.
     pub fn drain_events(&mut self) -> std::vec::Drain<'_, TcpEvent> {
         self.events.drain(..)
+    }
+
+    /// Trace events and segments produced since the last call, interleaved in the order they
+    /// happened (a state change before the segment it causes).
+    pub fn drain_in_order(&mut self, mut f: impl FnMut(Produced)) {
+        let mut events = self.events.drain(..).enumerate().peekable();
+        for out in self.out.drain(..) {
+            while let Some((_, e)) = events.next_if(|(i, _)| *i < out.after_events) {
+                f(Produced::Event(e));
+            }
+            f(Produced::Segment(out));
+        }
+        for (_, e) in events {
+            f(Produced::Event(e));
+        }
     }
 
     /// Socket events produced since the last call, in order.
@@ -746,6 +770,7 @@ impl TcpStack {
         self.counters.resets_sent += 1;
         self.counters.segments_sent += 1;
         self.out.push(Outgoing {
+            after_events: self.events.len(),
             packet: Packet {
                 src: self.addr,
                 dst: *key.remote.ip(),

@@ -24,6 +24,9 @@ pub struct Outgoing {
     pub packet: Packet,
     /// The state of the connection that sent it (`CLOSED` for answers from no connection).
     pub state: &'static str,
+    /// How many trace events were pending when it was sent: it comes after those and before
+    /// any later ones (see `TcpStack::drain_in_order`).
+    pub after_events: usize,
 }
 
 /// Counters the stack keeps across connections.
@@ -446,7 +449,9 @@ impl Tcb {
             payload,
         };
         cx.counters.segments_sent += 1;
+        let after_events = cx.events.len();
         cx.out.push(Outgoing {
+            after_events,
             packet: Packet {
                 src: *self.key.local.ip(),
                 dst: *self.key.remote.ip(),

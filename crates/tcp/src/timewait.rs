@@ -53,7 +53,9 @@ impl TimeWait {
             ..TcpOptions::default()
         };
         cx.counters.segments_sent += 1;
+        let after_events = cx.events.len();
         cx.out.push(Outgoing {
+            after_events,
             packet: Packet {
                 src: *self.key.local.ip(),
                 dst: *self.key.remote.ip(),
