@@ -236,11 +236,14 @@ fn list(dir: &Path) -> Result<ExitCode, String> {
         .filter(|p| p.extension().is_some_and(|x| x == "ron"))
         .collect();
     files.sort();
-    for file in files {
-        let name = file
-            .file_name()
-            .map_or_else(String::new, |n| n.to_string_lossy().into_owned());
-        match netsim_scenario::load(&file) {
+    let name_of = |f: &PathBuf| {
+        f.file_name()
+            .map_or_else(String::new, |n| n.to_string_lossy().into_owned())
+    };
+    let width = files.iter().map(|f| name_of(f).len()).max().unwrap_or(0);
+    for file in &files {
+        let name = name_of(file);
+        match netsim_scenario::load(file) {
             Ok(s) => {
                 let first = s
                     .file
@@ -249,9 +252,9 @@ fn list(dir: &Path) -> Result<ExitCode, String> {
                     .next()
                     .unwrap_or("")
                     .trim_end_matches('.');
-                println!("{name:<32} {}: {first}", s.file.name);
+                println!("{name:<width$}  {first}");
             }
-            Err(e) => println!("{name:<32} (invalid: {e})"),
+            Err(e) => println!("{name:<width$}  (invalid: {e})"),
         }
     }
     Ok(ExitCode::SUCCESS)

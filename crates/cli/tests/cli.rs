@@ -1,0 +1,177 @@
+//! The `netsim` command as a user runs it: exit codes, errors with locations, the summary,
+//! determinism checking, JSON output, list and check.
+
+use std::path::PathBuf;
+use std::process::{Command, Output};
+
+fn netsim(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_netsim"))
+        .args(args)
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .output()
+        .expect("netsim runs")
+}
+
+fn scenario(name: &str) -> String {
+    let path: PathBuf = [env!("CARGO_MANIFEST_DIR"), "..", "..", "scenarios", name]
+        .iter()
+        .collect();
+    path.to_string_lossy().into_owned()
+}
+
+fn stdout(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stdout).into_owned()
+}
+
+fn stderr(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stderr).into_owned()
+}
+
+/// Writes `text` to a scenario file of its own and returns its path.
+fn temp_scenario(name: &str, text: &str) -> String {
+    let dir = std::env::temp_dir().join(format!("netsim-cli-test-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join(name);
+    std::fs::write(&path, text).unwrap();
+    path.to_string_lossy().into_owned()
+}
+
+#[test]
+fn a_passing_run_prints_trace_summary_and_stats_and_exits_0() {
+    let o = netsim(&["run", &scenario("lost_final_ack.ron")]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    let out = stdout(&o);
+    assert!(
+        out.contains("client 10.0.0.1:32768 FIN_WAIT_1 -> TIME_WAIT"),
+        "{out}"
+    );
+    assert!(out.contains("retransmit FIN"));
+    assert!(out.contains("result:   PASS"));
+    let last = out.lines().last().unwrap();
+    assert!(
+        last.starts_with("stats:") && last.contains("events/s"),
+        "{last}"
+    );
+}
+
+#[test]
+fn quiet_prints_only_the_summary() {
+    let o = netsim(&["run", &scenario("lost_final_ack.ron"), "--quiet"]);
+    assert_eq!(o.status.code(), Some(0));
+    let out = stdout(&o);
+    assert!(out.starts_with("== lost-final-ack (seed 1) =="), "{out}");
+    assert!(!out.contains(" > 10.0.0.1"));
+}
+
+#[test]
+fn a_failed_expectation_exits_1_and_names_it() {
+    let text = std::fs::read_to_string(scenario("lost_final_ack.ron"))
+        .unwrap()
+        .replace(
+            "counter: FinRetransmits, exactly: 1",
+            "counter: FinRetransmits, exactly: 2",
+        );
+    let path = temp_scenario("failing.ron", &text);
+    let o = netsim(&["run", &path, "--quiet"]);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(
+        stdout(&o).contains("FAIL server FinRetransmits = 2 (found 1)"),
+        "{}",
+        stdout(&o)
+    );
+}
+
+#[test]
+fn bad_input_exits_2_with_file_line_and_column() {
+    let text = std::fs::read_to_string(scenario("lost_final_ack.ron"))
+        .unwrap()
+        .replace("latency: \"1ms\"", "latency: \"1ms\", loss: 1.5");
+    let path = temp_scenario("bad.ron", &text);
+    let o = netsim(&["run", &path]);
+    assert_eq!(o.status.code(), Some(2));
+    let err = stderr(&o);
+    assert!(
+        err.contains("bad.ron:") && err.contains("outside 0..=1"),
+        "{err}"
+    );
+    let o = netsim(&["check", &path]);
+    assert_eq!(o.status.code(), Some(2));
+    let o = netsim(&["run", "/nonexistent.ron"]);
+    assert_eq!(o.status.code(), Some(2));
+    let o = netsim(&["frobnicate"]);
+    assert_eq!(o.status.code(), Some(2), "usage errors exit 2 too");
+}
+
+#[test]
+fn verify_determinism_compares_two_runs() {
+    let o = netsim(&[
+        "run",
+        &scenario("bulk_transfer_lossy.ron"),
+        "--verify-determinism",
+    ]);
+    assert_eq!(o.status.code(), Some(0));
+    assert!(stdout(&o).starts_with("deterministic: 2 runs of bulk-transfer-lossy with seed 1"));
+}
+
+#[test]
+fn seed_changes_a_lossy_run_and_until_cuts_it_short() {
+    let hash = |args: &[&str]| {
+        let o = netsim(args);
+        let out = stdout(&o);
+        out.lines()
+            .find(|l| l.starts_with("trace:"))
+            .unwrap()
+            .to_string()
+    };
+    let file = scenario("bulk_transfer_lossy.ron");
+    let one = hash(&["run", &file, "--quiet", "--seed", "1"]);
+    let two = hash(&["run", &file, "--quiet", "--seed", "2"]);
+    assert_ne!(one, two);
+    let o = netsim(&[
+        "run",
+        &scenario("handshake_and_client_close.ron"),
+        "--quiet",
+        "--until",
+        "10ms",
+    ]);
+    assert!(
+        stdout(&o).contains("end:      0.010000s (end time reached)"),
+        "{}",
+        stdout(&o)
+    );
+}
+
+#[test]
+fn json_format_gives_one_object_per_line_and_a_summary() {
+    let o = netsim(&[
+        "run",
+        &scenario("syn_to_closed_port.ron"),
+        "--format",
+        "json",
+    ]);
+    assert_eq!(o.status.code(), Some(0));
+    let out = stdout(&o);
+    let lines: Vec<&str> = out.lines().collect();
+    for l in &lines {
+        assert!(l.starts_with('{') && l.ends_with('}'), "{l}");
+    }
+    assert!(
+        lines
+            .iter()
+            .any(|l| l.contains("\"kind\":\"sent\"") && l.contains("\"flags\":\"R.\""))
+    );
+    let last = lines.last().unwrap();
+    assert!(
+        last.contains("\"kind\":\"summary\"") && last.contains("\"passed\":true"),
+        "{last}"
+    );
+}
+
+#[test]
+fn list_names_every_scenario_with_its_description() {
+    let o = netsim(&["list", &scenario("")]);
+    assert_eq!(o.status.code(), Some(0));
+    let out = stdout(&o);
+    assert!(out.lines().count() >= 20, "{out}");
+    assert!(out.contains("lost_final_ack.ron") && out.contains("LAST_ACK retransmits the FIN"));
+}
