@@ -19,6 +19,7 @@ use crate::format::{
     ActionDef, CounterDef, EventDef, ExpectDef, FaultDef, IsnDef, KnobsDef, LinkDef, OccurrenceDef,
     QueueDef, ScenarioFile, StepDef, TcpDef, ViolationDef,
 };
+use crate::randomize::{Knob, RandomItem, Range};
 use crate::script::Step;
 
 /// Bounds on a number: at least, at most, exactly.
@@ -149,6 +150,8 @@ pub struct Compiled {
     pub fault_optional: Vec<bool>,
     /// What the run must show.
     pub expectations: Vec<Expectation>,
+    /// Faults drawn from each run's seed.
+    pub randomize: Vec<RandomItem>,
 }
 
 struct Compiler<'a> {
@@ -237,12 +240,14 @@ impl Compiler<'_> {
                 .unwrap_or(RunLimits::default().max_events),
             ..RunLimits::default()
         };
+        let randomize = self.randomize(&topology)?;
         Ok(Compiled {
             topology,
             hosts,
             limits,
             fault_optional,
             expectations,
+            randomize,
         })
     }
 
@@ -726,5 +731,90 @@ impl Compiler<'_> {
             }
             ExpectDef::Violation(v) => Expectation::Violation(*v),
         })
+    }
+}
+
+impl Compiler<'_> {
+    fn randomize(&self, topology: &Topology) -> Result<Vec<RandomItem>, ScenarioError> {
+        let Some(def) = &self.file.randomize else {
+            return Ok(Vec::new());
+        };
+        let mut items = Vec::new();
+        for (i, l) in def.links.iter().enumerate() {
+            let here = |msg: String| self.at.item("randomize", i, "Link", msg);
+            let a = self.host("randomize", i, &l.a)?;
+            let b = self.host("randomize", i, &l.b)?;
+            let Some(link) = topology
+                .links
+                .iter()
+                .position(|s| (s.a, s.b) == (a, b) || (s.a, s.b) == (b, a))
+            else {
+                return Err(here(format!(
+                    "there is no link between `{}` and `{}` to randomise",
+                    l.a, l.b
+                )));
+            };
+            let probs = [
+                (Knob::Loss, l.loss),
+                (Knob::Duplicate, l.duplicate),
+                (Knob::Reorder, l.reorder),
+            ];
+            for (knob, range) in probs {
+                if let Some((lo, hi)) = range {
+                    let (lo, hi) = (lo.0.get(), hi.0.get());
+                    if lo > hi {
+                        return Err(here(format!("{knob:?} range ({lo}, {hi}) is empty")));
+                    }
+                    items.push(RandomItem::Link {
+                        link,
+                        knob,
+                        range: Range::Prob(lo, hi),
+                    });
+                }
+            }
+            let durs = [
+                (Knob::ReorderDelay, l.reorder_delay),
+                (Knob::Latency, l.latency),
+                (Knob::Jitter, l.jitter),
+                (Knob::ExtraDelay, l.extra_delay),
+            ];
+            for (knob, range) in durs {
+                if let Some((lo, hi)) = range {
+                    if lo.0 > hi.0 {
+                        return Err(here(format!(
+                            "{knob:?} range ({}, {}) is empty",
+                            lo.0, hi.0
+                        )));
+                    }
+                    items.push(RandomItem::Link {
+                        link,
+                        knob,
+                        range: Range::Dur(lo.0, hi.0),
+                    });
+                }
+            }
+            let reorders = l.reorder.is_some_and(|(_, hi)| !hi.0.is_never());
+            let has_delay =
+                l.reorder_delay.is_some() || !topology.links[link].a_to_b.reorder_delay.is_zero();
+            if reorders && !has_delay {
+                return Err(here(
+                    "a reorder probability needs a reorder_delay (on the link or here)".into(),
+                ));
+            }
+        }
+        if let Some(c) = &def.crash {
+            let host = self.host("randomize", 0, &c.host)?;
+            if c.between.0.0 > c.between.1.0 || c.down_for.0.0 > c.down_for.1.0 {
+                return Err(self
+                    .at
+                    .key("crash", "crash ranges must go from low to high"));
+            }
+            items.push(RandomItem::Crash {
+                host,
+                between: (c.between.0.0, c.between.1.0),
+                down_for: (c.down_for.0.0, c.down_for.1.0),
+            });
+        }
+        Ok(items)
     }
 }

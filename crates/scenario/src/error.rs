@@ -41,6 +41,7 @@ fn markers(section: &str) -> &'static [&'static str] {
         "hosts" => &["Host("],
         "links" => &["Link("],
         "faults" => &["Fault("],
+        "randomize" => &["Link("],
         "expect" => &[
             "Path(",
             "Error(",

@@ -43,6 +43,65 @@ pub struct ScenarioFile {
     /// What the run must show; checked after it.
     #[serde(default)]
     pub expect: Vec<ExpectDef>,
+    /// Faults drawn from each run's seed, so that every seed of a sweep is a different fault
+    /// schedule (applied by `netsim run --seed N` too, so a seed replays exactly).
+    #[serde(default)]
+    pub randomize: Option<RandomizeDef>,
+}
+
+/// Randomised faults: each value is drawn uniformly from its range with the run's seed.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields, rename = "Randomize")]
+pub struct RandomizeDef {
+    /// Per link, ranges for its knobs (both directions get the same draw).
+    #[serde(default)]
+    pub links: Vec<RandomLinkDef>,
+    /// A crash of one host at a random time, and its restart.
+    #[serde(default)]
+    pub crash: Option<RandomCrashDef>,
+}
+
+/// `Link(a: "client", b: "server", loss: (0.0, 0.1), latency: ("1ms", "10ms"))`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, rename = "Link")]
+pub struct RandomLinkDef {
+    /// One end of an existing link.
+    pub a: String,
+    /// The other end.
+    pub b: String,
+    /// Loss probability range.
+    #[serde(default)]
+    pub loss: Option<(Prob, Prob)>,
+    /// Duplication probability range.
+    #[serde(default)]
+    pub duplicate: Option<(Prob, Prob)>,
+    /// Reordering probability range.
+    #[serde(default)]
+    pub reorder: Option<(Prob, Prob)>,
+    /// Reordering delay range.
+    #[serde(default)]
+    pub reorder_delay: Option<(Dur, Dur)>,
+    /// Latency range.
+    #[serde(default)]
+    pub latency: Option<(Dur, Dur)>,
+    /// Jitter range.
+    #[serde(default)]
+    pub jitter: Option<(Dur, Dur)>,
+    /// Extra delay of every packet, range (on top of latency).
+    #[serde(default)]
+    pub extra_delay: Option<(Dur, Dur)>,
+}
+
+/// `Crash(host: "server", between: ("1s", "10s"), down_for: ("100ms", "2s"))`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, rename = "Crash")]
+pub struct RandomCrashDef {
+    /// Which host.
+    pub host: String,
+    /// When it crashes.
+    pub between: (Dur, Dur),
+    /// How long it stays down.
+    pub down_for: (Dur, Dur),
 }
 
 /// Run caps.

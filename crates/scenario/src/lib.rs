@@ -8,6 +8,7 @@ mod error;
 pub mod format;
 mod observe;
 pub mod oracle;
+pub mod randomize;
 mod script;
 pub mod units;
 
@@ -83,6 +84,9 @@ pub struct HostReport {
 pub struct Check {
     /// What was checked, and what was found.
     pub text: String,
+    /// What was checked, without what was found: the same for every run of the scenario, so
+    /// failures can be counted by kind across seeds.
+    pub kind: String,
     /// Whether it held.
     pub passed: bool,
 }
@@ -121,7 +125,45 @@ impl Scenario {
         seed: u64,
         sink: S,
     ) -> Result<(Report, S), RunError> {
+        let all = vec![true; self.compiled.randomize.len()];
+        self.run_with(seed, &all, sink)
+    }
+
+    /// The randomised fault schedule `seed` draws, with only the `enabled` items, as text.
+    pub fn schedule_text(&self, seed: u64, enabled: &[bool]) -> String {
         let c = &self.compiled;
+        let drawn = randomize::draw(&c.randomize, seed);
+        let hosts: Vec<String> = self.file.hosts.iter().map(|h| h.name.clone()).collect();
+        let links: Vec<(String, String)> = c
+            .topology
+            .links
+            .iter()
+            .map(|l| (hosts[l.a.0 as usize].clone(), hosts[l.b.0 as usize].clone()))
+            .collect();
+        randomize::Schedule {
+            items: &c.randomize,
+            drawn: &drawn,
+            enabled,
+            hosts: &hosts,
+            links: &links,
+        }
+        .to_string()
+    }
+
+    /// Runs with `seed`, applying only the `enabled` randomised faults (shrinking turns some
+    /// off; the others keep the values `seed` draws for them).
+    pub fn run_with<S: TraceSink<HostEvent>>(
+        &self,
+        seed: u64,
+        enabled: &[bool],
+        sink: S,
+    ) -> Result<(Report, S), RunError> {
+        let c = &self.compiled;
+        let mut topology = c.topology.clone();
+        if !c.randomize.is_empty() {
+            let drawn = randomize::draw(&c.randomize, seed);
+            randomize::apply(&c.randomize, &drawn, enabled, &mut topology);
+        }
         let oracle = Rc::new(RefCell::new(Oracle::default()));
         let hosts = c
             .hosts
@@ -134,14 +176,8 @@ impl Scenario {
                 )
             })
             .collect();
-        let mut sim = Sim::new(
-            c.topology.clone(),
-            hosts,
-            seed,
-            c.limits,
-            Observer::new(sink),
-        )
-        .expect("compiled scenarios are valid");
+        let mut sim = Sim::new(topology, hosts, seed, c.limits, Observer::new(sink))
+            .expect("compiled scenarios are valid");
         let outcome = sim.run()?;
         let views = std::mem::take(&mut sim.sink_mut().hosts);
         let hosts: Vec<HostReport> = sim

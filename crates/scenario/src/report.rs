@@ -30,6 +30,7 @@ fn counter(c: &Counters, which: CounterDef) -> u64 {
 fn bounded(what: String, value: u64, bounds: Bounds) -> Check {
     Check {
         passed: bounds.holds(value),
+        kind: format!("{what} {bounds}"),
         text: format!("{what} {bounds} (found {value})"),
     }
 }
@@ -61,6 +62,7 @@ pub(crate) fn checks(
                 let text = format!("{} connection {conn}: {}", name(*host), path_text(states));
                 Check {
                     passed,
+                    kind: text.clone(),
                     text: if passed {
                         text
                     } else {
@@ -135,6 +137,7 @@ pub(crate) fn checks(
                 let n = violations.iter().filter(|v| v.kind == *kind).count();
                 Check {
                     passed: n > 0,
+                    kind: format!("oracle violation {kind:?} occurs"),
                     text: format!("oracle violation {kind:?} occurs (found {n})"),
                 }
             }
@@ -146,6 +149,10 @@ pub(crate) fn checks(
         .collect();
     out.push(Check {
         passed: unexpected.is_empty(),
+        kind: match unexpected.first() {
+            None => "oracle: byte streams and transitions".into(),
+            Some(v) => format!("oracle: {:?}", v.kind),
+        },
         text: match unexpected.first() {
             None => "oracle: byte streams intact, transitions legal".into(),
             Some(v) => format!(
@@ -159,6 +166,7 @@ pub(crate) fn checks(
     let s = &outcome.stats;
     out.push(Check {
         passed: s.late_deliveries == 0,
+        kind: "oracle: packet lifetime".into(),
         text: format!(
             "oracle: no packet delivered past its lifetime (found {})",
             s.late_deliveries
@@ -167,6 +175,7 @@ pub(crate) fn checks(
     let accounted = s.delivered + s.dropped_total() + outcome.in_flight;
     out.push(Check {
         passed: s.sent + s.copies == accounted,
+        kind: "oracle: packet accounting".into(),
         text: format!(
             "oracle: every packet delivered, dropped with a reason or in flight ({} sent + {} copies = {} delivered + {} dropped + {} in flight)",
             s.sent,
@@ -179,6 +188,7 @@ pub(crate) fn checks(
     for id in unfired {
         out.push(Check {
             passed: false,
+            kind: format!("{id} never matched"),
             text: format!("{id} never matched (a fault that never fires tests nothing; mark it optional: true if intended)"),
         });
     }
