@@ -12,6 +12,7 @@ use netsim_engine::{NullSink, TextLines, TextWriter};
 use netsim_scenario::{Report, Scenario};
 
 mod json;
+mod sweep;
 
 /// Deterministic network simulator: replays a scenario file exactly from its seed.
 #[derive(Parser)]
@@ -54,6 +55,48 @@ enum Command {
         #[arg(required = true)]
         files: Vec<PathBuf>,
     },
+    /// Run a scenario under a range of seeds on every core and report the failing seeds.
+    ///
+    /// Example: netsim sweep scenarios/sweep_stale_data.ron --seeds 0..10000 --jobs 2
+    Sweep {
+        /// The scenario file (.ron).
+        file: PathBuf,
+        /// Seed range, `A..B` (B excluded) or `A..=B`.
+        #[arg(long, value_parser = parse_seeds)]
+        seeds: (u64, u64),
+        /// Threads (default: every core).
+        #[arg(long)]
+        jobs: Option<usize>,
+        /// Run only the K-th of N slices of the range, e.g. 3/8 (for batch schedulers).
+        #[arg(long, value_parser = parse_shard)]
+        shard: Option<(u64, u64)>,
+        /// Stop after this many failing seeds (counted in seed order).
+        #[arg(long)]
+        stop_after: Option<u64>,
+        /// Event cap per run, so one runaway seed cannot hang the sweep.
+        #[arg(long)]
+        max_events: Option<u64>,
+        /// For each failing seed shown, find the fewest randomised faults that still fail.
+        #[arg(long)]
+        shrink: bool,
+        /// Also write the full report as JSON (every failing seed) to this file.
+        #[arg(long)]
+        json: Option<PathBuf>,
+        /// No progress bar.
+        #[arg(long)]
+        quiet: bool,
+    },
+    /// Combine the JSON reports of the shards of one sweep into its whole report.
+    ///
+    /// Example: netsim merge shard-*.json --json whole.json
+    Merge {
+        /// Shard reports (from sweep --shard K/N --json FILE).
+        #[arg(required = true)]
+        files: Vec<PathBuf>,
+        /// Also write the merged report as JSON to this file.
+        #[arg(long)]
+        json: Option<PathBuf>,
+    },
     /// List the scenarios in a folder with their descriptions.
     ///
     /// Example: netsim list scenarios
@@ -72,6 +115,39 @@ enum Format {
     Json,
 }
 
+fn parse_seeds(text: &str) -> Result<(u64, u64), String> {
+    let bad = || format!("expected a seed range such as 0..1000 or 1..=500, found `{text}`");
+    let (a, b, inclusive) = if let Some((a, b)) = text.split_once("..=") {
+        (a, b, true)
+    } else if let Some((a, b)) = text.split_once("..") {
+        (a, b, false)
+    } else {
+        return Err(bad());
+    };
+    let a: u64 = a.trim().parse().map_err(|_| bad())?;
+    let b: u64 = b.trim().parse().map_err(|_| bad())?;
+    let end = if inclusive {
+        b.checked_add(1).ok_or_else(bad)?
+    } else {
+        b
+    };
+    if end <= a {
+        return Err(format!("the seed range {text} is empty"));
+    }
+    Ok((a, end))
+}
+
+fn parse_shard(text: &str) -> Result<(u64, u64), String> {
+    let bad = || format!("expected a shard K/N with 1 <= K <= N, such as 3/8, found `{text}`");
+    let (k, n) = text.split_once('/').ok_or_else(bad)?;
+    let k: u64 = k.trim().parse().map_err(|_| bad())?;
+    let n: u64 = n.trim().parse().map_err(|_| bad())?;
+    if k == 0 || n == 0 || k > n {
+        return Err(bad());
+    }
+    Ok((k, n))
+}
+
 fn parse_duration(text: &str) -> Result<SimDuration, String> {
     text.parse().map_err(|e| format!("{e}"))
 }
@@ -88,6 +164,28 @@ fn main() -> ExitCode {
             verify_determinism,
         } => run(&file, seed, until, quiet, format, verify_determinism),
         Command::Check { files } => check(&files),
+        Command::Sweep {
+            file,
+            seeds,
+            jobs,
+            shard,
+            stop_after,
+            max_events,
+            shrink,
+            json,
+            quiet,
+        } => sweep::sweep(sweep::Args {
+            file,
+            seeds,
+            jobs,
+            shard,
+            stop_after,
+            max_events,
+            shrink,
+            json,
+            quiet,
+        }),
+        Command::Merge { files, json } => sweep::merge(&files, json.as_deref()),
         Command::List { dir } => list(&dir),
     };
     match result {

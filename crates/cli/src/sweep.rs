@@ -1,0 +1,109 @@
+//! `netsim sweep` and `netsim merge`: argument handling, the progress bar and output around
+//! the netsim-sweep library.
+
+use std::io::IsTerminal;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use indicatif::{ProgressBar, ProgressStyle};
+use netsim_sweep::{SweepOptions, SweepReport};
+
+/// Failing seeds shown in the text report (all of them go to the JSON report).
+const SHOWN: usize = 20;
+
+pub struct Args {
+    pub file: PathBuf,
+    pub seeds: (u64, u64),
+    pub jobs: Option<usize>,
+    pub shard: Option<(u64, u64)>,
+    pub stop_after: Option<u64>,
+    pub max_events: Option<u64>,
+    pub shrink: bool,
+    pub json: Option<PathBuf>,
+    pub quiet: bool,
+}
+
+/// The version line every report carries.
+pub fn version() -> String {
+    format!(
+        "netsim {} (commit {})",
+        env!("CARGO_PKG_VERSION"),
+        env!("NETSIM_COMMIT")
+    )
+}
+
+pub fn sweep(args: Args) -> Result<ExitCode, String> {
+    let mut scenario = netsim_scenario::load(&args.file).map_err(|e| e.to_string())?;
+    if let Some(cap) = args.max_events {
+        scenario.compiled.limits.max_events = cap;
+    }
+    let jobs = args
+        .jobs
+        .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
+    let options = SweepOptions {
+        seeds: args.seeds,
+        jobs,
+        shard: args.shard,
+        stop_after: args.stop_after,
+        file: args.file.display().to_string(),
+        version: version(),
+    };
+    let (start, end) = match args.shard {
+        Some(shard) => netsim_sweep::shard_range(args.seeds, shard),
+        None => args.seeds,
+    };
+    let bar = if args.quiet || !std::io::stderr().is_terminal() {
+        ProgressBar::hidden()
+    } else {
+        let bar = ProgressBar::new(end - start);
+        bar.set_style(
+            ProgressStyle::with_template("{bar:40} {pos}/{len} seeds, {per_sec}, {msg}, eta {eta}")
+                .expect("a valid template"),
+        );
+        bar
+    };
+    let mut report = netsim_sweep::sweep(&scenario, &options, |done, failed| {
+        bar.set_position(done);
+        bar.set_message(format!("{failed} failed"));
+    })?;
+    bar.finish_and_clear();
+    if args.shrink {
+        for failing in report.failing.iter_mut().take(SHOWN) {
+            let (text, _) = netsim_sweep::shrink(&scenario, failing.seed);
+            failing.shrunk = Some(text);
+        }
+    }
+    write_json(&report, args.json.as_deref())?;
+    print!("{}", report.text(SHOWN));
+    Ok(if report.passed == report.runs {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(1)
+    })
+}
+
+pub fn merge(files: &[PathBuf], json: Option<&Path>) -> Result<ExitCode, String> {
+    let mut parts = Vec::with_capacity(files.len());
+    for f in files {
+        let text = std::fs::read_to_string(f).map_err(|e| format!("{}: {e}", f.display()))?;
+        let report: SweepReport = serde_json::from_str(&text)
+            .map_err(|e| format!("{}: not a sweep report: {e}", f.display()))?;
+        parts.push(report);
+    }
+    let merged = netsim_sweep::merge(&parts)?;
+    write_json(&merged, json)?;
+    print!("{}", merged.text(SHOWN));
+    Ok(if merged.passed == merged.runs {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(1)
+    })
+}
+
+fn write_json(report: &SweepReport, path: Option<&Path>) -> Result<(), String> {
+    let Some(path) = path else {
+        return Ok(());
+    };
+    let text = serde_json::to_string_pretty(report).map_err(|e| e.to_string())?;
+    std::fs::write(path, text + "\n").map_err(|e| format!("{}: {e}", path.display()))
+}
