@@ -160,10 +160,21 @@ enum FlightState {
 }
 
 /// Runtime state of one link direction.
+/// One random stream per knob of a link direction, so that turning one knob off (or on)
+/// leaves the draws of the others exactly as they were: what lets a sweep shrink a failing
+/// fault schedule one fault at a time.
+#[derive(Debug)]
+struct LinkStreams {
+    loss: Stream,
+    duplicate: Stream,
+    reorder: Stream,
+    jitter: Stream,
+}
+
 #[derive(Debug)]
 struct LinkDir {
     config: LinkConfig,
-    rng: Stream,
+    rng: LinkStreams,
     /// Cut by a partition.
     cut: bool,
     /// Serialisation slots of packets not yet fully sent: (start, finish, bytes), in order.
@@ -442,19 +453,21 @@ impl<E: TraceEvent, S: TraceSink<E>> Net<E, S> {
             return self.after_transmit(d);
         };
         let dir = &mut self.dirs[d];
-        if dir.rng.chance(dir.config.loss) {
+        if dir.rng.loss.chance(dir.config.loss) {
             self.drop_packet(flight.id, &flight.packet, DropReason::Loss);
             return self.after_transmit(d);
         }
-        let base = dir.config.latency + dir.rng.duration_up_to(dir.config.jitter);
+        let base = dir.config.latency + dir.rng.jitter.duration_up_to(dir.config.jitter);
         let reorder = dir
             .rng
+            .reorder
             .chance(dir.config.reorder)
             .then_some(dir.config.reorder_delay);
         let copy_delay = dir
             .rng
+            .duplicate
             .chance(dir.config.duplicate)
-            .then(|| dir.config.latency + dir.rng.duration_up_to(dir.config.jitter));
+            .then(|| dir.config.latency + dir.rng.jitter.duration_up_to(dir.config.jitter));
 
         if let Some(by) = reorder {
             self.emit(TraceKind::Delayed {
@@ -670,7 +683,12 @@ impl<H: Host, S: TraceSink<H::Event>> Sim<H, S> {
                 );
                 dirs.push(LinkDir {
                     config: config.clone(),
-                    rng: Stream::derive(seed, &name),
+                    rng: LinkStreams {
+                        loss: Stream::derive(seed, &format!("{name}/loss")),
+                        duplicate: Stream::derive(seed, &format!("{name}/duplicate")),
+                        reorder: Stream::derive(seed, &format!("{name}/reorder")),
+                        jitter: Stream::derive(seed, &format!("{name}/jitter")),
+                    },
                     cut: false,
                     busy: VecDeque::new(),
                     held_after: Vec::new(),

@@ -138,6 +138,15 @@ pub fn apply(items: &[RandomItem], drawn: &[Drawn], enabled: &[bool], topology: 
             _ => unreachable!("a crash is drawn as a crash"),
         }
     }
+    // With some items turned off (shrinking), a reorder probability can be left without a
+    // reorder delay: nothing can reorder then, so the probability goes too.
+    for spec in &mut topology.links {
+        for cfg in [&mut spec.a_to_b, &mut spec.b_to_a] {
+            if cfg.reorder_delay.is_zero() {
+                cfg.reorder = Probability::NEVER;
+            }
+        }
+    }
 }
 
 fn prob(p: f64) -> Probability {

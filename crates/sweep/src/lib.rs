@@ -15,6 +15,26 @@ use netsim_scenario::Scenario;
 use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 
+/// While alive, panics print nothing: a panicking run is caught and reported as a failure of
+/// its seed, and its default message on stderr would only interleave with the report.
+struct Silence(Option<Box<dyn Fn(&std::panic::PanicHookInfo<'_>) + Sync + Send + 'static>>);
+
+impl Silence {
+    fn new() -> Silence {
+        let previous = std::panic::take_hook();
+        std::panic::set_hook(Box::new(|_| {}));
+        Silence(Some(previous))
+    }
+}
+
+impl Drop for Silence {
+    fn drop(&mut self) {
+        if let Some(previous) = self.0.take() {
+            std::panic::set_hook(previous);
+        }
+    }
+}
+
 /// What one seed gave.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SeedResult {
@@ -181,9 +201,7 @@ pub fn sweep(
     let mut results: Vec<SeedResult> = Vec::with_capacity((end - start).min(1 << 20) as usize);
     let mut failures = 0;
     let mut stopped_after = None;
-    // Panics inside runs are caught and reported; keep their default messages off stderr.
-    let previous_hook = std::panic::take_hook();
-    std::panic::set_hook(Box::new(|_| {}));
+    let silence = Silence::new();
     let mut next = start;
     while next < end {
         let chunk_end = end.min(next + CHUNK);
@@ -210,7 +228,7 @@ pub fn sweep(
         }
         next = chunk_end;
     }
-    std::panic::set_hook(previous_hook);
+    drop(silence);
     let mut report = fold(scenario, options, &results);
     report.stopped_after = stopped_after;
     report.timing = Timing {
@@ -275,6 +293,7 @@ fn fold(scenario: &Scenario, options: &SweepOptions, results: &[SeedResult]) -> 
 pub fn shrink(scenario: &Scenario, seed: u64) -> (String, usize) {
     let n = scenario.compiled.randomize.len();
     let mut enabled = vec![true; n];
+    let _silence = Silence::new();
     let target = run_seed(scenario, seed).failures;
     let same = |enabled: &[bool]| -> bool {
         let failures = catch_unwind(AssertUnwindSafe(|| {
