@@ -17,7 +17,10 @@ use serde::{Deserialize, Serialize};
 
 /// While alive, panics print nothing: a panicking run is caught and reported as a failure of
 /// its seed, and its default message on stderr would only interleave with the report.
-struct Silence(Option<Box<dyn Fn(&std::panic::PanicHookInfo<'_>) + Sync + Send + 'static>>);
+struct Silence(Option<PanicHook>);
+
+/// What `std::panic::take_hook` gives back.
+type PanicHook = Box<dyn Fn(&std::panic::PanicHookInfo<'_>) + Sync + Send + 'static>;
 
 impl Silence {
     fn new() -> Silence {
