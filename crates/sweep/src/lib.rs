@@ -55,7 +55,17 @@ pub struct SeedResult {
 
 /// Runs one seed; a panic or a runaway run is reported as a failure of that seed.
 pub fn run_seed(scenario: &Scenario, seed: u64) -> SeedResult {
-    let outcome = catch_unwind(AssertUnwindSafe(|| scenario.run(seed, NullSink)));
+    guarded(seed, || {
+        scenario.run(seed, NullSink).map(|(report, _)| report)
+    })
+}
+
+/// Turns one run into a [`SeedResult`], catching a panic as a failure of the seed.
+pub fn guarded(
+    seed: u64,
+    run: impl FnOnce() -> Result<netsim_scenario::Report, netsim_engine::RunError>,
+) -> SeedResult {
+    let outcome = catch_unwind(AssertUnwindSafe(run));
     let mut result = SeedResult {
         seed,
         failures: Vec::new(),
@@ -64,7 +74,7 @@ pub fn run_seed(scenario: &Scenario, seed: u64) -> SeedResult {
         errors: Vec::new(),
     };
     match outcome {
-        Ok(Ok((report, _))) => {
+        Ok(Ok(report)) => {
             result.hash = report.outcome.trace_hash;
             result.failures = report.failures().map(|c| c.kind.clone()).collect();
             for h in &report.hosts {
@@ -190,6 +200,16 @@ const CHUNK: u64 = 512;
 pub fn sweep(
     scenario: &Scenario,
     options: &SweepOptions,
+    progress: impl FnMut(u64, u64),
+) -> Result<SweepReport, String> {
+    sweep_by(scenario, options, |seed| run_seed(scenario, seed), progress)
+}
+
+/// [`sweep`] with the run of one seed given by the caller (tests use it to make a seed panic).
+pub fn sweep_by(
+    scenario: &Scenario,
+    options: &SweepOptions,
+    run: impl Fn(u64) -> SeedResult + Sync,
     mut progress: impl FnMut(u64, u64),
 ) -> Result<SweepReport, String> {
     let (start, end) = match options.shard {
@@ -208,12 +228,8 @@ pub fn sweep(
     let mut next = start;
     while next < end {
         let chunk_end = end.min(next + CHUNK);
-        let chunk: Vec<SeedResult> = pool.install(|| {
-            (next..chunk_end)
-                .into_par_iter()
-                .map(|seed| run_seed(scenario, seed))
-                .collect()
-        });
+        let chunk: Vec<SeedResult> =
+            pool.install(|| (next..chunk_end).into_par_iter().map(&run).collect());
         for r in chunk {
             if !r.failures.is_empty() {
                 failures += 1;
