@@ -175,3 +175,79 @@ fn list_names_every_scenario_with_its_description() {
     assert!(out.lines().count() >= 20, "{out}");
     assert!(out.contains("lost_final_ack.ron") && out.contains("LAST_ACK retransmits the FIN"));
 }
+
+#[test]
+fn sweep_reports_failing_seeds_with_replay_commands_and_exits_1() {
+    let file = scenario("sweep_stale_data.ron");
+    let o = netsim(&[
+        "sweep", &file, "--seeds", "0..300", "--jobs", "2", "--quiet",
+    ]);
+    assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
+    let out = stdout(&o);
+    assert!(out.contains("runs: 300, passed:"), "{out}");
+    assert!(out.contains("oracle: StaleData"));
+    assert!(out.contains(&format!("replay: netsim run {file} --seed ")));
+    assert!(out.contains("netsim 0.1.0 (commit "));
+    let clean = netsim(&[
+        "sweep",
+        &scenario("lost_final_ack.ron"),
+        "--seeds",
+        "0..=99",
+        "--quiet",
+    ]);
+    assert_eq!(clean.status.code(), Some(0));
+    assert!(stdout(&clean).contains("runs: 100, passed: 100, failed: 0"));
+}
+
+#[test]
+fn shard_reports_merge_into_the_whole_sweep() {
+    let file = scenario("sweep_stale_data.ron");
+    let dir = std::env::temp_dir().join(format!("netsim-merge-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let whole = dir.join("whole.json");
+    netsim(&[
+        "sweep",
+        &file,
+        "--seeds",
+        "0..200",
+        "--quiet",
+        "--json",
+        &whole.to_string_lossy(),
+    ]);
+    let mut shards = Vec::new();
+    for k in 1..=2 {
+        let path = dir
+            .join(format!("shard-{k}.json"))
+            .to_string_lossy()
+            .into_owned();
+        let shard = format!("{k}/2");
+        netsim(&[
+            "sweep", &file, "--seeds", "0..200", "--shard", &shard, "--quiet", "--json", &path,
+        ]);
+        shards.push(path);
+    }
+    let merged = dir.join("merged.json");
+    let mut args = vec!["merge"];
+    args.extend(shards.iter().map(String::as_str));
+    let merged_arg = merged.to_string_lossy().into_owned();
+    args.extend(["--json", &merged_arg]);
+    let o = netsim(&args);
+    assert_eq!(
+        o.status.code(),
+        Some(1),
+        "the range has failing seeds: {}",
+        stderr(&o)
+    );
+    let strip = |p: &std::path::Path| {
+        let mut v: serde_json::Value =
+            serde_json::from_str(&std::fs::read_to_string(p).unwrap()).unwrap();
+        v.as_object_mut().unwrap().remove("timing");
+        v
+    };
+    assert_eq!(strip(&merged), strip(&whole));
+    let o = netsim(&["sweep", &file, "--seeds", "5..5"]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(stderr(&o).contains("empty"));
+    let o = netsim(&["sweep", &file, "--seeds", "0..10", "--shard", "3/2"]);
+    assert_eq!(o.status.code(), Some(2));
+}
