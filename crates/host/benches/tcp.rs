@@ -19,9 +19,9 @@ use std::time::Instant;
 
 use netsim_core::{SimDuration, SimTime};
 use netsim_engine::{LinkConfig, NullSink, RunLimits, Sim, Topology};
+use netsim_host::TcpHost;
 use netsim_host::apps::{Responder, SequentialClient};
-use netsim_host::{Api, App, TcpHost};
-use netsim_tcp::{Bind, SocketEvent, TcpConfig, TcpStack};
+use netsim_tcp::{Bind, TcpConfig, TcpStack};
 
 /// Tracks live heap bytes, to measure what connections cost.
 struct CountingAlloc;
@@ -53,31 +53,7 @@ static GLOBAL: CountingAlloc = CountingAlloc;
 const CLIENT: Ipv4Addr = Ipv4Addr::new(10, 0, 0, 1);
 const SERVER: Ipv4Addr = Ipv4Addr::new(10, 0, 0, 2);
 
-enum Side {
-    Client(SequentialClient),
-    Server(Responder),
-}
-
-impl App for Side {
-    fn start(&mut self, api: &mut Api<'_>) {
-        match self {
-            Side::Client(c) => c.start(api),
-            Side::Server(s) => s.start(api),
-        }
-    }
-    fn socket(&mut self, api: &mut Api<'_>, e: SocketEvent) {
-        match self {
-            Side::Client(c) => c.socket(api, e),
-            Side::Server(s) => s.socket(api, e),
-        }
-    }
-    fn wake(&mut self, api: &mut Api<'_>, t: u64) {
-        match self {
-            Side::Client(c) => c.wake(api, t),
-            Side::Server(s) => s.wake(api, t),
-        }
-    }
-}
+type Side = netsim_host::apps::Either<SequentialClient, Responder>;
 
 /// N sequential short connections over a 1 ms link, every segment simulated, no trace sink.
 fn short_connections(n: u64) -> (f64, u64, u64, SimTime) {
@@ -96,9 +72,9 @@ fn short_connections(n: u64) -> (f64, u64, u64, SimTime) {
     let hosts = vec![
         TcpHost::new(
             TcpConfig::linux(),
-            Side::Client(SequentialClient::new(server, n, 64, 64)),
+            Side::Left(SequentialClient::new(server, n, 64, 64)),
         ),
-        TcpHost::new(TcpConfig::linux(), Side::Server(Responder::new(80, 64, 64))),
+        TcpHost::new(TcpConfig::linux(), Side::Right(Responder::new(80, 64, 64))),
     ];
     let limits = RunLimits {
         max_events: u64::MAX,
@@ -108,7 +84,7 @@ fn short_connections(n: u64) -> (f64, u64, u64, SimTime) {
     let start = Instant::now();
     let outcome = sim.run().expect("runs to idle");
     let wall = start.elapsed().as_secs_f64();
-    let Side::Client(client) = sim.hosts()[0].app() else {
+    let Side::Left(client) = sim.hosts()[0].app() else {
         unreachable!()
     };
     assert_eq!(client.completed, n, "every connection completes");

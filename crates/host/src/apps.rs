@@ -202,3 +202,40 @@ impl App for Responder {
 
     fn wake(&mut self, _api: &mut Api<'_>, _token: u64) {}
 }
+
+/// Either of two applications: lets hosts of one simulation run different apps (the engine
+/// wants one host type).
+#[derive(Debug, Clone)]
+pub enum Either<A, B> {
+    /// The first kind.
+    Left(A),
+    /// The second kind.
+    Right(B),
+}
+
+impl<A: App, B: App> App for Either<A, B> {
+    fn start(&mut self, api: &mut Api<'_>) {
+        match self {
+            Either::Left(a) => a.start(api),
+            Either::Right(b) => b.start(api),
+        }
+    }
+    fn socket(&mut self, api: &mut Api<'_>, event: SocketEvent) {
+        match self {
+            Either::Left(a) => a.socket(api, event),
+            Either::Right(b) => b.socket(api, event),
+        }
+    }
+    fn wake(&mut self, api: &mut Api<'_>, token: u64) {
+        match self {
+            Either::Left(a) => a.wake(api, token),
+            Either::Right(b) => b.wake(api, token),
+        }
+    }
+    fn crash(&mut self) {
+        match self {
+            Either::Left(a) => a.crash(),
+            Either::Right(b) => b.crash(),
+        }
+    }
+}

@@ -4,38 +4,14 @@ use std::net::{Ipv4Addr, SocketAddrV4};
 
 use netsim_core::{SimDuration, SimTime};
 use netsim_engine::{LinkConfig, NullSink, RunLimits, Sim, Stop, TextLines, Topology};
+use netsim_host::TcpHost;
 use netsim_host::apps::{Responder, SequentialClient};
-use netsim_host::{App, TcpHost};
 use netsim_tcp::{State, TcpConfig};
 
 const CLIENT: Ipv4Addr = Ipv4Addr::new(10, 0, 0, 1);
 const SERVER: Ipv4Addr = Ipv4Addr::new(10, 0, 0, 2);
 
-enum Either {
-    Client(SequentialClient),
-    Server(Responder),
-}
-
-impl App for Either {
-    fn start(&mut self, api: &mut netsim_host::Api<'_>) {
-        match self {
-            Either::Client(c) => c.start(api),
-            Either::Server(s) => s.start(api),
-        }
-    }
-    fn socket(&mut self, api: &mut netsim_host::Api<'_>, e: netsim_tcp::SocketEvent) {
-        match self {
-            Either::Client(c) => c.socket(api, e),
-            Either::Server(s) => s.socket(api, e),
-        }
-    }
-    fn wake(&mut self, api: &mut netsim_host::Api<'_>, t: u64) {
-        match self {
-            Either::Client(c) => c.wake(api, t),
-            Either::Server(s) => s.wake(api, t),
-        }
-    }
-}
+type Either = netsim_host::apps::Either<SequentialClient, Responder>;
 
 fn world(count: u64) -> (Topology, Vec<TcpHost<Either>>) {
     let mut t = Topology::default();
@@ -53,11 +29,11 @@ fn world(count: u64) -> (Topology, Vec<TcpHost<Either>>) {
     let hosts = vec![
         TcpHost::new(
             TcpConfig::linux(),
-            Either::Client(SequentialClient::new(server, count, 64, 64)),
+            Either::Left(SequentialClient::new(server, count, 64, 64)),
         ),
         TcpHost::new(
             TcpConfig::linux(),
-            Either::Server(Responder::new(80, 64, 64)),
+            Either::Right(Responder::new(80, 64, 64)),
         ),
     ];
     (t, hosts)
@@ -73,7 +49,7 @@ fn sequential_short_connections_complete_and_leave_time_wait_on_the_client() {
     let mut sim = Sim::new(topology, hosts, 1, limits, NullSink).unwrap();
     let outcome = sim.run().unwrap();
     assert_eq!(outcome.stop, Stop::EndTime);
-    let Either::Client(client) = sim.hosts()[0].app() else {
+    let Either::Left(client) = sim.hosts()[0].app() else {
         panic!()
     };
     assert_eq!(client.completed, 50);

@@ -1088,13 +1088,7 @@ impl TcpStack {
                 Ok(())
             }
             Sock::Conn(idx) => {
-                self.free_fd(fd);
-                self.orphans += 1;
-                let mark = self.events.len();
-                let tcb = self.conns.get_mut(idx).expect("live");
-                let mut cx = cx!(self, now);
-                tcb.close(&mut cx);
-                self.settle(now, idx, mark);
+                self.orphan(now, fd, idx, Tcb::close);
                 Ok(())
             }
         }
@@ -1104,17 +1098,26 @@ impl TcpStack {
     pub fn abort(&mut self, now: SimTime, fd: SocketId) -> Result<(), Errno> {
         match self.sock(fd)? {
             Sock::Conn(idx) => {
-                self.free_fd(fd);
-                self.orphans += 1;
-                let mark = self.events.len();
-                let tcb = self.conns.get_mut(idx).expect("live");
-                let mut cx = cx!(self, now);
-                tcb.abort(&mut cx);
-                self.settle(now, idx, mark);
+                self.orphan(now, fd, idx, Tcb::abort);
                 Ok(())
             }
             _ => self.close(now, fd),
         }
+    }
+
+    /// The application gives up socket `fd` of connection `idx`, which `end` (close or abort)
+    /// then winds down on its own.
+    fn orphan(&mut self, now: SimTime, fd: SocketId, idx: u32, end: fn(&mut Tcb, &mut Cx<'_>)) {
+        self.free_fd(fd);
+        self.orphans += 1;
+        let mark = self.events.len();
+        let tcb = self
+            .conns
+            .get_mut(idx)
+            .expect("a socket's connection is live");
+        let mut cx = cx!(self, now);
+        end(tcb, &mut cx);
+        self.settle(now, idx, mark);
     }
 
     fn close_listener(&mut self, now: SimTime, port: u16) {
