@@ -122,8 +122,8 @@ impl<W: Write> TraceSink<HostEvent> for JsonLines<W> {
             TraceKind::Released { id, packet: p } => {
                 json!({"kind": "released", "id": id.0, "packet": packet(p)})
             }
-            TraceKind::Timer { host, token } => {
-                json!({"kind": "timer", "host": self.name(*host), "token": token})
+            TraceKind::Timer { host, token, label } => {
+                json!({"kind": "timer", "host": self.name(*host), "token": token, "label": label})
             }
             TraceKind::Protocol { host, event } => {
                 let mut v =

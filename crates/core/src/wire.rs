@@ -281,24 +281,67 @@ impl Packet {
 }
 
 /// tcpdump-like: `10.0.0.1:49152 > 10.0.0.2:80 [F.] seq 101 ack 201 win 65535 len 0`, with
-/// `options [...]` when any is present. Sequence numbers are printed as carried (absolute).
+/// `options [...]` when any is present. Sequence numbers are printed as carried (absolute);
+/// see [`Packet::relative`] for tcpdump's relative numbers.
 impl fmt::Display for Packet {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let s = &self.segment;
-        write!(
-            f,
-            "{}:{} > {}:{} [{}] seq {}",
-            self.src, s.src_port, self.dst, s.dst_port, s.flags, s.seq
-        )?;
-        if s.flags.contains(TcpFlags::ACK) {
-            write!(f, " ack {}", s.ack)?;
-        }
-        write!(f, " win {}", s.window)?;
-        if !s.options.is_empty() {
-            write_options(f, &s.options)?;
-        }
-        write!(f, " len {}", s.payload.len())
+        write_packet(f, self, self.segment.seq.0, self.segment.ack.0)
     }
+}
+
+impl Packet {
+    /// The packet printed as tcpdump does by default: sequence and acknowledgment numbers
+    /// relative to the initial sequence numbers of their direction (`isn_src` for what the
+    /// sender sends, `isn_dst` for what it acknowledges), where known; SYNs keep absolute
+    /// numbers so the ISNs stay visible.
+    pub fn relative(&self, isn_src: Option<Seq>, isn_dst: Option<Seq>) -> RelativePacket<'_> {
+        RelativePacket {
+            packet: self,
+            isn_src,
+            isn_dst,
+        }
+    }
+}
+
+/// A packet printed with relative sequence numbers (see [`Packet::relative`]).
+pub struct RelativePacket<'a> {
+    packet: &'a Packet,
+    isn_src: Option<Seq>,
+    isn_dst: Option<Seq>,
+}
+
+impl fmt::Display for RelativePacket<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let s = &self.packet.segment;
+        let syn = s.flags.contains(TcpFlags::SYN);
+        let rel = |v: Seq, isn: Option<Seq>| match isn {
+            Some(isn) if !syn => v.0.wrapping_sub(isn.0),
+            _ => v.0,
+        };
+        write_packet(
+            f,
+            self.packet,
+            rel(s.seq, self.isn_src),
+            rel(s.ack, self.isn_dst),
+        )
+    }
+}
+
+fn write_packet(f: &mut fmt::Formatter<'_>, p: &Packet, seq: u32, ack: u32) -> fmt::Result {
+    let s = &p.segment;
+    write!(
+        f,
+        "{}:{} > {}:{} [{}] seq {seq}",
+        p.src, s.src_port, p.dst, s.dst_port, s.flags
+    )?;
+    if s.flags.contains(TcpFlags::ACK) {
+        write!(f, " ack {ack}")?;
+    }
+    write!(f, " win {}", s.window)?;
+    if !s.options.is_empty() {
+        write_options(f, &s.options)?;
+    }
+    write!(f, " len {}", s.payload.len())
 }
 
 fn write_options(f: &mut fmt::Formatter<'_>, o: &TcpOptions) -> fmt::Result {

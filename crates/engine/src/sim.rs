@@ -198,6 +198,7 @@ struct TimerEntry {
     host: HostId,
     epoch: u32,
     token: u64,
+    label: &'static str,
 }
 
 /// Everything but the host implementations, so a host can be called with a borrow of it.
@@ -243,7 +244,7 @@ trait NetApi<E> {
     fn now(&self) -> SimTime;
     fn addr(&self, host: HostId) -> Ipv4Addr;
     fn send(&mut self, host: HostId, packet: Packet, sender_state: &'static str);
-    fn set_timer(&mut self, host: HostId, at: SimTime, token: u64) -> TimerId;
+    fn set_timer(&mut self, host: HostId, at: SimTime, token: u64, label: &'static str) -> TimerId;
     fn cancel_timer(&mut self, id: TimerId) -> bool;
     fn event(&mut self, host: HostId, event: &E);
     fn rng(&mut self, host: HostId) -> &mut Stream;
@@ -269,7 +270,11 @@ impl<E> Ctx<'_, E> {
     }
     /// Arms a timer that calls [`Host::timer`] with `token` at `at` (or now, if `at` is past).
     pub fn set_timer(&mut self, at: SimTime, token: u64) -> TimerId {
-        self.net.set_timer(self.host, at, token)
+        self.net.set_timer(self.host, at, token, "")
+    }
+    /// [`Ctx::set_timer`] with a label the trace shows when it fires (`timer tcp`).
+    pub fn set_named_timer(&mut self, at: SimTime, token: u64, label: &'static str) -> TimerId {
+        self.net.set_timer(self.host, at, token, label)
     }
     /// Cancels a timer; returns false if it already fired or was cancelled. O(1).
     pub fn cancel_timer(&mut self, id: TimerId) -> bool {
@@ -561,9 +566,20 @@ impl<E: TraceEvent, S: TraceSink<E>> Net<E, S> {
         self.queue.push(due, Ev::Arrival(key));
     }
 
-    fn set_timer_at(&mut self, host: HostId, at: SimTime, token: u64) -> TimerId {
+    fn set_timer_at(
+        &mut self,
+        host: HostId,
+        at: SimTime,
+        token: u64,
+        label: &'static str,
+    ) -> TimerId {
         let epoch = self.hosts[host.index()].epoch;
-        let key = self.timers.insert(TimerEntry { host, epoch, token });
+        let key = self.timers.insert(TimerEntry {
+            host,
+            epoch,
+            token,
+            label,
+        });
         self.queue.push(at.max(self.now), Ev::Timer(key));
         TimerId(key)
     }
@@ -636,8 +652,8 @@ impl<E: TraceEvent, S: TraceSink<E>> NetApi<E> for Net<E, S> {
     fn send(&mut self, host: HostId, packet: Packet, sender_state: &'static str) {
         self.send_packet(host, packet, sender_state)
     }
-    fn set_timer(&mut self, host: HostId, at: SimTime, token: u64) -> TimerId {
-        self.set_timer_at(host, at, token)
+    fn set_timer(&mut self, host: HostId, at: SimTime, token: u64, label: &'static str) -> TimerId {
+        self.set_timer_at(host, at, token, label)
     }
     fn cancel_timer(&mut self, id: TimerId) -> bool {
         self.timers.remove(id.0).is_some()
@@ -812,6 +828,7 @@ impl<H: Host, S: TraceSink<H::Event>> Sim<H, S> {
                 net.emit(TraceKind::Timer {
                     host,
                     token: timer.token,
+                    label: timer.label,
                 });
                 let mut ctx = Ctx { net, host };
                 self.hosts[host.index()].timer(&mut ctx, timer.token);

@@ -4,10 +4,12 @@
 //! keeps it) and every record also feeds a running [`StableHasher`], so two runs compare by hash
 //! even when no sink renders anything.
 
+use std::cell::RefCell;
+use std::collections::BTreeMap;
 use std::fmt::{self, Write as _};
 use std::io;
 
-use netsim_core::{Packet, SimDuration, SimTime, StableHasher};
+use netsim_core::{Packet, RelativePacket, Seq, SimDuration, SimTime, StableHasher, TcpFlags};
 
 use crate::config::{Direction, FaultId, HostId, NetChange};
 
@@ -192,6 +194,8 @@ pub enum TraceKind<'a, E> {
         host: HostId,
         /// The token the host armed it with.
         token: u64,
+        /// What the host called it (may be empty).
+        label: &'static str,
     },
     /// The protocol layer of a host reports something.
     Protocol {
@@ -258,9 +262,10 @@ impl<E: TraceEvent> TraceRecord<'_, E> {
                 h.write_u64(7 << 32);
                 h.write_u64(id.0);
             }
-            TraceKind::Timer { host, token } => {
+            TraceKind::Timer { host, token, label } => {
                 h.write_u64(8 << 32 | u64::from(host.0));
                 h.write_u64(*token);
+                h.write_str(label);
             }
             TraceKind::Protocol { host, event } => {
                 h.write_u64(9 << 32 | u64::from(host.0));
@@ -310,7 +315,8 @@ impl<E, F: FnMut(&TraceRecord<'_, E>)> TraceSink<E> for F {
     }
 }
 
-/// Renders records as stable one-line text.
+/// Renders records as stable one-line text. Sequence numbers are relative to each
+/// connection's ISNs, as tcpdump prints them (SYNs show the absolute ISN).
 ///
 /// ```text
 ///    0.001000s    client > 10.0.0.1:49152 > 10.0.0.2:80 [S] seq 0 win 65535 len 0
@@ -322,6 +328,22 @@ impl<E, F: FnMut(&TraceRecord<'_, E>)> TraceSink<E> for F {
 pub struct TextFormat {
     names: Vec<String>,
     width: usize,
+    /// The ISN of each direction of each 4-tuple, from its latest SYN, for tcpdump's relative
+    /// sequence numbers.
+    isns: RefCell<BTreeMap<Direction4, Seq>>,
+}
+
+/// A direction of a 4-tuple: (source address, source port, destination address, destination
+/// port).
+type Direction4 = (u32, u16, u32, u16);
+
+fn direction(p: &Packet) -> Direction4 {
+    (
+        u32::from(p.src),
+        p.segment.src_port,
+        u32::from(p.dst),
+        p.segment.dst_port,
+    )
 }
 
 /// Name of the actor column for things the network itself does.
@@ -339,7 +361,20 @@ impl TextFormat {
         TextFormat {
             names: host_names.to_vec(),
             width,
+            isns: RefCell::new(BTreeMap::new()),
         }
+    }
+
+    /// The packet with sequence numbers relative to its connection's ISNs (as tcpdump prints
+    /// them); a SYN being sent sets its direction's ISN.
+    fn rel<'p>(&self, packet: &'p Packet, sending: bool) -> RelativePacket<'p> {
+        let mut isns = self.isns.borrow_mut();
+        let fwd = direction(packet);
+        if sending && packet.segment.flags.contains(TcpFlags::SYN) {
+            isns.insert(fwd, packet.segment.seq);
+        }
+        let rev = (fwd.2, fwd.3, fwd.0, fwd.1);
+        packet.relative(isns.get(&fwd).copied(), isns.get(&rev).copied())
     }
 
     fn name(&self, host: HostId) -> &str {
@@ -356,26 +391,48 @@ impl TextFormat {
         // Writing to a String cannot fail.
         let _ = match &record.kind {
             TraceKind::Sent { host, packet, .. } => {
-                write!(out, "{:<w$} > {packet}", self.name(*host))
+                write!(out, "{:<w$} > {}", self.name(*host), self.rel(packet, true))
             }
             TraceKind::Delivered { host, packet, .. } => {
-                write!(out, "{:<w$} < {packet}", self.name(*host))
+                write!(
+                    out,
+                    "{:<w$} < {}",
+                    self.name(*host),
+                    self.rel(packet, false)
+                )
             }
             TraceKind::Dropped { packet, reason, .. } => {
-                write!(out, "{NET:<w$} drop ({reason}) {packet}")
+                write!(out, "{NET:<w$} drop ({reason}) {}", self.rel(packet, false))
             }
             TraceKind::Duplicated { packet, cause, .. } => {
-                write!(out, "{NET:<w$} duplicate ({cause}) {packet}")
+                write!(
+                    out,
+                    "{NET:<w$} duplicate ({cause}) {}",
+                    self.rel(packet, false)
+                )
             }
             TraceKind::Delayed {
                 packet, by, cause, ..
-            } => write!(out, "{NET:<w$} delay +{by} ({cause}) {packet}"),
+            } => write!(
+                out,
+                "{NET:<w$} delay +{by} ({cause}) {}",
+                self.rel(packet, false)
+            ),
             TraceKind::Held { packet, fault, .. } => {
-                write!(out, "{NET:<w$} hold ({fault}) {packet}")
+                write!(out, "{NET:<w$} hold ({fault}) {}", self.rel(packet, false))
             }
-            TraceKind::Released { packet, .. } => write!(out, "{NET:<w$} release {packet}"),
-            TraceKind::Timer { host, token } => {
+            TraceKind::Released { packet, .. } => {
+                write!(out, "{NET:<w$} release {}", self.rel(packet, false))
+            }
+            TraceKind::Timer {
+                host,
+                token,
+                label: "",
+            } => {
                 write!(out, "{:<w$} timer {token}", self.name(*host))
+            }
+            TraceKind::Timer { host, label, .. } => {
+                write!(out, "{:<w$} timer {label}", self.name(*host))
             }
             TraceKind::Protocol { host, event } => {
                 write!(out, "{:<w$} {event}", self.name(*host))

@@ -161,7 +161,7 @@ impl<A: App> TcpHost<A> {
                 ctx.event(failure);
             }
             for (at, token) in self.wakeups.drain(..) {
-                ctx.set_timer(at, token + 1);
+                ctx.set_named_timer(at, token + 1, "app");
             }
             self.socket_events.extend(stack.drain_socket_events());
             if self.socket_events.is_empty() {
@@ -187,7 +187,7 @@ impl<A: App> TcpHost<A> {
                 ctx.cancel_timer(id);
             }
             if let Some(at) = deadline {
-                self.armed = Some((at, ctx.set_timer(at, STACK_TIMER)));
+                self.armed = Some((at, ctx.set_named_timer(at, STACK_TIMER, "tcp")));
             }
         }
     }
