@@ -222,11 +222,10 @@ impl fmt::Display for TcpEvent {
                 write!(f, "{} ILLEGAL TRANSITION {from} -> {to}", conn.local)?
             }
             TcpEvent::Error { errno, .. } => write!(f, "{} error {errno}", conn.local)?,
-            TcpEvent::Retransmit {
-                what, seq, attempt, ..
-            } => write!(
+            // The segment line that follows shows its (relative) sequence number.
+            TcpEvent::Retransmit { what, attempt, .. } => write!(
                 f,
-                "{} retransmit {} seq {seq} (attempt {attempt})",
+                "{} retransmit {} (attempt {attempt})",
                 conn.local,
                 what.name()
             )?,
