@@ -5,7 +5,7 @@
 use std::collections::BTreeMap;
 
 use netsim_core::SimTime;
-use netsim_engine::{HostId, TraceKind, TraceRecord, TraceSink};
+use netsim_engine::{HostId, NetChange, TraceKind, TraceRecord, TraceSink};
 use netsim_host::HostEvent;
 use netsim_tcp::{ConnKey, State, TcpEvent};
 
@@ -92,6 +92,12 @@ impl<S: TraceSink<HostEvent>> TraceSink<HostEvent> for Observer<S> {
     }
 
     fn record(&mut self, record: &TraceRecord<'_, HostEvent>) {
+        if let TraceKind::Network(NetChange::Crash(host)) = record.kind {
+            // The host's connections are gone without a word: they count no more.
+            let view = self.host(host);
+            view.counts = [0; 11];
+            view.open.clear();
+        }
         if let TraceKind::Protocol { host, event } = &record.kind {
             match event {
                 HostEvent::Tcp(TcpEvent::State { conn, from, to }) => {
