@@ -251,3 +251,78 @@ fn a_failed_expectation_fails_the_run_and_says_what_was_found() {
     let failures: Vec<&str> = report.failures().map(|c| c.text.as_str()).collect();
     assert_eq!(failures, ["server receives bytes = 101 (found 100)"]);
 }
+
+/// Robustness: thousands of mutated versions of the catalogue's files are either refused with
+/// a located error or run (briefly) without a panic.
+#[test]
+fn mutated_files_never_panic() {
+    let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/../../scenarios");
+    let mut files: Vec<_> = std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|x| x == "ron"))
+        .collect();
+    files.sort();
+    let mut state = 0x2545_f491_4f6c_dd1du64;
+    let mut next = move || {
+        state ^= state << 13;
+        state ^= state >> 7;
+        state ^= state << 17;
+        state
+    };
+    // Replacements that stay plausible, so mutants get past the parser often.
+    let swaps: [&[u8]; 12] = [
+        b"0",
+        b"1",
+        b"99999",
+        b"-1",
+        b"\"0s\"",
+        b"\"1h\"",
+        b"0.5",
+        b"\"server\"",
+        b"Close",
+        b"Recv(0)",
+        b"",
+        b"Nth(2)",
+    ];
+    let (mut parsed, mut refused) = (0, 0);
+    for path in &files {
+        let src = std::fs::read(path).unwrap();
+        for _ in 0..150 {
+            let mut m = src.clone();
+            for _ in 0..1 + next() % 3 {
+                let at = (next() as usize) % m.len();
+                let len = ((next() % 6) as usize).min(m.len() - at);
+                let with = swaps[(next() % swaps.len() as u64) as usize];
+                m.splice(at..at + len, with.iter().copied());
+            }
+            let Ok(text) = String::from_utf8(m) else {
+                continue;
+            };
+            let outcome =
+                std::panic::catch_unwind(|| match netsim_scenario::parse(&text, "m.ron") {
+                    Ok(mut s) => {
+                        s.compiled.limits.max_events = 20_000;
+                        s.compiled.limits.end = Some(netsim_core::SimTime::after(
+                            netsim_core::SimDuration::from_secs(5),
+                        ));
+                        let _ = s.run(1, NullSink);
+                        true
+                    }
+                    Err(e) => {
+                        assert!(e.to_string().starts_with("m.ron:"), "{e}");
+                        false
+                    }
+                });
+            match outcome {
+                Ok(true) => parsed += 1,
+                Ok(false) => refused += 1,
+                Err(_) => panic!("a mutant of {} panicked:\n{text}", path.display()),
+            }
+        }
+    }
+    assert!(
+        parsed > 100 && refused > 100,
+        "parsed {parsed}, refused {refused}"
+    );
+}
