@@ -58,34 +58,7 @@ enum Command {
     /// Run a scenario under a range of seeds on every core and report the failing seeds.
     ///
     /// Example: netsim sweep scenarios/sweep_stale_data.ron --seeds 0..10000 --jobs 2
-    Sweep {
-        /// The scenario file (.ron).
-        file: PathBuf,
-        /// Seed range, `A..B` (B excluded) or `A..=B`.
-        #[arg(long, value_parser = parse_seeds)]
-        seeds: (u64, u64),
-        /// Threads (default: every core).
-        #[arg(long)]
-        jobs: Option<usize>,
-        /// Run only the K-th of N slices of the range, e.g. 3/8 (for batch schedulers).
-        #[arg(long, value_parser = parse_shard)]
-        shard: Option<(u64, u64)>,
-        /// Stop after this many failing seeds (counted in seed order).
-        #[arg(long)]
-        stop_after: Option<u64>,
-        /// Event cap per run, so one runaway seed cannot hang the sweep.
-        #[arg(long)]
-        max_events: Option<u64>,
-        /// For each failing seed shown, find the fewest randomised faults that still fail.
-        #[arg(long)]
-        shrink: bool,
-        /// Also write the full report as JSON (every failing seed) to this file.
-        #[arg(long)]
-        json: Option<PathBuf>,
-        /// No progress bar.
-        #[arg(long)]
-        quiet: bool,
-    },
+    Sweep(sweep::Args),
     /// Combine the JSON reports of the shards of one sweep into its whole report.
     ///
     /// Example: netsim merge shard-*.json --json whole.json
@@ -115,7 +88,7 @@ enum Format {
     Json,
 }
 
-fn parse_seeds(text: &str) -> Result<(u64, u64), String> {
+pub(crate) fn parse_seeds(text: &str) -> Result<(u64, u64), String> {
     let bad = || format!("expected a seed range such as 0..1000 or 1..=500, found `{text}`");
     let (a, b, inclusive) = if let Some((a, b)) = text.split_once("..=") {
         (a, b, true)
@@ -137,7 +110,7 @@ fn parse_seeds(text: &str) -> Result<(u64, u64), String> {
     Ok((a, end))
 }
 
-fn parse_shard(text: &str) -> Result<(u64, u64), String> {
+pub(crate) fn parse_shard(text: &str) -> Result<(u64, u64), String> {
     let bad = || format!("expected a shard K/N with 1 <= K <= N, such as 3/8, found `{text}`");
     let (k, n) = text.split_once('/').ok_or_else(bad)?;
     let k: u64 = k.trim().parse().map_err(|_| bad())?;
@@ -164,27 +137,7 @@ fn main() -> ExitCode {
             verify_determinism,
         } => run(&file, seed, until, quiet, format, verify_determinism),
         Command::Check { files } => check(&files),
-        Command::Sweep {
-            file,
-            seeds,
-            jobs,
-            shard,
-            stop_after,
-            max_events,
-            shrink,
-            json,
-            quiet,
-        } => sweep::sweep(sweep::Args {
-            file,
-            seeds,
-            jobs,
-            shard,
-            stop_after,
-            max_events,
-            shrink,
-            json,
-            quiet,
-        }),
+        Command::Sweep(args) => sweep::sweep(args),
         Command::Merge { files, json } => sweep::merge(&files, json.as_deref()),
         Command::List { dir } => list(&dir),
     };

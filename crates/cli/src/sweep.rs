@@ -11,16 +11,37 @@ use netsim_sweep::{SweepOptions, SweepReport};
 /// Failing seeds shown in the text report (all of them go to the JSON report).
 const SHOWN: usize = 20;
 
+/// Run a scenario under a range of seeds on every core and report the failing seeds.
+///
+/// Example: netsim sweep scenarios/sweep_stale_data.ron --seeds 0..10000 --jobs 2
+#[derive(clap::Args)]
 pub struct Args {
-    pub file: PathBuf,
-    pub seeds: (u64, u64),
-    pub jobs: Option<usize>,
-    pub shard: Option<(u64, u64)>,
-    pub stop_after: Option<u64>,
-    pub max_events: Option<u64>,
-    pub shrink: bool,
-    pub json: Option<PathBuf>,
-    pub quiet: bool,
+    /// The scenario file (.ron).
+    file: PathBuf,
+    /// Seed range, `A..B` (B excluded) or `A..=B`.
+    #[arg(long, value_parser = crate::parse_seeds)]
+    seeds: (u64, u64),
+    /// Threads (default: every core).
+    #[arg(long)]
+    jobs: Option<usize>,
+    /// Run only the K-th of N slices of the range, e.g. 3/8 (for batch schedulers).
+    #[arg(long, value_parser = crate::parse_shard)]
+    shard: Option<(u64, u64)>,
+    /// Stop after this many failing seeds (counted in seed order).
+    #[arg(long)]
+    stop_after: Option<u64>,
+    /// Event cap per run, so one runaway seed cannot hang the sweep.
+    #[arg(long)]
+    max_events: Option<u64>,
+    /// For each failing seed shown, find the fewest randomised faults that still fail.
+    #[arg(long)]
+    shrink: bool,
+    /// Also write the full report as JSON (every failing seed) to this file.
+    #[arg(long)]
+    json: Option<PathBuf>,
+    /// No progress bar.
+    #[arg(long)]
+    quiet: bool,
 }
 
 /// The version line every report carries.

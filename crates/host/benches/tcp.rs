@@ -18,8 +18,7 @@ use std::sync::atomic::{AtomicI64, Ordering};
 use std::time::Instant;
 
 use netsim_core::{SimDuration, SimTime};
-use netsim_engine::{LinkConfig, NullSink, RunLimits, Sim, Topology};
-use netsim_host::TcpHost;
+use netsim_engine::{NullSink, RunLimits, Sim};
 use netsim_host::apps::{Responder, SequentialClient};
 use netsim_tcp::{Bind, TcpConfig, TcpStack};
 
@@ -57,25 +56,7 @@ type Side = netsim_host::apps::Either<SequentialClient, Responder>;
 
 /// N sequential short connections over a 1 ms link, every segment simulated, no trace sink.
 fn short_connections(n: u64) -> (f64, u64, u64, SimTime) {
-    let mut topology = Topology::default();
-    let c = topology.add_host("client", CLIENT);
-    let s = topology.add_host("server", SERVER);
-    topology.add_link(
-        c,
-        s,
-        LinkConfig {
-            latency: SimDuration::from_millis(1),
-            ..LinkConfig::default()
-        },
-    );
-    let server = SocketAddrV4::new(SERVER, 80);
-    let hosts = vec![
-        TcpHost::new(
-            TcpConfig::linux(),
-            Side::Left(SequentialClient::new(server, n, 64, 64)),
-        ),
-        TcpHost::new(TcpConfig::linux(), Side::Right(Responder::new(80, 64, 64))),
-    ];
+    let (topology, hosts) = netsim_host::apps::short_connections(n, SimDuration::from_millis(1));
     let limits = RunLimits {
         max_events: u64::MAX,
         ..RunLimits::default()

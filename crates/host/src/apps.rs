@@ -5,9 +5,11 @@
 use std::collections::BTreeMap;
 use std::net::SocketAddrV4;
 
-use netsim_tcp::{Bind, Errno, Received, SocketEvent, SocketId};
+use netsim_core::SimDuration;
+use netsim_engine::{LinkConfig, Topology};
+use netsim_tcp::{Bind, Errno, Received, SocketEvent, SocketId, TcpConfig};
 
-use crate::{Api, App};
+use crate::{Api, App, TcpHost};
 
 /// Opens `count` connections to `server`, one at a time: connect, send `request` bytes, read
 /// `response` bytes, close (the client closes first), then the next.
@@ -238,4 +240,42 @@ impl<A: App, B: App> App for Either<A, B> {
             Either::Right(b) => b.crash(),
         }
     }
+}
+
+/// The short-connection workload of the TCP benchmark: a client (10.0.0.1) that opens `count`
+/// connections one after another to a server (10.0.0.2:80) over a link of `latency`, 64 bytes
+/// each way, the client closing first; both on the Linux profile.
+pub fn short_connections(
+    count: u64,
+    latency: SimDuration,
+) -> (Topology, Vec<TcpHost<Either<SequentialClient, Responder>>>) {
+    let client = std::net::Ipv4Addr::new(10, 0, 0, 1);
+    let server = std::net::Ipv4Addr::new(10, 0, 0, 2);
+    let mut topology = Topology::default();
+    let c = topology.add_host("client", client);
+    let s = topology.add_host("server", server);
+    topology.add_link(
+        c,
+        s,
+        LinkConfig {
+            latency,
+            ..LinkConfig::default()
+        },
+    );
+    let hosts = vec![
+        TcpHost::new(
+            TcpConfig::linux(),
+            Either::Left(SequentialClient::new(
+                SocketAddrV4::new(server, 80),
+                count,
+                64,
+                64,
+            )),
+        ),
+        TcpHost::new(
+            TcpConfig::linux(),
+            Either::Right(Responder::new(80, 64, 64)),
+        ),
+    ];
+    (topology, hosts)
 }

@@ -1,42 +1,15 @@
 //! TCP hosts on the engine: short connections over a 1 ms link, end to end.
 
-use std::net::{Ipv4Addr, SocketAddrV4};
-
 use netsim_core::{SimDuration, SimTime};
-use netsim_engine::{LinkConfig, NullSink, RunLimits, Sim, Stop, TextLines, Topology};
+use netsim_engine::{NullSink, RunLimits, Sim, Stop, TextLines, Topology};
 use netsim_host::TcpHost;
 use netsim_host::apps::{Responder, SequentialClient};
-use netsim_tcp::{State, TcpConfig};
-
-const CLIENT: Ipv4Addr = Ipv4Addr::new(10, 0, 0, 1);
-const SERVER: Ipv4Addr = Ipv4Addr::new(10, 0, 0, 2);
+use netsim_tcp::State;
 
 type Either = netsim_host::apps::Either<SequentialClient, Responder>;
 
 fn world(count: u64) -> (Topology, Vec<TcpHost<Either>>) {
-    let mut t = Topology::default();
-    let c = t.add_host("client", CLIENT);
-    let s = t.add_host("server", SERVER);
-    t.add_link(
-        c,
-        s,
-        LinkConfig {
-            latency: SimDuration::from_millis(1),
-            ..LinkConfig::default()
-        },
-    );
-    let server = SocketAddrV4::new(SERVER, 80);
-    let hosts = vec![
-        TcpHost::new(
-            TcpConfig::linux(),
-            Either::Left(SequentialClient::new(server, count, 64, 64)),
-        ),
-        TcpHost::new(
-            TcpConfig::linux(),
-            Either::Right(Responder::new(80, 64, 64)),
-        ),
-    ];
-    (t, hosts)
+    netsim_host::apps::short_connections(count, SimDuration::from_millis(1))
 }
 
 #[test]
