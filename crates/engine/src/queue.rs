@@ -115,10 +115,6 @@ impl EventQueue {
     pub(crate) fn pop(&mut self) -> Option<(SimTime, Ev)> {
         self.heap.pop().map(|e| (e.at, e.ev()))
     }
-
-    pub(crate) fn len(&self) -> usize {
-        self.heap.len()
-    }
 }
 
 #[cfg(test)]

@@ -918,16 +918,4 @@ impl<H: Host, S: TraceSink<H::Event>> Sim<H, S> {
     pub fn into_sink(self) -> S {
         self.net.sink
     }
-    /// Looks a host up by name.
-    pub fn host_id(&self, name: &str) -> Option<HostId> {
-        self.net
-            .hosts
-            .iter()
-            .position(|m| m.name == name)
-            .map(|i| HostId(i as u32))
-    }
-    /// Entries in the event queue, stale ones included.
-    pub fn queue_len(&self) -> usize {
-        self.net.queue.len()
-    }
 }

@@ -92,11 +92,6 @@ impl Reassembly {
         }
         self.runs.drain(..taken);
     }
-
-    /// Forgets everything (the connection is gone).
-    pub fn clear(&mut self) {
-        self.runs.clear();
-    }
 }
 
 #[cfg(test)]

@@ -757,7 +757,7 @@ impl TcpStack {
         self.send_reset_for(now, key, seg);
     }
 
-    fn send_reset_for(&mut self, _now: SimTime, key: ConnKey, seg: &Segment) {
+    fn send_reset_for(&mut self, now: SimTime, key: ConnKey, seg: &Segment) {
         let (seq, ack, flags) = if seg.flags.contains(TcpFlags::ACK) {
             (seg.ack, Seq(0), TcpFlags::RST)
         } else {
@@ -767,25 +767,15 @@ impl TcpStack {
                 TcpFlags::RST | TcpFlags::ACK,
             )
         };
-        self.counters.resets_sent += 1;
-        self.counters.segments_sent += 1;
-        self.out.push(Outgoing {
-            after_events: self.events.len(),
-            packet: Packet {
-                src: self.addr,
-                dst: *key.remote.ip(),
-                segment: Segment {
-                    src_port: key.local.port(),
-                    dst_port: key.remote.port(),
-                    seq,
-                    ack,
-                    flags,
-                    window: 0,
-                    ..Segment::default()
-                },
-            },
-            state: State::Closed.name(),
-        });
+        let mut cx = cx!(self, now);
+        cx.counters.resets_sent += 1;
+        let segment = Segment {
+            seq,
+            ack,
+            flags,
+            ..Segment::default()
+        };
+        cx.send(&key, segment, State::Closed.name());
     }
 
     /// Runs every timer due at `now`.

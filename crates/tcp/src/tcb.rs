@@ -73,6 +73,23 @@ impl Cx<'_> {
     pub(crate) fn note(&mut self, conn: ConnKey, note: Note) {
         self.events.push(TcpEvent::Note { conn, note });
     }
+
+    /// Sends `segment` on the 4-tuple `key` (addresses and ports come from it), labelled with
+    /// the sender's `state`, after the events produced so far.
+    pub(crate) fn send(&mut self, key: &ConnKey, mut segment: Segment, state: &'static str) {
+        segment.src_port = key.local.port();
+        segment.dst_port = key.remote.port();
+        self.counters.segments_sent += 1;
+        self.out.push(Outgoing {
+            after_events: self.events.len(),
+            packet: Packet {
+                src: *key.local.ip(),
+                dst: *key.remote.ip(),
+                segment,
+            },
+            state,
+        });
+    }
 }
 
 /// The default MSS when the peer sends none (RFC 9293 §3.7.1).
@@ -439,26 +456,15 @@ impl Tcb {
             self.delack_at = None;
         }
         let segment = Segment {
-            src_port: self.key.local.port(),
-            dst_port: self.key.remote.port(),
             seq,
             ack: if ack { self.rcv_nxt } else { Seq(0) },
             flags,
             window: self.window_field(cx.cfg, syn),
             options,
             payload,
+            ..Segment::default()
         };
-        cx.counters.segments_sent += 1;
-        let after_events = cx.events.len();
-        cx.out.push(Outgoing {
-            after_events,
-            packet: Packet {
-                src: *self.key.local.ip(),
-                dst: *self.key.remote.ip(),
-                segment,
-            },
-            state: self.state.name(),
-        });
+        cx.send(&self.key, segment, self.state.name());
     }
 
     fn send_syn(&mut self, cx: &mut Cx<'_>, with_ack: bool) {

@@ -2,10 +2,10 @@
 //! a retransmitted FIN, judge a new SYN and run its timer (as Linux's tcp_timewait_sock does),
 //! so millions of them fit in memory.
 
-use netsim_core::{Packet, Segment, Seq, SimDuration, SimTime, TcpFlags, TcpOptions, Timestamps};
+use netsim_core::{Segment, Seq, SimDuration, SimTime, TcpFlags, TcpOptions, Timestamps};
 
 use crate::event::{ConnKey, Note};
-use crate::tcb::{Cx, Outgoing, ts_clock};
+use crate::tcb::{Cx, ts_clock};
 
 /// Timestamp state kept by a TIME_WAIT entry (RFC 7323).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -52,26 +52,15 @@ impl TimeWait {
             }),
             ..TcpOptions::default()
         };
-        cx.counters.segments_sent += 1;
-        let after_events = cx.events.len();
-        cx.out.push(Outgoing {
-            after_events,
-            packet: Packet {
-                src: *self.key.local.ip(),
-                dst: *self.key.remote.ip(),
-                segment: Segment {
-                    src_port: self.key.local.port(),
-                    dst_port: self.key.remote.port(),
-                    seq: self.snd_nxt,
-                    ack: self.rcv_nxt,
-                    flags: TcpFlags::ACK,
-                    window: self.window,
-                    options,
-                    payload: Vec::new(),
-                },
-            },
-            state: "TIME_WAIT",
-        });
+        let segment = Segment {
+            seq: self.snd_nxt,
+            ack: self.rcv_nxt,
+            flags: TcpFlags::ACK,
+            window: self.window,
+            options,
+            ..Segment::default()
+        };
+        cx.send(&self.key, segment, "TIME_WAIT");
     }
 
     /// RFC 9293 §3.10.7.4 for TIME_WAIT, with RFC 7323 PAWS, RFC 1337, RFC 6191 and the Linux
