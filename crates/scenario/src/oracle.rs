@@ -46,22 +46,31 @@ fn canonical(local: SocketAddrV4, remote: SocketAddrV4) -> ((SocketAddrV4, Socke
     }
 }
 
-/// The byte at `offset` of the stream sent by side `side` of incarnation `uid`.
-pub fn pattern_byte(uid: u64, side: usize, offset: u64) -> u8 {
+/// The 8 pattern bytes of word `word` of the stream sent by side `side` of incarnation `uid`.
+fn pattern_word(uid: u64, side: usize, word: u64) -> u64 {
     let mut z = (uid << 1 | side as u64)
         .wrapping_mul(0x9E37_79B9_7F4A_7C15)
-        .wrapping_add(offset / 8);
+        .wrapping_add(word);
     z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
     z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-    z ^= z >> 31;
-    (z >> (8 * (offset % 8))) as u8
+    z ^ (z >> 31)
+}
+
+/// The bytes of the stream sent by side `side` of incarnation `uid`, from `offset` on: one
+/// hash per 8 bytes.
+fn pattern_from(uid: u64, side: usize, offset: u64) -> impl Iterator<Item = u8> {
+    let mut word = pattern_word(uid, side, offset / 8);
+    (offset..).map(move |at| {
+        if at % 8 == 0 {
+            word = pattern_word(uid, side, at / 8);
+        }
+        (word >> (8 * (at % 8))) as u8
+    })
 }
 
 /// `len` pattern bytes from `offset`.
 pub fn pattern(uid: u64, side: usize, offset: u64, len: usize) -> Vec<u8> {
-    (0..len as u64)
-        .map(|i| pattern_byte(uid, side, offset + i))
-        .collect()
+    pattern_from(uid, side, offset).take(len).collect()
 }
 
 /// An endpoint's place in the oracle: its incarnation and side.
@@ -116,22 +125,23 @@ impl Oracle {
         who: impl FnOnce() -> String,
     ) -> bool {
         let peer = 1 - me.side;
-        let Some(bad) =
-            (0..data.len()).find(|&i| data[i] != pattern_byte(me.uid, peer, offset + i as u64))
-        else {
+        let mismatch = |uid: u64, from: usize| {
+            data[from..]
+                .iter()
+                .zip(pattern_from(uid, peer, offset + from as u64))
+                .position(|(got, want)| *got != want)
+        };
+        let Some(bad) = mismatch(me.uid, 0) else {
             return true;
         };
         let at = offset + bad as u64;
+        // Stale if the next bytes (up to 8) are exactly what an older incarnation sent there.
+        let run = (data.len() - bad).min(8);
         let older = self.incarnations[&me.key]
             .iter()
             .filter(|inc| inc.uid < me.uid)
             .rev()
-            .find(|inc| {
-                let run = &data[bad..(bad + 8).min(data.len())];
-                run.iter()
-                    .enumerate()
-                    .all(|(k, b)| *b == pattern_byte(inc.uid, peer, at + k as u64))
-            });
+            .find(|inc| mismatch(inc.uid, bad).is_none_or(|n| n >= run));
         let (kind, detail) = match older {
             Some(inc) => (
                 ViolationDef::StaleData,

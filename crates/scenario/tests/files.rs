@@ -202,24 +202,6 @@ fn garbage_input_is_an_error_not_a_panic() {
 }
 
 #[test]
-fn every_bundled_scenario_parses_and_passes() {
-    let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/../../scenarios");
-    let mut count = 0;
-    for entry in std::fs::read_dir(dir).unwrap() {
-        let path = entry.unwrap().path();
-        if path.extension().is_none_or(|x| x != "ron") {
-            continue;
-        }
-        let s = netsim_scenario::load(&path).unwrap_or_else(|e| panic!("{e}"));
-        let (report, _) = s.run(s.file.seed, NullSink).unwrap();
-        let failures: Vec<_> = report.failures().collect();
-        assert!(failures.is_empty(), "{}: {failures:#?}", path.display());
-        count += 1;
-    }
-    assert!(count >= 1, "found only {count} scenarios in {dir}");
-}
-
-#[test]
 fn a_fault_that_never_fires_fails_the_run_unless_optional() {
     let never = BASE
         .replace("Nth(1)", "Nth(99)")
