@@ -197,6 +197,11 @@ pub fn summary(scenario: &Scenario, seed: u64, report: &Report, wall_secs: f64) 
                 "name": h.name, "at_end": at_end, "peaks": peaks, "errors": errors,
                 "retransmits": h.counters.retransmits,
                 "fin_retransmits": h.counters.fin_retransmits,
+                "timeouts": h.counters.timeouts,
+                "recoveries": h.counters.recoveries,
+                "sack_recoveries": h.counters.sack_recoveries,
+                "loss_probes": h.counters.loss_probes,
+                "keepalive_probes": h.counters.keepalive_probes,
                 "bytes_received": h.app.bytes_received,
             })
         })

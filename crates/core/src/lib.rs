@@ -9,6 +9,6 @@ pub mod wire;
 pub use hash::{StableHasher, hash_str};
 pub use time::{ParseDurationError, SimDuration, SimTime};
 pub use wire::{
-    IPV4_HEADER_LEN, Packet, RelativePacket, Segment, Seq, TCP_HEADER_LEN, TcpFlags, TcpOptions,
-    Timestamps,
+    IPV4_HEADER_LEN, OptionItem, Packet, RelativePacket, SACK_BLOCKS_MAX, SackBlocks, Segment, Seq,
+    TCP_HEADER_LEN, TcpFlags, TcpOptions, Timestamps,
 };

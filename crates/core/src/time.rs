@@ -2,7 +2,7 @@
 //! integer nanoseconds. Nothing here reads a clock; time only moves when the engine moves it.
 
 use std::fmt;
-use std::ops::{Add, AddAssign, Mul, Sub};
+use std::ops::{Add, AddAssign, Div, Mul, Sub};
 use std::str::FromStr;
 
 const NS_PER_US: u64 = 1_000;
@@ -131,6 +131,14 @@ impl Mul<u64> for SimDuration {
     type Output = SimDuration;
     fn mul(self, rhs: u64) -> SimDuration {
         SimDuration(self.0.checked_mul(rhs).expect("SimDuration overflow"))
+    }
+}
+
+impl Div<u64> for SimDuration {
+    type Output = SimDuration;
+    /// Division rounding down.
+    fn div(self, rhs: u64) -> SimDuration {
+        SimDuration(self.0 / rhs)
     }
 }
 

@@ -152,36 +152,154 @@ pub struct Timestamps {
     pub ecr: u32,
 }
 
-/// The TCP options we model. Each is `None`/`false` when absent.
+/// Most SACK blocks one segment carries: 4 fill the 40 option bytes (RFC 2018 §3); with
+/// timestamps only 3 fit.
+pub const SACK_BLOCKS_MAX: usize = 4;
+
+/// The SACK blocks of one segment (RFC 2018 §3), in the order sent: a D-SACK block first
+/// when there is one (RFC 2883 §4), then the most recently changed block. Each block is
+/// `[left, right)` in the acknowledger's receive space.
+#[derive(Clone, Copy, PartialEq, Eq, Hash, Debug, Default)]
+pub struct SackBlocks {
+    len: u8,
+    blocks: [(Seq, Seq); SACK_BLOCKS_MAX],
+}
+
+impl SackBlocks {
+    /// No blocks.
+    pub const NONE: SackBlocks = SackBlocks {
+        len: 0,
+        blocks: [(Seq(0), Seq(0)); SACK_BLOCKS_MAX],
+    };
+
+    /// Blocks from a list; those past [`SACK_BLOCKS_MAX`] are left out.
+    pub fn from_slice(blocks: &[(Seq, Seq)]) -> SackBlocks {
+        let mut out = SackBlocks::NONE;
+        for &b in blocks.iter().take(SACK_BLOCKS_MAX) {
+            out.push(b);
+        }
+        out
+    }
+
+    /// Appends a block if there is room; returns false if there is none.
+    pub fn push(&mut self, block: (Seq, Seq)) -> bool {
+        if usize::from(self.len) == SACK_BLOCKS_MAX {
+            return false;
+        }
+        self.blocks[usize::from(self.len)] = block;
+        self.len += 1;
+        true
+    }
+
+    /// The blocks, in order.
+    pub fn as_slice(&self) -> &[(Seq, Seq)] {
+        &self.blocks[..usize::from(self.len)]
+    }
+
+    /// How many blocks.
+    pub fn len(&self) -> usize {
+        usize::from(self.len)
+    }
+
+    /// True when there is no block.
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+}
+
+/// The TCP options we model. Each is `None`/`false`/empty when absent.
 #[derive(Clone, Copy, PartialEq, Eq, Hash, Debug, Default)]
 pub struct TcpOptions {
     /// Maximum segment size (RFC 9293 §3.7.1), only on SYNs.
     pub mss: Option<u16>,
     /// Window scale shift count (RFC 7323 §2), only on SYNs.
     pub window_scale: Option<u8>,
-    /// SACK permitted (RFC 2018), only on SYNs. Carried so sizes are right; SACK itself is not
-    /// modelled.
+    /// SACK permitted (RFC 2018 §2), only on SYNs.
     pub sack_permitted: bool,
     /// Timestamps (RFC 7323 §3).
     pub timestamps: Option<Timestamps>,
+    /// SACK blocks (RFC 2018 §3, RFC 2883).
+    pub sack: SackBlocks,
+}
+
+/// One item of the option list as laid out on the wire.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub enum OptionItem {
+    /// No-operation (kind 1), one byte of padding.
+    Nop,
+    /// MSS (kind 2, 4 bytes).
+    Mss(u16),
+    /// SACK permitted (kind 4, 2 bytes).
+    SackPermitted,
+    /// Timestamps (kind 8, 10 bytes).
+    Timestamps(Timestamps),
+    /// Window scale (kind 3, 3 bytes).
+    WindowScale(u8),
+    /// SACK blocks (kind 5, 2 + 8 per block bytes).
+    Sack(SackBlocks),
+}
+
+impl OptionItem {
+    /// Bytes this item takes.
+    pub fn wire_len(&self) -> usize {
+        match self {
+            OptionItem::Nop => 1,
+            OptionItem::Mss(_) => 4,
+            OptionItem::SackPermitted => 2,
+            OptionItem::Timestamps(_) => 10,
+            OptionItem::WindowScale(_) => 3,
+            OptionItem::Sack(b) => 2 + 8 * b.len(),
+        }
+    }
 }
 
 impl TcpOptions {
+    /// The options in the order and with the padding Linux writes them (tcp_options_write):
+    /// MSS; SACK-permitted packed before the timestamps (or NOP,NOP before either alone);
+    /// NOP + window scale; NOP,NOP + SACK blocks. This is what tcpdump shows for Linux.
+    pub fn layout(&self) -> impl Iterator<Item = OptionItem> {
+        use OptionItem::{Mss, Nop, Sack, SackPermitted, WindowScale};
+        let mut items: [Option<OptionItem>; 11] = [None; 11];
+        let mut n = 0;
+        let mut put = |item: OptionItem| {
+            items[n] = Some(item);
+            n += 1;
+        };
+        if let Some(mss) = self.mss {
+            put(Mss(mss));
+        }
+        match (self.timestamps, self.sack_permitted) {
+            (Some(ts), true) => {
+                put(SackPermitted);
+                put(OptionItem::Timestamps(ts));
+            }
+            (Some(ts), false) => {
+                put(Nop);
+                put(Nop);
+                put(OptionItem::Timestamps(ts));
+            }
+            (None, true) => {
+                put(Nop);
+                put(Nop);
+                put(SackPermitted);
+            }
+            (None, false) => {}
+        }
+        if let Some(ws) = self.window_scale {
+            put(Nop);
+            put(WindowScale(ws));
+        }
+        if !self.sack.is_empty() {
+            put(Nop);
+            put(Nop);
+            put(Sack(self.sack));
+        }
+        items.into_iter().flatten()
+    }
+
     /// Bytes the options take on the wire, padded to a multiple of four.
     pub fn wire_len(&self) -> usize {
-        let mut len: usize = 0;
-        if self.mss.is_some() {
-            len += 4;
-        }
-        if self.window_scale.is_some() {
-            len += 3;
-        }
-        if self.sack_permitted {
-            len += 2;
-        }
-        if self.timestamps.is_some() {
-            len += 10;
-        }
+        let len: usize = self.layout().map(|i| i.wire_len()).sum();
         len.div_ceil(4) * 4
     }
 
@@ -251,6 +369,9 @@ impl Segment {
         if let Some(ts) = o.timestamps {
             h.write_u64(u64::from(ts.val) << 32 | u64::from(ts.ecr));
         }
+        for &(l, r) in o.sack.as_slice() {
+            h.write_u64(u64::from(l.0) << 32 | u64::from(r.0));
+        }
         h.write_bytes(&self.payload);
     }
 }
@@ -285,7 +406,7 @@ impl Packet {
 /// see [`Packet::relative`] for tcpdump's relative numbers.
 impl fmt::Display for Packet {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write_packet(f, self, self.segment.seq.0, self.segment.ack.0)
+        write_packet(f, self, self.segment.seq.0, self.segment.ack.0, None)
     }
 }
 
@@ -323,11 +444,18 @@ impl fmt::Display for RelativePacket<'_> {
             self.packet,
             rel(s.seq, self.isn_src),
             rel(s.ack, self.isn_dst),
+            self.isn_dst,
         )
     }
 }
 
-fn write_packet(f: &mut fmt::Formatter<'_>, p: &Packet, seq: u32, ack: u32) -> fmt::Result {
+fn write_packet(
+    f: &mut fmt::Formatter<'_>,
+    p: &Packet,
+    seq: u32,
+    ack: u32,
+    ack_isn: Option<Seq>,
+) -> fmt::Result {
     let s = &p.segment;
     write!(
         f,
@@ -339,31 +467,82 @@ fn write_packet(f: &mut fmt::Formatter<'_>, p: &Packet, seq: u32, ack: u32) -> f
     }
     write!(f, " win {}", s.window)?;
     if !s.options.is_empty() {
-        write_options(f, &s.options)?;
+        write_options(f, &s.options, ack_isn)?;
     }
     write!(f, " len {}", s.payload.len())
 }
 
-fn write_options(f: &mut fmt::Formatter<'_>, o: &TcpOptions) -> fmt::Result {
-    let mut parts: Vec<String> = Vec::new();
-    if let Some(mss) = o.mss {
-        parts.push(format!("mss {mss}"));
+/// tcpdump's option list: `options [mss 1460,sackOK,TS val 1 ecr 0,nop,wscale 7]`, SACK
+/// blocks as `sack 2 {a:b}{c:d}`, relative to `ack_isn` when given, as tcpdump prints them.
+fn write_options(f: &mut fmt::Formatter<'_>, o: &TcpOptions, ack_isn: Option<Seq>) -> fmt::Result {
+    f.write_str(" options [")?;
+    for (i, item) in o.layout().enumerate() {
+        if i > 0 {
+            f.write_str(",")?;
+        }
+        match item {
+            OptionItem::Nop => f.write_str("nop")?,
+            OptionItem::Mss(mss) => write!(f, "mss {mss}")?,
+            OptionItem::SackPermitted => f.write_str("sackOK")?,
+            OptionItem::Timestamps(ts) => write!(f, "TS val {} ecr {}", ts.val, ts.ecr)?,
+            OptionItem::WindowScale(ws) => write!(f, "wscale {ws}")?,
+            OptionItem::Sack(blocks) => {
+                write!(f, "sack {} ", blocks.len())?;
+                let base = ack_isn.map_or(0, |isn| isn.0);
+                for &(l, r) in blocks.as_slice() {
+                    write!(
+                        f,
+                        "{{{}:{}}}",
+                        l.0.wrapping_sub(base),
+                        r.0.wrapping_sub(base)
+                    )?;
+                }
+            }
+        }
     }
-    if o.sack_permitted {
-        parts.push("sackOK".into());
-    }
-    if let Some(ts) = o.timestamps {
-        parts.push(format!("TS val {} ecr {}", ts.val, ts.ecr));
-    }
-    if let Some(ws) = o.window_scale {
-        parts.push(format!("wscale {ws}"));
-    }
-    write!(f, " options [{}]", parts.join(","))
+    f.write_str("]")
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn options_follow_linux_layout_and_sack_blocks_print_relative() {
+        let mut p = Packet {
+            src: Ipv4Addr::new(10, 0, 0, 2),
+            dst: Ipv4Addr::new(10, 0, 0, 1),
+            segment: Segment {
+                seq: Seq(5001),
+                ack: Seq(2449),
+                flags: TcpFlags::ACK,
+                window: 501,
+                options: TcpOptions {
+                    timestamps: Some(Timestamps { val: 7, ecr: 9 }),
+                    sack: SackBlocks::from_slice(&[(Seq(3897), Seq(5345)), (Seq(6793), Seq(8241))]),
+                    ..TcpOptions::default()
+                },
+                ..Segment::default()
+            },
+        };
+        assert_eq!(
+            p.relative(Some(Seq(5000)), Some(Seq(1000))).to_string(),
+            "10.0.0.2:0 > 10.0.0.1:0 [.] seq 1 ack 1449 win 501 \
+             options [nop,nop,TS val 7 ecr 9,nop,nop,sack 2 {2897:4345}{5793:7241}] len 0"
+        );
+        // 12 (nop,nop,TS) + 2 (nop,nop) + 2 + 2 * 8 (SACK) = 32.
+        assert_eq!(p.segment.options.wire_len(), 32);
+        p.segment.options.timestamps = None;
+        p.segment.options.sack = SackBlocks::NONE;
+        p.segment.options.sack_permitted = true;
+        assert_eq!(p.segment.options.layout().count(), 3, "nop,nop,sackOK");
+        assert_eq!(p.segment.options.wire_len(), 4);
+        let mut full = SackBlocks::NONE;
+        for i in 0..5 {
+            full.push((Seq(i), Seq(i + 1)));
+        }
+        assert_eq!(full.len(), SACK_BLOCKS_MAX, "a fifth block does not fit");
+    }
 
     #[test]
     fn sequence_comparisons_wrap_around() {
@@ -425,13 +604,14 @@ mod tests {
             window_scale: Some(7),
             sack_permitted: true,
             timestamps: Some(Timestamps { val: 1, ecr: 0 }),
+            sack: SackBlocks::NONE,
         };
         assert_eq!(
             syn.to_string(),
             "10.0.0.1:49152 > 10.0.0.2:80 [S] seq 101 win 65535 \
-             options [mss 1460,sackOK,TS val 1 ecr 0,wscale 7] len 0"
+             options [mss 1460,sackOK,TS val 1 ecr 0,nop,wscale 7] len 0"
         );
-        // 4 (mss) + 3 (wscale) + 2 (sackOK) + 10 (TS) = 19, padded to 20.
+        // Linux's layout: 4 (mss) + 2 (sackOK) + 10 (TS) + 1 (nop) + 3 (wscale) = 20.
         assert_eq!(syn.wire_len(), 60);
     }
 }

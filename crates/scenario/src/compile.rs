@@ -12,12 +12,15 @@ use netsim_engine::{
     Direction, FaultAction, FaultRule, FlagMatch, HostId, LinkConfig, LinkSpec, NetChange,
     Occurrence, PacketFilter, QueueLimit, Release, RunLimits, Topology,
 };
-use netsim_tcp::{Bind, Errno, IsnMode, State, TcpConfig};
+use netsim_tcp::{
+    AckPolicy, Bind, Congestion, Errno, IsnMode, RtoRules, State, TcpConfig, WindowRules,
+};
 
 use crate::error::{Locator, ScenarioError};
 use crate::format::{
-    ActionDef, CounterDef, EventDef, ExpectDef, FaultDef, IsnDef, KnobsDef, LinkDef, OccurrenceDef,
-    QueueDef, ScenarioFile, StepDef, TcpDef, ViolationDef,
+    AckPolicyDef, ActionDef, CongestionDef, CounterDef, EventDef, ExpectDef, FaultDef, IsnDef,
+    KnobsDef, LinkDef, OccurrenceDef, QueueDef, RtoRulesDef, ScenarioFile, StepDef, TcpDef,
+    ViolationDef, WindowRulesDef,
 };
 use crate::randomize::{Knob, RandomItem, Range};
 use crate::script::Step;
@@ -526,6 +529,44 @@ impl Compiler<'_> {
                 IsnDef::Fixed(v) => IsnMode::Fixed(v),
             };
         }
+        set!(syn_linear_timeouts);
+        set!(sack);
+        set!(rack);
+        set!(tail_loss_probe);
+        set!(keepalive_probes);
+        set!(keepalive_time, dur);
+        set!(keepalive_interval, dur);
+        set!(timer_tick, dur);
+        match (d.rcv_buf, d.rcv_buf_max) {
+            (_, Some(max)) => c.rcv_buf_max = max,
+            // A buffer set alone also sets the window scale, as SO_RCVBUF does on Linux.
+            (Some(buf), None) => c.rcv_buf_max = buf,
+            (None, None) => {}
+        }
+        if let Some(r) = d.rto {
+            c.rto_rules = match r {
+                RtoRulesDef::Rfc6298 => RtoRules::Rfc6298,
+                RtoRulesDef::Linux => RtoRules::Linux,
+            };
+        }
+        if let Some(a) = d.acks {
+            c.ack_policy = match a {
+                AckPolicyDef::Rfc1122 => AckPolicy::Rfc1122,
+                AckPolicyDef::Linux => AckPolicy::Linux,
+            };
+        }
+        if let Some(cc) = d.congestion {
+            c.congestion = match cc {
+                CongestionDef::NewReno => Congestion::NewReno,
+                CongestionDef::LinuxReno => Congestion::LinuxReno,
+            };
+        }
+        if let Some(w) = d.window {
+            c.window_rules = match w {
+                WindowRulesDef::Rfc => WindowRules::Rfc,
+                WindowRulesDef::Linux => WindowRules::Linux,
+            };
+        }
         if let Some(problem) = c.problem() {
             return Err(here("tcp", format!("TCP settings: {problem}")));
         }
@@ -596,6 +637,26 @@ impl Compiler<'_> {
             StepDef::Close => Step::Close,
             StepDef::Abort => Step::Abort,
             StepDef::NoDelay => Step::NoDelay,
+            StepDef::KeepAlive {
+                idle,
+                interval,
+                probes,
+            } => {
+                let zero = idle.is_some_and(|d| d.0.is_zero())
+                    || interval.is_some_and(|d| d.0.is_zero())
+                    || *probes == Some(0);
+                if zero {
+                    return Err(here(
+                        "KeepAlive",
+                        "keep-alive needs an idle time and an interval above 0 and at least one probe".into(),
+                    ));
+                }
+                Step::KeepAlive {
+                    idle: idle.map(|d| d.0),
+                    interval: interval.map(|d| d.0),
+                    probes: *probes,
+                }
+            }
             StepDef::Sleep(d) => Step::Sleep(d.0),
             StepDef::Repeat { count, steps } => Step::Repeat {
                 count: *count,

@@ -439,6 +439,86 @@ pub struct TcpDef {
     /// ISN choice.
     #[serde(default)]
     pub isn: Option<IsnDef>,
+    /// RTO computation: `Linux` or `Rfc6298`.
+    #[serde(default)]
+    pub rto: Option<RtoRulesDef>,
+    /// SYN retransmissions at the initial RTO before back-off (Linux tcp_syn_linear_timeouts).
+    #[serde(default)]
+    pub syn_linear_timeouts: Option<u32>,
+    /// Largest receive buffer, which sets the window scale (Linux tcp_rmem[2]); a smaller
+    /// `rcv_buf` alone sets it too, as SO_RCVBUF does.
+    #[serde(default)]
+    pub rcv_buf_max: Option<u32>,
+    /// When to ACK: `Linux` (quick-ACK and ping-pong modes) or `Rfc1122`.
+    #[serde(default)]
+    pub acks: Option<AckPolicyDef>,
+    /// Congestion window rules: `LinuxReno` or `NewReno`.
+    #[serde(default)]
+    pub congestion: Option<CongestionDef>,
+    /// Receive window rules: `Linux` or `Rfc`.
+    #[serde(default)]
+    pub window: Option<WindowRulesDef>,
+    /// Offer and use SACK (and D-SACK).
+    #[serde(default)]
+    pub sack: Option<bool>,
+    /// With SACK, RACK loss detection (else RFC 6675's three SACKed segments).
+    #[serde(default)]
+    pub rack: Option<bool>,
+    /// With SACK, tail loss probes.
+    #[serde(default)]
+    pub tail_loss_probe: Option<bool>,
+    /// Keep-alive idle time before the first probe (tcp_keepalive_time).
+    #[serde(default)]
+    pub keepalive_time: Option<Dur>,
+    /// Keep-alive interval between probes (tcp_keepalive_intvl).
+    #[serde(default)]
+    pub keepalive_interval: Option<Dur>,
+    /// Keep-alive probes before ETIMEDOUT (tcp_keepalive_probes).
+    #[serde(default)]
+    pub keepalive_probes: Option<u32>,
+    /// Timer granularity (Linux: 1/HZ, "4ms"); `"0s"` makes timers exact.
+    #[serde(default)]
+    pub timer_tick: Option<Dur>,
+}
+
+/// How the RTO is computed.
+#[derive(Debug, Clone, Copy, Deserialize)]
+#[serde(rename = "Rto")]
+pub enum RtoRulesDef {
+    /// RFC 6298.
+    Rfc6298,
+    /// Linux.
+    Linux,
+}
+
+/// When to acknowledge.
+#[derive(Debug, Clone, Copy, Deserialize)]
+#[serde(rename = "Acks")]
+pub enum AckPolicyDef {
+    /// RFC 1122 delayed ACKs.
+    Rfc1122,
+    /// Linux quick-ACK and ping-pong modes.
+    Linux,
+}
+
+/// Congestion window rules.
+#[derive(Debug, Clone, Copy, Deserialize)]
+#[serde(rename = "Congestion")]
+pub enum CongestionDef {
+    /// RFC 5681.
+    NewReno,
+    /// Linux tcp_reno.
+    LinuxReno,
+}
+
+/// Receive window rules.
+#[derive(Debug, Clone, Copy, Deserialize)]
+#[serde(rename = "Window")]
+pub enum WindowRulesDef {
+    /// The free buffer.
+    Rfc,
+    /// Linux's initial window and growth.
+    Linux,
 }
 
 /// How ISNs are chosen.
@@ -506,6 +586,19 @@ pub enum StepDef {
     Abort,
     /// Turn Nagle off on this socket (TCP_NODELAY).
     NoDelay,
+    /// Turn keep-alive on for this socket (SO_KEEPALIVE), with TCP_KEEPIDLE, TCP_KEEPINTVL
+    /// and TCP_KEEPCNT; each left out takes the host's `keepalive_*` setting.
+    KeepAlive {
+        /// Idle time before the first probe.
+        #[serde(default)]
+        idle: Option<Dur>,
+        /// Time between unanswered probes.
+        #[serde(default)]
+        interval: Option<Dur>,
+        /// Unanswered probes before the connection fails with ETIMEDOUT.
+        #[serde(default)]
+        probes: Option<u32>,
+    },
     /// Do nothing for this long.
     Sleep(Dur),
     /// Run `steps` `count` times in a row.
@@ -554,6 +647,16 @@ pub enum CounterDef {
     TimeWaitReopened,
     /// TIME_WAIT 4-tuples taken over by connect() (tcp_tw_reuse).
     TimeWaitReused,
+    /// Fast recoveries (duplicate ACKs, SACK or RACK).
+    Recoveries,
+    /// Fast recoveries started from SACK blocks.
+    SackRecoveries,
+    /// Tail loss probes sent.
+    LossProbes,
+    /// Retransmission timeouts.
+    Timeouts,
+    /// Keep-alive probes sent.
+    KeepaliveProbes,
 }
 
 /// Something the run must show.

@@ -24,6 +24,11 @@ fn counter(c: &Counters, which: CounterDef) -> u64 {
         CounterDef::Accepted => c.accepted,
         CounterDef::TimeWaitReopened => c.time_wait_reopened,
         CounterDef::TimeWaitReused => c.time_wait_reused,
+        CounterDef::Recoveries => c.recoveries,
+        CounterDef::SackRecoveries => c.sack_recoveries,
+        CounterDef::LossProbes => c.loss_probes,
+        CounterDef::Timeouts => c.timeouts,
+        CounterDef::KeepaliveProbes => c.keepalive_probes,
     }
 }
 
@@ -288,11 +293,20 @@ fn host_line(h: &HostReport) -> String {
     if h.app.early_eofs > 0 {
         parts.push(format!("early EOF x{}", h.app.early_eofs));
     }
-    if h.counters.retransmits > 0 {
+    let c = &h.counters;
+    if c.retransmits > 0 {
         parts.push(format!(
-            "retransmits {} (FIN {})",
-            h.counters.retransmits, h.counters.fin_retransmits
+            "retransmits {} (FIN {}; timeouts {}, recoveries {} (SACK {}), loss probes {})",
+            c.retransmits,
+            c.fin_retransmits,
+            c.timeouts,
+            c.recoveries,
+            c.sack_recoveries,
+            c.loss_probes
         ));
+    }
+    if c.keepalive_probes > 0 {
+        parts.push(format!("keep-alive probes {}", c.keepalive_probes));
     }
     parts.push(format!("received {} bytes", h.app.bytes_received));
     format!("{}: {}", h.name, parts.join("; "))

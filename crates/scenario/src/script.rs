@@ -57,6 +57,15 @@ pub enum Step {
     Abort,
     /// TCP_NODELAY.
     NoDelay,
+    /// SO_KEEPALIVE with TCP_KEEPIDLE, TCP_KEEPINTVL, TCP_KEEPCNT (`None`: the host's value).
+    KeepAlive {
+        /// Idle time before the first probe.
+        idle: Option<SimDuration>,
+        /// Time between probes.
+        interval: Option<SimDuration>,
+        /// Unanswered probes before ETIMEDOUT.
+        probes: Option<u32>,
+    },
     /// Wait.
     Sleep(SimDuration),
     /// Loop.
@@ -405,6 +414,17 @@ impl Script {
                 }
             }
             Step::NoDelay => match need_sock().and_then(|fd| api.tcp.set_nodelay(fd, true)) {
+                Ok(()) => Outcome::Done,
+                Err(e) => Outcome::Failed("setsockopt", e),
+            },
+            Step::KeepAlive {
+                idle,
+                interval,
+                probes,
+            } => match need_sock().and_then(|fd| {
+                api.tcp
+                    .set_keepalive(now, fd, true, *idle, *interval, *probes)
+            }) {
                 Ok(()) => Outcome::Done,
                 Err(e) => Outcome::Failed("setsockopt", e),
             },

@@ -16,6 +16,54 @@ pub enum IsnMode {
     Fixed(u32),
 }
 
+/// How the retransmission timeout is computed, and when retransmitting gives up.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum RtoRules {
+    /// RFC 6298: RTO = max(rto_min, SRTT + max(G, 4·RTTVAR)), one timed segment per round
+    /// trip (Karn's rule; with timestamps, every ACK of new data per RFC 7323 §4); a fixed
+    /// number of retransmissions (`data_retries`).
+    Rfc6298,
+    /// Linux (tcp_rtt_estimator, __tcp_set_rto, tcp_ack_update_rtt, tcp_write_timeout): RTO =
+    /// SRTT + max(mean deviation, rto_min), a sample from every ACK (from the echoed
+    /// timestamp when the data was retransmitted), and giving up after the time that
+    /// `data_retries` doublings from rto_min take (tcp_retries2 = 15: about 924.6 s).
+    Linux,
+}
+
+/// When received data is acknowledged.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum AckPolicy {
+    /// RFC 1122 §4.2.3.2, RFC 5681 §4.2: every second full-sized segment at once, otherwise
+    /// within `delayed_ack`.
+    Rfc1122,
+    /// Linux: quick-ACK mode at the start and after duplicates, ping-pong (delayed ACKs on
+    /// interactive connections), adaptive delay, SACK compression (see `acks.rs`).
+    Linux,
+}
+
+/// How the congestion window grows and shrinks.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Congestion {
+    /// RFC 5681: slow start by at most one SMSS per ACK, congestion avoidance by SMSS²/cwnd
+    /// per ACK, ssthresh = max(FlightSize / 2, 2·SMSS) on loss.
+    NewReno,
+    /// Linux's tcp_reno: slow start by the segments each ACK covers, one segment per window
+    /// of acknowledged data in congestion avoidance, ssthresh = max(cwnd / 2, 2) on loss.
+    /// (Linux's default is CUBIC, which is not modelled.)
+    LinuxReno,
+}
+
+/// How the offered receive window is chosen.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum WindowRules {
+    /// The free space of the receive buffer (RFC 9293 §3.8.6).
+    Rfc,
+    /// Linux: the SYN offers 65 535 rounded down to a multiple of the MSS (64 240), the
+    /// window then grows by two segments per data segment received (tcp_grow_window) up to
+    /// the buffer, and a scaled window is rounded up to its scale unit (__tcp_select_window).
+    Linux,
+}
+
 /// The TCP parameters of one host.
 #[derive(Clone, Debug, PartialEq)]
 pub struct TcpConfig {
@@ -85,6 +133,36 @@ pub struct TcpConfig {
     pub invalid_ratelimit: Option<SimDuration>,
     /// ISN selection.
     pub isn: IsnMode,
+    /// RTO computation and retry limits.
+    pub rto_rules: RtoRules,
+    /// SYN retransmissions sent at the initial RTO before back-off starts; they come on top
+    /// of `syn_retries` (Linux tcp_syn_linear_timeouts, since 6.5).
+    pub syn_linear_timeouts: u32,
+    /// The largest receive buffer, which sets the window scale we offer (Linux tcp_rmem[2]).
+    pub rcv_buf_max: u32,
+    /// When to acknowledge.
+    pub ack_policy: AckPolicy,
+    /// Congestion window rules.
+    pub congestion: Congestion,
+    /// Receive window rules.
+    pub window_rules: WindowRules,
+    /// Offer and use selective acknowledgments (RFC 2018) with D-SACK (RFC 2883).
+    pub sack: bool,
+    /// With SACK, find lost segments by time (RACK, RFC 8985 §6; Linux tcp_recovery = 1)
+    /// rather than by RFC 6675's count of three SACKed segments above a hole.
+    pub rack: bool,
+    /// With SACK, probe a lost tail after about two round trips instead of waiting for the
+    /// RTO (RFC 8985 §7; Linux tcp_early_retrans = 3).
+    pub tail_loss_probe: bool,
+    /// Idle time before the first keep-alive probe (Linux tcp_keepalive_time).
+    pub keepalive_time: SimDuration,
+    /// Time between unanswered probes (tcp_keepalive_intvl).
+    pub keepalive_interval: SimDuration,
+    /// Unanswered probes before the connection fails with ETIMEDOUT (tcp_keepalive_probes).
+    pub keepalive_probes: u32,
+    /// Granularity of the host's timers: Linux's run on jiffies (1/HZ), so a timeout fires on
+    /// the first tick at or after its due time. Zero: exact.
+    pub timer_tick: SimDuration,
 }
 
 impl TcpConfig {
@@ -98,7 +176,11 @@ impl TcpConfig {
     /// - window scaling and timestamps on; tcp_rfc1337 0; tcp_tw_reuse 2 (loopback only: off
     ///   here); tcp_max_tw_buckets 262 144 (a typical auto-sized value); somaxconn 4096;
     /// - receive/send buffers 131 072 bytes (tcp_rmem/tcp_wmem defaults are 131 072/16 384;
-    ///   one size keeps the model simple).
+    ///   one size keeps the model simple); tcp_rmem[2] 6 MiB, so window scale 7;
+    /// - Linux's RTO rules, quick/delayed ACKs, Reno window rules and receive window;
+    ///   tcp_syn_linear_timeouts 4; tcp_sack 1 with RACK (tcp_recovery 1) and tail loss
+    ///   probes (tcp_early_retrans 3); keep-alive 7200 s / 75 s / 9 probes;
+    /// - timers on 4 ms jiffies (HZ = 250, the Debian and RHEL kernel configuration).
     pub fn linux() -> TcpConfig {
         TcpConfig {
             profile: "linux",
@@ -129,6 +211,19 @@ impl TcpConfig {
             somaxconn: 4096,
             invalid_ratelimit: Some(SimDuration::from_millis(500)),
             isn: IsnMode::Rfc6528,
+            rto_rules: RtoRules::Linux,
+            syn_linear_timeouts: 4,
+            rcv_buf_max: 6 * 1024 * 1024,
+            ack_policy: AckPolicy::Linux,
+            congestion: Congestion::LinuxReno,
+            window_rules: WindowRules::Linux,
+            sack: true,
+            rack: true,
+            tail_loss_probe: true,
+            keepalive_time: SimDuration::from_secs(7200),
+            keepalive_interval: SimDuration::from_secs(75),
+            keepalive_probes: 9,
+            timer_tick: SimDuration::from_millis(4),
         }
     }
 
@@ -141,7 +236,9 @@ impl TcpConfig {
     ///   for a 1460-byte MSS (RFC 5681 §3.1);
     /// - FIN_WAIT_2 timeout: the RFC has none; 10 min here so orphans cannot live forever;
     /// - ephemeral ports 49152–65535 (RFC 6335 §6); no window scaling or timestamps (plain
-    ///   RFC 9293 options), no RFC 1337, no TIME_WAIT SYN acceptance or reuse.
+    ///   RFC 9293 options), no RFC 1337, no TIME_WAIT SYN acceptance or reuse;
+    /// - RFC 6298 RTO, RFC 1122 delayed ACKs, RFC 5681 NewReno, no SACK, no linear SYN
+    ///   timeouts; keep-alive per RFC 1122 §4.2.3.6 (at least two hours idle); exact timers.
     pub fn rfc() -> TcpConfig {
         TcpConfig {
             profile: "rfc",
@@ -172,6 +269,19 @@ impl TcpConfig {
             somaxconn: 4096,
             invalid_ratelimit: None,
             isn: IsnMode::Rfc6528,
+            rto_rules: RtoRules::Rfc6298,
+            syn_linear_timeouts: 0,
+            rcv_buf_max: 65_535,
+            ack_policy: AckPolicy::Rfc1122,
+            congestion: Congestion::NewReno,
+            window_rules: WindowRules::Rfc,
+            sack: false,
+            rack: false,
+            tail_loss_probe: false,
+            keepalive_time: SimDuration::from_secs(7200),
+            keepalive_interval: SimDuration::from_secs(75),
+            keepalive_probes: 9,
+            timer_tick: SimDuration::ZERO,
         }
     }
 
@@ -214,6 +324,12 @@ impl TcpConfig {
         }
         if self.initial_cwnd_segments == 0 {
             return Some("initial_cwnd_segments must be at least 1".into());
+        }
+        if self.rcv_buf_max < self.rcv_buf {
+            return Some("rcv_buf_max must be at least rcv_buf".into());
+        }
+        if self.keepalive_probes == 0 || self.keepalive_interval.is_zero() {
+            return Some("keep-alive needs at least one probe and an interval above 0".into());
         }
         if self.msl.is_zero() {
             return Some("msl must be above 0 (use time_wait: \"0s\" to skip TIME_WAIT)".into());

@@ -86,6 +86,14 @@ pub enum Note {
     WindowProbe,
     /// Three duplicate ACKs: fast retransmit (RFC 5681 §3.2).
     FastRetransmit,
+    /// SACK blocks showed lost segments: fast recovery (RFC 6675, RFC 8985).
+    SackRecovery,
+    /// A tail loss probe was sent (RFC 8985 §7).
+    TailLossProbe,
+    /// A keep-alive probe was sent (RFC 1122 §4.2.3.6).
+    KeepAliveProbe,
+    /// Keep-alive probes went unanswered: RST, ETIMEDOUT.
+    KeepAliveTimeout,
     /// The application aborted: RST, no TIME_WAIT (SO_LINGER 0).
     Abort,
     /// An invalid segment got no answer: one was sent too recently (Linux
@@ -113,6 +121,10 @@ impl Note {
             Note::FinWait2Timeout => "FIN_WAIT_2 timeout",
             Note::WindowProbe => "zero window probe",
             Note::FastRetransmit => "3 duplicate ACKs: fast retransmit",
+            Note::SackRecovery => "SACK: lost segments found, fast recovery",
+            Note::TailLossProbe => "tail loss probe",
+            Note::KeepAliveProbe => "keep-alive probe",
+            Note::KeepAliveTimeout => "keep-alive: no answer, connection dropped",
             Note::Abort => "abort: RST sent",
             Note::AckRateLimited => "invalid segment: answer rate-limited",
         }

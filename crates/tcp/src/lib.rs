@@ -8,16 +8,19 @@
 //! 7323, 1122, 1337, 6191, 6528), or says it follows Linux. `docs/tcp-conformance.md` lists
 //! each requirement with the test that proves it.
 
+mod acks;
 mod config;
 mod errno;
 mod event;
 pub mod reassembly;
+mod rtt;
+mod scoreboard;
 mod stack;
 mod state;
 mod tcb;
 mod timewait;
 
-pub use config::{IsnMode, TcpConfig};
+pub use config::{AckPolicy, Congestion, IsnMode, RtoRules, TcpConfig, WindowRules};
 pub use errno::Errno;
 pub use event::{ConnKey, Note, Resent, SocketEvent, SocketId, TcpEvent};
 pub use stack::{Bind, Produced, Received, TcpStack};

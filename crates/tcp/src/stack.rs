@@ -7,7 +7,7 @@ use std::cmp::Reverse;
 use std::collections::{BTreeMap, BinaryHeap, HashMap, VecDeque};
 use std::net::{Ipv4Addr, SocketAddrV4};
 
-use netsim_core::{Packet, Segment, Seq, SimTime, StableHasher, TcpFlags};
+use netsim_core::{Packet, Segment, Seq, SimDuration, SimTime, StableHasher, TcpFlags};
 
 use crate::config::{IsnMode, TcpConfig};
 use crate::errno::Errno;
@@ -1142,6 +1142,34 @@ impl TcpStack {
                 self.conns.get_mut(idx).expect("live").set_nagle(!nodelay);
                 Ok(())
             }
+            Err(_) => Err(Errno::NotConn),
+        }
+    }
+
+    /// SO_KEEPALIVE on a connected socket, with TCP_KEEPIDLE, TCP_KEEPINTVL and TCP_KEEPCNT
+    /// (`None` for each takes the host's tcp_keepalive_* value); `on: false` turns it off.
+    pub fn set_keepalive(
+        &mut self,
+        now: SimTime,
+        fd: SocketId,
+        on: bool,
+        idle: Option<SimDuration>,
+        interval: Option<SimDuration>,
+        probes: Option<u32>,
+    ) -> Result<(), Errno> {
+        let cfg = &self.cfg;
+        let values = on.then(|| {
+            (
+                idle.unwrap_or(cfg.keepalive_time),
+                interval.unwrap_or(cfg.keepalive_interval),
+                probes.unwrap_or(cfg.keepalive_probes),
+            )
+        });
+        if values.is_some_and(|(i, v, p)| i.is_zero() || v.is_zero() || p == 0) {
+            return Err(Errno::Invalid);
+        }
+        match self.conn_of(fd)? {
+            Ok(_) => self.with_conn(now, fd, |tcb, cx| tcb.set_keepalive(cx, values)),
             Err(_) => Err(Errno::NotConn),
         }
     }

@@ -9,12 +9,17 @@
 
 use std::collections::VecDeque;
 
-use netsim_core::{Packet, Segment, Seq, SimDuration, SimTime, TcpFlags, TcpOptions, Timestamps};
+use netsim_core::{
+    Packet, SackBlocks, Segment, Seq, SimDuration, SimTime, TcpFlags, TcpOptions, Timestamps,
+};
 
-use crate::config::TcpConfig;
+use crate::acks::{AckNow, Acks};
+use crate::config::{Congestion, RtoRules, TcpConfig, WindowRules};
 use crate::errno::Errno;
 use crate::event::{ConnKey, Note, Resent, SocketEvent, SocketId, TcpEvent};
 use crate::reassembly::Reassembly;
+use crate::rtt::Rtt;
+use crate::scoreboard::{DUP_THRESH, Delivered, Scoreboard};
 use crate::state::State;
 
 /// A segment on its way out, with the sender's state label for fault filters.
@@ -56,6 +61,16 @@ pub struct Counters {
     pub time_wait_reopened: u64,
     /// TIME_WAIT 4-tuples taken over by connect() (tcp_tw_reuse).
     pub time_wait_reused: u64,
+    /// Fast recoveries entered (by duplicate ACKs, SACK or RACK).
+    pub recoveries: u64,
+    /// Fast recoveries started from SACK information.
+    pub sack_recoveries: u64,
+    /// Tail loss probes sent (RFC 8985 §7).
+    pub loss_probes: u64,
+    /// Retransmission timeouts.
+    pub timeouts: u64,
+    /// Keep-alive probes sent.
+    pub keepalive_probes: u64,
 }
 
 /// What a block is given to act: the time, the host's configuration, and where to put what
@@ -96,8 +111,6 @@ impl Cx<'_> {
 const DEFAULT_MSS: u16 = 536;
 /// Bytes the timestamps option takes in every segment once negotiated (10, padded to 12).
 const TS_OPTION_LEN: u16 = 12;
-/// Clock granularity G of RFC 6298 §2 (the timestamp clock ticks in milliseconds).
-const CLOCK_GRANULARITY: SimDuration = SimDuration::from_millis(1);
 /// Largest window scale shift (RFC 7323 §2.3).
 const MAX_WSCALE: u8 = 14;
 
@@ -113,6 +126,29 @@ pub(crate) fn wscale_for(buf: u32) -> u8 {
         shift += 1;
     }
     shift
+}
+
+/// Loss-recovery state of the sender (Linux icsk_ca_state; Disorder is Open here).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+enum CaState {
+    /// No loss suspected.
+    Open,
+    /// Fast recovery (RFC 6582, RFC 6675; Linux TCP_CA_Recovery), until `high_seq` is ACKed.
+    Recovery,
+    /// After a retransmission timeout (Linux TCP_CA_Loss), until `high_seq` is ACKed.
+    Loss,
+}
+
+/// What the retransmission timer slot is armed for (Linux icsk_pending: one timer, three
+/// uses).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum RtxTimer {
+    /// Retransmission timeout.
+    Rto,
+    /// Tail loss probe (RFC 8985 §7).
+    Probe,
+    /// RACK reordering window (RFC 8985 §6.3).
+    Reorder,
 }
 
 /// A connection.
@@ -132,12 +168,11 @@ pub(crate) struct Tcb {
     pub bound_port: bool,
     nagle: bool,
 
-    // Send sequence space (RFC 9293 §3.3.1).
+    // Send sequence space (RFC 9293 §3.3.1). SND.NXT never moves back: what a timeout
+    // resends is marked on the scoreboard.
     pub iss: Seq,
     snd_una: Seq,
     pub snd_nxt: Seq,
-    /// Highest sequence number sent so far (SND.NXT can be pulled back by a timeout).
-    snd_max: Seq,
     snd_wnd: u32,
     max_snd_wnd: u32,
     snd_wl1: Seq,
@@ -148,6 +183,8 @@ pub(crate) struct Tcb {
     /// The application has no more data (shutdown or close): a FIN follows the data.
     fin_queued: bool,
     fin_sent: bool,
+    /// Segments sent and not yet acknowledged, with their SACK and loss marks.
+    rtx: Scoreboard,
 
     // Receive sequence space.
     pub irs: Seq,
@@ -157,7 +194,14 @@ pub(crate) struct Tcb {
     /// Sequence number of a FIN that arrived ahead of a gap.
     ooo_fin: Option<Seq>,
     pub fin_received: bool,
+    /// RCV.NXT our last ACK carried (Linux rcv_wup).
     last_ack_sent: Seq,
+    /// The most we offer (Linux rcv_ssthresh): grows with the data received.
+    rcv_wnd_limit: u32,
+    /// SACK blocks we report, most recent first (RFC 2018 §4; Linux selective_acks).
+    rcv_sacks: Vec<(Seq, Seq)>,
+    /// A D-SACK block for the next ACK (RFC 2883 §4).
+    dsack: Option<(Seq, Seq)>,
 
     // Options.
     snd_mss: u16,
@@ -167,36 +211,107 @@ pub(crate) struct Tcb {
     pub ts_recent: u32,
     pub ts_recent_at: SimTime,
     pub ts_offset: u32,
+    /// Both sides offered SACK.
+    sack_ok: bool,
 
-    // Retransmission (RFC 6298).
-    srtt: Option<SimDuration>,
-    rttvar: SimDuration,
-    rto: SimDuration,
-    rtt_sample: Option<(Seq, SimTime)>,
-    retries: u32,
+    // Retransmission (RFC 6298, or Linux).
+    rtt: Rtt,
+    /// RFC 6298 §3's one timed segment: (end, send time).
+    rtt_timed: Option<(Seq, SimTime)>,
+    /// When our SYN (or SYN-ACK) was first sent.
+    syn_sent_at: SimTime,
+    /// Timeouts since the last forward progress (Linux icsk_retransmits).
+    retransmits: u32,
+    /// First send time of the oldest data resent by a timeout (Linux retrans_stamp).
+    retrans_stamp: Option<SimTime>,
 
-    // Congestion control (RFC 5681, RFC 6582).
+    // Congestion control and loss recovery (RFC 5681, 6582, 6675, 6937, 8985).
     cwnd: u32,
     ssthresh: u32,
+    /// Bytes acknowledged towards the next congestion-avoidance increase.
+    cwnd_acked: u32,
+    ca: CaState,
+    /// SND.NXT when recovery or loss began (RFC 6582 recover; Linux high_seq).
+    high_seq: Seq,
+    /// Duplicate ACKs in a row (without SACK).
     dupacks: u32,
-    recover: Seq,
-    in_recovery: bool,
+    /// Without SACK, each duplicate ACK stands for one segment that left the network (Linux
+    /// tcp_add_reno_sack; RFC 5681's window inflation says the same).
+    reno_sacked: u32,
+    /// PRR (RFC 6937): cwnd when recovery began, bytes delivered and sent since.
+    prior_cwnd: u32,
+    prr_delivered: u32,
+    prr_out: u32,
+    /// SND.NXT when a tail loss probe went out, while its outcome is open.
+    tlp_high_seq: Option<Seq>,
+    /// That probe resent old data (rather than sending new data).
+    tlp_retrans: bool,
 
     // Acknowledgments.
+    acks: Acks,
+    /// An ACK must go out at the end of this call.
     ack_now: bool,
     /// When the last answer to an invalid segment went out (Linux last_oow_ack_time).
     last_oow_ack: Option<SimTime>,
-    unacked_segments: u32,
 
     // Timers: when each is due, if armed.
     rtx_at: Option<SimTime>,
+    rtx_kind: RtxTimer,
     persist_at: Option<SimTime>,
     persist_backoff: u32,
-    delack_at: Option<SimTime>,
     fin_wait_2_at: Option<SimTime>,
+    /// Keep-alive: (idle, interval, probes) when SO_KEEPALIVE is on.
+    keepalive: Option<(SimDuration, SimDuration, u32)>,
+    keepalive_at: Option<SimTime>,
+    keepalive_sent: u32,
+    /// When the last segment arrived (the keep-alive idle clock).
+    last_rcv_at: SimTime,
 
     /// An error the application has not seen yet.
     pub error: Option<Errno>,
+}
+
+/// Whether a send may ignore cwnd for one segment.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Push {
+    /// Within the windows.
+    Normal,
+    /// A tail loss probe: one segment even if cwnd is full (Linux tcp_write_xmit push_one 2).
+    Probe,
+}
+
+/// The Linux initial receive window (tcp_select_initial_window): 65 535 rounded down to a
+/// multiple of `mss`, within the buffer; RFC rules offer the whole buffer.
+fn initial_window(cfg: &TcpConfig, mss: u16) -> u32 {
+    match cfg.window_rules {
+        WindowRules::Rfc => cfg.rcv_buf,
+        WindowRules::Linux => {
+            let mss = u32::from(mss.max(1));
+            let space = cfg.rcv_buf.min(0xFFFF);
+            (space / mss * mss).max(mss)
+        }
+    }
+}
+
+/// When a timer armed at `now` for `after` fires. With a `timer_tick` this is Linux's timer
+/// wheel (kernel/time/timer.c calc_index): the timeout becomes whole jiffies (rounded up)
+/// from the current jiffy, then the expiry is rounded up to the granularity of the wheel
+/// level it lands in (1 jiffy below 63 jiffies, 8 below 504, 64 below 4032, 512 below
+/// 32 256, ...) plus one granule, so a timer never fires early and at most one granule late.
+pub(crate) fn timer_at(cfg: &TcpConfig, now: SimTime, after: SimDuration) -> SimTime {
+    let tick = cfg.timer_tick.as_nanos();
+    if tick == 0 {
+        return now.saturating_add(after);
+    }
+    let jiffies = now.as_nanos() / tick;
+    let delta = after.as_nanos().div_ceil(tick);
+    let mut level = 0;
+    while level < 8 && delta >= 63u64 << (3 * level) {
+        level += 1;
+    }
+    let shift = 3 * level;
+    let expires = ((jiffies.saturating_add(delta) >> shift) + 1) << shift;
+    SimTime::from_nanos(expires.saturating_mul(tick))
 }
 
 /// How an incoming segment ended for this block.
@@ -222,7 +337,6 @@ impl Tcb {
             iss,
             snd_una: iss,
             snd_nxt: iss,
-            snd_max: iss,
             snd_wnd: 0,
             max_snd_wnd: 0,
             snd_wl1: Seq(0),
@@ -231,6 +345,7 @@ impl Tcb {
             data_base: iss.add(1),
             fin_queued: false,
             fin_sent: false,
+            rtx: Scoreboard::default(),
             irs: Seq(0),
             rcv_nxt: Seq(0),
             rcv_buf: VecDeque::new(),
@@ -238,6 +353,9 @@ impl Tcb {
             ooo_fin: None,
             fin_received: false,
             last_ack_sent: Seq(0),
+            rcv_wnd_limit: cfg.rcv_buf,
+            rcv_sacks: Vec::new(),
+            dsack: None,
             snd_mss: DEFAULT_MSS,
             snd_wscale: 0,
             rcv_wscale: 0,
@@ -245,24 +363,41 @@ impl Tcb {
             ts_recent: 0,
             ts_recent_at: now,
             ts_offset,
-            srtt: None,
-            rttvar: SimDuration::ZERO,
-            rto: cfg.rto_initial,
-            rtt_sample: None,
-            retries: 0,
+            sack_ok: false,
+            rtt: Rtt::new(cfg.rto_rules, cfg.rto_initial, cfg.rto_min, cfg.rto_max),
+            rtt_timed: None,
+            syn_sent_at: now,
+            retransmits: 0,
+            retrans_stamp: None,
             cwnd: 0,
             ssthresh: u32::MAX,
+            cwnd_acked: 0,
+            ca: CaState::Open,
+            high_seq: iss,
             dupacks: 0,
-            recover: iss,
-            in_recovery: false,
+            reno_sacked: 0,
+            prior_cwnd: 0,
+            prr_delivered: 0,
+            prr_out: 0,
+            tlp_high_seq: None,
+            tlp_retrans: false,
+            acks: Acks::new(
+                cfg.ack_policy,
+                cfg.delayed_ack.unwrap_or(SimDuration::ZERO),
+                u32::from(cfg.mss),
+                cfg.timer_tick,
+            ),
             ack_now: false,
             last_oow_ack: None,
-            unacked_segments: 0,
             rtx_at: None,
+            rtx_kind: RtxTimer::Rto,
             persist_at: None,
             persist_backoff: 0,
-            delack_at: None,
             fin_wait_2_at: None,
+            keepalive: None,
+            keepalive_at: None,
+            keepalive_sent: 0,
+            last_rcv_at: now,
             error: None,
         }
     }
@@ -278,10 +413,11 @@ impl Tcb {
         let mut tcb = Tcb::blank(key, cx.cfg, iss, ts_offset, cx.now);
         tcb.socket = Some(socket);
         tcb.rcv_wscale = if cx.cfg.window_scale {
-            wscale_for(cx.cfg.rcv_buf)
+            wscale_for(cx.cfg.rcv_buf_max)
         } else {
             0
         };
+        tcb.rcv_wnd_limit = initial_window(cx.cfg, cx.cfg.mss);
         tcb.set_state(cx, State::SynSent);
         tcb.send_syn(cx, false);
         tcb
@@ -301,6 +437,10 @@ impl Tcb {
         tcb.irs = syn.seq;
         tcb.rcv_nxt = syn.seq.add(1);
         tcb.take_syn_options(cx, syn);
+        // Linux tcp_openreq_init_rwin: the SYN-ACK's window is a multiple of the MSS less
+        // the timestamps option.
+        let overhead = if tcb.ts_on { TS_OPTION_LEN } else { 0 };
+        tcb.rcv_wnd_limit = initial_window(cx.cfg, cx.cfg.mss.saturating_sub(overhead));
         tcb.snd_wnd = u32::from(syn.window);
         tcb.snd_wl1 = syn.seq;
         tcb.snd_wl2 = syn.ack;
@@ -310,14 +450,14 @@ impl Tcb {
     }
 
     /// Options of the peer's SYN: MSS (RFC 9293 §3.7.1), window scale and timestamps (RFC
-    /// 7323), each used only if both sides offered it.
+    /// 7323), SACK-permitted (RFC 2018 §2), each used only if both sides offered it.
     fn take_syn_options(&mut self, cx: &Cx<'_>, syn: &Segment) {
         let o = &syn.options;
         let peer_mss = o.mss.unwrap_or(DEFAULT_MSS);
         match (cx.cfg.window_scale, o.window_scale) {
             (true, Some(shift)) => {
                 self.snd_wscale = shift.min(MAX_WSCALE);
-                self.rcv_wscale = wscale_for(cx.cfg.rcv_buf);
+                self.rcv_wscale = wscale_for(cx.cfg.rcv_buf_max);
             }
             _ => {
                 self.snd_wscale = 0;
@@ -329,6 +469,7 @@ impl Tcb {
             self.ts_recent = ts.val;
             self.ts_recent_at = cx.now;
         }
+        self.sack_ok = cx.cfg.sack && o.sack_permitted;
         let overhead = if self.ts_on { TS_OPTION_LEN } else { 0 };
         self.snd_mss = peer_mss.min(cx.cfg.mss).saturating_sub(overhead).max(1);
         let mss = u32::from(self.snd_mss);
@@ -382,8 +523,10 @@ impl Tcb {
     fn clear_timers(&mut self) {
         self.rtx_at = None;
         self.persist_at = None;
-        self.delack_at = None;
+        self.acks.timer = None;
+        self.acks.comp_timer = None;
         self.fin_wait_2_at = None;
+        self.keepalive_at = None;
     }
 
     /// Reports an error to the application and closes (RST received, timeout, refusal).
@@ -406,15 +549,29 @@ impl Tcb {
         ts_clock(now).wrapping_add(self.ts_offset)
     }
 
-    /// Free space in the receive buffer: the window we can offer.
+    /// The window we can offer: the free space of the receive buffer, and with Linux's
+    /// rules no more than the window grown so far.
     fn rcv_wnd(&self, cfg: &TcpConfig) -> u32 {
-        cfg.rcv_buf.saturating_sub(self.rcv_buf.len() as u32)
+        let free = cfg.rcv_buf.saturating_sub(self.rcv_buf.len() as u32);
+        free.min(self.rcv_wnd_limit)
     }
 
     fn window_field(&self, cfg: &TcpConfig, syn: bool) -> u16 {
         let wnd = self.rcv_wnd(cfg);
         // RFC 7323 §2.2: the window of a SYN is never scaled.
-        let shifted = if syn { wnd } else { wnd >> self.rcv_wscale };
+        if syn {
+            return wnd.min(0xFFFF) as u16;
+        }
+        let unit = 1u32 << self.rcv_wscale;
+        let free = cfg.rcv_buf.saturating_sub(self.rcv_buf.len() as u32);
+        // Linux __tcp_select_window: a scaled window is rounded up to its unit, so it is
+        // not scaled away, when the buffer has room for that.
+        let shifted = if cfg.window_rules == WindowRules::Linux && wnd.div_ceil(unit) * unit <= free
+        {
+            wnd.div_ceil(unit)
+        } else {
+            wnd >> self.rcv_wscale
+        };
         shifted.min(0xFFFF) as u16
     }
 
@@ -423,20 +580,21 @@ impl Tcb {
         self.window_field(cfg, false)
     }
 
-    /// Sends one segment from this connection. An ACK carries RCV.NXT and the window, and
-    /// clears any pending acknowledgment.
+    /// Sends one segment from this connection. An ACK carries RCV.NXT, the window and any
+    /// SACK blocks, and settles the acknowledgment owed.
     fn emit(&mut self, cx: &mut Cx<'_>, flags: TcpFlags, seq: Seq, payload: Vec<u8>) {
         let syn = flags.contains(TcpFlags::SYN);
         let ack = flags.contains(TcpFlags::ACK);
         let mut options = TcpOptions::default();
         if syn {
             options.mss = Some(cx.cfg.mss);
-            // A SYN-ACK offers an option only if the SYN did (RFC 7323 §1.3).
+            // A SYN-ACK offers an option only if the SYN did (RFC 7323 §1.3, RFC 2018 §2).
             let offer_ws =
                 cx.cfg.window_scale && (!ack || self.rcv_wscale > 0 || self.snd_wscale > 0);
             if offer_ws {
-                options.window_scale = Some(wscale_for(cx.cfg.rcv_buf));
+                options.window_scale = Some(wscale_for(cx.cfg.rcv_buf_max));
             }
+            options.sack_permitted = if ack { self.sack_ok } else { cx.cfg.sack };
         }
         let offer_ts = if syn && !ack {
             cx.cfg.timestamps
@@ -449,11 +607,14 @@ impl Tcb {
                 ecr: if ack { self.ts_recent } else { 0 },
             });
         }
+        if ack && !syn && self.sack_ok {
+            options.sack = self.sack_blocks(offer_ts, payload.len());
+        }
         if ack {
             self.last_ack_sent = self.rcv_nxt;
             self.ack_now = false;
-            self.unacked_segments = 0;
-            self.delack_at = None;
+            self.dsack = None;
+            self.acks.sent();
         }
         let segment = Segment {
             seq,
@@ -467,21 +628,36 @@ impl Tcb {
         cx.send(&self.key, segment, self.state.name());
     }
 
+    /// The SACK blocks for the next ACK: a D-SACK first, then the most recent blocks, as
+    /// many as fit (Linux tcp_established_options: 3 beside timestamps, else 4). A segment
+    /// with data carries only what fits within the MSS it was cut for.
+    fn sack_blocks(&self, with_ts: bool, payload_len: usize) -> SackBlocks {
+        let mut room: usize = if with_ts { 3 } else { 4 };
+        if payload_len > 0 {
+            let spare = usize::from(self.snd_mss).saturating_sub(payload_len);
+            room = room.min(spare.saturating_sub(4) / 8);
+        }
+        let mut blocks = SackBlocks::NONE;
+        for &b in self.dsack.iter().chain(self.rcv_sacks.iter()).take(room) {
+            blocks.push(b);
+        }
+        blocks
+    }
+
     fn send_syn(&mut self, cx: &mut Cx<'_>, with_ack: bool) {
         let flags = if with_ack {
             TcpFlags::SYN | TcpFlags::ACK
         } else {
             TcpFlags::SYN
         };
+        if self.retransmits == 0 {
+            self.syn_sent_at = cx.now;
+        }
         self.emit(cx, flags, self.iss, Vec::new());
         self.snd_nxt = self.iss.add(1);
-        if self.snd_max.lt(self.snd_nxt) {
-            self.snd_max = self.snd_nxt;
+        if self.rtx_at.is_none() {
+            self.arm(cx, RtxTimer::Rto, self.rtt.rto());
         }
-        if self.retries == 0 && self.rtt_sample.is_none() {
-            self.rtt_sample = Some((self.iss, cx.now));
-        }
-        self.rtx_at.get_or_insert(cx.now + self.rto);
     }
 
     /// RST in reply to a segment of this connection, or on abort: SEQ=SND.NXT (RFC 9293
@@ -517,44 +693,17 @@ impl Tcb {
         )
     }
 
-    /// Sends what the windows allow: new data (Nagle permitting), then the FIN once all data
-    /// is out, then a pure ACK if one is owed. RFC 9293 §3.8.6, RFC 5681 §3.1, RFC 1122
-    /// §4.2.3.4.
+    /// Sends what the windows allow: segments marked lost first (Linux
+    /// tcp_xmit_retransmit_queue; RFC 6675 §5 NextSeg rule 1), then new data (Nagle
+    /// permitting) and the FIN once all data is out (tcp_write_xmit), then a pure ACK if one
+    /// is owed. RFC 9293 §3.8.6, RFC 5681 §3.1, RFC 1122 §4.2.3.4.
     pub(crate) fn output(&mut self, cx: &mut Cx<'_>) {
         if self.can_send_data() {
-            loop {
-                let data_end = self.data_end();
-                let in_flight = self.snd_nxt.diff(self.snd_una).max(0) as u32;
-                let unsent = data_end.diff(self.snd_nxt).max(0) as u32;
-                if unsent > 0 {
-                    let want = unsent.min(u32::from(self.snd_mss));
-                    // Sender silly window avoidance (RFC 9293 §3.8.6.2.1), as Linux does it
-                    // (tcp_snd_wnd_test): a segment is never cut down to fit a small offered
-                    // window; the persist timer deals with a window that stays too small.
-                    if want > self.snd_wnd.saturating_sub(in_flight) {
-                        break;
-                    }
-                    let len = want.min(self.cwnd.saturating_sub(in_flight));
-                    if len == 0 {
-                        break;
-                    }
-                    let last = len == unsent;
-                    // Nagle: a short segment waits while data is unacknowledged, unless the
-                    // application is closing (Linux pushes everything on close).
-                    if self.nagle
-                        && len < u32::from(self.snd_mss)
-                        && in_flight > 0
-                        && !self.fin_queued
-                    {
-                        break;
-                    }
-                    self.send_data(cx, self.snd_nxt, len, self.fin_queued && last);
-                    continue;
-                }
-                if self.fin_queued && self.snd_nxt == data_end {
-                    self.send_data(cx, data_end, 0, true);
-                }
-                break;
+            self.retransmit_lost(cx);
+            let sent_new = self.send_new(cx, Push::Normal);
+            if sent_new {
+                // Linux tcp_write_xmit: one loss probe per tail-loss episode.
+                self.schedule_loss_probe(cx, false);
             }
             self.check_persist(cx);
         }
@@ -563,16 +712,72 @@ impl Tcb {
         }
     }
 
-    /// Sends `len` bytes from `seq` (and the FIN after them if `fin`), counting it as a
-    /// retransmission when any of it was sent before.
-    fn send_data(&mut self, cx: &mut Cx<'_>, seq: Seq, len: u32, fin: bool) {
-        if seq.lt(self.snd_max) {
-            let what = if len == 0 { Resent::Fin } else { Resent::Data };
-            self.retransmitted(cx, what, seq);
-            if fin && len > 0 {
-                cx.counters.fin_retransmits += 1;
+    /// Bytes in flight (RFC 6675 §4 pipe; Linux tcp_packets_in_flight): what the scoreboard
+    /// holds in flight, less one segment per duplicate ACK without SACK.
+    fn pipe(&self) -> u32 {
+        let reno = self.reno_sacked * u32::from(self.snd_mss);
+        self.rtx.pipe().saturating_sub(reno)
+    }
+
+    /// Resends segments marked lost while the pipe is below cwnd.
+    fn retransmit_lost(&mut self, cx: &mut Cx<'_>) {
+        while let Some(i) = self.rtx.next_lost() {
+            if self.pipe() >= self.cwnd {
+                break;
             }
+            self.retransmit(cx, i);
         }
+    }
+
+    /// Sends new data (and the FIN) within the peer's window and cwnd; `Push::Probe` sends at
+    /// most one segment whatever cwnd says (a tail loss probe). Returns whether anything
+    /// went out.
+    fn send_new(&mut self, cx: &mut Cx<'_>, push: Push) -> bool {
+        let mss = u32::from(self.snd_mss);
+        let mut sent = false;
+        loop {
+            let data_end = self.data_end();
+            let unsent = data_end.diff(self.snd_nxt).max(0) as u32;
+            if unsent == 0 {
+                // Linux tcp_cwnd_test: the final FIN is never held back by cwnd.
+                if self.fin_queued && !self.fin_sent {
+                    self.send_data(cx, data_end, 0, true);
+                    sent = true;
+                }
+                return sent;
+            }
+            let len = unsent.min(mss);
+            // Sender silly window avoidance (RFC 9293 §3.8.6.2.1), as Linux does it
+            // (tcp_snd_wnd_test): a segment is never cut down to fit a small offered window;
+            // the persist timer deals with a window that stays too small.
+            let wnd_end = self.snd_una.add(self.snd_wnd);
+            if self.snd_nxt.add(len).gt(wnd_end) {
+                return sent;
+            }
+            // A probe is one segment, sent whatever cwnd says.
+            let probe = push == Push::Probe;
+            if (probe && sent) || (!probe && self.pipe() >= self.cwnd) {
+                return sent;
+            }
+            // Nagle: a short segment waits while data is unacknowledged, unless the
+            // application is closing (Linux pushes everything on close).
+            if self.nagle
+                && len < mss
+                && !self.rtx.is_empty()
+                && !self.fin_queued
+                && push != Push::Probe
+            {
+                return sent;
+            }
+            let last = len == unsent;
+            self.send_data(cx, self.snd_nxt, len, self.fin_queued && last);
+            sent = true;
+        }
+    }
+
+    /// Sends `len` new bytes from `seq` (and the FIN after them if `fin`).
+    fn send_data(&mut self, cx: &mut Cx<'_>, seq: Seq, len: u32, fin: bool) {
+        debug_assert!(seq == self.snd_nxt, "new data starts at SND.NXT");
         let mut flags = TcpFlags::ACK;
         if len > 0 && seq.add(len) == self.data_end() {
             flags = flags | TcpFlags::PSH;
@@ -582,35 +787,70 @@ impl Tcb {
             self.fin_sent = true;
         }
         let payload = self.payload(seq, len as usize);
+        let first_in_flight = self.rtx.is_empty();
         self.emit(cx, flags, seq, payload);
-        self.sent(cx, seq, len + u32::from(fin));
-    }
-
-    /// Bookkeeping after sending `len` sequence numbers from `seq`.
-    fn sent(&mut self, cx: &mut Cx<'_>, seq: Seq, len: u32) {
-        let end = seq.add(len);
-        if self.snd_nxt.lt(end) {
-            self.snd_nxt = end;
+        let end = seq.add(len + u32::from(fin));
+        self.rtx.push(seq, end, fin, cx.now);
+        self.snd_nxt = end;
+        if self.ca == CaState::Recovery {
+            self.prr_out += len.max(1);
         }
-        if self.snd_max.lt(self.snd_nxt) {
-            // New data: time it if nothing is being timed (Karn: never time a resend).
-            if self.rtt_sample.is_none() && seq == self.snd_max {
-                self.rtt_sample = Some((self.snd_nxt, cx.now));
-            }
-            self.snd_max = self.snd_nxt;
+        // RFC 6298 §3: time one segment per round trip (Karn: never a resend).
+        if self.rtt_timed.is_none() {
+            self.rtt_timed = Some((end, cx.now));
         }
-        self.rtx_at.get_or_insert(cx.now + self.rto);
+        self.acks.data_sent(cx.now);
+        // Linux tcp_event_new_data_sent: the first segment in flight starts the RTO (a
+        // pending probe is replaced by it too).
+        if first_in_flight || self.rtx_at.is_none() || self.rtx_kind == RtxTimer::Probe {
+            self.arm(cx, RtxTimer::Rto, self.rtt.rto());
+        }
         self.persist_at = None;
     }
 
-    /// The persist timer runs when data waits, the peer's window is zero, and nothing is in
-    /// flight to provoke a window update (RFC 9293 §3.8.6.1).
+    /// Resends scoreboard segment `i` as it was sent (Linux __tcp_retransmit_skb).
+    fn retransmit(&mut self, cx: &mut Cx<'_>, i: usize) {
+        let s = *self.rtx.get(i).expect("a queued segment");
+        let len = s.len() - u32::from(s.fin);
+        let what = if len == 0 { Resent::Fin } else { Resent::Data };
+        self.retransmitted(cx, what, s.seq);
+        if s.fin && len > 0 {
+            cx.counters.fin_retransmits += 1;
+        }
+        let mut flags = TcpFlags::ACK;
+        if len > 0 && s.seq.add(len) == self.data_end() {
+            flags = flags | TcpFlags::PSH;
+        }
+        if s.fin {
+            flags = flags | TcpFlags::FIN;
+        }
+        if self.retrans_stamp.is_none() {
+            self.retrans_stamp = Some(s.xmit_at);
+        }
+        let payload = self.payload(s.seq, len as usize);
+        self.emit(cx, flags, s.seq, payload);
+        self.rtx.retransmitted(i, cx.now);
+        if self.ca == CaState::Recovery {
+            self.prr_out += len.max(1);
+        }
+        if self.rtt_timed.is_some_and(|(end, _)| end.gt(s.seq)) {
+            self.rtt_timed = None; // Karn's rule
+        }
+        if self.rtx_at.is_none() {
+            self.arm(cx, RtxTimer::Rto, self.rtt.rto());
+        }
+    }
+
+    /// The persist timer runs when data waits, the peer's window is too small for it, and
+    /// nothing is in flight to provoke a window update (RFC 9293 §3.8.6.1).
     fn check_persist(&mut self, cx: &mut Cx<'_>) {
         let unsent = self.data_end().diff(self.snd_nxt).max(0) as u32;
-        let blocked = unsent > 0 && unsent.min(u32::from(self.snd_mss)) > self.snd_wnd;
-        if blocked && self.snd_nxt == self.snd_una {
+        let wnd_end = self.snd_una.add(self.snd_wnd);
+        let next = unsent.min(u32::from(self.snd_mss));
+        let blocked = unsent > 0 && self.snd_nxt.add(next).gt(wnd_end);
+        if blocked && self.rtx.is_empty() {
             if self.persist_at.is_none() {
-                self.persist_at = Some(cx.now + self.persist_interval(cx.cfg));
+                self.persist_at = Some(timer_at(cx.cfg, cx.now, self.persist_interval(cx.cfg)));
             }
         } else {
             self.persist_at = None;
@@ -619,9 +859,90 @@ impl Tcb {
     }
 
     fn persist_interval(&self, cfg: &TcpConfig) -> SimDuration {
-        self.rto
+        self.rtt
+            .rto()
             .saturating_mul(1 << self.persist_backoff.min(16))
             .min(cfg.rto_max)
+    }
+
+    /// Arms the retransmission timer slot for `kind`, `after` from now, on the host's timer
+    /// granularity.
+    fn arm(&mut self, cx: &Cx<'_>, kind: RtxTimer, after: SimDuration) {
+        self.rtx_kind = kind;
+        self.rtx_at = Some(timer_at(cx.cfg, cx.now, after));
+    }
+
+    /// Linux tcp_rearm_rto: no timer when nothing is outstanding; otherwise the RTO from
+    /// now, or, when a probe or reordering timer was pending, from the oldest segment's send.
+    fn rearm_rto(&mut self, cx: &Cx<'_>) {
+        if self.rtx.is_empty() {
+            self.rtx_at = None;
+            return;
+        }
+        let rto = self.rtt.rto();
+        let after = if self.rtx_at.is_some() && self.rtx_kind != RtxTimer::Rto {
+            self.rto_from_head(cx.now, rto)
+        } else {
+            rto
+        };
+        self.arm(cx, RtxTimer::Rto, after);
+    }
+
+    /// How far in the future the RTO of the oldest outstanding segment lies (Linux
+    /// tcp_rto_delta_us), at least 1 ns.
+    fn rto_from_head(&self, now: SimTime, rto: SimDuration) -> SimDuration {
+        let sent = self.rtx.get(0).map_or(now, |s| s.xmit_at);
+        (sent + rto)
+            .saturating_since(now)
+            .max(SimDuration::from_nanos(1))
+    }
+
+    /// Linux tcp_schedule_loss_probe (RFC 8985 §7.2): with SACK, not in recovery, data
+    /// outstanding: probe after 2·SRTT (plus rto_min when one segment is out, for the
+    /// peer's delayed ACK; plus 2 ms otherwise), or at the RTO if that comes first. Returns
+    /// whether a probe was scheduled.
+    fn schedule_loss_probe(&mut self, cx: &Cx<'_>, advancing_rto: bool) -> bool {
+        if !(cx.cfg.tail_loss_probe && self.sack_ok)
+            || self.rtx.is_empty()
+            || self.ca != CaState::Open
+            || self.state == State::SynSent
+            || self.state == State::SynReceived
+        {
+            return false;
+        }
+        let mut pto = match self.rtt.srtt() {
+            Some(srtt) => {
+                let single = self.rtx.segments().count() == 1;
+                let extra = if single {
+                    cx.cfg.rto_min
+                } else {
+                    SimDuration::from_millis(2)
+                };
+                srtt.saturating_mul(2).saturating_add(extra)
+            }
+            None => cx.cfg.rto_initial,
+        };
+        let rto_delta = if advancing_rto {
+            self.rtt.rto()
+        } else {
+            match (self.rtx_at, self.rtx_kind) {
+                (Some(at), RtxTimer::Rto) => at.saturating_since(cx.now),
+                _ => self.rto_from_head(cx.now, self.rtt.rto()),
+            }
+        };
+        if !rto_delta.is_zero() {
+            pto = pto.min(rto_delta);
+        }
+        self.arm(cx, RtxTimer::Probe, pto);
+        true
+    }
+
+    /// Linux tcp_set_xmit_timer, after an ACK that moved things: a loss probe if one
+    /// applies, else the RTO.
+    fn set_xmit_timer(&mut self, cx: &Cx<'_>) {
+        if !self.schedule_loss_probe(cx, true) {
+            self.rearm_rto(cx);
+        }
     }
 
     // ---------------------------------------------------------------------------------
@@ -662,12 +983,22 @@ impl Tcb {
         }
         let before = self.rcv_wnd(cx.cfg);
         out.extend(self.rcv_buf.drain(..n));
+        if !self.state.is_synchronized() || self.state == State::SynReceived {
+            return Ok(n);
+        }
+        // Linux tcp_cleanup_rbuf: an owed ACK goes now if the read emptied the buffer of
+        // small segments, or more than a segment waits for its ACK.
+        let since = self.rcv_nxt.diff(self.last_ack_sent).max(0) as u32;
+        if self.acks.after_read(since, self.rcv_buf.is_empty()) == AckNow::Send {
+            self.send_ack(cx);
+            return Ok(n);
+        }
         // Receiver SWS avoidance (RFC 9293 §3.8.6.2.2): announce the opened window once it
         // grew by at least min(buffer / 2, MSS).
         let grown = self.rcv_wnd(cx.cfg) - before;
         let threshold = (cx.cfg.rcv_buf / 2).min(u32::from(cx.cfg.mss));
         let was_small = before < threshold;
-        if self.state.is_synchronized() && !self.fin_received && was_small && grown >= threshold {
+        if !self.fin_received && was_small && grown >= threshold {
             self.send_ack(cx);
         }
         Ok(n)
@@ -752,6 +1083,38 @@ impl Tcb {
         self.nagle = on;
     }
 
+    /// SO_KEEPALIVE with TCP_KEEPIDLE, TCP_KEEPINTVL and TCP_KEEPCNT (`None` turns it off).
+    pub(crate) fn set_keepalive(
+        &mut self,
+        cx: &Cx<'_>,
+        keepalive: Option<(SimDuration, SimDuration, u32)>,
+    ) {
+        self.keepalive = keepalive;
+        self.keepalive_sent = 0;
+        self.rearm_keepalive(cx);
+    }
+
+    /// Linux inet_csk_reset_keepalive_timer: the next probe is due `idle` after the last
+    /// segment received, or `interval` after the last probe.
+    fn rearm_keepalive(&mut self, cx: &Cx<'_>) {
+        self.keepalive_at = match self.keepalive {
+            Some((idle, _, _)) if self.keepalive_applies() => {
+                Some(timer_at(cx.cfg, self.last_rcv_at, idle).max(cx.now))
+            }
+            _ => None,
+        };
+    }
+
+    /// Keep-alive runs in the synchronised states where the connection can still hear from
+    /// the peer (Linux tcp_keepalive_timer skips LISTEN, CLOSE and the closing states of an
+    /// orphan).
+    fn keepalive_applies(&self) -> bool {
+        matches!(
+            self.state,
+            State::Established | State::CloseWait | State::FinWait2
+        )
+    }
+
     // ---------------------------------------------------------------------------------
     // Timers
 
@@ -760,8 +1123,9 @@ impl Tcb {
         [
             self.rtx_at,
             self.persist_at,
-            self.delack_at,
+            self.acks.deadline(),
             self.fin_wait_2_at,
+            self.keepalive_at,
         ]
         .into_iter()
         .flatten()
@@ -781,7 +1145,11 @@ impl Tcb {
         }
         if self.rtx_at.is_some_and(|t| t <= now) {
             self.rtx_at = None;
-            self.on_rto(cx);
+            match self.rtx_kind {
+                RtxTimer::Rto => self.on_rto(cx),
+                RtxTimer::Probe => self.on_loss_probe(cx),
+                RtxTimer::Reorder => self.on_reorder_timeout(cx),
+            }
             if self.state == State::Closed {
                 return;
             }
@@ -790,25 +1158,30 @@ impl Tcb {
             self.persist_at = None;
             self.on_persist(cx);
         }
-        if self.delack_at.is_some_and(|t| t <= now) {
-            self.delack_at = None;
-            if self.unacked_segments > 0 || self.ack_now {
+        if self.keepalive_at.is_some_and(|t| t <= now) {
+            self.keepalive_at = None;
+            self.on_keepalive(cx);
+            if self.state == State::Closed {
+                return;
+            }
+        }
+        if self.acks.deadline().is_some_and(|t| t <= now) {
+            let owed = self.acks.pending;
+            self.acks.timer_fired(self.rtt.rto());
+            if owed {
                 self.send_ack(cx);
             }
         }
     }
 
-    /// Retransmission timeout (RFC 6298 §5.4-5.6, RFC 5681 §3.1, RFC 6582 §4).
+    /// Retransmission timeout (RFC 6298 §5.4-5.6, RFC 5681 §3.1, RFC 6675 §5.1; Linux
+    /// tcp_retransmit_timer and tcp_enter_loss).
     fn on_rto(&mut self, cx: &mut Cx<'_>) {
-        let limit = match self.state {
-            State::SynSent => cx.cfg.syn_retries,
-            State::SynReceived => cx.cfg.synack_retries,
-            _ => cx.cfg.data_retries,
-        };
-        if self.snd_una == self.snd_max {
+        let handshake = matches!(self.state, State::SynSent | State::SynReceived);
+        if !handshake && self.rtx.is_empty() {
             return; // nothing outstanding: a stale timer
         }
-        if self.retries >= limit {
+        if self.retries_exhausted(cx) {
             if self.state == State::SynReceived && self.passive {
                 // Linux drops an embryonic connection silently when SYN-ACKs run out.
                 self.set_state(cx, State::Closed);
@@ -817,32 +1190,81 @@ impl Tcb {
             }
             return;
         }
-        self.retries += 1;
-        self.rto = self.rto.saturating_mul(2).min(cx.cfg.rto_max);
-        self.rtt_sample = None; // Karn's rule
-        match self.state {
-            State::SynSent | State::SynReceived => {
-                let what = if self.state == State::SynSent {
-                    Resent::Syn
-                } else {
-                    Resent::SynAck
-                };
-                self.retransmitted(cx, what, self.iss);
-                self.send_syn(cx, self.state == State::SynReceived);
+        self.retransmits += 1;
+        cx.counters.timeouts += 1;
+        self.rtt_timed = None; // Karn's rule
+        if handshake {
+            let what = if self.state == State::SynSent {
+                Resent::Syn
+            } else {
+                Resent::SynAck
+            };
+            // Linux tcp_syn_linear_timeouts: the first SYN retransmissions keep the initial
+            // RTO; back-off starts after them.
+            let linear =
+                self.state == State::SynSent && self.retransmits <= cx.cfg.syn_linear_timeouts;
+            if !linear {
+                self.rtt.back_off();
             }
-            _ => {
-                let mss = u32::from(self.snd_mss);
-                let flight = self.snd_max.diff(self.snd_una).max(0) as u32;
-                self.ssthresh = (flight / 2).max(2 * mss);
-                self.cwnd = mss;
-                self.recover = self.snd_max;
-                self.in_recovery = false;
-                self.dupacks = 0;
-                self.snd_nxt = self.snd_una;
-                self.retransmit_head(cx);
-            }
+            self.retransmitted(cx, what, self.iss);
+            self.send_syn(cx, self.state == State::SynReceived);
+        } else {
+            self.enter_loss(cx);
+            let head = 0;
+            self.retransmit(cx, head);
+            self.rtt.back_off();
         }
-        self.rtx_at = Some(cx.now + self.rto);
+        self.arm(cx, RtxTimer::Rto, self.rtt.rto());
+    }
+
+    /// Whether the next timeout should fail the connection instead: after `syn_retries`
+    /// (plus the linear ones) SYNs, `synack_retries` SYN-ACKs, or for data `data_retries`
+    /// timeouts (RFC 6298) or the time `data_retries` doublings from rto_min take (Linux
+    /// retransmits_timed_out and tcp_model_timeout).
+    fn retries_exhausted(&self, cx: &Cx<'_>) -> bool {
+        let cfg = cx.cfg;
+        match self.state {
+            State::SynSent => self.retransmits >= cfg.syn_retries + cfg.syn_linear_timeouts,
+            State::SynReceived => self.retransmits >= cfg.synack_retries,
+            _ => match cfg.rto_rules {
+                RtoRules::Rfc6298 => self.retransmits >= cfg.data_retries,
+                RtoRules::Linux => {
+                    let budget = model_timeout(cfg.data_retries, cfg.rto_min, cfg.rto_max);
+                    self.retransmits > 0
+                        && self
+                            .retrans_stamp
+                            .is_some_and(|t| cx.now.saturating_since(t) >= budget)
+                }
+            },
+        }
+    }
+
+    /// Linux tcp_enter_loss: on the first timeout of an episode ssthresh drops; every
+    /// segment not SACKed is lost; cwnd is one segment; recovery waits for SND.NXT.
+    fn enter_loss(&mut self, cx: &mut Cx<'_>) {
+        let mss = u32::from(self.snd_mss);
+        if self.ca != CaState::Loss || self.retransmits <= 1 || self.snd_una.ge(self.high_seq) {
+            self.ssthresh = self.loss_ssthresh(cx.cfg);
+        }
+        self.rtx.mark_all_lost();
+        self.cwnd = mss;
+        self.cwnd_acked = 0;
+        self.ca = CaState::Loss;
+        self.high_seq = self.snd_nxt;
+        self.dupacks = 0;
+        self.reno_sacked = 0;
+        self.tlp_high_seq = None;
+    }
+
+    /// ssthresh after a loss: RFC 5681 §3.1 eq. 4 (half the flight), or Linux tcp_reno
+    /// (half of cwnd), at least two segments.
+    fn loss_ssthresh(&self, cfg: &TcpConfig) -> u32 {
+        let mss = u32::from(self.snd_mss);
+        let base = match cfg.congestion {
+            Congestion::NewReno => self.snd_nxt.diff(self.snd_una).max(0) as u32,
+            Congestion::LinuxReno => self.cwnd,
+        };
+        (base / 2).max(2 * mss)
     }
 
     fn retransmitted(&mut self, cx: &mut Cx<'_>, what: Resent, seq: Seq) {
@@ -854,31 +1276,96 @@ impl Tcb {
             conn: self.key,
             what,
             seq: seq.0,
-            attempt: self.retries.max(1),
+            attempt: self.retransmits.max(1),
         });
     }
 
-    /// Sends the first unacknowledged segment again (data, or the FIN alone).
-    fn retransmit_head(&mut self, cx: &mut Cx<'_>) {
-        let seq = self.snd_una;
-        // Resend only data sent before (Linux tcp_retransmit_skb): when SND.UNA is in the
-        // middle of a segment (the peer took part of it), a full MSS from there could reach
-        // past SND.MAX, and the ACK of those bytes would then be dropped as acknowledging
-        // something not yet sent (RFC 9293 §3.10.7.4, fifth step).
-        let data_end = self.data_end();
-        let sent_end = if self.snd_max.lt(data_end) {
-            self.snd_max
-        } else {
-            data_end
-        };
-        let unacked_data = sent_end.diff(seq).max(0) as u32;
-        if unacked_data > 0 {
-            let len = unacked_data.min(u32::from(self.snd_mss));
-            let fin = self.fin_sent && len == unacked_data;
-            self.send_data(cx, seq, len, fin);
-        } else if self.fin_sent {
-            self.send_data(cx, seq, 0, true);
+    /// The tail loss probe fired (RFC 8985 §7.3; Linux tcp_send_loss_probe): new data if
+    /// the peer's window allows, else the last segment again; then the RTO from now.
+    fn on_loss_probe(&mut self, cx: &mut Cx<'_>) {
+        if self.tlp_high_seq.is_none() && !self.rtx.is_empty() {
+            let before = self.snd_nxt;
+            let sent_new = self.can_send_data() && self.send_new(cx, Push::Probe);
+            let probed = if sent_new && self.snd_nxt != before {
+                self.tlp_retrans = false;
+                true
+            } else if let Some(last) = self.rtx.last_index() {
+                self.retransmit(cx, last);
+                self.tlp_retrans = true;
+                true
+            } else {
+                false
+            };
+            if probed {
+                cx.counters.loss_probes += 1;
+                cx.note(self.key, Note::TailLossProbe);
+                self.tlp_high_seq = Some(self.snd_nxt);
+                self.rtx_at = None; // the RTO restarts from now
+            }
         }
+        self.rearm_rto(cx);
+    }
+
+    /// RACK's reordering window ran out (RFC 8985 §6.3; Linux tcp_rack_reo_timeout): judge
+    /// the segments again and retransmit what is lost.
+    fn on_reorder_timeout(&mut self, cx: &mut Cx<'_>) {
+        let reo_wnd = self.rack_reo_wnd();
+        let (marked, _, wait) = self.rtx.rack_detect(cx.now, reo_wnd);
+        if marked > 0 {
+            if self.ca != CaState::Recovery && self.ca != CaState::Loss {
+                self.enter_recovery(cx, Recovered::Sack);
+                self.prr(cx, u32::from(self.snd_mss), false);
+            }
+            self.retransmit_lost(cx);
+        }
+        if let Some(w) = wait {
+            self.arm_reorder(cx, w);
+        } else {
+            self.rtx_kind = RtxTimer::Reorder;
+            self.rtx_at = Some(cx.now);
+            self.rearm_rto(cx);
+        }
+    }
+
+    /// Arms the RACK reordering timer: the wait plus two jiffies (Linux TCP_TIMEOUT_MIN).
+    fn arm_reorder(&mut self, cx: &Cx<'_>, wait: SimDuration) {
+        let slack = cx.cfg.timer_tick.saturating_mul(2);
+        self.arm(cx, RtxTimer::Reorder, wait.saturating_add(slack));
+    }
+
+    /// Keep-alive (RFC 1122 §4.2.3.6; Linux tcp_keepalive_timer): after `idle` without a
+    /// segment from the peer, a probe (an empty segment with SEQ = SND.UNA − 1, which the
+    /// peer must answer) every `interval`; after `probes` unanswered, RST and ETIMEDOUT.
+    fn on_keepalive(&mut self, cx: &mut Cx<'_>) {
+        let Some((idle, interval, probes)) = self.keepalive else {
+            return;
+        };
+        if !self.keepalive_applies() {
+            return;
+        }
+        // Data in flight or waiting: the retransmission or persist timer watches the peer.
+        let unsent = self.data_end().diff(self.snd_nxt).max(0);
+        if !self.rtx.is_empty() || unsent > 0 {
+            self.keepalive_at = Some(timer_at(cx.cfg, cx.now, idle));
+            return;
+        }
+        let quiet = cx.now.saturating_since(self.last_rcv_at);
+        if quiet < idle {
+            self.keepalive_at = Some(timer_at(cx.cfg, self.last_rcv_at, idle).max(cx.now));
+            return;
+        }
+        if self.keepalive_sent >= probes {
+            cx.note(self.key, Note::KeepAliveTimeout);
+            self.send_rst(cx);
+            self.fail(cx, Errno::TimedOut);
+            return;
+        }
+        self.keepalive_sent += 1;
+        cx.counters.keepalive_probes += 1;
+        cx.note(self.key, Note::KeepAliveProbe);
+        let seq = self.snd_una.add(u32::MAX); // SND.UNA - 1
+        self.emit(cx, TcpFlags::ACK, seq, Vec::new());
+        self.keepalive_at = Some(timer_at(cx.cfg, cx.now, interval));
     }
 
     /// Zero-window probe. Follows Linux (tcp_xmit_probe_skb): an empty segment with
@@ -899,7 +1386,7 @@ impl Tcb {
         let seq = self.snd_una.add(u32::MAX); // SND.UNA - 1
         self.emit(cx, TcpFlags::ACK, seq, Vec::new());
         self.persist_backoff += 1;
-        self.persist_at = Some(cx.now + self.persist_interval(cx.cfg));
+        self.persist_at = Some(timer_at(cx.cfg, cx.now, self.persist_interval(cx.cfg)));
     }
 
     // ---------------------------------------------------------------------------------
@@ -967,6 +1454,18 @@ impl Tcb {
             } else if self.state != State::SynReceived || seg.seq.lt(self.rcv_nxt) {
                 cx.note(self.key, Note::OutOfWindow);
             }
+            // Linux tcp_send_dupack: data we already have means our ACK was lost: report it
+            // as a D-SACK (RFC 2883 §4) and go back to quick ACKs.
+            let end = seg.seq.add(seg.payload.len() as u32);
+            if !seg.payload.is_empty() && seg.seq.lt(self.rcv_nxt) {
+                let right = if end.gt(self.rcv_nxt) {
+                    self.rcv_nxt
+                } else {
+                    end
+                };
+                self.set_dsack(cx, seg.seq, right);
+                self.acks.enter_quickack(wnd);
+            }
             if zero_window_ack || self.may_answer_invalid(cx, seg) {
                 self.send_ack(cx);
             }
@@ -1000,6 +1499,7 @@ impl Tcb {
         if !flags.contains(TcpFlags::ACK) {
             return After::Keep;
         }
+        self.heard_from_peer(cx);
         if self.state == State::SynReceived {
             if self.snd_una.lt(seg.ack) && seg.ack.le(self.snd_nxt) {
                 self.snd_wnd = u32::from(seg.window) << self.snd_wscale;
@@ -1063,8 +1563,43 @@ impl Tcb {
             }
         }
 
+        self.ack_check(cx);
         self.output(cx);
         After::Keep
+    }
+
+    /// A segment from the peer passed the checks: the keep-alive clock restarts (Linux
+    /// rcv_tstamp) and unanswered probes are forgotten.
+    fn heard_from_peer(&mut self, cx: &Cx<'_>) {
+        self.last_rcv_at = cx.now;
+        self.keepalive_sent = 0;
+        if self.keepalive.is_some() {
+            self.rearm_keepalive(cx);
+        }
+    }
+
+    /// After a segment: decide whether an owed ACK goes now or later.
+    fn ack_check(&mut self, cx: &mut Cx<'_>) {
+        if !self.acks.pending || self.ack_now {
+            return;
+        }
+        let since = self.rcv_nxt.diff(self.last_ack_sent).max(0) as u32;
+        let gap = !self.ooo.is_empty();
+        let decision = self.acks.decide(
+            cx.now,
+            since,
+            gap,
+            self.sack_ok,
+            self.rcv_nxt.0,
+            self.rtt.srtt(),
+        );
+        if decision == AckNow::Send {
+            self.ack_now = true;
+        } else if let Some(at) = self.acks.timer {
+            // The delayed-ACK timer runs on the host's timer wheel.
+            let after = at.saturating_since(cx.now);
+            self.acks.timer = Some(timer_at(cx.cfg, cx.now, after));
+        }
     }
 
     /// The four cases of the acceptability test (RFC 9293 §3.10.7.4, first step).
@@ -1176,17 +1711,50 @@ impl Tcb {
         self.max_snd_wnd = self.snd_wnd;
         self.snd_wl1 = seg.seq;
         self.snd_wl2 = seg.ack;
-        self.ack_advanced(cx, seg.ack);
+        self.handshake_acked(cx, seg);
         self.set_state(cx, State::Established);
         self.ack_now = true;
         self.output(cx);
     }
 
+    /// Our SYN or SYN-ACK was acknowledged: the first RTT sample, from its send time if it
+    /// was sent once, else from the echoed timestamp (Karn; Linux tcp_ack_update_rtt and
+    /// tcp_synack_rtt_meas).
+    fn handshake_acked(&mut self, cx: &mut Cx<'_>, seg: &Segment) {
+        self.snd_una = seg.ack;
+        let sample = if self.retransmits == 0 {
+            Some(cx.now.saturating_since(self.syn_sent_at))
+        } else {
+            self.ts_rtt(cx.now, seg)
+        };
+        if let Some(r) = sample {
+            self.rtt.sample(r, self.snd_una, self.snd_nxt);
+        }
+        self.retransmits = 0;
+        self.rtx_at = None;
+        self.heard_from_peer(cx);
+    }
+
+    /// The RTT a segment's echoed timestamp shows (RFC 7323 §4.1), at least one tick of the
+    /// timestamp clock (Linux tcp_rtt_tsopt_us).
+    fn ts_rtt(&self, now: SimTime, seg: &Segment) -> Option<SimDuration> {
+        let ts = seg.options.timestamps.filter(|_| self.ts_on)?;
+        if ts.ecr == 0 {
+            return None;
+        }
+        let ms = self.ts_now(now).wrapping_sub(ts.ecr);
+        if ms > 1 << 30 {
+            return None; // from the future: not ours
+        }
+        Some(SimDuration::from_millis(u64::from(ms.max(1))))
+    }
+
     /// The ACK field in a synchronised state (RFC 9293 §3.10.7.4, fifth step; RFC 5961 §5;
-    /// RFC 5681; RFC 6582). Returns false if the segment must be dropped.
+    /// then loss detection and congestion control: RFC 5681, 6582, 6675, 6937, 8985, in
+    /// the order of Linux tcp_ack). Returns false if the segment must be dropped.
     fn process_ack(&mut self, cx: &mut Cx<'_>, seg: &Segment) -> bool {
         let ack = seg.ack;
-        if ack.gt(self.snd_max) {
+        if ack.gt(self.snd_nxt) {
             // Acknowledges something not yet sent: RFC 9293 says ACK and drop. Linux drops it
             // without an answer (tcp_ack, ACK_UNSENT_DATA), so two endpoints that disagree on
             // sequence numbers cannot keep ACKing each other forever.
@@ -1208,7 +1776,7 @@ impl Tcb {
             && seg.payload.is_empty()
             && !seg.flags.intersects(TcpFlags::SYN | TcpFlags::FIN)
             && window == self.snd_wnd
-            && self.snd_max.gt(self.snd_una);
+            && !self.rtx.is_empty();
         // Window update (SND.WL1/WL2 rule).
         if self.snd_wl1.lt(seg.seq) || (self.snd_wl1 == seg.seq && self.snd_wl2.le(ack)) {
             self.snd_wnd = window;
@@ -1216,10 +1784,41 @@ impl Tcb {
             self.snd_wl1 = seg.seq;
             self.snd_wl2 = ack;
         }
+        let mut d = Delivered::default();
         if advanced {
-            self.ack_advanced(cx, ack);
-        } else if duplicate {
-            self.on_duplicate_ack(cx);
+            self.snd_una_advanced(cx, ack, &mut d);
+        }
+        if self.sack_ok && !seg.options.sack.is_empty() {
+            let min_rtt = self.rtt.min_rtt();
+            self.rtx.sack(
+                seg.options.sack.as_slice(),
+                self.snd_una,
+                self.snd_nxt,
+                cx.now,
+                min_rtt,
+                &mut d,
+            );
+        }
+        self.rtt_from_ack(cx, seg, &d, advanced);
+        if self.tlp_high_seq.is_some() {
+            self.process_tlp_ack(cx, ack, advanced, duplicate, &d);
+        }
+        if !self.sack_ok {
+            self.count_reno_sacks(&mut d, advanced, duplicate);
+        }
+        let rearm = self.recover(cx, &d, advanced, duplicate);
+        if self.ca == CaState::Recovery {
+            let newly_lost = false;
+            self.prr(cx, d.delivered, advanced && !newly_lost);
+        } else if advanced {
+            self.grow_cwnd(cx.cfg, d.acked);
+        }
+        if advanced || d.sacked > 0 {
+            if self.rtx.is_empty() {
+                self.rtx_at = None;
+            } else if rearm {
+                self.set_xmit_timer(cx);
+            }
         }
         // FIN acknowledged?
         let fin_acked = self.fin_sent && self.snd_una == self.data_end().add(1);
@@ -1239,58 +1838,19 @@ impl Tcb {
         true
     }
 
-    /// SND.UNA moves forward: free acknowledged data, take an RTT sample, grow the window,
-    /// restart or stop the retransmission timer.
-    fn ack_advanced(&mut self, cx: &mut Cx<'_>, ack: Seq) {
-        // RFC 5681 §3.1: cwnd grows for ACKs of new data. The SYN's sequence number is not
-        // data: the connection starts with exactly the initial window (RFC 6928).
-        let acked = ack.diff(self.snd_una) as u32 - u32::from(self.snd_una == self.iss);
+    /// SND.UNA moves forward: free acknowledged data, clear the scoreboard up to it, end the
+    /// back-off's count and wake a writer.
+    fn snd_una_advanced(&mut self, cx: &mut Cx<'_>, ack: Seq, d: &mut Delivered) {
+        let min_rtt = self.rtt.min_rtt();
+        self.rtx.ack(ack, cx.now, min_rtt, d);
         self.snd_una = ack;
-        if self.snd_nxt.lt(ack) {
-            self.snd_nxt = ack;
-        }
         let data_acked = ack.diff(self.data_base).max(0) as usize;
         let drop = data_acked.min(self.snd_buf.len());
         self.snd_buf.drain(..drop);
         self.data_base = self.data_base.add(drop as u32);
-        if let Some((end, at)) = self.rtt_sample {
-            if ack.ge(end) {
-                self.rtt_sample = None;
-                self.rtt_measured(cx, cx.now.saturating_since(at));
-            }
-        }
-        self.retries = 0;
+        self.retransmits = 0;
+        self.retrans_stamp = None;
         self.persist_backoff = 0;
-        let mss = u32::from(self.snd_mss);
-        if self.in_recovery {
-            if ack.ge(self.recover) {
-                // RFC 6582 §3.2 step 3: full acknowledgment ends recovery.
-                let flight = self.snd_max.diff(self.snd_una).max(0) as u32;
-                self.cwnd = self.ssthresh.min(flight.max(mss) + mss);
-                self.in_recovery = false;
-            } else {
-                // Partial acknowledgment: resend the next hole, deflate the window.
-                self.retransmit_head(cx);
-                self.cwnd = self.cwnd.saturating_sub(acked).max(mss);
-                if acked >= mss {
-                    self.cwnd += mss;
-                }
-            }
-        } else if self.cwnd < self.ssthresh {
-            // Slow start (RFC 5681 §3.1, eq. 2).
-            self.cwnd = self.cwnd.saturating_add(acked.min(mss));
-        } else {
-            // Congestion avoidance (RFC 5681 §3.1, eq. 3).
-            self.cwnd = self
-                .cwnd
-                .saturating_add((mss * mss / self.cwnd.max(1)).max(1));
-        }
-        self.dupacks = 0;
-        self.rtx_at = if self.snd_una == self.snd_max {
-            None
-        } else {
-            Some(cx.now + self.rto)
-        };
         if let Some(s) = self.socket {
             if drop > 0 {
                 cx.app.push(SocketEvent::Writable(s));
@@ -1298,106 +1858,367 @@ impl Tcb {
         }
     }
 
-    /// RFC 5681 §3.2 and RFC 6582 §3.2: the third duplicate ACK starts fast retransmit and
-    /// recovery; more duplicates inflate the window.
-    fn on_duplicate_ack(&mut self, cx: &mut Cx<'_>) {
-        self.dupacks += 1;
-        let mss = u32::from(self.snd_mss);
-        if self.in_recovery {
-            self.cwnd = self.cwnd.saturating_add(mss);
-        } else if self.dupacks == 3 && self.snd_una.gt(self.recover.add(u32::MAX)) {
-            let flight = self.snd_max.diff(self.snd_una).max(0) as u32;
-            self.ssthresh = (flight / 2).max(2 * mss);
-            self.recover = self.snd_max;
-            self.in_recovery = true;
-            self.rtt_sample = None;
-            cx.note(self.key, Note::FastRetransmit);
-            self.retransmit_head(cx);
-            self.cwnd = self.ssthresh + 3 * mss;
+    /// An RTT sample from this ACK, if it gives one (see [`RtoRules`]).
+    fn rtt_from_ack(&mut self, cx: &Cx<'_>, seg: &Segment, d: &Delivered, advanced: bool) {
+        let now = cx.now;
+        let sample = match cx.cfg.rto_rules {
+            // Linux tcp_ack_update_rtt: the send time of the oldest newly acknowledged
+            // original transmission, else of a newly SACKed one, else the timestamp echo
+            // (which also times retransmitted data: RFC 7323 §4).
+            RtoRules::Linux => d
+                .rtt_from
+                .filter(|_| !d.retrans_acked)
+                .or(d.sack_rtt_from)
+                .map(|t| now.saturating_since(t))
+                .or_else(|| {
+                    if advanced {
+                        self.ts_rtt(now, seg)
+                    } else {
+                        None
+                    }
+                }),
+            // RFC 7323 §4.1 with timestamps, else the one timed segment (RFC 6298 §3).
+            RtoRules::Rfc6298 => {
+                let timed = match self.rtt_timed {
+                    Some((end, at)) if self.snd_una.ge(end) => {
+                        self.rtt_timed = None;
+                        Some(now.saturating_since(at))
+                    }
+                    _ => None,
+                };
+                if advanced && self.ts_on {
+                    self.ts_rtt(now, seg)
+                } else {
+                    timed
+                }
+            }
+        };
+        if let Some(r) = sample {
+            self.rtt.sample(r, self.snd_una, self.snd_nxt);
         }
     }
 
-    /// RFC 6298 §2.2-2.3 (times in nanoseconds, K = 4, alpha = 1/8, beta = 1/4).
-    fn rtt_measured(&mut self, cx: &Cx<'_>, r: SimDuration) {
-        let r_ns = r.as_nanos();
-        let (srtt, rttvar) = match self.srtt {
-            None => (r_ns, r_ns / 2),
-            Some(s) => {
-                let s = s.as_nanos();
-                let err = s.abs_diff(r_ns);
-                let rttvar = (3 * self.rttvar.as_nanos() + err) / 4;
-                let srtt = (7 * s + r_ns) / 8;
-                (srtt, rttvar)
+    /// Loss detection and the recovery state machine (RFC 5681 §3.2, RFC 6582, RFC 6675
+    /// §5, RFC 8985 §6; Linux tcp_fastretrans_alert). Returns false when RACK armed its
+    /// reordering timer, which then owns the timer slot.
+    fn recover(&mut self, cx: &mut Cx<'_>, d: &Delivered, advanced: bool, duplicate: bool) -> bool {
+        // Exits: the whole window that was outstanding at the loss is acknowledged.
+        if self.ca != CaState::Open && self.snd_una.ge(self.high_seq) && advanced {
+            if self.ca == CaState::Recovery {
+                // Linux tcp_end_cwnd_reduction (RFC 6937: cwnd = ssthresh at the end).
+                self.cwnd = self.ssthresh.max(u32::from(self.snd_mss));
             }
+            self.ca = CaState::Open;
+            self.dupacks = 0;
+            self.reno_sacked = 0;
+        }
+        let mut rearm = true;
+        if !self.sack_ok {
+            // NewReno (RFC 6582): three duplicates, or a partial ACK in recovery, mark the
+            // first unacknowledged segment lost.
+            if advanced {
+                self.dupacks = 0;
+            } else if duplicate {
+                self.dupacks += 1;
+            }
+            let partial = self.ca == CaState::Recovery && advanced;
+            if partial || (self.ca == CaState::Open && self.dupacks >= DUP_THRESH) {
+                self.rtx.mark_head_lost();
+            }
+        } else if cx.cfg.rack {
+            if self.rtx.rack_advanced() {
+                let reo_wnd = self.rack_reo_wnd();
+                let (_, _, wait) = self.rtx.rack_detect(cx.now, reo_wnd);
+                if let Some(w) = wait {
+                    self.arm_reorder(cx, w);
+                    rearm = false;
+                }
+            }
+        } else {
+            self.rtx.mark_lost_by_dupthresh();
+        }
+        let lost = self.rtx.lost_out() > 0;
+        let dupthresh = self.sack_ok && self.rtx.sacked_out() >= DUP_THRESH;
+        if self.ca == CaState::Open && (lost || dupthresh) && !self.rtx.is_empty() {
+            let how = if self.sack_ok {
+                Recovered::Sack
+            } else {
+                Recovered::DupAcks
+            };
+            self.enter_recovery(cx, how);
+        }
+        let _ = d;
+        rearm
+    }
+
+    /// Without SACK, duplicate ACKs count as delivered segments (Linux tcp_add_reno_sack);
+    /// a cumulative ACK covers the hole plus the segments the duplicates stood for
+    /// (tcp_remove_reno_sacks).
+    fn count_reno_sacks(&mut self, d: &mut Delivered, advanced: bool, duplicate: bool) {
+        let mss = u32::from(self.snd_mss);
+        let outstanding = self.rtx.segments().count() as u32;
+        if duplicate && self.reno_sacked + 1 < outstanding.max(1) {
+            self.reno_sacked += 1;
+            d.delivered += mss;
+        }
+        if advanced {
+            let acked = d.acked.div_ceil(mss.max(1));
+            let eaten = acked.saturating_sub(1).min(self.reno_sacked);
+            self.reno_sacked -= eaten;
+            d.delivered = d.delivered.saturating_sub(eaten * mss);
+            if self.rtx.is_empty() {
+                self.reno_sacked = 0;
+            }
+        }
+    }
+
+    /// RACK's reordering window (Linux tcp_rack_reo_wnd): none while recovering or with
+    /// DupThresh SACKs in hand and no reordering seen, else a quarter of the minimum RTT,
+    /// at most SRTT.
+    fn rack_reo_wnd(&self) -> SimDuration {
+        if !self.rtx.rack.reordering_seen
+            && (self.ca != CaState::Open || self.rtx.sacked_out() >= DUP_THRESH)
+        {
+            return SimDuration::ZERO;
+        }
+        let quarter = self.rtt.min_rtt().unwrap_or(SimDuration::ZERO) / 4;
+        quarter.min(self.rtt.srtt().unwrap_or(SimDuration::ZERO))
+    }
+
+    /// Fast recovery begins (RFC 6582 §3.2 step 2, RFC 6675 §5; Linux tcp_enter_recovery):
+    /// remember SND.NXT, drop ssthresh, start PRR (RFC 6937).
+    fn enter_recovery(&mut self, cx: &mut Cx<'_>, how: Recovered) {
+        cx.counters.recoveries += 1;
+        match how {
+            Recovered::DupAcks => cx.note(self.key, Note::FastRetransmit),
+            Recovered::Sack => {
+                cx.counters.sack_recoveries += 1;
+                cx.note(self.key, Note::SackRecovery);
+            }
+        }
+        self.rtt_timed = None;
+        self.high_seq = self.snd_nxt;
+        self.prior_cwnd = self.cwnd.max(1);
+        self.ssthresh = self.loss_ssthresh(cx.cfg);
+        self.prr_delivered = 0;
+        self.prr_out = 0;
+        self.ca = CaState::Recovery;
+        self.tlp_high_seq = None;
+    }
+
+    /// Proportional rate reduction (RFC 6937 §3; Linux tcp_cwnd_reduction): while the pipe
+    /// is above ssthresh send in proportion to what is delivered, below it catch up by at
+    /// most what is delivered plus one segment; the first ACK always lets one segment out.
+    fn prr(&mut self, cx: &Cx<'_>, delivered: u32, advanced: bool) {
+        let _ = cx;
+        if delivered == 0 {
+            return;
+        }
+        let mss = u64::from(self.snd_mss);
+        self.prr_delivered += delivered;
+        let pipe = u64::from(self.pipe());
+        let ssthresh = u64::from(self.ssthresh);
+        let (prr_delivered, prr_out) = (u64::from(self.prr_delivered), u64::from(self.prr_out));
+        let mut sndcnt: i64 = if pipe > ssthresh {
+            let prior = u64::from(self.prior_cwnd);
+            ((ssthresh * prr_delivered).div_ceil(prior) as i64) - prr_out as i64
+        } else {
+            let mut limit = (prr_delivered as i64 - prr_out as i64).max(i64::from(delivered));
+            if advanced {
+                limit += mss as i64;
+            }
+            limit.min(ssthresh as i64 - pipe as i64)
         };
-        self.srtt = Some(SimDuration::from_nanos(srtt));
-        self.rttvar = SimDuration::from_nanos(rttvar);
-        let rto = SimDuration::from_nanos(srtt + CLOCK_GRANULARITY.as_nanos().max(4 * rttvar));
-        self.rto = rto.max(cx.cfg.rto_min).min(cx.cfg.rto_max);
+        if self.prr_out == 0 {
+            sndcnt = sndcnt.max(mss as i64);
+        }
+        self.cwnd = (pipe as i64 + sndcnt.max(0)) as u32;
+    }
+
+    /// cwnd growth for acknowledged data outside recovery (RFC 5681 §3.1, or Linux
+    /// tcp_reno_cong_avoid).
+    fn grow_cwnd(&mut self, cfg: &TcpConfig, acked: u32) {
+        let mss = u32::from(self.snd_mss);
+        match cfg.congestion {
+            Congestion::NewReno => {
+                if self.cwnd < self.ssthresh {
+                    self.cwnd = self.cwnd.saturating_add(acked.min(mss));
+                } else {
+                    self.cwnd = self
+                        .cwnd
+                        .saturating_add((mss * mss / self.cwnd.max(1)).max(1));
+                }
+            }
+            Congestion::LinuxReno => {
+                let mut acked = acked;
+                if self.cwnd < self.ssthresh {
+                    // tcp_slow_start: one segment per segment acknowledged, up to ssthresh.
+                    let room = self.ssthresh - self.cwnd;
+                    let grow = acked.min(room);
+                    self.cwnd += grow;
+                    acked -= grow;
+                }
+                if acked > 0 && self.cwnd >= self.ssthresh {
+                    // tcp_cong_avoid_ai: one segment per window of acknowledged data.
+                    self.cwnd_acked += acked;
+                    while self.cwnd_acked >= self.cwnd {
+                        self.cwnd_acked -= self.cwnd;
+                        self.cwnd += mss;
+                    }
+                }
+            }
+        }
+    }
+
+    /// Linux tcp_process_tlp_ack (RFC 8985 §7.4): the probe's outcome. An ACK past it after a
+    /// resent probe means the probe repaired a loss: reduce cwnd once (CWR).
+    fn process_tlp_ack(
+        &mut self,
+        cx: &Cx<'_>,
+        ack: Seq,
+        advanced: bool,
+        duplicate: bool,
+        d: &Delivered,
+    ) {
+        let Some(high) = self.tlp_high_seq else {
+            return;
+        };
+        if ack.lt(high) {
+            return;
+        }
+        if !self.tlp_retrans || d.dsack {
+            // New data probed, or the peer had the original too: no loss.
+            self.tlp_high_seq = None;
+        } else if ack.gt(high) || (advanced && self.rtx.is_empty()) {
+            self.tlp_high_seq = None;
+            self.ssthresh = self.loss_ssthresh(cx.cfg);
+            self.cwnd = self.ssthresh;
+        } else if duplicate && !advanced {
+            self.tlp_high_seq = None;
+        }
+    }
+
+    /// Records a D-SACK block for the next ACK (RFC 2883 §4; Linux tcp_dsack_set).
+    fn set_dsack(&mut self, cx: &Cx<'_>, left: Seq, right: Seq) {
+        if self.sack_ok && left.lt(right) {
+            let _ = cx;
+            self.dsack = Some((left, right));
+        }
+    }
+
+    /// Out-of-order data `[left, right)` arrived: the block holding it goes first (RFC 2018
+    /// §4; Linux tcp_sack_new_ofo_skb), merged with any block it touches.
+    fn sack_new_block(&mut self, left: Seq, right: Seq) {
+        if !self.sack_ok {
+            return;
+        }
+        let (mut l, mut r) = (left, right);
+        self.rcv_sacks.retain(|&(bl, br)| {
+            let touches = bl.le(r) && l.le(br);
+            if touches {
+                if bl.lt(l) {
+                    l = bl;
+                }
+                if br.gt(r) {
+                    r = br;
+                }
+            }
+            !touches
+        });
+        self.rcv_sacks.insert(0, (l, r));
+        self.rcv_sacks.truncate(netsim_core::SACK_BLOCKS_MAX);
     }
 
     /// In-order (or out-of-order) data (RFC 9293 §3.10.7.4, seventh step).
     fn take_data(&mut self, cx: &mut Cx<'_>, seg: &Segment) {
         let wnd = self.rcv_wnd(cx.cfg);
+        let len = seg.payload.len();
         let offset = self.rcv_nxt.diff(seg.seq);
-        if offset > 0 && (offset as usize) < seg.payload.len() || offset == 0 {
+        if offset >= 0 && (offset as usize) < len {
             // Starts at or before RCV.NXT: take the new part that fits the window.
-            let skip = offset.max(0) as usize;
-            let take = (seg.payload.len() - skip).min(wnd as usize);
+            let skip = offset as usize;
+            if skip > 0 {
+                self.set_dsack(cx, seg.seq, self.rcv_nxt);
+            }
+            let take = (len - skip).min(wnd as usize);
             self.rcv_buf.extend(&seg.payload[skip..skip + take]);
             self.rcv_nxt = self.rcv_nxt.add(take as u32);
+            let had_gap = !self.ooo.is_empty();
             let mut more = Vec::new();
             self.ooo.pop_ready(self.rcv_nxt, &mut more);
-            let filled_gap = !more.is_empty();
             self.rcv_nxt = self.rcv_nxt.add(more.len() as u32);
             self.rcv_buf.extend(more);
+            // RFC 2018 §4: blocks now below RCV.NXT are reported no more.
+            let rcv_nxt = self.rcv_nxt;
+            self.rcv_sacks.retain(|&(l, _)| l.gt(rcv_nxt));
+            // Linux tcp_incr_quickack sizes the quota by the window offered before this data.
+            // A full-sized segment is one of our own effective MSS (the timestamps option
+            // taken off), as RFC 5681 §4.2's "full-sized" means.
+            let full = u32::from(self.snd_mss);
+            self.acks
+                .data_received(cx.now, take as u32, full, self.rtt.rto(), wnd);
+            // RFC 5681 §4.2: a filled gap is acknowledged at once.
+            if had_gap && self.ooo.is_empty() {
+                self.acks.schedule_now();
+            }
+            self.grow_window(cx.cfg, take as u32);
             if let Some(s) = self.socket {
                 cx.app.push(SocketEvent::Readable(s));
             }
             if self.ooo_fin == Some(self.rcv_nxt) {
                 self.ooo_fin = None;
                 self.take_fin(cx);
-                return;
             }
-            self.schedule_ack(cx, filled_gap || !self.ooo.is_empty(), seg.payload.len());
         } else if offset < 0 {
-            // Ahead of a gap: keep it, and send a duplicate ACK at once (RFC 5681 §4.2).
+            // Ahead of a gap: keep it and report it (RFC 5681 §4.2: a duplicate ACK at once;
+            // RFC 2018: with a SACK block). Data already held is a D-SACK (RFC 2883).
+            let end = seg.seq.add(len as u32);
+            let held = self
+                .rcv_sacks
+                .iter()
+                .any(|&(l, r)| seg.seq.ge(l) && end.le(r));
             self.ooo.insert(seg.seq, &seg.payload, self.rcv_nxt, wnd);
-            self.ack_now = true;
-        } else {
-            // Entirely old: a duplicate. Acknowledge, never deliver twice.
-            self.ack_now = true;
-        }
-    }
-
-    /// Delayed ACK (RFC 1122 §4.2.3.2, RFC 5681 §4.2): every second full segment at once,
-    /// otherwise within the delay; at once when a gap exists or was just filled.
-    fn schedule_ack(&mut self, cx: &mut Cx<'_>, immediate: bool, len: usize) {
-        if len >= usize::from(self.snd_mss) {
-            self.unacked_segments += 1;
-        } else {
-            self.unacked_segments = self.unacked_segments.max(1);
-        }
-        match cx.cfg.delayed_ack {
-            Some(delay) if !immediate && self.unacked_segments < 2 => {
-                self.delack_at.get_or_insert(cx.now + delay);
+            if held {
+                self.set_dsack(cx, seg.seq, end);
+            } else {
+                self.sack_new_block(seg.seq, end);
             }
-            _ => self.ack_now = true,
+            self.acks.schedule();
+            if !self.sack_ok {
+                self.acks.schedule_now();
+            }
+        } else {
+            // Entirely old: a duplicate. Acknowledge at once, never deliver twice.
+            self.set_dsack(cx, seg.seq, seg.seq.add(len as u32));
+            self.acks.enter_quickack(wnd);
         }
     }
 
-    /// The peer's FIN, in order (RFC 9293 §3.10.7.4, eighth step). Follows Linux on when to
-    /// acknowledge it: at once from FIN_WAIT_1/2 (the block is about to become TIME_WAIT),
-    /// otherwise like data, so an application that closes at once sends FIN and ACK in one
-    /// segment.
+    /// Linux tcp_grow_window: each data segment of 128 bytes or more lets the offered window
+    /// grow by two segments, up to the buffer.
+    fn grow_window(&mut self, cfg: &TcpConfig, len: u32) {
+        if cfg.window_rules == WindowRules::Linux && len >= 128 {
+            let incr = (2 * u32::from(cfg.mss)).max(2 * len);
+            self.rcv_wnd_limit = self.rcv_wnd_limit.saturating_add(incr).min(cfg.rcv_buf);
+        }
+    }
+
+    /// The peer's FIN, in order (RFC 9293 §3.10.7.4, eighth step). Follows Linux tcp_fin on
+    /// when to acknowledge it: at once from FIN_WAIT_1/2, otherwise it waits like data (and
+    /// Linux enters ping-pong mode), so an application that closes at once sends FIN and ACK
+    /// in one segment.
     fn take_fin(&mut self, cx: &mut Cx<'_>) {
         self.rcv_nxt = self.rcv_nxt.add(1);
         self.fin_received = true;
         if matches!(self.state, State::FinWait1 | State::FinWait2) {
-            self.ack_now = true;
+            self.acks.schedule_now();
+        } else if matches!(self.state, State::SynReceived | State::Established) {
+            self.acks.fin_received();
         } else {
-            self.schedule_ack(cx, false, 0);
+            self.acks.schedule();
         }
+        // Linux tcp_fin: out-of-order data beyond the FIN is dropped, SACK blocks with it.
+        self.rcv_sacks.clear();
         if let Some(s) = self.socket {
             cx.app.push(SocketEvent::PeerClosed(s));
         }
@@ -1419,4 +2240,27 @@ impl Tcb {
             self.send_ack(cx);
         }
     }
+}
+
+/// How fast recovery was entered.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Recovered {
+    /// Three duplicate ACKs (no SACK).
+    DupAcks,
+    /// SACK blocks (RACK or RFC 6675).
+    Sack,
+}
+
+/// Linux tcp_model_timeout: how long `boundary` retransmissions take when the RTO starts at
+/// `rto_base` and doubles up to `rto_max`.
+fn model_timeout(boundary: u32, rto_base: SimDuration, rto_max: SimDuration) -> SimDuration {
+    let ratio = (rto_max.as_nanos() / rto_base.as_nanos().max(1)).max(1);
+    let thresh = 63 - ratio.leading_zeros(); // ilog2
+    let base = rto_base.as_nanos();
+    let ns = if boundary <= thresh {
+        ((2u64 << boundary) - 1) * base
+    } else {
+        ((2u64 << thresh) - 1) * base + u64::from(boundary - thresh) * rto_max.as_nanos()
+    };
+    SimDuration::from_nanos(ns)
 }

@@ -208,6 +208,7 @@ fn transfer_across_the_sequence_number_wrap_is_intact_both_ways() {
 fn zero_window_is_probed_with_backoff_until_the_reader_reopens_it() {
     let server = TcpConfig {
         rcv_buf: 4 * MSS as u32,
+        rcv_buf_max: 4 * MSS as u32,
         ..linux(5000)
     };
     let mut t = Pair::new(linux(1000), server);
@@ -220,11 +221,19 @@ fn zero_window_is_probed_with_backoff_until_the_reader_reopens_it() {
     for p in &segs {
         to_server(&mut t, p);
     }
-    // Every second full segment is acknowledged at once; the window closes as the unread
-    // data fills the buffer.
+    // Quick-ACK mode (Linux tcp_incr_quickack: a quota of window / 2 segments, here 2)
+    // acknowledges the first two segments at once, then every second one; the window
+    // closes as the unread data fills the buffer.
     let out = take_to_c(&mut t);
-    assert_eq!(acks(&out), [1001 + 2 * MSS as u32, 1001 + 4 * MSS as u32]);
-    assert_eq!(windows(&out), [2 * MSS as u16, 0]);
+    assert_eq!(
+        acks(&out),
+        [
+            1001 + MSS as u32,
+            1001 + 2 * MSS as u32,
+            1001 + 4 * MSS as u32
+        ]
+    );
+    assert_eq!(windows(&out), [3 * MSS as u16, 2 * MSS as u16, 0]);
     for p in &out {
         to_client(&mut t, p);
     }
@@ -235,9 +244,11 @@ fn zero_window_is_probed_with_backoff_until_the_reader_reopens_it() {
     );
     assert_eq!(t.c.unacked(c), 8 * MSS);
 
-    // Persist timer: probes at RTO (200 ms, the floor), then doubling: 400, 800, 1600 ms.
+    // Persist timer: probes at the RTO (SRTT + 200 ms), then doubling, each on Linux's
+    // timer wheel (4 ms jiffies, 32 ms steps for timeouts of 252 ms or more): 208, 640, 1472,
+    // 3104 ms.
     let una = 1001 + 4 * MSS as u32;
-    for at in [200, 600, 1400, 3000] {
+    for at in [208, 640, 1472, 3104] {
         advance_to_ms(&mut t, at - 1);
         assert_eq!(
             t.pending_to_s(),
@@ -253,7 +264,7 @@ fn zero_window_is_probed_with_backoff_until_the_reader_reopens_it() {
         // tcp_invalid_ratelimit: the probe is an out-of-window pure ACK), so the probe 400 ms
         // after the first goes unanswered.
         let answer = take_to_c(&mut t);
-        if at == 600 {
+        if at == 640 {
             assert!(
                 answer.is_empty(),
                 "answer to the probe at {at} ms is rate-limited"
@@ -289,8 +300,11 @@ fn zero_window_is_probed_with_backoff_until_the_reader_reopens_it() {
 /// dropped, its ACK is taken, and the answer carries the zero window.
 #[test]
 fn zero_window_still_takes_a_valid_ack() {
+    // RFC window rules: the client offers its whole buffer, four segments.
     let client = TcpConfig {
         rcv_buf: 4 * MSS as u32,
+        rcv_buf_max: 4 * MSS as u32,
+        window_rules: netsim_tcp::WindowRules::Rfc,
         ..linux(1000)
     };
     let mut t = Pair::new(client, linux(5000));
@@ -303,7 +317,7 @@ fn zero_window_still_takes_a_valid_ack() {
         to_client(&mut t, p);
     }
     let acks_out = take_to_s(&mut t);
-    assert_eq!(windows(&acks_out), [2 * MSS as u16, 0]);
+    assert_eq!(windows(&acks_out), [3 * MSS as u16, 2 * MSS as u16, 0]);
     let rcv_nxt = 5001 + 4 * MSS as u32;
     // The client sends 100 bytes; the server's next data segment (sent as by a peer that
     // ignores the zero window) acknowledges them.
@@ -337,32 +351,37 @@ fn window_field_is_scaled_except_on_syn_segments() {
         t.c.connect(t.now, server_addr(), Default::default())
             .unwrap();
     t.collect();
+    // Linux tcp_select_initial_window: 65535 rounded down to whole segments (44 × 1460 in
+    // the SYN, 45 × 1448 in the SYN-ACK, whose MSS leaves room for timestamps), and the
+    // scale that tcp_rmem[2] (6 MiB) needs: 7.
     let syn = &t.to_s[0].segment;
-    assert_eq!((syn.window, syn.options.window_scale), (65535, Some(2)));
+    assert_eq!((syn.window, syn.options.window_scale), (64240, Some(7)));
     t.deliver_to_s();
     let syn_ack = &t.to_c[0].segment;
     assert_eq!(
         (syn_ack.window, syn_ack.options.window_scale),
-        (65535, Some(2))
+        (65160, Some(7))
     );
     t.deliver_to_c();
     let ack = &t.to_s[0].segment;
     assert_eq!(
         (ack.window, ack.options.window_scale),
-        (32768, None),
-        "131072 >> 2"
+        (502, None),
+        "64240 >> 7, rounded up to a whole unit of 128 (Linux __tcp_select_window)"
     );
     t.deliver_to_s();
     let (s, _) = t.s.accept(t.now, listener).unwrap().unwrap();
-    // The SYN-ACK's 65535 is taken as is: 45 full segments fit, not the 90 that a scaled
-    // 65535 << 2 would allow (the congestion window, 100 segments, is not the limit).
+    // The SYN-ACK's 65160 is taken as is: 45 full segments fit, not 128 times as many (the
+    // congestion window, 100 segments, is not the limit).
     t.c.send(t.now, c, &pattern(100 * MSS)).unwrap();
     let segs = take_to_s(&mut t);
     assert_eq!(lens(&segs), [MSS; 45]);
     to_server(&mut t, &segs[0]);
     to_server(&mut t, &segs[1]);
+    // Both are acknowledged at once (quick-ACK mode), each offering a window grown by two
+    // MSS (Linux tcp_grow_window) and sent in units of 128 rounded up: 68080 and 71000.
     let ack = take_to_c(&mut t);
-    assert_eq!(windows(&ack), [((131_072 - 2 * MSS) >> 2) as u16]);
+    assert_eq!(windows(&ack), [532, 555]);
     assert_eq!(t.s.readable(s), 2 * MSS);
 }
 
@@ -372,7 +391,7 @@ fn window_field_is_scaled_except_on_syn_segments() {
 /// RFC 1122 §4.2.3.4 (Nagle): while data is unacknowledged, a short segment waits.
 #[test]
 fn nagle_holds_a_second_small_segment_until_the_first_is_acked() {
-    let mut t = Pair::linux();
+    let mut t = Pair::new(rfc_rules(1000), rfc_rules(5000));
     let (c, _s) = t.establish();
     t.c.send(t.now, c, &[1; 100]).unwrap();
     t.c.send(t.now, c, &[2; 100]).unwrap();
@@ -403,10 +422,10 @@ fn nagle_off_with_nodelay_sends_a_second_small_segment_at_once() {
     assert_eq!(seqs(&segs), [1001, 1101]);
 }
 
-/// RFC 1122 §4.2.3.2 and RFC 5681 §4.2: an ACK may be delayed, here by Linux's 40 ms.
+/// RFC 1122 §4.2.3.2 and RFC 5681 §4.2: an ACK may be delayed, here by 40 ms.
 #[test]
 fn one_small_segment_is_acked_after_the_delayed_ack_timeout() {
-    let mut t = Pair::linux();
+    let mut t = Pair::new(rfc_rules(1000), rfc_rules(5000));
     let (c, _s) = t.establish();
     t.c.send(t.now, c, &[7; 100]).unwrap();
     assert_eq!(t.deliver_to_s(), ["P. 100"]);
@@ -424,7 +443,7 @@ fn one_small_segment_is_acked_after_the_delayed_ack_timeout() {
 /// segment.
 #[test]
 fn delayed_ack_not_for_the_second_full_size_segment() {
-    let mut t = Pair::linux();
+    let mut t = Pair::new(rfc_rules(1000), rfc_rules(5000));
     let (c, _s) = t.establish();
     t.c.send(t.now, c, &pattern(2 * MSS)).unwrap();
     let segs = take_to_s(&mut t);
@@ -470,7 +489,7 @@ fn without_delayed_ack_every_segment_is_acked_at_once() {
 /// missing segment at once, long before the RTO; the ACK that covers it ends recovery.
 #[test]
 fn three_duplicate_acks_fast_retransmit_the_lost_segment() {
-    let mut t = Pair::linux();
+    let mut t = Pair::new(rfc_rules(1000), rfc_rules(5000));
     let (c, s) = t.establish();
     let data = pattern(10 * MSS);
     t.c.send(t.now, c, &data).unwrap();
@@ -521,7 +540,7 @@ fn three_duplicate_acks_fast_retransmit_the_lost_segment() {
 /// reaches the recovery point ends recovery.
 #[test]
 fn fast_retransmit_newreno_partial_ack_resends_the_next_hole_at_once() {
-    let mut t = Pair::linux();
+    let mut t = Pair::new(rfc_rules(1000), rfc_rules(5000));
     let (c, s) = t.establish();
     let data = pattern(10 * MSS);
     t.c.send(t.now, c, &data).unwrap();
@@ -574,7 +593,7 @@ fn fast_retransmit_newreno_partial_ack_resends_the_next_hole_at_once() {
 /// the retransmission is accepted.
 #[test]
 fn rto_after_a_partial_ack_resends_only_what_was_sent() {
-    let mut t = Pair::linux();
+    let mut t = Pair::new(rfc_rules(1000), rfc_rules(5000));
     let (c, s) = t.establish();
     let data = pattern(2 * MSS + 100);
     t.c.send(t.now, c, &data).unwrap();
@@ -610,9 +629,9 @@ fn rto_after_a_partial_ack_resends_only_what_was_sent() {
 fn rto_retransmits_with_doubling_then_times_out() {
     let client = TcpConfig {
         data_retries: 3,
-        ..linux(1000)
+        ..rfc_rules(1000)
     };
-    let mut t = Pair::new(client, linux(5000));
+    let mut t = Pair::new(client, rfc_rules(5000));
     let (c, _s) = t.establish();
     t.c.send(t.now, c, &[9; 100]).unwrap();
     assert_eq!(t.lose_to_s(), ["P. 100"]);
@@ -645,7 +664,12 @@ fn rto_retransmits_with_doubling_then_times_out() {
 /// sample, so the backed-off RTO stays until a segment sent once is acknowledged.
 #[test]
 fn karn_rto_stays_backed_off_after_the_ack_of_a_retransmission() {
-    let mut t = Pair::linux();
+    // Without timestamps, so RFC 6298 §3's one timed segment is the only RTT source.
+    let client = TcpConfig {
+        timestamps: false,
+        ..rfc_rules(1000)
+    };
+    let mut t = Pair::new(client, rfc_rules(5000));
     let (c, _s) = t.establish();
     t.c.send(t.now, c, &[1; 100]).unwrap();
     t.lose_to_s();
@@ -676,7 +700,12 @@ fn karn_rto_stays_backed_off_after_the_ack_of_a_retransmission() {
 /// 7/8 SRTT + 1/8 R', RTTVAR = 3/4 RTTVAR + 1/4 |SRTT - R'|; RTO = SRTT + max(G, 4 RTTVAR).
 #[test]
 fn rto_is_srtt_plus_four_rttvar() {
-    let mut t = Pair::linux();
+    // Without timestamps, so RFC 6298 §3's one timed segment is the only RTT source.
+    let client = TcpConfig {
+        timestamps: false,
+        ..rfc_rules(1000)
+    };
+    let mut t = Pair::new(client, rfc_rules(5000));
     let listener = t.s.listen(t.now, PORT, 16).unwrap();
     let c =
         t.c.connect(t.now, server_addr(), Default::default())
@@ -719,7 +748,7 @@ fn rto_is_srtt_plus_four_rttvar() {
 /// start grows it again from there; ssthresh is half the flight.
 #[test]
 fn rto_collapses_cwnd_to_one_segment() {
-    let mut t = Pair::linux();
+    let mut t = Pair::new(rfc_rules(1000), rfc_rules(5000));
     let (c, s) = t.establish();
     let data = pattern(10 * MSS);
     t.c.send(t.now, c, &data).unwrap();
@@ -753,7 +782,7 @@ fn rto_collapses_cwnd_to_one_segment() {
 /// is a retransmission, counted and traced.
 #[test]
 fn every_segment_resent_after_a_timeout_counts_as_a_retransmission() {
-    let mut t = Pair::linux();
+    let mut t = Pair::new(rfc_rules(1000), rfc_rules(5000));
     let (c, s) = t.establish();
     let data = pattern(4 * MSS);
     t.c.send(t.now, c, &data).unwrap();
@@ -774,6 +803,7 @@ fn a_small_window_gets_no_tiny_segment() {
     // 4 x 1460 bytes of buffer hold four 1448-byte segments and leave 48 bytes.
     let server = TcpConfig {
         rcv_buf: 4 * 1460,
+        rcv_buf_max: 4 * 1460,
         delayed_ack: None,
         ..linux(5000)
     };
@@ -803,8 +833,12 @@ fn a_small_window_gets_no_tiny_segment() {
 // Slow start
 
 /// Segments the client sends before any ACK, and after the ACKs of those.
-fn first_two_rounds(server: TcpConfig, nodelay: bool) -> (Vec<usize>, Vec<usize>) {
-    let mut t = Pair::new(linux(1000), server);
+fn first_two_rounds(
+    client: TcpConfig,
+    server: TcpConfig,
+    nodelay: bool,
+) -> (Vec<usize>, Vec<usize>) {
+    let mut t = Pair::new(client, server);
     let (c, _s) = t.establish();
     t.c.set_nodelay(c, nodelay).unwrap();
     t.c.send(t.now, c, &pattern(40 * MSS)).unwrap();
@@ -824,17 +858,27 @@ fn first_two_rounds(server: TcpConfig, nodelay: bool) -> (Vec<usize>, Vec<usize>
 #[test]
 fn slow_start_sends_the_initial_window_then_grows_by_one_mss_per_ack() {
     for nodelay in [false, true] {
-        let (first, second) = first_two_rounds(linux(5000), nodelay);
+        let (first, second) = first_two_rounds(rfc_rules(1000), rfc_rules(5000), nodelay);
         assert_eq!(first, [MSS; 10], "initial window, nodelay {nodelay}");
         assert_eq!(second, [MSS; 15], "after 5 delayed ACKs, nodelay {nodelay}");
     }
     let quick = TcpConfig {
         delayed_ack: None,
-        ..linux(5000)
+        ..rfc_rules(5000)
     };
-    let (first, second) = first_two_rounds(quick, false);
+    let (first, second) = first_two_rounds(rfc_rules(1000), quick, false);
     assert_eq!(first, [MSS; 10]);
     assert_eq!(second, [MSS; 20], "after 10 ACKs");
+}
+
+/// Linux: the receiver starts in quick-ACK mode (each of the first segments ACKed at once)
+/// and tcp_slow_start grows cwnd by the segments each ACK covers: 10 segments, then 20, as
+/// a Linux sender's first two flights are.
+#[test]
+fn linux_slow_start_doubles_the_window_per_round_trip_from_ten_segments() {
+    let (first, second) = first_two_rounds(linux(1000), linux(5000), false);
+    assert_eq!(first, [MSS; 10]);
+    assert_eq!(second, [MSS; 20]);
 }
 
 // -----------------------------------------------------------------------------------------
@@ -853,10 +897,11 @@ fn half_close_client_still_receives_until_the_server_closes() {
     let reply = pattern(3000);
     assert_eq!(t.s.send(t.now, s, &reply), Ok(3000));
     // The data carries the ACK of the client's FIN; Nagle holds the short tail until the
-    // client acknowledges the two full segments, which it does at once.
+    // client acknowledges the two full segments, which it does at once, one ACK each
+    // (quick-ACK mode).
     assert_eq!(t.deliver_to_c(), [". 1448", ". 1448"]);
     assert_eq!(t.c.state_of(c), Ok(State::FinWait2));
-    assert_eq!(t.deliver_to_s(), ["."]);
+    assert_eq!(t.deliver_to_s(), [".", "."]);
     assert_eq!(t.deliver_to_c(), ["P. 104"]);
     assert_eq!(t.c_read(c), (reply, Received::Data(3000)));
     t.s.close(t.now, s).unwrap();
@@ -889,8 +934,10 @@ fn close_with_unread_data_sends_rst_instead_of_fin() {
     t.deliver_to_s();
     assert_eq!(t.s.readable(s), 100);
     t.s.close(t.now, s).unwrap();
-    let rst = take_to_c(&mut t);
-    assert_eq!(summaries(&rst), ["R."]);
+    // The data was acknowledged at once (quick-ACK mode), then close() resets.
+    let out = take_to_c(&mut t);
+    assert_eq!(summaries(&out), [".", "R."]);
+    let rst = out[1..].to_vec();
     assert_eq!((seqs(&rst), acks(&rst)), (vec![5001], vec![1101]));
     assert!(noted(&t.s_log, Note::UnreadDataReset));
     assert!(path(&t.s_log).ends_with(&["ESTABLISHED", "CLOSED"]));

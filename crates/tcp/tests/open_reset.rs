@@ -23,8 +23,18 @@ use netsim_tcp::{
 const C_PORT: u16 = 4000;
 const S_PORT: u16 = 5000;
 
-/// The largest window the Linux profile offers (its receive buffer, nothing buffered).
+/// The window the scenes offer: their whole receive buffer (RFC window rules, so the
+/// window edges tested here do not depend on Linux's window growth).
 const RCV_WND: u32 = 131_072;
+
+/// Linux profile, fixed ISNs, the receive buffer offered whole.
+fn scene_pair() -> Pair {
+    let full = |isn| TcpConfig {
+        window_rules: netsim_tcp::WindowRules::Rfc,
+        ..linux(isn)
+    };
+    Pair::new(full(1000), full(5000))
+}
 
 /// connect() from a fixed local port.
 fn bound(port: u16) -> Bind {
@@ -140,7 +150,7 @@ impl Scene {
 
 /// SYN_SENT: the server's SYN-ACK is lost.
 fn syn_sent() -> Scene {
-    let mut t = Pair::linux();
+    let mut t = scene_pair();
     t.s.listen(t.now, PORT, 16).unwrap();
     let fd = t.c.connect(t.now, server_addr(), Bind::default()).unwrap();
     assert_eq!(t.deliver_to_s(), ["S"]);
@@ -151,7 +161,7 @@ fn syn_sent() -> Scene {
 
 /// SYN_RECEIVED of an active open: simultaneous open where only the server's SYN arrives.
 fn syn_received_active() -> Scene {
-    let mut t = Pair::linux();
+    let mut t = scene_pair();
     let (fd, peer) = simultaneous_connect(&mut t);
     assert_eq!(t.lose_to_s(), ["S"]);
     let last = deliver_to_c_last(&mut t);
@@ -160,7 +170,7 @@ fn syn_received_active() -> Scene {
 
 /// SYN_RECEIVED of a passive open: here the side under test (`t.c`) is the one listening.
 fn syn_received_passive() -> Scene {
-    let mut t = Pair::linux();
+    let mut t = scene_pair();
     t.c.listen(t.now, PORT, 16).unwrap();
     let peer =
         t.s.connect(t.now, SocketAddrV4::new(CLIENT, PORT), Bind::default())
@@ -171,7 +181,7 @@ fn syn_received_passive() -> Scene {
 
 /// Handshake with every segment delivered; the server's socket accepted.
 fn handshake() -> (Pair, SocketId, SocketId, Packet) {
-    let mut t = Pair::linux();
+    let mut t = scene_pair();
     let listener = t.s.listen(t.now, PORT, 16).unwrap();
     let fd = t.c.connect(t.now, server_addr(), Bind::default()).unwrap();
     assert_eq!(t.deliver_to_s(), ["S"]);
@@ -319,12 +329,12 @@ fn syn_to_closed_port_is_refused_with_econnrefused() {
     assert_eq!(t.c.next_deadline(), None, "no SYN retransmission");
 }
 
-/// RFC 6298 §5.5 (back off by doubling), RFC 1122 §4.2.3.5 (R2 for SYN); Linux
-/// tcp_syn_retries 6 with a 1 s initial RTO: SYNs at 0, 1, 3, 7, 15, 31 and 63 s, ETIMEDOUT at
-/// 127 s.
+/// RFC 6298 §5.5 (back off by doubling), RFC 1122 §4.2.3.5 (R2 for SYN): 6 SYN retries with
+/// a 1 s initial RTO and no linear timeouts (Linux before 6.5): SYNs at 0, 1, 3, 7, 15, 31
+/// and 63 s, ETIMEDOUT at 127 s.
 #[test]
 fn syn_retries_back_off_then_connect_times_out_at_127_s() {
-    let mut t = Pair::linux();
+    let mut t = Pair::new(rfc_rules(1000), rfc_rules(5000));
     let fd = t.c.connect(t.now, server_addr(), Bind::default()).unwrap();
     assert_eq!(t.lose_to_s(), ["S"]);
     for at in [1, 3, 7, 15, 31, 63] {
@@ -363,6 +373,39 @@ fn syn_retries_back_off_then_connect_times_out_at_127_s() {
     assert_eq!(retransmits, expected);
     assert_eq!(t.c.counters().retransmits, 6);
     assert_eq!(t.c.next_deadline(), None);
+}
+
+/// Linux 6.5+ (tcp_syn_linear_timeouts 4, tcp_write_timeout): the first four SYN
+/// retransmissions keep the 1 s RTO, then it doubles; tcp_syn_retries (6) counts on top of
+/// the linear ones, so 11 SYNs go out and connect() fails with ETIMEDOUT at about 135 s.
+/// Times are on Linux's timer wheel (HZ 250): a 1 s timeout is 1.024 s, longer ones land on
+/// coarser steps. A Linux 6.18 kernel measured SYNs at 1.02, 2.05, 3.07, 4.10, 5.12, 7.14,
+/// 11.36, 19.55, 35.68 and 69.73 s and ETIMEDOUT at 135.26 s.
+#[test]
+fn linux_syn_retries_are_linear_four_times_then_back_off_and_time_out_at_135_s() {
+    let mut t = Pair::linux();
+    let fd = t.c.connect(t.now, server_addr(), Bind::default()).unwrap();
+    assert_eq!(t.lose_to_s(), ["S"]);
+    for at in [
+        1024, 2048, 3072, 4096, 5120, 7136, 11264, 19456, 35584, 69632,
+    ] {
+        let due = SimTime::after(ms(at));
+        t.advance(due.saturating_since(t.now) - ms(1));
+        assert_eq!(
+            t.pending_to_s(),
+            Vec::<String>::new(),
+            "nothing before {at} ms"
+        );
+        t.advance(ms(1));
+        assert_eq!(t.lose_to_s(), ["S"], "a SYN at {at} ms");
+    }
+    t.advance(ms(135_168) - t.now.since_start() - ms(1));
+    assert!(errors(&t.c_log).is_empty(), "still trying");
+    t.advance(ms(1));
+    assert_eq!(errors(&t.c_log), ["ETIMEDOUT"]);
+    assert_eq!(t.c_sock, [SocketEvent::Failed(fd, Errno::TimedOut)]);
+    assert_eq!(t.pending_to_s(), Vec::<String>::new(), "no twelfth SYN");
+    assert_eq!(t.c.counters().retransmits, 10);
 }
 
 // -------------------------------------------------------------------------------------------
@@ -641,8 +684,12 @@ fn full_accept_queue_drops_the_syn_until_the_application_accepts() {
     t.s.accept(t.now, listener)
         .unwrap()
         .expect("a connection waits");
-    t.advance(secs(1));
-    assert_eq!(t.deliver_to_s(), ["S"], "the SYN again, 1 s later");
+    t.advance(ms(1024));
+    assert_eq!(
+        t.deliver_to_s(),
+        ["S"],
+        "the SYN again, 1 s later (1.024 s on 4 ms jiffies)"
+    );
     assert_eq!(t.deliver_to_c(), ["S."]);
     assert_eq!(t.deliver_to_s(), ["."]);
     assert_eq!(t.c.state_of(third), Ok(State::Established));
@@ -674,11 +721,11 @@ fn handshake_ack_is_dropped_while_the_accept_queue_is_full() {
     t.s.accept(t.now, listener)
         .unwrap()
         .expect("the first waits");
-    t.advance(secs(1));
+    t.advance(ms(1024));
     assert_eq!(
         t.deliver_to_c(),
         ["S."],
-        "the SYN-ACK again after the initial RTO"
+        "the SYN-ACK again after the initial RTO (1 s on Linux's timer wheel)"
     );
     assert_eq!(t.deliver_to_s(), ["."]);
     assert_eq!(conn_states(&t.s), ["ESTABLISHED", "ESTABLISHED"]);

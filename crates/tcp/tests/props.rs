@@ -327,6 +327,7 @@ fn garbage_segment() -> impl Strategy<Value = netsim_core::Segment> {
                         mss: Some(mss),
                         window_scale: Some(ws),
                         sack_permitted: false,
+                        sack: netsim_core::SackBlocks::NONE,
                         timestamps: Some(netsim_core::Timestamps { val, ecr }),
                     }
                 }),

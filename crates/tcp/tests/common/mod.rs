@@ -35,6 +35,25 @@ pub fn linux(isn: u32) -> TcpConfig {
     }
 }
 
+/// The Linux profile's numbers (MSS, buffers, 40 ms delayed ACK, 200 ms minimum RTO,
+/// timestamps, fixed ISN) with the RFC rules where Linux has its own: RFC 1122 delayed ACKs,
+/// RFC 6298 RTO, RFC 5681 NewReno without SACK, the free buffer as the window, exact
+/// timers. For the tests of those RFC mechanisms; Linux's own rules have theirs.
+pub fn rfc_rules(isn: u32) -> TcpConfig {
+    TcpConfig {
+        ack_policy: netsim_tcp::AckPolicy::Rfc1122,
+        rto_rules: netsim_tcp::RtoRules::Rfc6298,
+        congestion: netsim_tcp::Congestion::NewReno,
+        window_rules: netsim_tcp::WindowRules::Rfc,
+        sack: false,
+        rack: false,
+        tail_loss_probe: false,
+        syn_linear_timeouts: 0,
+        timer_tick: SimDuration::ZERO,
+        ..linux(isn)
+    }
+}
+
 /// Short summary of a segment: tcpdump flags, then the payload length if any.
 pub fn summary(p: &Packet) -> String {
     let s = &p.segment;

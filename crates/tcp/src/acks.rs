@@ -1,0 +1,339 @@
+//! When to acknowledge received data: at once, after the delayed-ACK timer, or (for SACKs
+//! beyond the third) after a short compression delay. Two policies:
+//!
+//! - `Rfc1122`: RFC 1122 §4.2.3.2 and RFC 5681 §4.2: every second full-sized segment at
+//!   once, any other segment within the delay, out-of-order data and a filled gap at once.
+//! - `Linux`: the kernel's icsk_ack state (tcp_input.c, tcp_output.c, tcp_timer.c): a
+//!   connection starts in quick-ACK mode (each segment ACKed at once, a quota of up to 16
+//!   that grows with the window: tcp_incr_quickack), falls back to delayed ACKs once the
+//!   quota is spent, goes "ping-pong" (delayed ACKs piggybacked on replies) when it answers
+//!   data within the ACK timeout (tcp_event_data_sent), leaves it when the delayed-ACK timer
+//!   fires anyway (tcp_delack_timer_handler), and returns to quick-ACK mode on a duplicate
+//!   segment or after a long silence. The delay (ato) adapts to the gaps between arrivals
+//!   (tcp_event_data_recv) and is bounded by the RTT (tcp_send_delayed_ack). SACKs after the
+//!   third for one RCV.NXT are compressed (tcp_comp_sack_*).
+//!
+//! Sans-IO: the caller passes the time and reads the deadlines.
+
+use netsim_core::{SimDuration, SimTime};
+
+use crate::config::AckPolicy;
+
+/// TCP_DELACK_MAX: 200 ms.
+const DELACK_MAX: SimDuration = SimDuration::from_millis(200);
+/// The delay bound when not interactive (HZ / 2).
+const DELACK_MAX_BULK: SimDuration = SimDuration::from_millis(500);
+/// TCP_MAX_QUICKACKS.
+const MAX_QUICKACKS: u32 = 16;
+/// TCP_MSS_DEFAULT: the receive MSS assumed before a segment says otherwise.
+const MSS_DEFAULT: u32 = 536;
+/// Duplicate ACKs for one RCV.NXT sent at once before SACK compression starts
+/// (TCP_FASTRETRANS_THRESH).
+const DUPACKS_UNCOMPRESSED: u32 = 3;
+/// tcp_comp_sack_delay_ns: the longest a compressed SACK waits.
+const COMP_SACK_DELAY_MAX: SimDuration = SimDuration::from_millis(1);
+
+/// What the receiver should do about an ACK it owes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum AckNow {
+    /// Send it now.
+    Send,
+    /// Send it when the delayed-ACK (or SACK-compression) timer fires.
+    Later,
+}
+
+/// One connection's acknowledgment state.
+#[derive(Clone, Debug)]
+pub(crate) struct Acks {
+    policy: AckPolicy,
+    /// The configured delay: RFC 1122's timeout, or Linux's TCP_ATO_MIN (40 ms).
+    delay: SimDuration,
+    /// Timer granularity: a delayed ACK with no delay yet waits for the next tick.
+    tick: SimDuration,
+    /// An ACK is owed (Linux ICSK_ACK_SCHED).
+    pub pending: bool,
+    /// It must go at once (Linux ICSK_ACK_NOW).
+    now: bool,
+    /// The delayed-ACK timer.
+    pub timer: Option<SimTime>,
+    /// The SACK-compression timer.
+    pub comp_timer: Option<SimTime>,
+    // RFC 1122 policy.
+    unacked_full: u32,
+    // Linux policy.
+    quick: u32,
+    pingpong: bool,
+    ato: SimDuration,
+    lrcvtime: SimTime,
+    rcv_mss: u32,
+    /// Small segments seen since the last ACK: 0, 1 or 2 (ICSK_ACK_PUSHED, _PUSHED2).
+    pushed: u8,
+    /// Duplicate ACKs sent for the current RCV.NXT (tp->dup_ack_counter) and that RCV.NXT.
+    dupacks: (u32, u32),
+}
+
+impl Acks {
+    /// A new connection; `delay` is the configured delayed-ACK timeout (zero: never delay).
+    pub(crate) fn new(
+        policy: AckPolicy,
+        delay: SimDuration,
+        advmss: u32,
+        tick: SimDuration,
+    ) -> Acks {
+        Acks {
+            policy,
+            delay,
+            tick,
+            pending: false,
+            now: false,
+            timer: None,
+            comp_timer: None,
+            unacked_full: 0,
+            quick: 0,
+            pingpong: false,
+            ato: SimDuration::ZERO,
+            lrcvtime: SimTime::ZERO,
+            rcv_mss: MSS_DEFAULT.min(advmss),
+            pushed: 0,
+            dupacks: (0, 0),
+        }
+    }
+
+    /// The earliest of the two timers.
+    pub(crate) fn deadline(&self) -> Option<SimTime> {
+        match (self.timer, self.comp_timer) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        }
+    }
+
+    /// Linux tcp_in_quickack_mode.
+    fn in_quickack(&self) -> bool {
+        self.quick > 0 && !self.pingpong
+    }
+
+    /// Linux tcp_incr_quickack: a quota of window / (2 · receive MSS), at least 2, at most 16.
+    fn incr_quickack(&mut self, rcv_wnd: u32) {
+        let quota = (rcv_wnd / (2 * self.rcv_mss.max(1))).clamp(2, MAX_QUICKACKS);
+        self.quick = self.quick.max(quota);
+    }
+
+    /// Linux tcp_enter_quickack_mode: after a duplicate or out-of-window segment.
+    pub(crate) fn enter_quickack(&mut self, rcv_wnd: u32) {
+        if self.policy == AckPolicy::Linux {
+            self.incr_quickack(rcv_wnd);
+            self.pingpong = false;
+            self.ato = self.delay;
+        }
+        self.schedule_now();
+    }
+
+    /// The ACK must go out with the next segment, or on its own at once.
+    pub(crate) fn schedule_now(&mut self) {
+        self.pending = true;
+        self.now = true;
+    }
+
+    /// Something owes an ACK, sent now or later as [`Acks::decide`] says (Linux
+    /// inet_csk_schedule_ack).
+    pub(crate) fn schedule(&mut self) {
+        self.pending = true;
+    }
+
+    /// `len` bytes of in-order or out-of-order data arrived at `now` (Linux
+    /// tcp_measure_rcv_mss and tcp_event_data_recv; RFC 1122: count full segments).
+    pub(crate) fn data_received(
+        &mut self,
+        now: SimTime,
+        len: u32,
+        advmss: u32,
+        rto: SimDuration,
+        rcv_wnd: u32,
+    ) {
+        self.pending = true;
+        match self.policy {
+            AckPolicy::Rfc1122 => {
+                if len >= advmss {
+                    self.unacked_full += 1;
+                }
+            }
+            AckPolicy::Linux => {
+                if len >= self.rcv_mss {
+                    self.rcv_mss = len.min(advmss);
+                } else {
+                    self.pushed = (self.pushed + 1).min(2);
+                }
+                if self.ato.is_zero() {
+                    // The first data: start in quick-ACK mode.
+                    self.incr_quickack(rcv_wnd);
+                    self.ato = self.delay;
+                } else {
+                    let gap = now.saturating_since(self.lrcvtime);
+                    if gap <= self.delay / 2 {
+                        self.ato = self.ato / 2 + self.delay / 2;
+                    } else if gap < self.ato {
+                        self.ato = (self.ato / 2 + gap).min(rto);
+                    } else if gap > rto {
+                        // A long silence: the sender restarts, ACK quickly again.
+                        self.incr_quickack(rcv_wnd);
+                    }
+                }
+                self.lrcvtime = now;
+            }
+        }
+    }
+
+    /// The peer's FIN arrived in ESTABLISHED: Linux tcp_fin enters ping-pong mode, so the
+    /// FIN's ACK waits for the application's reply (its own FIN, typically).
+    pub(crate) fn fin_received(&mut self) {
+        self.pending = true;
+        if self.policy == AckPolicy::Linux {
+            self.pingpong = true;
+        }
+    }
+
+    /// We sent data at `now`: a reply within the ACK timeout of the last arrival makes the
+    /// connection interactive (Linux tcp_event_data_sent, tcp_pingpong_thresh 1).
+    pub(crate) fn data_sent(&mut self, now: SimTime) {
+        if self.policy == AckPolicy::Linux
+            && !self.ato.is_zero()
+            && now.saturating_since(self.lrcvtime) < self.ato
+        {
+            self.pingpong = true;
+        }
+    }
+
+    /// Decides about an owed ACK after a segment was processed (Linux __tcp_ack_snd_check;
+    /// RFC 5681 §4.2). `since_last_ack` is RCV.NXT minus what the last ACK acknowledged;
+    /// `gap` says out-of-order data is queued.
+    pub(crate) fn decide(
+        &mut self,
+        now: SimTime,
+        since_last_ack: u32,
+        gap: bool,
+        sack: bool,
+        rcv_nxt: u32,
+        srtt: Option<SimDuration>,
+    ) -> AckNow {
+        if !self.pending {
+            return AckNow::Later;
+        }
+        if self.delay.is_zero() || self.now {
+            return AckNow::Send;
+        }
+        match self.policy {
+            AckPolicy::Rfc1122 => {
+                if gap || self.unacked_full >= 2 {
+                    return AckNow::Send;
+                }
+                self.timer.get_or_insert(now + self.delay);
+                AckNow::Later
+            }
+            AckPolicy::Linux => {
+                if since_last_ack > self.rcv_mss || self.in_quickack() {
+                    return AckNow::Send;
+                }
+                if !gap {
+                    return self.delay_ack(now, srtt);
+                }
+                if !sack {
+                    return AckNow::Send;
+                }
+                // SACK compression: the first three duplicates for one RCV.NXT go at once.
+                if self.dupacks.1 != rcv_nxt {
+                    self.dupacks = (0, rcv_nxt);
+                }
+                if self.dupacks.0 < DUPACKS_UNCOMPRESSED {
+                    self.dupacks.0 += 1;
+                    return AckNow::Send;
+                }
+                if self.comp_timer.is_none() {
+                    // 5 % of the RTT, at most 1 ms.
+                    let rtt = srtt.unwrap_or(COMP_SACK_DELAY_MAX * 20);
+                    let delay = (rtt / 20).min(COMP_SACK_DELAY_MAX);
+                    self.comp_timer = Some(now + delay);
+                }
+                AckNow::Later
+            }
+        }
+    }
+
+    /// Linux tcp_send_delayed_ack: the delay is ato, bounded by 200 ms when interactive (or
+    /// 500 ms) and by the RTT; an earlier pending timer is kept unless it is already close.
+    fn delay_ack(&mut self, now: SimTime, srtt: Option<SimDuration>) -> AckNow {
+        // Before any data arrived ato is zero: the timer fires on the next tick.
+        let mut ato = if self.ato.is_zero() {
+            self.tick
+        } else {
+            self.ato
+        };
+        if ato > self.delay {
+            let mut max_ato = if self.pingpong || self.pushed > 0 {
+                DELACK_MAX
+            } else {
+                DELACK_MAX_BULK
+            };
+            if let Some(rtt) = srtt {
+                max_ato = max_ato.min(rtt.max(self.delay));
+            }
+            ato = ato.min(max_ato);
+        }
+        ato = ato.min(DELACK_MAX);
+        let mut at = now + ato;
+        if let Some(pending) = self.timer {
+            if pending <= now + ato / 4 {
+                return AckNow::Send;
+            }
+            at = at.min(pending);
+        }
+        self.timer = Some(at);
+        AckNow::Later
+    }
+
+    /// The application read data and emptied the receive buffer: Linux tcp_cleanup_rbuf
+    /// sends the owed ACK at once if small segments came in and the connection is not
+    /// interactive, or more than one full segment is unacknowledged.
+    pub(crate) fn after_read(&self, since_last_ack: u32, emptied: bool) -> AckNow {
+        if self.policy != AckPolicy::Linux || !self.pending {
+            return AckNow::Later;
+        }
+        let small = emptied && (self.pushed >= 2 || (self.pushed == 1 && !self.pingpong));
+        if since_last_ack > self.rcv_mss || small {
+            AckNow::Send
+        } else {
+            AckNow::Later
+        }
+    }
+
+    /// An ACK went out (Linux tcp_event_ack_sent and tcp_dec_quickack_mode): one quick ACK
+    /// of the quota is spent if an ACK was owed.
+    pub(crate) fn sent(&mut self) {
+        if self.quick > 0 && self.pending {
+            self.quick -= 1;
+            if self.quick == 0 {
+                self.ato = self.delay;
+            }
+        }
+        self.pending = false;
+        self.now = false;
+        self.pushed = 0;
+        self.unacked_full = 0;
+        self.timer = None;
+        self.comp_timer = None;
+    }
+
+    /// The delayed-ACK timer fired with an ACK owed (Linux tcp_delack_timer_handler): a
+    /// missed delayed ACK inflates ato, or ends ping-pong mode.
+    pub(crate) fn timer_fired(&mut self, rto: SimDuration) {
+        self.timer = None;
+        self.comp_timer = None;
+        if self.policy == AckPolicy::Linux && self.pending {
+            if self.pingpong {
+                self.pingpong = false;
+                self.ato = self.delay;
+            } else {
+                self.ato = self.ato.saturating_mul(2).min(rto);
+            }
+        }
+    }
+}
