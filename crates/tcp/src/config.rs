@@ -83,6 +83,12 @@ pub struct TcpConfig {
     /// RFC 5961 §7): what stops an ACK war between two endpoints that disagree on sequence
     /// numbers. `None` answers every one, as RFC 9293 alone says.
     pub invalid_ratelimit: Option<SimDuration>,
+    /// A RST in CLOSE_WAIT is reported as EPIPE, not ECONNRESET, and once the peer's FIN is
+    /// in, recv() on a reset connection returns end of stream rather than the error. Linux:
+    /// tcp_reset sets sk_err to EPIPE in CLOSE_WAIT; tcp_recvmsg tests SOCK_DONE (set by the
+    /// FIN, tcp_fin) before sk_err. `false`: ECONNRESET from every synchronised state, for
+    /// recv() and send() alike, as RFC 9293 §3.10.7.4 ("connection reset") says.
+    pub close_wait_reset_is_epipe: bool,
     /// ISN selection.
     pub isn: IsnMode,
 }
@@ -95,6 +101,7 @@ impl TcpConfig {
     /// - tcp_syn_retries 6, tcp_synack_retries 5, tcp_retries2 15;
     /// - delayed ACK `TCP_DELACK_MIN` 40 ms; Nagle on; initial cwnd 10 (RFC 6928);
     /// - tcp_invalid_ratelimit 500 ms;
+    /// - a RST in CLOSE_WAIT reports EPIPE (tcp_reset);
     /// - window scaling and timestamps on; tcp_rfc1337 0; tcp_tw_reuse 2 (loopback only: off
     ///   here); tcp_max_tw_buckets 262 144 (a typical auto-sized value); somaxconn 4096;
     /// - receive/send buffers 131 072 bytes (tcp_rmem/tcp_wmem defaults are 131 072/16 384;
@@ -128,6 +135,7 @@ impl TcpConfig {
             closing_holds_socket: true,
             somaxconn: 4096,
             invalid_ratelimit: Some(SimDuration::from_millis(500)),
+            close_wait_reset_is_epipe: true,
             isn: IsnMode::Rfc6528,
         }
     }
@@ -171,6 +179,7 @@ impl TcpConfig {
             closing_holds_socket: true,
             somaxconn: 4096,
             invalid_ratelimit: None,
+            close_wait_reset_is_epipe: false,
             isn: IsnMode::Rfc6528,
         }
     }

@@ -1032,7 +1032,7 @@ impl TcpStack {
         max: usize,
     ) -> Result<Received, Errno> {
         match self.conn_of(fd)? {
-            Err((error, _)) => {
+            Err((error, eof)) => {
                 if let Some(left) = self.leftovers.get_mut(&fd.0) {
                     let n = max.min(left.len());
                     out.extend(left.drain(..n));
@@ -1042,6 +1042,11 @@ impl TcpStack {
                     if n > 0 {
                         return Ok(Received::Data(n));
                     }
+                }
+                // Linux tcp_recvmsg: once the peer's FIN is in (SOCK_DONE), recv() returns 0
+                // before it looks at the socket's error.
+                if eof && self.cfg.close_wait_reset_is_epipe {
+                    return Ok(Received::Eof);
                 }
                 error.map_or(Ok(Received::Eof), Err)
             }

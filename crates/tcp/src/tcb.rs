@@ -1123,6 +1123,12 @@ impl Tcb {
                 self.fail(cx, Errno::ConnRefused);
                 After::Keep
             }
+            State::CloseWait if cx.cfg.close_wait_reset_is_epipe => {
+                // Follows Linux tcp_reset: the peer already closed its side, so the error
+                // left for the application is EPIPE (its next send fails), not ECONNRESET.
+                self.fail(cx, Errno::BrokenPipe);
+                After::Keep
+            }
             State::Established | State::FinWait1 | State::FinWait2 | State::CloseWait => {
                 self.fail(cx, Errno::ConnReset);
                 After::Keep

@@ -13,7 +13,8 @@ use std::net::SocketAddrV4;
 use common::*;
 use netsim_core::{Packet, Seq, SimTime, TcpFlags, TcpOptions};
 use netsim_tcp::{
-    Bind, Errno, Note, Resent, SocketEvent, SocketId, State, TcpConfig, TcpEvent, TcpStack,
+    Bind, Errno, IsnMode, Note, Received, Resent, SocketEvent, SocketId, State, TcpConfig,
+    TcpEvent, TcpStack,
 };
 
 // -------------------------------------------------------------------------------------------
@@ -371,7 +372,7 @@ fn syn_retries_back_off_then_connect_times_out_at_127_s() {
 /// RFC 9293 §3.10.7.4 (second step) with RFC 5961 §3.2: a RST exactly at RCV.NXT (in SYN_SENT:
 /// one whose ACK acknowledges the SYN, §3.10.7.3) ends the connection. Active opens are
 /// refused, a passive open returns to LISTEN, synchronised states are reset (CLOSING and
-/// LAST_ACK report ECONNRESET too, as Linux tcp_reset does).
+/// LAST_ACK report ECONNRESET too, CLOSE_WAIT EPIPE, as Linux tcp_reset does).
 #[test]
 fn rst_at_rcv_nxt_ends_the_connection_in_every_state() {
     let expected: [(&[&str], &[&str]); 9] = [
@@ -381,7 +382,7 @@ fn rst_at_rcv_nxt_ends_the_connection_in_every_state() {
         (&["ESTABLISHED", "CLOSED"], &["ECONNRESET"]),
         (&["FIN_WAIT_1", "CLOSED"], &["ECONNRESET"]),
         (&["FIN_WAIT_2", "CLOSED"], &["ECONNRESET"]),
-        (&["CLOSE_WAIT", "CLOSED"], &["ECONNRESET"]),
+        (&["CLOSE_WAIT", "CLOSED"], &["EPIPE"]),
         (&["CLOSING", "CLOSED"], &["ECONNRESET"]),
         (&["LAST_ACK", "CLOSED"], &["ECONNRESET"]),
     ];
@@ -413,6 +414,45 @@ fn rst_at_rcv_nxt_ends_the_connection_in_every_state() {
             None => assert_eq!(t.c.state_counts()[State::Listen as usize], 1),
         }
         assert_legal(&t.c_log);
+    }
+}
+
+/// Follows Linux tcp_reset: a RST in CLOSE_WAIT leaves EPIPE, not ECONNRESET, for the next
+/// send(), and recv() keeps returning end of stream, since the FIN came first (tcp_recvmsg
+/// tests SOCK_DONE before the error). The rfc profile reports "connection reset" to both
+/// calls (RFC 9293 §3.10.7.4).
+#[test]
+fn rst_in_close_wait_reports_epipe_to_send_and_eof_to_recv() {
+    type Profile = fn() -> TcpConfig;
+    let cases: [(Profile, Errno, Result<Received, Errno>); 2] = [
+        (TcpConfig::linux, Errno::BrokenPipe, Ok(Received::Eof)),
+        (TcpConfig::rfc, Errno::ConnReset, Err(Errno::ConnReset)),
+    ];
+    for (profile, errno, recv) in cases {
+        let fixed = |isn| TcpConfig {
+            isn: IsnMode::Fixed(isn),
+            ..profile()
+        };
+        let name = profile().profile;
+        let mut t = Pair::new(fixed(1000), fixed(5000));
+        let (c, s) = t.establish();
+        t.s.shutdown(t.now, s).unwrap();
+        assert_eq!(t.deliver_to_c(), ["F."]);
+        assert_eq!(t.c_read(c).1, Received::Eof);
+        assert_eq!(t.c.state_of(c), Ok(State::CloseWait));
+        // The peer aborts: its RST carries SEQ = SND.NXT = our RCV.NXT.
+        t.s.abort(t.now, s).unwrap();
+        assert_eq!(t.deliver_to_c(), ["R."], "{name}");
+        assert!(
+            path(&t.c_log).ends_with(&["CLOSE_WAIT", "CLOSED"]),
+            "{name}"
+        );
+        assert_eq!(errors(&t.c_log), [errno.name()], "{name}: the trace");
+        assert_eq!(t.c_sock.last(), Some(&SocketEvent::Failed(c, errno)));
+        assert_eq!(t.c.send(t.now, c, b"x"), Err(errno), "{name}: send");
+        let mut buf = Vec::new();
+        assert_eq!(t.c.recv(t.now, c, &mut buf, 100), recv, "{name}: recv");
+        assert_eq!(t.c.send(t.now, c, b"x"), Err(errno), "{name}: send again");
     }
 }
 
@@ -493,13 +533,14 @@ fn rst_in_syn_sent_without_acceptable_ack_is_dropped() {
 /// peer's RCV.NXT, so the peer is reset (§3.10.7.4).
 #[test]
 fn abort_sends_rst_skips_time_wait_and_resets_the_peer() {
-    let rows: [(&str, Setup, &str); 4] = [
-        ("ESTABLISHED", established, "ESTABLISHED"),
-        ("FIN_WAIT_1", fin_wait_1, "CLOSE_WAIT"),
-        ("FIN_WAIT_2", fin_wait_2, "CLOSE_WAIT"),
-        ("CLOSE_WAIT", close_wait, "FIN_WAIT_2"),
+    // A peer in CLOSE_WAIT sees EPIPE (Linux tcp_reset).
+    let rows: [(&str, Setup, &str, Errno); 4] = [
+        ("ESTABLISHED", established, "ESTABLISHED", Errno::ConnReset),
+        ("FIN_WAIT_1", fin_wait_1, "CLOSE_WAIT", Errno::BrokenPipe),
+        ("FIN_WAIT_2", fin_wait_2, "CLOSE_WAIT", Errno::BrokenPipe),
+        ("CLOSE_WAIT", close_wait, "FIN_WAIT_2", Errno::ConnReset),
     ];
-    for (state, setup, peer_state) in rows {
+    for (state, setup, peer_state, peer_errno) in rows {
         let mut sc = setup();
         let t = &mut sc.t;
         let (fd, peer) = (sc.fd.unwrap(), sc.peer.unwrap());
@@ -516,10 +557,10 @@ fn abort_sends_rst_skips_time_wait_and_resets_the_peer() {
             "{state}: the aborting side has no error"
         );
         assert_eq!(t.deliver_to_s(), ["R."], "{state}");
-        assert_eq!(errors(&t.s_log), ["ECONNRESET"], "{state}");
+        assert_eq!(errors(&t.s_log), [peer_errno.name()], "{state}");
         assert_eq!(
             t.s_sock.last(),
-            Some(&SocketEvent::Failed(peer, Errno::ConnReset))
+            Some(&SocketEvent::Failed(peer, peer_errno))
         );
         assert!(path(&t.s_log).ends_with(&[peer_state, "CLOSED"]), "{state}");
         assert_eq!(t.pending_to_c(), Vec::<String>::new(), "{state}");
