@@ -89,6 +89,10 @@ pub struct TcpConfig {
     /// FIN, tcp_fin) before sk_err. `false`: ECONNRESET from every synchronised state, for
     /// recv() and send() alike, as RFC 9293 §3.10.7.4 ("connection reset") says.
     pub close_wait_reset_is_epipe: bool,
+    /// Take a bare FIN (no data) that arrives at RCV.NXT while the receive window is zero,
+    /// rather than dropping it as RFC 9293's acceptability test does (Linux tcp_data_queue,
+    /// "some stacks are known to send bare FIN packets in a loop").
+    pub fin_at_zero_window: bool,
     /// ISN selection.
     pub isn: IsnMode,
 }
@@ -101,7 +105,8 @@ impl TcpConfig {
     /// - tcp_syn_retries 6, tcp_synack_retries 5, tcp_retries2 15;
     /// - delayed ACK `TCP_DELACK_MIN` 40 ms; Nagle on; initial cwnd 10 (RFC 6928);
     /// - tcp_invalid_ratelimit 500 ms;
-    /// - a RST in CLOSE_WAIT reports EPIPE (tcp_reset);
+    /// - a RST in CLOSE_WAIT reports EPIPE (tcp_reset); a bare FIN is taken at a zero
+    ///   window (tcp_data_queue);
     /// - window scaling and timestamps on; tcp_rfc1337 0; tcp_tw_reuse 2 (loopback only: off
     ///   here); tcp_max_tw_buckets 262 144 (a typical auto-sized value); somaxconn 4096;
     /// - receive/send buffers 131 072 bytes (tcp_rmem/tcp_wmem defaults are 131 072/16 384;
@@ -136,6 +141,7 @@ impl TcpConfig {
             somaxconn: 4096,
             invalid_ratelimit: Some(SimDuration::from_millis(500)),
             close_wait_reset_is_epipe: true,
+            fin_at_zero_window: true,
             isn: IsnMode::Rfc6528,
         }
     }
@@ -180,6 +186,7 @@ impl TcpConfig {
             somaxconn: 4096,
             invalid_ratelimit: None,
             close_wait_reset_is_epipe: false,
+            fin_at_zero_window: false,
             isn: IsnMode::Rfc6528,
         }
     }

@@ -953,9 +953,17 @@ impl Tcb {
             return After::Keep;
         }
 
-        // First: the sequence number check (four cases of §3.3.3).
+        // First: the sequence number check (four cases of §3.3.3). Follows Linux
+        // (tcp_data_queue) where configured: a bare FIN exactly at RCV.NXT is taken even with
+        // a zero window, so a peer that can only close is not left retransmitting its FIN.
         let wnd = self.rcv_wnd(cx.cfg);
-        if !self.acceptable(seg, wnd) {
+        let bare_fin_at_zero_window = cx.cfg.fin_at_zero_window
+            && wnd == 0
+            && seg.seq == self.rcv_nxt
+            && seg.payload.is_empty()
+            && flags.contains(TcpFlags::FIN)
+            && !flags.intersects(TcpFlags::SYN | TcpFlags::RST);
+        if !bare_fin_at_zero_window && !self.acceptable(seg, wnd) {
             if flags.contains(TcpFlags::RST) {
                 return After::Keep;
             }

@@ -323,6 +323,55 @@ fn zero_window_still_takes_a_valid_ack() {
     );
 }
 
+/// Follows Linux tcp_data_queue: a bare FIN exactly at RCV.NXT is taken even though the
+/// receive window is zero (the FIN needs no buffer space), and acknowledged (ACK = FIN + 1).
+/// RFC 9293's acceptability test (`fin_at_zero_window` off, as in the rfc profile) drops it
+/// with an ACK of RCV.NXT, and the peer retransmits its FIN until the reader makes room.
+#[test]
+fn bare_fin_at_zero_window_is_accepted_and_acked() {
+    for taken in [true, false] {
+        let client = TcpConfig {
+            rcv_buf: 4 * MSS as u32,
+            fin_at_zero_window: taken,
+            ..linux(1000)
+        };
+        let mut t = Pair::new(client, linux(5000));
+        let (c, s) = t.establish();
+        t.s.send(t.now, s, &pattern(4 * MSS)).unwrap();
+        t.s.shutdown(t.now, s).unwrap();
+        let segs = take_to_c(&mut t);
+        assert_eq!(summaries(&segs)[3..], ["P. 1448", "F."], "a bare FIN last");
+        for p in &segs {
+            to_client(&mut t, p);
+        }
+        let fin_seq = 5001 + 4 * MSS as u32;
+        t.advance(ms(40)); // the client's delayed ACK
+        let answer = take_to_s(&mut t);
+        let last = answer.last().expect("an ACK");
+        assert_eq!(
+            last.segment.window, 0,
+            "taken={taken}: the window is still zero"
+        );
+        if taken {
+            assert_eq!(last.segment.ack.0, fin_seq + 1, "ACK = FIN + 1");
+            assert_eq!(t.c.state_of(c), Ok(State::CloseWait));
+            assert!(t.c_sock.contains(&SocketEvent::PeerClosed(c)));
+            to_server(&mut t, last);
+            assert_eq!(t.s.state_of(s), Ok(State::FinWait2));
+            t.advance(secs(5));
+            assert_eq!(t.s.counters().fin_retransmits, 0, "no FIN loop");
+        } else {
+            assert_eq!(last.segment.ack.0, fin_seq, "the FIN was dropped");
+            assert_eq!(t.c.state_of(c), Ok(State::Established));
+            to_server(&mut t, last);
+            t.advance(secs(1));
+            assert!(t.s.counters().fin_retransmits > 0, "the FIN again");
+            assert_eq!(t.s.state_of(s), Ok(State::FinWait1));
+        }
+        assert_legal(&t.c_log);
+    }
+}
+
 /// RFC 7323 §2.2-2.3: the window field of a SYN or SYN-ACK is never scaled; every later one
 /// is, by the shift the receiver announced (Linux: 2 for a 128 KiB buffer).
 #[test]
