@@ -229,6 +229,10 @@ macro_rules! cx {
         Cx {
             cfg: &$self.cfg,
             now: $now,
+            time_wait_full: $self
+                .cfg
+                .max_time_wait
+                .is_some_and(|max| $self.tws.live >= max),
             out: &mut $self.out,
             events: &mut $self.events,
             app: &mut $self.app,
@@ -573,18 +577,11 @@ impl TcpStack {
     }
 
     fn enter_time_wait(&mut self, now: SimTime, tcb: &Tcb) {
+        // A full table never gets here: the block went to CLOSED instead (`Cx::time_wait_full`).
+        debug_assert!(self.cfg.max_time_wait.is_none_or(|max| self.tws.live < max));
         let len = self.cfg.time_wait_len();
-        let over = self
-            .cfg
-            .max_time_wait
-            .is_some_and(|max| self.tws.live >= max);
-        if len.is_zero() || over {
-            let mut cx = cx!(self, now);
-            if over {
-                cx.counters.time_wait_overflows += 1;
-                cx.note(tcb.key, Note::TimeWaitOverflow);
-            }
-            cx.events.push(TcpEvent::State {
+        if len.is_zero() {
+            self.events.push(TcpEvent::State {
                 conn: tcb.key,
                 from: State::TimeWait,
                 to: State::Closed,

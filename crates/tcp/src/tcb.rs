@@ -63,6 +63,8 @@ pub struct Counters {
 pub(crate) struct Cx<'a> {
     pub cfg: &'a TcpConfig,
     pub now: SimTime,
+    /// The stack's TIME_WAIT table is at `max_time_wait`: a connection cannot enter it.
+    pub time_wait_full: bool,
     pub out: &'a mut Vec<Outgoing>,
     pub events: &'a mut Vec<TcpEvent>,
     pub app: &'a mut Vec<SocketEvent>,
@@ -1243,7 +1245,7 @@ impl Tcb {
             State::FinWait1 if fin_acked && !seg.flags.contains(TcpFlags::FIN) => {
                 self.set_state(cx, State::FinWait2)
             }
-            State::Closing if fin_acked => self.set_state(cx, State::TimeWait),
+            State::Closing if fin_acked => self.time_wait(cx),
             State::LastAck if fin_acked => {
                 self.set_state(cx, State::Closed);
                 return false;
@@ -1420,17 +1422,30 @@ impl Tcb {
             State::FinWait1 => {
                 let fin_acked = self.fin_sent && self.snd_una == self.data_end().add(1);
                 if fin_acked {
-                    self.set_state(cx, State::TimeWait);
+                    self.time_wait(cx);
                 } else {
                     self.set_state(cx, State::Closing);
                 }
             }
-            State::FinWait2 => self.set_state(cx, State::TimeWait),
+            State::FinWait2 => self.time_wait(cx),
             _ => {}
         }
-        if self.state == State::TimeWait {
-            // The block is about to become a TIME_WAIT entry: send the ACK now.
+        if matches!(self.state, State::TimeWait | State::Closed) {
+            // The block is about to become a TIME_WAIT entry (or is done): send the ACK now.
             self.send_ack(cx);
+        }
+    }
+
+    /// Both FINs are in and ours is acknowledged: TIME_WAIT. Follows Linux tcp_time_wait when
+    /// the table is full (`max_time_wait`, tcp_max_tw_buckets): inet_twsk_alloc fails and the
+    /// socket is simply done (tcp_done), so it goes to CLOSED and never shows TIME_WAIT.
+    fn time_wait(&mut self, cx: &mut Cx<'_>) {
+        if cx.time_wait_full {
+            cx.counters.time_wait_overflows += 1;
+            cx.note(self.key, Note::TimeWaitOverflow);
+            self.set_state(cx, State::Closed);
+        } else {
+            self.set_state(cx, State::TimeWait);
         }
     }
 }
