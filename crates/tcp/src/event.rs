@@ -91,6 +91,9 @@ pub enum Note {
     /// An invalid segment got no answer: one was sent too recently (Linux
     /// tcp_invalid_ratelimit), which is what ends an ACK war.
     AckRateLimited,
+    /// The listener was closed: this connection of its, still in SYN_RECEIVED, was dropped
+    /// without a word (Linux inet_csk_listen_stop, reqsk_timer_handler).
+    ListenerClosed,
 }
 
 impl Note {
@@ -115,6 +118,7 @@ impl Note {
             Note::FastRetransmit => "3 duplicate ACKs: fast retransmit",
             Note::Abort => "abort: RST sent",
             Note::AckRateLimited => "invalid segment: answer rate-limited",
+            Note::ListenerClosed => "listener closed: SYN_RECEIVED connection dropped",
         }
     }
 }

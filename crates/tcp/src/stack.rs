@@ -4,7 +4,7 @@
 //! the trace events and the socket events, and ask for the next deadline.
 
 use std::cmp::Reverse;
-use std::collections::{BTreeMap, BinaryHeap, HashMap, VecDeque};
+use std::collections::{BTreeMap, BTreeSet, BinaryHeap, HashMap, VecDeque};
 use std::net::{Ipv4Addr, SocketAddrV4};
 
 use netsim_core::{Packet, Segment, Seq, SimTime, StableHasher, TcpFlags};
@@ -51,8 +51,8 @@ struct Listener {
     backlog: u32,
     /// Established connections not yet accepted.
     queue: VecDeque<u32>,
-    /// Connections in SYN_RECEIVED.
-    embryonic: u32,
+    /// Connections in SYN_RECEIVED (Linux's request socks), by connection index.
+    embryonic: BTreeSet<u32>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -496,7 +496,7 @@ impl TcpStack {
             tcb.just_established = false;
             let port = tcb.key.local.port();
             if let Some(l) = self.listeners.get_mut(&port) {
-                l.embryonic = l.embryonic.saturating_sub(1);
+                l.embryonic.remove(&idx);
                 l.queue.push_back(idx);
                 self.app.push(SocketEvent::Acceptable(l.socket));
             }
@@ -519,9 +519,8 @@ impl TcpStack {
             if let Some(l) = self.listeners.get_mut(&tcb.key.local.port()) {
                 if let Some(pos) = l.queue.iter().position(|&c| c == idx) {
                     l.queue.remove(pos);
-                } else if tcb.socket.is_none() && !tcb.orphan {
-                    // Never established: it was counted as embryonic.
-                    l.embryonic = l.embryonic.saturating_sub(1);
+                } else {
+                    l.embryonic.remove(&idx);
                 }
             }
         }
@@ -730,13 +729,17 @@ impl TcpStack {
             });
             return;
         }
-        listener.embryonic += 1;
         let mark = self.events.len();
         let iss = isn.unwrap_or_else(|| self.isn(now, &key));
         let ts_offset = self.ts_offset(&key);
         let mut cx = cx!(self, now);
         let tcb = Tcb::accept_syn(&mut cx, key, iss, ts_offset, seg);
         let idx = self.conns.insert(tcb);
+        self.listeners
+            .get_mut(&key.local.port())
+            .expect("checked by caller")
+            .embryonic
+            .insert(idx);
         self.demux_insert(&key, Demux::Conn(idx));
         self.settle(now, idx, mark);
     }
@@ -829,7 +832,7 @@ impl TcpStack {
                 socket,
                 backlog: backlog.min(self.cfg.somaxconn),
                 queue: VecDeque::new(),
-                embryonic: 0,
+                embryonic: BTreeSet::new(),
             },
         );
         // CLOSED -> LISTEN, reported with the wildcard peer 0.0.0.0:0.
@@ -1132,6 +1135,19 @@ impl TcpStack {
             if let Some(tcb) = self.conns.get_mut(idx) {
                 let mut cx = cx!(self, now);
                 tcb.abort(&mut cx);
+            }
+            self.settle(now, idx, mark);
+        }
+        // Linux: a request sock (SYN_RECEIVED) dies with its listener, silently: its SYN-ACK
+        // timer (reqsk_timer_handler) and the handshake ACK (tcp_v4_rcv) both drop a request
+        // whose listener is no longer listening. That ACK then finds no socket and is
+        // answered with RST (RFC 9293 §3.10.7.1).
+        for idx in listener.embryonic {
+            let mark = self.events.len();
+            if let Some(tcb) = self.conns.get_mut(idx) {
+                let mut cx = cx!(self, now);
+                cx.note(tcb.key, Note::ListenerClosed);
+                tcb.set_state(&mut cx, State::Closed);
             }
             self.settle(now, idx, mark);
         }

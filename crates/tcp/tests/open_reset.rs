@@ -695,6 +695,51 @@ fn full_accept_queue_drops_the_syn_until_the_application_accepts() {
     assert_eq!(accepted, 3, "the second, the third and the fourth");
 }
 
+/// Linux inet_csk_listen_stop: closing a listener resets the connections in its accept queue;
+/// those still in SYN_RECEIVED (request socks) die silently with it, and the peer's handshake
+/// ACK then finds no connection and is answered with RST (RFC 9293 §3.10.7.1). Nothing is
+/// left behind to complete the handshake and sit in CLOSE_WAIT with no socket to close it.
+#[test]
+fn closing_a_listener_resets_queued_connections_and_drops_half_open_ones() {
+    let mut t = Pair::linux();
+    let listener = t.s.listen(t.now, PORT, 16).unwrap();
+    let queued = t.c.connect(t.now, server_addr(), Bind::default()).unwrap();
+    t.exchange();
+    let half_open = t.c.connect(t.now, server_addr(), Bind::default()).unwrap();
+    assert_eq!(t.deliver_to_s(), ["S"]);
+    t.collect();
+    let syn_ack = std::mem::take(&mut t.to_c);
+    assert_eq!(conn_states(&t.s), ["SYN_RECEIVED", "ESTABLISHED"]);
+
+    t.s.close(t.now, listener).unwrap();
+    assert_eq!(t.pending_to_c(), ["R."], "a RST for the queued one only");
+    assert!(noted(&t.s_log, Note::ListenerClosed));
+    assert_eq!(t.s.table_sizes(), (0, 0), "both are gone");
+    assert_eq!(t.s.state_counts(), [0; 11]);
+    t.deliver_to_c();
+    assert_eq!(
+        t.c_sock.last(),
+        Some(&SocketEvent::Failed(queued, Errno::ConnReset))
+    );
+
+    // The SYN-ACK sent before the close arrives; the client's ACK meets no connection.
+    for p in &syn_ack {
+        t.c.on_packet(t.now, p);
+    }
+    assert_eq!(t.c.state_of(half_open), Ok(State::Established));
+    assert_eq!(t.deliver_to_s(), ["."]);
+    assert!(noted(&t.s_log, Note::ResetNoConnection));
+    assert_eq!(t.deliver_to_c(), ["R"]);
+    assert_eq!(
+        t.c_sock.last(),
+        Some(&SocketEvent::Failed(half_open, Errno::ConnReset))
+    );
+    t.run_for(secs(120));
+    assert_eq!(t.s.table_sizes(), (0, 0), "nothing in CLOSE_WAIT, ever");
+    assert_eq!(t.c.table_sizes(), (0, 0));
+    assert_legal(&t.s_log);
+}
+
 /// Follows Linux (tcp_v4_syn_recv_sock, ListenOverflows): the ACK completing a handshake is
 /// dropped while the accept queue is full; the server stays in SYN_RECEIVED, retransmits its
 /// SYN-ACK, and completes once the application has accepted.
