@@ -16,6 +16,20 @@ pub enum IsnMode {
     Fixed(u32),
 }
 
+/// How a TIME_WAIT entry answers segments and when its timer restarts.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum TimeWaitRules {
+    /// RFC 9293 §3.10.7.4: only a retransmitted FIN restarts the timer (and is ACKed); an
+    /// old duplicate is ACKed; anything else in the window is ignored.
+    Rfc9293,
+    /// Linux tcp_timewait_state_process: a bare segment (no data, no SYN or FIN) at RCV.NXT
+    /// restarts the timer silently; any other segment but a RST is answered with an ACK,
+    /// at most once per `invalid_ratelimit` unless it carries data or a FIN
+    /// (tcp_timewait_check_oow_rate_limit), and restarts the timer if it has ACK or failed
+    /// PAWS. A retransmitted FIN is such a segment: ACKed, timer restarted.
+    Linux,
+}
+
 /// The TCP parameters of one host.
 #[derive(Clone, Debug, PartialEq)]
 pub struct TcpConfig {
@@ -93,6 +107,8 @@ pub struct TcpConfig {
     /// rather than dropping it as RFC 9293's acceptability test does (Linux tcp_data_queue,
     /// "some stacks are known to send bare FIN packets in a loop").
     pub fin_at_zero_window: bool,
+    /// What a TIME_WAIT entry answers and what restarts its timer.
+    pub time_wait_rules: TimeWaitRules,
     /// ISN selection.
     pub isn: IsnMode,
 }
@@ -106,7 +122,7 @@ impl TcpConfig {
     /// - delayed ACK `TCP_DELACK_MIN` 40 ms; Nagle on; initial cwnd 10 (RFC 6928);
     /// - tcp_invalid_ratelimit 500 ms;
     /// - a RST in CLOSE_WAIT reports EPIPE (tcp_reset); a bare FIN is taken at a zero
-    ///   window (tcp_data_queue);
+    ///   window (tcp_data_queue); TIME_WAIT follows tcp_timewait_state_process;
     /// - window scaling and timestamps on; tcp_rfc1337 0; tcp_tw_reuse 2 (loopback only: off
     ///   here); tcp_max_tw_buckets 262 144 (a typical auto-sized value); somaxconn 4096;
     /// - receive/send buffers 131 072 bytes (tcp_rmem/tcp_wmem defaults are 131 072/16 384;
@@ -142,6 +158,7 @@ impl TcpConfig {
             invalid_ratelimit: Some(SimDuration::from_millis(500)),
             close_wait_reset_is_epipe: true,
             fin_at_zero_window: true,
+            time_wait_rules: TimeWaitRules::Linux,
             isn: IsnMode::Rfc6528,
         }
     }
@@ -187,6 +204,7 @@ impl TcpConfig {
             invalid_ratelimit: None,
             close_wait_reset_is_epipe: false,
             fin_at_zero_window: false,
+            time_wait_rules: TimeWaitRules::Rfc9293,
             isn: IsnMode::Rfc6528,
         }
     }

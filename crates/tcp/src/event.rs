@@ -94,6 +94,9 @@ pub enum Note {
     /// The listener was closed: this connection of its, still in SYN_RECEIVED, was dropped
     /// without a word (Linux inet_csk_listen_stop, reqsk_timer_handler).
     ListenerClosed,
+    /// A segment other than a FIN restarted the TIME_WAIT timer (Linux
+    /// tcp_timewait_state_process).
+    TimeWaitTimerRestarted,
 }
 
 impl Note {
@@ -119,6 +122,7 @@ impl Note {
             Note::Abort => "abort: RST sent",
             Note::AckRateLimited => "invalid segment: answer rate-limited",
             Note::ListenerClosed => "listener closed: SYN_RECEIVED connection dropped",
+            Note::TimeWaitTimerRestarted => "segment in TIME_WAIT: timer restarted",
         }
     }
 }

@@ -17,7 +17,7 @@ mod state;
 mod tcb;
 mod timewait;
 
-pub use config::{IsnMode, TcpConfig};
+pub use config::{IsnMode, TcpConfig, TimeWaitRules};
 pub use errno::Errno;
 pub use event::{ConnKey, Note, Resent, SocketEvent, SocketId, TcpEvent};
 pub use stack::{Bind, Produced, Received, TcpStack};

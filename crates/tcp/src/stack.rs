@@ -598,6 +598,7 @@ impl TcpStack {
                 offset: tcb.ts_offset,
             }),
             expires: now + len,
+            last_oow_ack: None,
         };
         let idx = self.tws.insert(tw);
         self.demux_insert(&tcb.key, Demux::TimeWait(idx));
