@@ -12,7 +12,7 @@ use netsim_engine::{
     Direction, FaultAction, FaultRule, FlagMatch, HostId, LinkConfig, LinkSpec, NetChange,
     Occurrence, PacketFilter, QueueLimit, Release, RunLimits, Topology,
 };
-use netsim_tcp::{Bind, Errno, IsnMode, State, TcpConfig};
+use netsim_tcp::{Bind, Errno, IsnMode, Listen, State, TcpConfig};
 
 use crate::error::{Locator, ScenarioError};
 use crate::format::{
@@ -550,17 +550,28 @@ impl Compiler<'_> {
             }
         };
         Ok(match def {
-            StepDef::Listen { port, backlog } => Step::Listen {
+            StepDef::Listen {
+                port,
+                backlog,
+                reuse_addr,
+            } => Step::Listen {
                 port: port_ok(*port, "Listen")?,
-                backlog: backlog.unwrap_or(128),
+                opts: Listen {
+                    backlog: backlog.unwrap_or(128),
+                    reuse_addr: *reuse_addr,
+                },
             },
             StepDef::Serve {
                 port,
                 backlog,
+                reuse_addr,
                 steps,
             } => Step::Serve {
                 port: port_ok(*port, "Serve")?,
-                backlog: backlog.unwrap_or(128),
+                opts: Listen {
+                    backlog: backlog.unwrap_or(128),
+                    reuse_addr: *reuse_addr,
+                },
                 steps: self.steps(host, steps)?,
             },
             StepDef::Accept(port) => Step::Accept(port_ok(*port, "Accept")?),

@@ -466,6 +466,9 @@ pub enum StepDef {
         /// Accept-queue length (default 128).
         #[serde(default)]
         backlog: Option<u32>,
+        /// SO_REUSEADDR before bind (default false).
+        #[serde(default)]
+        reuse_addr: bool,
     },
     /// Listen and, for every accepted connection, run `steps` in a task of its own.
     Serve {
@@ -474,6 +477,9 @@ pub enum StepDef {
         /// Accept-queue length (default 128).
         #[serde(default)]
         backlog: Option<u32>,
+        /// SO_REUSEADDR before bind (default false).
+        #[serde(default)]
+        reuse_addr: bool,
         /// What each connection does.
         steps: Vec<StepDef>,
     },

@@ -20,6 +20,6 @@ mod timewait;
 pub use config::{IsnMode, TcpConfig, TimeWaitRules};
 pub use errno::Errno;
 pub use event::{ConnKey, Note, Resent, SocketEvent, SocketId, TcpEvent};
-pub use stack::{Bind, Produced, Received, TcpStack};
+pub use stack::{Bind, Listen, Produced, Received, TcpStack};
 pub use state::State;
 pub use tcb::{Counters, Outgoing};

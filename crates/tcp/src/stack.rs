@@ -45,6 +45,16 @@ pub struct Bind {
     pub reuse_addr: bool,
 }
 
+/// listen() options.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Listen {
+    /// Accept-queue length (capped at `somaxconn`).
+    pub backlog: u32,
+    /// SO_REUSEADDR: the port may be taken while TIME_WAIT (or other non-listening)
+    /// connections still use it.
+    pub reuse_addr: bool,
+}
+
 #[derive(Debug)]
 struct Listener {
     socket: SocketId,
@@ -817,14 +827,37 @@ impl TcpStack {
     // ---------------------------------------------------------------------------------
     // The socket API
 
-    /// socket() + bind(port) + listen(backlog). The backlog is capped at `somaxconn`.
-    pub fn listen(&mut self, _now: SimTime, port: u16, backlog: u32) -> Result<SocketId, Errno> {
+    /// socket() + bind(port) + listen(backlog), without SO_REUSEADDR (see
+    /// [`TcpStack::listen_with`]).
+    pub fn listen(&mut self, now: SimTime, port: u16, backlog: u32) -> Result<SocketId, Errno> {
+        let opts = Listen {
+            backlog,
+            reuse_addr: false,
+        };
+        self.listen_with(now, port, opts)
+    }
+
+    /// socket() + setsockopt(SO_REUSEADDR) if asked + bind(port) + listen(backlog). Follows
+    /// Linux (inet_csk_bind_conflict): without SO_REUSEADDR the port must be free of every
+    /// connection, TIME_WAIT included (EADDRINUSE); with it, only a listener or an explicit
+    /// bind conflicts. Linux also wants SO_REUSEADDR on the socket a TIME_WAIT entry came
+    /// from (tw_reuse); netsim does not record that and checks only the new socket's flag.
+    pub fn listen_with(
+        &mut self,
+        _now: SimTime,
+        port: u16,
+        opts: Listen,
+    ) -> Result<SocketId, Errno> {
         if port == 0 {
             return Err(Errno::Invalid);
         }
         if self.listeners.contains_key(&port) || self.bound.contains_key(&port) {
             return Err(Errno::AddrInUse);
         }
+        if !opts.reuse_addr && self.port_in_use(port) {
+            return Err(Errno::AddrInUse);
+        }
+        let backlog = opts.backlog;
         self.check_fd_limit()?;
         let socket = self.alloc_fd(Sock::Listener(port));
         self.listeners.insert(

@@ -13,7 +13,7 @@ use std::net::SocketAddrV4;
 use common::*;
 use netsim_core::{Packet, Seq, SimTime, TcpFlags, TcpOptions};
 use netsim_tcp::{
-    Bind, Errno, IsnMode, Note, Received, Resent, SocketEvent, SocketId, State, TcpConfig,
+    Bind, Errno, IsnMode, Listen, Note, Received, Resent, SocketEvent, SocketId, State, TcpConfig,
     TcpEvent, TcpStack,
 };
 
@@ -930,6 +930,37 @@ fn reuse_addr_connect_to_another_destination_succeeds() {
     );
     assert_eq!(t.pending_to_s(), ["S"]);
     assert_eq!(conn_states(&t.c), ["SYN_SENT", "TIME_WAIT"]);
+}
+
+/// Follows Linux (inet_csk_bind_conflict, checked again by inet_csk_listen_start): a server
+/// that closed first leaves TIME_WAIT on its own port, and a new listener on that port fails
+/// with EADDRINUSE unless it sets SO_REUSEADDR, until TIME_WAIT ends.
+#[test]
+fn listen_on_a_port_held_by_time_wait_needs_reuse_addr() {
+    let mut t = Pair::linux();
+    let listener = t.s.listen(t.now, PORT, 16).unwrap();
+    let c = t.c.connect(t.now, server_addr(), Bind::default()).unwrap();
+    t.exchange();
+    let (s, _) = t.s.accept(t.now, listener).unwrap().unwrap();
+    t.s.close(t.now, s).unwrap();
+    t.exchange();
+    t.c.close(t.now, c).unwrap();
+    t.exchange();
+    t.s.close(t.now, listener).unwrap();
+    assert_eq!(conn_states(&t.s), ["TIME_WAIT"]);
+    assert_eq!(t.s.listen(t.now, PORT, 16), Err(Errno::AddrInUse));
+    let reuse = Listen {
+        backlog: 16,
+        reuse_addr: true,
+    };
+    let again = t.s.listen_with(t.now, PORT, reuse).unwrap();
+    t.s.close(t.now, again).unwrap();
+    t.advance(secs(60));
+    assert_eq!(conn_states(&t.s), Vec::<&str>::new());
+    assert!(
+        t.s.listen(t.now, PORT, 16).is_ok(),
+        "free once TIME_WAIT is over"
+    );
 }
 
 /// POSIX bind(): a port with a listener cannot be listened on again.
