@@ -71,6 +71,10 @@ pub struct TcpConfig {
     pub delayed_ack: Option<SimDuration>,
     /// Nagle's algorithm (RFC 1122 §4.2.3.4) for new sockets.
     pub nagle: bool,
+    /// Minshall's variant of Nagle (Linux tcp_nagle_check, tcp_minshall_check): a short
+    /// segment waits only while an earlier short segment is unacknowledged (Linux's snd_sml),
+    /// not while any data is. `false`: classic RFC 1122 Nagle.
+    pub nagle_minshall: bool,
     /// Initial congestion window in segments.
     pub initial_cwnd_segments: u32,
     /// RFC 1337: ignore RST in TIME_WAIT (protects against TIME_WAIT assassination).
@@ -119,7 +123,8 @@ impl TcpConfig {
     /// - tcp_fin_timeout 60 s; ip_local_port_range 32768–60999;
     /// - `TCP_TIMEOUT_INIT` 1 s, `TCP_RTO_MIN` 200 ms, `TCP_RTO_MAX` 120 s;
     /// - tcp_syn_retries 6, tcp_synack_retries 5, tcp_retries2 15;
-    /// - delayed ACK `TCP_DELACK_MIN` 40 ms; Nagle on; initial cwnd 10 (RFC 6928);
+    /// - delayed ACK `TCP_DELACK_MIN` 40 ms; Nagle on, Minshall's variant (tcp_nagle_check);
+    ///   initial cwnd 10 (RFC 6928);
     /// - tcp_invalid_ratelimit 500 ms;
     /// - a RST in CLOSE_WAIT reports EPIPE (tcp_reset); a bare FIN is taken at a zero
     ///   window (tcp_data_queue); TIME_WAIT follows tcp_timewait_state_process;
@@ -147,6 +152,7 @@ impl TcpConfig {
             timestamps: true,
             delayed_ack: Some(SimDuration::from_millis(40)),
             nagle: true,
+            nagle_minshall: true,
             initial_cwnd_segments: 10,
             rfc1337: false,
             tw_accept_new_syn: true,
@@ -193,6 +199,7 @@ impl TcpConfig {
             timestamps: false,
             delayed_ack: Some(SimDuration::from_millis(200)),
             nagle: true,
+            nagle_minshall: false,
             initial_cwnd_segments: 3,
             rfc1337: false,
             tw_accept_new_syn: false,

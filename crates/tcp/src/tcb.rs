@@ -140,6 +140,8 @@ pub(crate) struct Tcb {
     pub snd_nxt: Seq,
     /// Highest sequence number sent so far (SND.NXT can be pulled back by a timeout).
     snd_max: Seq,
+    /// End of the last short (< MSS) segment of new data sent (Linux snd_sml, for Nagle).
+    snd_sml: Seq,
     snd_wnd: u32,
     max_snd_wnd: u32,
     snd_wl1: Seq,
@@ -225,6 +227,7 @@ impl Tcb {
             snd_una: iss,
             snd_nxt: iss,
             snd_max: iss,
+            snd_sml: iss,
             snd_wnd: 0,
             max_snd_wnd: 0,
             snd_wl1: Seq(0),
@@ -541,12 +544,16 @@ impl Tcb {
                         break;
                     }
                     let last = len == unsent;
-                    // Nagle: a short segment waits while data is unacknowledged, unless the
+                    // Nagle: a short segment waits while data is unacknowledged (RFC 1122
+                    // §4.2.3.4), or with Minshall's variant as Linux has it
+                    // (tcp_minshall_check), while an earlier short segment is; unless the
                     // application is closing (Linux pushes everything on close).
-                    if self.nagle
-                        && len < u32::from(self.snd_mss)
-                        && in_flight > 0
-                        && !self.fin_queued
+                    let waits_for = if cx.cfg.nagle_minshall {
+                        self.snd_sml.gt(self.snd_una) && self.snd_sml.le(self.snd_max)
+                    } else {
+                        in_flight > 0
+                    };
+                    if self.nagle && len < u32::from(self.snd_mss) && waits_for && !self.fin_queued
                     {
                         break;
                     }
@@ -582,6 +589,10 @@ impl Tcb {
         if fin {
             flags = flags | TcpFlags::FIN;
             self.fin_sent = true;
+        }
+        if !seq.lt(self.snd_max) && len < u32::from(self.snd_mss) {
+            // Linux tcp_minshall_update: remember where the last short segment ends.
+            self.snd_sml = seq.add(len);
         }
         let payload = self.payload(seq, len as usize);
         self.emit(cx, flags, seq, payload);

@@ -439,6 +439,40 @@ fn nagle_holds_a_second_small_segment_until_the_first_is_acked() {
     assert_eq!(now_ms(&t), 40);
 }
 
+/// Follows Linux (tcp_nagle_check with tcp_minshall_check): a short segment waits only while
+/// an earlier short segment is unacknowledged, so the short tail of a write goes out at once
+/// behind full segments still in flight; classic RFC 1122 Nagle (`nagle_minshall` off, as
+/// in the rfc profile) holds it until everything sent is acknowledged.
+#[test]
+fn nagle_minshall_sends_a_short_tail_behind_unacknowledged_full_segments() {
+    for minshall in [true, false] {
+        let client = TcpConfig {
+            nagle_minshall: minshall,
+            ..linux(1000)
+        };
+        let mut t = Pair::new(client, linux(5000));
+        let (c, _s) = t.establish();
+        t.c.send(t.now, c, &pattern(2 * MSS + 100)).unwrap();
+        let first = take_to_s(&mut t);
+        if minshall {
+            assert_eq!(lens(&first), [MSS, MSS, 100], "the tail goes at once");
+            // Now a short segment is in flight: the next short write waits for its ACK.
+            t.c.send(t.now, c, &[9; 10]).unwrap();
+            assert_eq!(take_to_s(&mut t).len(), 0, "held behind the short tail");
+        } else {
+            assert_eq!(lens(&first), [MSS, MSS], "the tail waits");
+        }
+        for p in &first {
+            to_server(&mut t, p);
+        }
+        t.advance(ms(40));
+        t.deliver_to_c();
+        let rest = take_to_s(&mut t);
+        let expected: &[usize] = if minshall { &[10] } else { &[100] };
+        assert_eq!(lens(&rest), expected, "minshall={minshall}: after the ACK");
+    }
+}
+
 /// RFC 1122 §4.2.3.4: TCP_NODELAY turns Nagle's algorithm off: small segments go out at once.
 #[test]
 fn nagle_off_with_nodelay_sends_a_second_small_segment_at_once() {
@@ -623,11 +657,15 @@ fn fast_retransmit_newreno_partial_ack_resends_the_next_hole_at_once() {
 /// the retransmission is accepted.
 #[test]
 fn rto_after_a_partial_ack_resends_only_what_was_sent() {
-    let mut t = Pair::linux();
+    let client = TcpConfig {
+        nagle_minshall: false,
+        ..linux(1000)
+    };
+    let mut t = Pair::new(client, linux(5000));
     let (c, s) = t.establish();
     let data = pattern(2 * MSS + 100);
     t.c.send(t.now, c, &data).unwrap();
-    // Nagle holds the 100-byte tail: SND.MAX is 1001 + 2 * 1448 = 3897.
+    // Classic Nagle holds the 100-byte tail: SND.MAX is 1001 + 2 * 1448 = 3897.
     let segs = take_to_s(&mut t);
     assert_eq!(lens(&segs), [MSS, MSS]);
     to_server(&mut t, &segs[0]);
@@ -901,12 +939,10 @@ fn half_close_client_still_receives_until_the_server_closes() {
     assert_eq!(t.c.send(t.now, c, b"x"), Err(Errno::BrokenPipe));
     let reply = pattern(3000);
     assert_eq!(t.s.send(t.now, s, &reply), Ok(3000));
-    // The data carries the ACK of the client's FIN; Nagle holds the short tail until the
-    // client acknowledges the two full segments, which it does at once.
-    assert_eq!(t.deliver_to_c(), [". 1448", ". 1448"]);
+    // The data carries the ACK of the client's FIN; Minshall's Nagle lets the short tail go
+    // at once, as no earlier short segment is unacknowledged.
+    assert_eq!(t.deliver_to_c(), [". 1448", ". 1448", "P. 104"]);
     assert_eq!(t.c.state_of(c), Ok(State::FinWait2));
-    assert_eq!(t.deliver_to_s(), ["."]);
-    assert_eq!(t.deliver_to_c(), ["P. 104"]);
     assert_eq!(t.c_read(c), (reply, Received::Data(3000)));
     t.s.close(t.now, s).unwrap();
     t.exchange();
