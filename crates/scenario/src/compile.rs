@@ -522,6 +522,7 @@ impl Compiler<'_> {
         if let Some(isn) = d.isn {
             c.isn = match isn {
                 IsnDef::Rfc6528 => IsnMode::Rfc6528,
+                IsnDef::Linux => IsnMode::Linux,
                 IsnDef::Clock => IsnMode::Clock,
                 IsnDef::Fixed(v) => IsnMode::Fixed(v),
             };

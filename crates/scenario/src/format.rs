@@ -445,8 +445,10 @@ pub struct TcpDef {
 #[derive(Debug, Clone, Copy, Deserialize)]
 #[serde(rename = "Isn")]
 pub enum IsnDef {
-    /// RFC 6528: clock plus keyed hash (the default).
+    /// RFC 6528: 4 µs clock plus keyed hash (the rfc profile's).
     Rfc6528,
+    /// Linux secure_tcp_seq: 64 ns clock plus keyed hash (the linux profile's).
+    Linux,
     /// RFC 793: the clock alone.
     Clock,
     /// Always this value.

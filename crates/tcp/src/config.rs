@@ -9,6 +9,10 @@ pub enum IsnMode {
     /// RFC 6528 §3: ISN = M + F(local ip, local port, remote ip, remote port, secret), M a
     /// clock ticking every 4 µs, F a keyed hash.
     Rfc6528,
+    /// Linux secure_tcp_seq: the same keyed hash of the 4-tuple plus a clock ticking every
+    /// 64 ns (seq_scale: ktime_get_real_ns() >> 6, so it wraps every 274 s); here the clock
+    /// is virtual time since the start of the run.
+    Linux,
     /// RFC 793 §3.3: the 4 µs clock alone.
     Clock,
     /// The same value for every connection: how a scenario stages an old duplicate landing in
@@ -128,6 +132,7 @@ impl TcpConfig {
     /// - tcp_invalid_ratelimit 500 ms;
     /// - a RST in CLOSE_WAIT reports EPIPE (tcp_reset); a bare FIN is taken at a zero
     ///   window (tcp_data_queue); TIME_WAIT follows tcp_timewait_state_process;
+    /// - ISNs from secure_tcp_seq's 64 ns clock plus a keyed hash;
     /// - window scaling and timestamps on; tcp_rfc1337 0; tcp_tw_reuse 2 (loopback only: off
     ///   here); tcp_max_tw_buckets 262 144 (a typical auto-sized value); somaxconn 4096;
     /// - receive/send buffers 131 072 bytes (tcp_rmem/tcp_wmem defaults are 131 072/16 384;
@@ -165,7 +170,7 @@ impl TcpConfig {
             close_wait_reset_is_epipe: true,
             fin_at_zero_window: true,
             time_wait_rules: TimeWaitRules::Linux,
-            isn: IsnMode::Rfc6528,
+            isn: IsnMode::Linux,
         }
     }
 

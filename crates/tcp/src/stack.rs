@@ -421,23 +421,25 @@ impl TcpStack {
         }
     }
 
-    /// ISN by the configured rule (RFC 6528 §3, RFC 793 §3.3, or fixed).
+    /// ISN by the configured rule (RFC 6528 §3, Linux secure_tcp_seq, RFC 793 §3.3, or
+    /// fixed).
     fn isn(&self, now: SimTime, key: &ConnKey) -> Seq {
-        let clock = (now.as_nanos() / 4_000) as u32;
+        let clock_4us = (now.as_nanos() / 4_000) as u32;
+        let keyed_hash = || {
+            let mut h = StableHasher::new();
+            h.write_u64(self.secret);
+            h.write_u64(u64::from(u32::from(*key.local.ip())) << 16 | u64::from(key.local.port()));
+            h.write_u64(
+                u64::from(u32::from(*key.remote.ip())) << 16 | u64::from(key.remote.port()),
+            );
+            h.finish() as u32
+        };
         match self.cfg.isn {
             IsnMode::Fixed(v) => Seq(v),
-            IsnMode::Clock => Seq(clock),
-            IsnMode::Rfc6528 => {
-                let mut h = StableHasher::new();
-                h.write_u64(self.secret);
-                h.write_u64(
-                    u64::from(u32::from(*key.local.ip())) << 16 | u64::from(key.local.port()),
-                );
-                h.write_u64(
-                    u64::from(u32::from(*key.remote.ip())) << 16 | u64::from(key.remote.port()),
-                );
-                Seq(clock.wrapping_add(h.finish() as u32))
-            }
+            IsnMode::Clock => Seq(clock_4us),
+            IsnMode::Rfc6528 => Seq(clock_4us.wrapping_add(keyed_hash())),
+            // Linux seq_scale: nanoseconds >> 6, a 64 ns tick.
+            IsnMode::Linux => Seq(((now.as_nanos() >> 6) as u32).wrapping_add(keyed_hash())),
         }
     }
 
