@@ -13,7 +13,7 @@ use netsim_engine::{
     Occurrence, PacketFilter, QueueLimit, Release, RunLimits, Topology,
 };
 use netsim_tcp::{
-    AckPolicy, Bind, Congestion, Errno, IsnMode, RtoRules, State, TcpConfig, WindowRules,
+    AckPolicy, Bind, Congestion, Errno, IsnMode, Listen, RtoRules, State, TcpConfig, WindowRules,
 };
 
 use crate::error::{Locator, ScenarioError};
@@ -525,6 +525,7 @@ impl Compiler<'_> {
         if let Some(isn) = d.isn {
             c.isn = match isn {
                 IsnDef::Rfc6528 => IsnMode::Rfc6528,
+                IsnDef::Linux => IsnMode::Linux,
                 IsnDef::Clock => IsnMode::Clock,
                 IsnDef::Fixed(v) => IsnMode::Fixed(v),
             };
@@ -591,17 +592,28 @@ impl Compiler<'_> {
             }
         };
         Ok(match def {
-            StepDef::Listen { port, backlog } => Step::Listen {
+            StepDef::Listen {
+                port,
+                backlog,
+                reuse_addr,
+            } => Step::Listen {
                 port: port_ok(*port, "Listen")?,
-                backlog: backlog.unwrap_or(128),
+                opts: Listen {
+                    backlog: backlog.unwrap_or(128),
+                    reuse_addr: *reuse_addr,
+                },
             },
             StepDef::Serve {
                 port,
                 backlog,
+                reuse_addr,
                 steps,
             } => Step::Serve {
                 port: port_ok(*port, "Serve")?,
-                backlog: backlog.unwrap_or(128),
+                opts: Listen {
+                    backlog: backlog.unwrap_or(128),
+                    reuse_addr: *reuse_addr,
+                },
                 steps: self.steps(host, steps)?,
             },
             StepDef::Accept(port) => Step::Accept(port_ok(*port, "Accept")?),

@@ -525,8 +525,10 @@ pub enum WindowRulesDef {
 #[derive(Debug, Clone, Copy, Deserialize)]
 #[serde(rename = "Isn")]
 pub enum IsnDef {
-    /// RFC 6528: clock plus keyed hash (the default).
+    /// RFC 6528: 4 µs clock plus keyed hash (the rfc profile's).
     Rfc6528,
+    /// Linux secure_tcp_seq: 64 ns clock plus keyed hash (the linux profile's).
+    Linux,
     /// RFC 793: the clock alone.
     Clock,
     /// Always this value.
@@ -546,6 +548,9 @@ pub enum StepDef {
         /// Accept-queue length (default 128).
         #[serde(default)]
         backlog: Option<u32>,
+        /// SO_REUSEADDR before bind (default false).
+        #[serde(default)]
+        reuse_addr: bool,
     },
     /// Listen and, for every accepted connection, run `steps` in a task of its own.
     Serve {
@@ -554,6 +559,9 @@ pub enum StepDef {
         /// Accept-queue length (default 128).
         #[serde(default)]
         backlog: Option<u32>,
+        /// SO_REUSEADDR before bind (default false).
+        #[serde(default)]
+        reuse_addr: bool,
         /// What each connection does.
         steps: Vec<StepDef>,
     },

@@ -11,7 +11,7 @@ use std::sync::Arc;
 
 use netsim_core::SimDuration;
 use netsim_host::{Api, App};
-use netsim_tcp::{Bind, Errno, Received, SocketEvent, SocketId};
+use netsim_tcp::{Bind, Errno, Listen, Received, SocketEvent, SocketId};
 
 use crate::oracle::{Oracle, Stream, pattern};
 
@@ -22,15 +22,15 @@ pub enum Step {
     Listen {
         /// Port.
         port: u16,
-        /// Backlog.
-        backlog: u32,
+        /// Backlog and SO_REUSEADDR.
+        opts: Listen,
     },
     /// Open a listener whose every connection runs `steps`.
     Serve {
         /// Port.
         port: u16,
-        /// Backlog.
-        backlog: u32,
+        /// Backlog and SO_REUSEADDR.
+        opts: Listen,
         /// Per-connection steps.
         steps: Arc<[Step]>,
     },
@@ -327,8 +327,8 @@ impl Script {
         let sock = self.task(id).sock;
         let need_sock = || sock.ok_or(Errno::NotConn);
         match step {
-            Step::Listen { port, backlog } | Step::Serve { port, backlog, .. } => {
-                match api.tcp.listen(now, *port, *backlog) {
+            Step::Listen { port, opts } | Step::Serve { port, opts, .. } => {
+                match api.tcp.listen_with(now, *port, *opts) {
                     Ok(fd) => {
                         let serve = match step {
                             Step::Serve { steps, .. } => Some(steps.clone()),

@@ -175,6 +175,34 @@ fn bad_values_point_at_their_line_and_column_and_say_what_was_expected() {
     }
 }
 
+/// Follows Linux tcp_time_wait: a connection that finds the TIME_WAIT table full never enters
+/// TIME_WAIT, so the peak the observer reports is the cap itself, not one more.
+#[test]
+fn time_wait_peak_stops_at_max_time_wait() {
+    let src = r#"Scenario(
+    name: "t",
+    description: "test",
+    seed: 1,
+    end: "5s",
+    tcp: (max_time_wait: 10),
+    hosts: [
+        Host(name: "client", addr: "10.0.0.1", app: [Spawn(count: 20, every: "10ms", steps: [
+            Connect(to: "server", port: 80), Send(100), Close,
+        ])]),
+        Host(name: "server", addr: "10.0.0.2", app: [Serve(port: 80, steps: [Recv(100), RecvEof, Close])]),
+    ],
+    links: [Link(a: "client", b: "server", latency: "1ms")],
+    expect: [
+        Peak(host: "client", state: "TIME_WAIT", exactly: 10),
+        Count(host: "client", counter: TimeWaitOverflows, exactly: 10),
+    ],
+)
+"#;
+    let s = netsim_scenario::parse(src, "t.ron").expect("valid");
+    let (report, _) = s.run(s.file.seed, NullSink).unwrap();
+    assert!(report.passed(), "{:#?}", report.checks);
+}
+
 #[test]
 fn a_missing_file_is_an_error_not_a_panic() {
     let err = netsim_scenario::load(std::path::Path::new("/nonexistent/x.ron")).unwrap_err();

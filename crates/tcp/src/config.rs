@@ -9,6 +9,10 @@ pub enum IsnMode {
     /// RFC 6528 §3: ISN = M + F(local ip, local port, remote ip, remote port, secret), M a
     /// clock ticking every 4 µs, F a keyed hash.
     Rfc6528,
+    /// Linux secure_tcp_seq: the same keyed hash of the 4-tuple plus a clock ticking every
+    /// 64 ns (seq_scale: ktime_get_real_ns() >> 6, so it wraps every 274 s); here the clock
+    /// is virtual time since the start of the run.
+    Linux,
     /// RFC 793 §3.3: the 4 µs clock alone.
     Clock,
     /// The same value for every connection: how a scenario stages an old duplicate landing in
@@ -64,6 +68,20 @@ pub enum WindowRules {
     Linux,
 }
 
+/// How a TIME_WAIT entry answers segments and when its timer restarts.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum TimeWaitRules {
+    /// RFC 9293 §3.10.7.4: only a retransmitted FIN restarts the timer (and is ACKed); an
+    /// old duplicate is ACKed; anything else in the window is ignored.
+    Rfc9293,
+    /// Linux tcp_timewait_state_process: a bare segment (no data, no SYN or FIN) at RCV.NXT
+    /// restarts the timer silently; any other segment but a RST is answered with an ACK,
+    /// at most once per `invalid_ratelimit` unless it carries data or a FIN
+    /// (tcp_timewait_check_oow_rate_limit), and restarts the timer if it has ACK or failed
+    /// PAWS. A retransmitted FIN is such a segment: ACKed, timer restarted.
+    Linux,
+}
+
 /// The TCP parameters of one host.
 #[derive(Clone, Debug, PartialEq)]
 pub struct TcpConfig {
@@ -105,6 +123,10 @@ pub struct TcpConfig {
     pub delayed_ack: Option<SimDuration>,
     /// Nagle's algorithm (RFC 1122 §4.2.3.4) for new sockets.
     pub nagle: bool,
+    /// Minshall's variant of Nagle (Linux tcp_nagle_check, tcp_minshall_check): a short
+    /// segment waits only while an earlier short segment is unacknowledged (Linux's snd_sml),
+    /// not while any data is. `false`: classic RFC 1122 Nagle.
+    pub nagle_minshall: bool,
     /// Initial congestion window in segments.
     pub initial_cwnd_segments: u32,
     /// RFC 1337: ignore RST in TIME_WAIT (protects against TIME_WAIT assassination).
@@ -131,6 +153,18 @@ pub struct TcpConfig {
     /// RFC 5961 §7): what stops an ACK war between two endpoints that disagree on sequence
     /// numbers. `None` answers every one, as RFC 9293 alone says.
     pub invalid_ratelimit: Option<SimDuration>,
+    /// A RST in CLOSE_WAIT is reported as EPIPE, not ECONNRESET, and once the peer's FIN is
+    /// in, recv() on a reset connection returns end of stream rather than the error. Linux:
+    /// tcp_reset sets sk_err to EPIPE in CLOSE_WAIT; tcp_recvmsg tests SOCK_DONE (set by the
+    /// FIN, tcp_fin) before sk_err. `false`: ECONNRESET from every synchronised state, for
+    /// recv() and send() alike, as RFC 9293 §3.10.7.4 ("connection reset") says.
+    pub close_wait_reset_is_epipe: bool,
+    /// Take a bare FIN (no data) that arrives at RCV.NXT while the receive window is zero,
+    /// rather than dropping it as RFC 9293's acceptability test does (Linux tcp_data_queue,
+    /// "some stacks are known to send bare FIN packets in a loop").
+    pub fin_at_zero_window: bool,
+    /// What a TIME_WAIT entry answers and what restarts its timer.
+    pub time_wait_rules: TimeWaitRules,
     /// ISN selection.
     pub isn: IsnMode,
     /// RTO computation and retry limits.
@@ -171,8 +205,12 @@ impl TcpConfig {
     /// - tcp_fin_timeout 60 s; ip_local_port_range 32768–60999;
     /// - `TCP_TIMEOUT_INIT` 1 s, `TCP_RTO_MIN` 200 ms, `TCP_RTO_MAX` 120 s;
     /// - tcp_syn_retries 6, tcp_synack_retries 5, tcp_retries2 15;
-    /// - delayed ACK `TCP_DELACK_MIN` 40 ms; Nagle on; initial cwnd 10 (RFC 6928);
+    /// - delayed ACK `TCP_DELACK_MIN` 40 ms; Nagle on, Minshall's variant (tcp_nagle_check);
+    ///   initial cwnd 10 (RFC 6928);
     /// - tcp_invalid_ratelimit 500 ms;
+    /// - a RST in CLOSE_WAIT reports EPIPE (tcp_reset); a bare FIN is taken at a zero
+    ///   window (tcp_data_queue); TIME_WAIT follows tcp_timewait_state_process;
+    /// - ISNs from secure_tcp_seq's 64 ns clock plus a keyed hash;
     /// - window scaling and timestamps on; tcp_rfc1337 0; tcp_tw_reuse 2 (loopback only: off
     ///   here); tcp_max_tw_buckets 262 144 (a typical auto-sized value); somaxconn 4096;
     /// - receive/send buffers 131 072 bytes (tcp_rmem/tcp_wmem defaults are 131 072/16 384;
@@ -201,6 +239,7 @@ impl TcpConfig {
             timestamps: true,
             delayed_ack: Some(SimDuration::from_millis(40)),
             nagle: true,
+            nagle_minshall: true,
             initial_cwnd_segments: 10,
             rfc1337: false,
             tw_accept_new_syn: true,
@@ -210,7 +249,6 @@ impl TcpConfig {
             closing_holds_socket: true,
             somaxconn: 4096,
             invalid_ratelimit: Some(SimDuration::from_millis(500)),
-            isn: IsnMode::Rfc6528,
             rto_rules: RtoRules::Linux,
             syn_linear_timeouts: 4,
             rcv_buf_max: 6 * 1024 * 1024,
@@ -224,6 +262,10 @@ impl TcpConfig {
             keepalive_interval: SimDuration::from_secs(75),
             keepalive_probes: 9,
             timer_tick: SimDuration::from_millis(4),
+            close_wait_reset_is_epipe: true,
+            fin_at_zero_window: true,
+            time_wait_rules: TimeWaitRules::Linux,
+            isn: IsnMode::Linux,
         }
     }
 
@@ -259,6 +301,7 @@ impl TcpConfig {
             timestamps: false,
             delayed_ack: Some(SimDuration::from_millis(200)),
             nagle: true,
+            nagle_minshall: false,
             initial_cwnd_segments: 3,
             rfc1337: false,
             tw_accept_new_syn: false,
@@ -268,6 +311,9 @@ impl TcpConfig {
             closing_holds_socket: true,
             somaxconn: 4096,
             invalid_ratelimit: None,
+            close_wait_reset_is_epipe: false,
+            fin_at_zero_window: false,
+            time_wait_rules: TimeWaitRules::Rfc9293,
             isn: IsnMode::Rfc6528,
             rto_rules: RtoRules::Rfc6298,
             syn_linear_timeouts: 0,

@@ -99,6 +99,12 @@ pub enum Note {
     /// An invalid segment got no answer: one was sent too recently (Linux
     /// tcp_invalid_ratelimit), which is what ends an ACK war.
     AckRateLimited,
+    /// The listener was closed: this connection of its, still in SYN_RECEIVED, was dropped
+    /// without a word (Linux inet_csk_listen_stop, reqsk_timer_handler).
+    ListenerClosed,
+    /// A segment other than a FIN restarted the TIME_WAIT timer (Linux
+    /// tcp_timewait_state_process).
+    TimeWaitTimerRestarted,
 }
 
 impl Note {
@@ -127,6 +133,8 @@ impl Note {
             Note::KeepAliveTimeout => "keep-alive: no answer, connection dropped",
             Note::Abort => "abort: RST sent",
             Note::AckRateLimited => "invalid segment: answer rate-limited",
+            Note::ListenerClosed => "listener closed: SYN_RECEIVED connection dropped",
+            Note::TimeWaitTimerRestarted => "segment in TIME_WAIT: timer restarted",
         }
     }
 }

@@ -20,9 +20,9 @@ mod state;
 mod tcb;
 mod timewait;
 
-pub use config::{AckPolicy, Congestion, IsnMode, RtoRules, TcpConfig, WindowRules};
+pub use config::{AckPolicy, Congestion, IsnMode, RtoRules, TcpConfig, TimeWaitRules, WindowRules};
 pub use errno::Errno;
 pub use event::{ConnKey, Note, Resent, SocketEvent, SocketId, TcpEvent};
-pub use stack::{Bind, Produced, Received, TcpStack};
+pub use stack::{Bind, Listen, Produced, Received, TcpStack};
 pub use state::State;
 pub use tcb::{Counters, Outgoing};

@@ -4,7 +4,7 @@
 //! the trace events and the socket events, and ask for the next deadline.
 
 use std::cmp::Reverse;
-use std::collections::{BTreeMap, BinaryHeap, HashMap, VecDeque};
+use std::collections::{BTreeMap, BTreeSet, BinaryHeap, HashMap, VecDeque};
 use std::net::{Ipv4Addr, SocketAddrV4};
 
 use netsim_core::{Packet, Segment, Seq, SimDuration, SimTime, StableHasher, TcpFlags};
@@ -45,14 +45,24 @@ pub struct Bind {
     pub reuse_addr: bool,
 }
 
+/// listen() options.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Listen {
+    /// Accept-queue length (capped at `somaxconn`).
+    pub backlog: u32,
+    /// SO_REUSEADDR: the port may be taken while TIME_WAIT (or other non-listening)
+    /// connections still use it.
+    pub reuse_addr: bool,
+}
+
 #[derive(Debug)]
 struct Listener {
     socket: SocketId,
     backlog: u32,
     /// Established connections not yet accepted.
     queue: VecDeque<u32>,
-    /// Connections in SYN_RECEIVED.
-    embryonic: u32,
+    /// Connections in SYN_RECEIVED (Linux's request socks), by connection index.
+    embryonic: BTreeSet<u32>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -229,6 +239,10 @@ macro_rules! cx {
         Cx {
             cfg: &$self.cfg,
             now: $now,
+            time_wait_full: $self
+                .cfg
+                .max_time_wait
+                .is_some_and(|max| $self.tws.live >= max),
             out: &mut $self.out,
             events: &mut $self.events,
             app: &mut $self.app,
@@ -407,23 +421,25 @@ impl TcpStack {
         }
     }
 
-    /// ISN by the configured rule (RFC 6528 §3, RFC 793 §3.3, or fixed).
+    /// ISN by the configured rule (RFC 6528 §3, Linux secure_tcp_seq, RFC 793 §3.3, or
+    /// fixed).
     fn isn(&self, now: SimTime, key: &ConnKey) -> Seq {
-        let clock = (now.as_nanos() / 4_000) as u32;
+        let clock_4us = (now.as_nanos() / 4_000) as u32;
+        let keyed_hash = || {
+            let mut h = StableHasher::new();
+            h.write_u64(self.secret);
+            h.write_u64(u64::from(u32::from(*key.local.ip())) << 16 | u64::from(key.local.port()));
+            h.write_u64(
+                u64::from(u32::from(*key.remote.ip())) << 16 | u64::from(key.remote.port()),
+            );
+            h.finish() as u32
+        };
         match self.cfg.isn {
             IsnMode::Fixed(v) => Seq(v),
-            IsnMode::Clock => Seq(clock),
-            IsnMode::Rfc6528 => {
-                let mut h = StableHasher::new();
-                h.write_u64(self.secret);
-                h.write_u64(
-                    u64::from(u32::from(*key.local.ip())) << 16 | u64::from(key.local.port()),
-                );
-                h.write_u64(
-                    u64::from(u32::from(*key.remote.ip())) << 16 | u64::from(key.remote.port()),
-                );
-                Seq(clock.wrapping_add(h.finish() as u32))
-            }
+            IsnMode::Clock => Seq(clock_4us),
+            IsnMode::Rfc6528 => Seq(clock_4us.wrapping_add(keyed_hash())),
+            // Linux seq_scale: nanoseconds >> 6, a 64 ns tick.
+            IsnMode::Linux => Seq(((now.as_nanos() >> 6) as u32).wrapping_add(keyed_hash())),
         }
     }
 
@@ -492,7 +508,7 @@ impl TcpStack {
             tcb.just_established = false;
             let port = tcb.key.local.port();
             if let Some(l) = self.listeners.get_mut(&port) {
-                l.embryonic = l.embryonic.saturating_sub(1);
+                l.embryonic.remove(&idx);
                 l.queue.push_back(idx);
                 self.app.push(SocketEvent::Acceptable(l.socket));
             }
@@ -515,9 +531,8 @@ impl TcpStack {
             if let Some(l) = self.listeners.get_mut(&tcb.key.local.port()) {
                 if let Some(pos) = l.queue.iter().position(|&c| c == idx) {
                     l.queue.remove(pos);
-                } else if tcb.socket.is_none() && !tcb.orphan {
-                    // Never established: it was counted as embryonic.
-                    l.embryonic = l.embryonic.saturating_sub(1);
+                } else {
+                    l.embryonic.remove(&idx);
                 }
             }
         }
@@ -573,18 +588,11 @@ impl TcpStack {
     }
 
     fn enter_time_wait(&mut self, now: SimTime, tcb: &Tcb) {
+        // A full table never gets here: the block went to CLOSED instead (`Cx::time_wait_full`).
+        debug_assert!(self.cfg.max_time_wait.is_none_or(|max| self.tws.live < max));
         let len = self.cfg.time_wait_len();
-        let over = self
-            .cfg
-            .max_time_wait
-            .is_some_and(|max| self.tws.live >= max);
-        if len.is_zero() || over {
-            let mut cx = cx!(self, now);
-            if over {
-                cx.counters.time_wait_overflows += 1;
-                cx.note(tcb.key, Note::TimeWaitOverflow);
-            }
-            cx.events.push(TcpEvent::State {
+        if len.is_zero() {
+            self.events.push(TcpEvent::State {
                 conn: tcb.key,
                 from: State::TimeWait,
                 to: State::Closed,
@@ -602,6 +610,7 @@ impl TcpStack {
                 offset: tcb.ts_offset,
             }),
             expires: now + len,
+            last_oow_ack: None,
         };
         let idx = self.tws.insert(tw);
         self.demux_insert(&tcb.key, Demux::TimeWait(idx));
@@ -733,13 +742,17 @@ impl TcpStack {
             });
             return;
         }
-        listener.embryonic += 1;
         let mark = self.events.len();
         let iss = isn.unwrap_or_else(|| self.isn(now, &key));
         let ts_offset = self.ts_offset(&key);
         let mut cx = cx!(self, now);
         let tcb = Tcb::accept_syn(&mut cx, key, iss, ts_offset, seg);
         let idx = self.conns.insert(tcb);
+        self.listeners
+            .get_mut(&key.local.port())
+            .expect("checked by caller")
+            .embryonic
+            .insert(idx);
         self.demux_insert(&key, Demux::Conn(idx));
         self.settle(now, idx, mark);
     }
@@ -816,14 +829,37 @@ impl TcpStack {
     // ---------------------------------------------------------------------------------
     // The socket API
 
-    /// socket() + bind(port) + listen(backlog). The backlog is capped at `somaxconn`.
-    pub fn listen(&mut self, _now: SimTime, port: u16, backlog: u32) -> Result<SocketId, Errno> {
+    /// socket() + bind(port) + listen(backlog), without SO_REUSEADDR (see
+    /// [`TcpStack::listen_with`]).
+    pub fn listen(&mut self, now: SimTime, port: u16, backlog: u32) -> Result<SocketId, Errno> {
+        let opts = Listen {
+            backlog,
+            reuse_addr: false,
+        };
+        self.listen_with(now, port, opts)
+    }
+
+    /// socket() + setsockopt(SO_REUSEADDR) if asked + bind(port) + listen(backlog). Follows
+    /// Linux (inet_csk_bind_conflict): without SO_REUSEADDR the port must be free of every
+    /// connection, TIME_WAIT included (EADDRINUSE); with it, only a listener or an explicit
+    /// bind conflicts. Linux also wants SO_REUSEADDR on the socket a TIME_WAIT entry came
+    /// from (tw_reuse); netsim does not record that and checks only the new socket's flag.
+    pub fn listen_with(
+        &mut self,
+        _now: SimTime,
+        port: u16,
+        opts: Listen,
+    ) -> Result<SocketId, Errno> {
         if port == 0 {
             return Err(Errno::Invalid);
         }
         if self.listeners.contains_key(&port) || self.bound.contains_key(&port) {
             return Err(Errno::AddrInUse);
         }
+        if !opts.reuse_addr && self.port_in_use(port) {
+            return Err(Errno::AddrInUse);
+        }
+        let backlog = opts.backlog;
         self.check_fd_limit()?;
         let socket = self.alloc_fd(Sock::Listener(port));
         self.listeners.insert(
@@ -832,7 +868,7 @@ impl TcpStack {
                 socket,
                 backlog: backlog.min(self.cfg.somaxconn),
                 queue: VecDeque::new(),
-                embryonic: 0,
+                embryonic: BTreeSet::new(),
             },
         );
         // CLOSED -> LISTEN, reported with the wildcard peer 0.0.0.0:0.
@@ -1032,7 +1068,7 @@ impl TcpStack {
         max: usize,
     ) -> Result<Received, Errno> {
         match self.conn_of(fd)? {
-            Err((error, _)) => {
+            Err((error, eof)) => {
                 if let Some(left) = self.leftovers.get_mut(&fd.0) {
                     let n = max.min(left.len());
                     out.extend(left.drain(..n));
@@ -1042,6 +1078,11 @@ impl TcpStack {
                     if n > 0 {
                         return Ok(Received::Data(n));
                     }
+                }
+                // Linux tcp_recvmsg: once the peer's FIN is in (SOCK_DONE), recv() returns 0
+                // before it looks at the socket's error.
+                if eof && self.cfg.close_wait_reset_is_epipe {
+                    return Ok(Received::Eof);
                 }
                 error.map_or(Ok(Received::Eof), Err)
             }
@@ -1130,6 +1171,19 @@ impl TcpStack {
             if let Some(tcb) = self.conns.get_mut(idx) {
                 let mut cx = cx!(self, now);
                 tcb.abort(&mut cx);
+            }
+            self.settle(now, idx, mark);
+        }
+        // Linux: a request sock (SYN_RECEIVED) dies with its listener, silently: its SYN-ACK
+        // timer (reqsk_timer_handler) and the handshake ACK (tcp_v4_rcv) both drop a request
+        // whose listener is no longer listening. That ACK then finds no socket and is
+        // answered with RST (RFC 9293 §3.10.7.1).
+        for idx in listener.embryonic {
+            let mark = self.events.len();
+            if let Some(tcb) = self.conns.get_mut(idx) {
+                let mut cx = cx!(self, now);
+                cx.note(tcb.key, Note::ListenerClosed);
+                tcb.set_state(&mut cx, State::Closed);
             }
             self.settle(now, idx, mark);
         }

@@ -81,7 +81,10 @@ impl State {
         use State::*;
         if next == Closed {
             // RST, ABORT, timeouts and the normal ends reach CLOSED from every state but
-            // CLOSED itself (§3.10.7.4 and §3.10.5).
+            // CLOSED itself (§3.10.7.4 and §3.10.5). FIN_WAIT_1, FIN_WAIT_2 and CLOSING also
+            // go straight to CLOSED where TIME_WAIT would follow but the TIME_WAIT table is
+            // full: this follows Linux (tcp_time_wait calls tcp_done when inet_twsk_alloc
+            // fails), the RFC has no such table.
             return self != Closed;
         }
         matches!(
@@ -159,6 +162,10 @@ mod tests {
             for pair in path.windows(2) {
                 assert!(pair[0].can_become(pair[1]), "{} -> {}", pair[0], pair[1]);
             }
+        }
+        // Linux: the TIME_WAIT table is full (tcp_time_wait -> tcp_done).
+        for from in [FinWait1, FinWait2, Closing] {
+            assert!(from.can_become(Closed), "{from} -> CLOSED");
         }
         for (from, to) in [
             (TimeWait, Established),

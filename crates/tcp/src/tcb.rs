@@ -78,6 +78,8 @@ pub struct Counters {
 pub(crate) struct Cx<'a> {
     pub cfg: &'a TcpConfig,
     pub now: SimTime,
+    /// The stack's TIME_WAIT table is at `max_time_wait`: a connection cannot enter it.
+    pub time_wait_full: bool,
     pub out: &'a mut Vec<Outgoing>,
     pub events: &'a mut Vec<TcpEvent>,
     pub app: &'a mut Vec<SocketEvent>,
@@ -173,6 +175,8 @@ pub(crate) struct Tcb {
     pub iss: Seq,
     snd_una: Seq,
     pub snd_nxt: Seq,
+    /// End of the last short (< MSS) segment of new data sent (Linux snd_sml, for Nagle).
+    snd_sml: Seq,
     snd_wnd: u32,
     max_snd_wnd: u32,
     snd_wl1: Seq,
@@ -337,6 +341,7 @@ impl Tcb {
             iss,
             snd_una: iss,
             snd_nxt: iss,
+            snd_sml: iss,
             snd_wnd: 0,
             max_snd_wnd: 0,
             snd_wl1: Seq(0),
@@ -759,14 +764,16 @@ impl Tcb {
             if (probe && sent) || (!probe && self.pipe() >= self.cwnd) {
                 return sent;
             }
-            // Nagle: a short segment waits while data is unacknowledged, unless the
-            // application is closing (Linux pushes everything on close).
-            if self.nagle
-                && len < mss
-                && !self.rtx.is_empty()
-                && !self.fin_queued
-                && push != Push::Probe
-            {
+            // Nagle: a short segment waits while data is unacknowledged (RFC 1122
+            // §4.2.3.4), or with Minshall's variant as Linux has it (tcp_minshall_check),
+            // while an earlier short segment is; unless the application is closing (Linux
+            // pushes everything on close).
+            let waits_for = if cx.cfg.nagle_minshall {
+                self.snd_sml.gt(self.snd_una) && self.snd_sml.le(self.snd_nxt)
+            } else {
+                !self.rtx.is_empty()
+            };
+            if self.nagle && len < mss && waits_for && !self.fin_queued && !probe {
                 return sent;
             }
             let last = len == unsent;
@@ -785,6 +792,10 @@ impl Tcb {
         if fin {
             flags = flags | TcpFlags::FIN;
             self.fin_sent = true;
+        }
+        if len < u32::from(self.snd_mss) {
+            // Linux tcp_minshall_update: remember where the last short segment ends.
+            self.snd_sml = seq.add(len);
         }
         let payload = self.payload(seq, len as usize);
         let first_in_flight = self.rtx.is_empty();
@@ -1440,9 +1451,17 @@ impl Tcb {
             return After::Keep;
         }
 
-        // First: the sequence number check (four cases of §3.3.3).
+        // First: the sequence number check (four cases of §3.3.3). Follows Linux
+        // (tcp_data_queue) where configured: a bare FIN exactly at RCV.NXT is taken even with
+        // a zero window, so a peer that can only close is not left retransmitting its FIN.
         let wnd = self.rcv_wnd(cx.cfg);
-        if !self.acceptable(seg, wnd) {
+        let bare_fin_at_zero_window = cx.cfg.fin_at_zero_window
+            && wnd == 0
+            && seg.seq == self.rcv_nxt
+            && seg.payload.is_empty()
+            && flags.contains(TcpFlags::FIN)
+            && !flags.intersects(TcpFlags::SYN | TcpFlags::RST);
+        if !bare_fin_at_zero_window && !self.acceptable(seg, wnd) {
             if flags.contains(TcpFlags::RST) {
                 return After::Keep;
             }
@@ -1658,6 +1677,12 @@ impl Tcb {
                 self.fail(cx, Errno::ConnRefused);
                 After::Keep
             }
+            State::CloseWait if cx.cfg.close_wait_reset_is_epipe => {
+                // Follows Linux tcp_reset: the peer already closed its side, so the error
+                // left for the application is EPIPE (its next send fails), not ECONNRESET.
+                self.fail(cx, Errno::BrokenPipe);
+                After::Keep
+            }
             State::Established | State::FinWait1 | State::FinWait2 | State::CloseWait => {
                 self.fail(cx, Errno::ConnReset);
                 After::Keep
@@ -1828,7 +1853,7 @@ impl Tcb {
             State::FinWait1 if fin_acked && !seg.flags.contains(TcpFlags::FIN) => {
                 self.set_state(cx, State::FinWait2)
             }
-            State::Closing if fin_acked => self.set_state(cx, State::TimeWait),
+            State::Closing if fin_acked => self.time_wait(cx),
             State::LastAck if fin_acked => {
                 self.set_state(cx, State::Closed);
                 return false;
@@ -2227,17 +2252,30 @@ impl Tcb {
             State::FinWait1 => {
                 let fin_acked = self.fin_sent && self.snd_una == self.data_end().add(1);
                 if fin_acked {
-                    self.set_state(cx, State::TimeWait);
+                    self.time_wait(cx);
                 } else {
                     self.set_state(cx, State::Closing);
                 }
             }
-            State::FinWait2 => self.set_state(cx, State::TimeWait),
+            State::FinWait2 => self.time_wait(cx),
             _ => {}
         }
-        if self.state == State::TimeWait {
-            // The block is about to become a TIME_WAIT entry: send the ACK now.
+        if matches!(self.state, State::TimeWait | State::Closed) {
+            // The block is about to become a TIME_WAIT entry (or is done): send the ACK now.
             self.send_ack(cx);
+        }
+    }
+
+    /// Both FINs are in and ours is acknowledged: TIME_WAIT. Follows Linux tcp_time_wait when
+    /// the table is full (`max_time_wait`, tcp_max_tw_buckets): inet_twsk_alloc fails and the
+    /// socket is simply done (tcp_done), so it goes to CLOSED and never shows TIME_WAIT.
+    fn time_wait(&mut self, cx: &mut Cx<'_>) {
+        if cx.time_wait_full {
+            cx.counters.time_wait_overflows += 1;
+            cx.note(self.key, Note::TimeWaitOverflow);
+            self.set_state(cx, State::Closed);
+        } else {
+            self.set_state(cx, State::TimeWait);
         }
     }
 }

@@ -4,6 +4,7 @@
 
 use netsim_core::{Segment, Seq, SimDuration, SimTime, TcpFlags, TcpOptions, Timestamps};
 
+use crate::config::TimeWaitRules;
 use crate::event::{ConnKey, Note};
 use crate::tcb::{Cx, ts_clock};
 
@@ -28,6 +29,8 @@ pub(crate) struct TimeWait {
     pub window: u16,
     pub ts: Option<TwTimestamps>,
     pub expires: SimTime,
+    /// When the last rate-limited answer went out (Linux tw_last_oow_ack_time, 0 on entry).
+    pub last_oow_ack: Option<SimTime>,
 }
 
 /// What the stack must do after a segment reached a TIME_WAIT entry.
@@ -74,6 +77,9 @@ impl TimeWait {
             (Some(ts), Some(s)) => Seq(s.val).lt(Seq(ts.recent)),
             _ => false,
         };
+        if cfg.time_wait_rules == TimeWaitRules::Linux {
+            return self.on_segment_linux(cx, seg, paws_reject);
+        }
         if paws_reject && !rst && !flags.contains(TcpFlags::SYN) {
             cx.counters.paws_rejects += 1;
             cx.note(self.key, Note::PawsReject);
@@ -131,6 +137,96 @@ impl TimeWait {
             self.ack(cx);
         }
         TwAfter::Keep
+    }
+
+    /// Linux tcp_timewait_state_process, for a real TIME_WAIT (netsim keeps no FIN_WAIT_2
+    /// substate in these entries).
+    fn on_segment_linux(&mut self, cx: &mut Cx<'_>, seg: &Segment, paws_reject: bool) -> TwAfter {
+        let cfg = cx.cfg;
+        let flags = seg.flags;
+        let rst = flags.contains(TcpFlags::RST);
+        let seg_ts = seg.options.timestamps.filter(|_| self.ts.is_some());
+        // "In window segment, it may be only reset or bare ack": exactly at RCV.NXT, and
+        // occupying no sequence space unless it is a RST.
+        if !paws_reject && seg.seq == self.rcv_nxt && (seg.seq_len() == 0 || rst) {
+            if rst {
+                if !cfg.rfc1337 {
+                    return TwAfter::Killed; // TIME_WAIT assassination (RFC 1337 §2)
+                }
+                cx.note(self.key, Note::Rfc1337IgnoredRst);
+            } else {
+                self.restart(cx, Note::TimeWaitTimerRestarted);
+            }
+            if let (Some(ts), Some(s)) = (self.ts.as_mut(), seg_ts) {
+                ts.recent = s.val;
+                ts.recent_at = cx.now;
+            }
+            return TwAfter::Keep;
+        }
+        // Out of window. A new SYN may start a new incarnation (RFC 6191).
+        let syn = flags.contains(TcpFlags::SYN);
+        let ack = flags.contains(TcpFlags::ACK);
+        if syn && !rst && !ack && !paws_reject && cfg.tw_accept_new_syn {
+            let newer_ts = match (self.ts, seg_ts) {
+                (Some(ts), Some(s)) => Seq(s.val).gt(Seq(ts.recent)),
+                _ => false,
+            };
+            if seg.seq.gt(self.rcv_nxt) || newer_ts {
+                cx.note(self.key, Note::TimeWaitReusedBySyn);
+                return TwAfter::Reopen(self.snd_nxt.add(65535 + 2));
+            }
+        }
+        if paws_reject {
+            cx.counters.paws_rejects += 1;
+            cx.note(self.key, Note::PawsReject);
+        }
+        if rst {
+            return TwAfter::Keep; // an out-of-window RST is dropped (RFC 5961 §3.2)
+        }
+        // "If it is ACKless SYN it may be both old duplicate and new good SYN with random
+        // sequence number <rcv_nxt. Do not reschedule in the last case."
+        let fin_again = flags.contains(TcpFlags::FIN);
+        if paws_reject || ack {
+            let note = if fin_again {
+                Note::TimeWaitRestarted
+            } else {
+                Note::TimeWaitTimerRestarted
+            };
+            self.restart(cx, note);
+        }
+        // tcp_timewait_check_oow_rate_limit (tcp_oow_rate_limited): a segment that occupies
+        // sequence space without a SYN (data, a FIN) is always answered; a pure ACK or a SYN
+        // at most once per `invalid_ratelimit`.
+        let always = seg.seq_len() > 0 && !syn;
+        if !always && !self.may_answer(cx) {
+            return TwAfter::Keep;
+        }
+        if syn {
+            // The ACK to a SYN in a synchronised state (RFC 5961 §4.2).
+            cx.counters.challenge_acks += 1;
+            cx.note(self.key, Note::ChallengeAck);
+        }
+        self.ack(cx);
+        TwAfter::Keep
+    }
+
+    /// Restarts the timer for a full TIME_WAIT length from now.
+    fn restart(&mut self, cx: &mut Cx<'_>, note: Note) {
+        cx.note(self.key, note);
+        self.expires = cx.now + cx.cfg.time_wait_len();
+    }
+
+    /// Linux __tcp_oow_rate_limited with this entry's own clock.
+    fn may_answer(&mut self, cx: &mut Cx<'_>) -> bool {
+        let Some(interval) = cx.cfg.invalid_ratelimit else {
+            return true;
+        };
+        if self.last_oow_ack.is_some_and(|t| cx.now < t + interval) {
+            cx.note(self.key, Note::AckRateLimited);
+            return false;
+        }
+        self.last_oow_ack = Some(cx.now);
+        true
     }
 
     /// How long until a connect() may reuse this 4-tuple under tcp_tw_reuse: Linux requires

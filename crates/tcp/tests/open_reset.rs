@@ -13,7 +13,8 @@ use std::net::SocketAddrV4;
 use common::*;
 use netsim_core::{Packet, Seq, SimTime, TcpFlags, TcpOptions};
 use netsim_tcp::{
-    Bind, Errno, Note, Resent, SocketEvent, SocketId, State, TcpConfig, TcpEvent, TcpStack,
+    Bind, Errno, IsnMode, Listen, Note, Received, Resent, SocketEvent, SocketId, State, TcpConfig,
+    TcpEvent, TcpStack,
 };
 
 // -------------------------------------------------------------------------------------------
@@ -414,7 +415,7 @@ fn linux_syn_retries_are_linear_four_times_then_back_off_and_time_out_at_135_s()
 /// RFC 9293 §3.10.7.4 (second step) with RFC 5961 §3.2: a RST exactly at RCV.NXT (in SYN_SENT:
 /// one whose ACK acknowledges the SYN, §3.10.7.3) ends the connection. Active opens are
 /// refused, a passive open returns to LISTEN, synchronised states are reset (CLOSING and
-/// LAST_ACK report ECONNRESET too, as Linux tcp_reset does).
+/// LAST_ACK report ECONNRESET too, CLOSE_WAIT EPIPE, as Linux tcp_reset does).
 #[test]
 fn rst_at_rcv_nxt_ends_the_connection_in_every_state() {
     let expected: [(&[&str], &[&str]); 9] = [
@@ -424,7 +425,7 @@ fn rst_at_rcv_nxt_ends_the_connection_in_every_state() {
         (&["ESTABLISHED", "CLOSED"], &["ECONNRESET"]),
         (&["FIN_WAIT_1", "CLOSED"], &["ECONNRESET"]),
         (&["FIN_WAIT_2", "CLOSED"], &["ECONNRESET"]),
-        (&["CLOSE_WAIT", "CLOSED"], &["ECONNRESET"]),
+        (&["CLOSE_WAIT", "CLOSED"], &["EPIPE"]),
         (&["CLOSING", "CLOSED"], &["ECONNRESET"]),
         (&["LAST_ACK", "CLOSED"], &["ECONNRESET"]),
     ];
@@ -456,6 +457,45 @@ fn rst_at_rcv_nxt_ends_the_connection_in_every_state() {
             None => assert_eq!(t.c.state_counts()[State::Listen as usize], 1),
         }
         assert_legal(&t.c_log);
+    }
+}
+
+/// Follows Linux tcp_reset: a RST in CLOSE_WAIT leaves EPIPE, not ECONNRESET, for the next
+/// send(), and recv() keeps returning end of stream, since the FIN came first (tcp_recvmsg
+/// tests SOCK_DONE before the error). The rfc profile reports "connection reset" to both
+/// calls (RFC 9293 §3.10.7.4).
+#[test]
+fn rst_in_close_wait_reports_epipe_to_send_and_eof_to_recv() {
+    type Profile = fn() -> TcpConfig;
+    let cases: [(Profile, Errno, Result<Received, Errno>); 2] = [
+        (TcpConfig::linux, Errno::BrokenPipe, Ok(Received::Eof)),
+        (TcpConfig::rfc, Errno::ConnReset, Err(Errno::ConnReset)),
+    ];
+    for (profile, errno, recv) in cases {
+        let fixed = |isn| TcpConfig {
+            isn: IsnMode::Fixed(isn),
+            ..profile()
+        };
+        let name = profile().profile;
+        let mut t = Pair::new(fixed(1000), fixed(5000));
+        let (c, s) = t.establish();
+        t.s.shutdown(t.now, s).unwrap();
+        assert_eq!(t.deliver_to_c(), ["F."]);
+        assert_eq!(t.c_read(c).1, Received::Eof);
+        assert_eq!(t.c.state_of(c), Ok(State::CloseWait));
+        // The peer aborts: its RST carries SEQ = SND.NXT = our RCV.NXT.
+        t.s.abort(t.now, s).unwrap();
+        assert_eq!(t.deliver_to_c(), ["R."], "{name}");
+        assert!(
+            path(&t.c_log).ends_with(&["CLOSE_WAIT", "CLOSED"]),
+            "{name}"
+        );
+        assert_eq!(errors(&t.c_log), [errno.name()], "{name}: the trace");
+        assert_eq!(t.c_sock.last(), Some(&SocketEvent::Failed(c, errno)));
+        assert_eq!(t.c.send(t.now, c, b"x"), Err(errno), "{name}: send");
+        let mut buf = Vec::new();
+        assert_eq!(t.c.recv(t.now, c, &mut buf, 100), recv, "{name}: recv");
+        assert_eq!(t.c.send(t.now, c, b"x"), Err(errno), "{name}: send again");
     }
 }
 
@@ -536,13 +576,14 @@ fn rst_in_syn_sent_without_acceptable_ack_is_dropped() {
 /// peer's RCV.NXT, so the peer is reset (§3.10.7.4).
 #[test]
 fn abort_sends_rst_skips_time_wait_and_resets_the_peer() {
-    let rows: [(&str, Setup, &str); 4] = [
-        ("ESTABLISHED", established, "ESTABLISHED"),
-        ("FIN_WAIT_1", fin_wait_1, "CLOSE_WAIT"),
-        ("FIN_WAIT_2", fin_wait_2, "CLOSE_WAIT"),
-        ("CLOSE_WAIT", close_wait, "FIN_WAIT_2"),
+    // A peer in CLOSE_WAIT sees EPIPE (Linux tcp_reset).
+    let rows: [(&str, Setup, &str, Errno); 4] = [
+        ("ESTABLISHED", established, "ESTABLISHED", Errno::ConnReset),
+        ("FIN_WAIT_1", fin_wait_1, "CLOSE_WAIT", Errno::BrokenPipe),
+        ("FIN_WAIT_2", fin_wait_2, "CLOSE_WAIT", Errno::BrokenPipe),
+        ("CLOSE_WAIT", close_wait, "FIN_WAIT_2", Errno::ConnReset),
     ];
-    for (state, setup, peer_state) in rows {
+    for (state, setup, peer_state, peer_errno) in rows {
         let mut sc = setup();
         let t = &mut sc.t;
         let (fd, peer) = (sc.fd.unwrap(), sc.peer.unwrap());
@@ -559,10 +600,10 @@ fn abort_sends_rst_skips_time_wait_and_resets_the_peer() {
             "{state}: the aborting side has no error"
         );
         assert_eq!(t.deliver_to_s(), ["R."], "{state}");
-        assert_eq!(errors(&t.s_log), ["ECONNRESET"], "{state}");
+        assert_eq!(errors(&t.s_log), [peer_errno.name()], "{state}");
         assert_eq!(
             t.s_sock.last(),
-            Some(&SocketEvent::Failed(peer, Errno::ConnReset))
+            Some(&SocketEvent::Failed(peer, peer_errno))
         );
         assert!(path(&t.s_log).ends_with(&[peer_state, "CLOSED"]), "{state}");
         assert_eq!(t.pending_to_c(), Vec::<String>::new(), "{state}");
@@ -699,6 +740,51 @@ fn full_accept_queue_drops_the_syn_until_the_application_accepts() {
         accepted += 1;
     }
     assert_eq!(accepted, 3, "the second, the third and the fourth");
+}
+
+/// Linux inet_csk_listen_stop: closing a listener resets the connections in its accept queue;
+/// those still in SYN_RECEIVED (request socks) die silently with it, and the peer's handshake
+/// ACK then finds no connection and is answered with RST (RFC 9293 §3.10.7.1). Nothing is
+/// left behind to complete the handshake and sit in CLOSE_WAIT with no socket to close it.
+#[test]
+fn closing_a_listener_resets_queued_connections_and_drops_half_open_ones() {
+    let mut t = Pair::linux();
+    let listener = t.s.listen(t.now, PORT, 16).unwrap();
+    let queued = t.c.connect(t.now, server_addr(), Bind::default()).unwrap();
+    t.exchange();
+    let half_open = t.c.connect(t.now, server_addr(), Bind::default()).unwrap();
+    assert_eq!(t.deliver_to_s(), ["S"]);
+    t.collect();
+    let syn_ack = std::mem::take(&mut t.to_c);
+    assert_eq!(conn_states(&t.s), ["SYN_RECEIVED", "ESTABLISHED"]);
+
+    t.s.close(t.now, listener).unwrap();
+    assert_eq!(t.pending_to_c(), ["R."], "a RST for the queued one only");
+    assert!(noted(&t.s_log, Note::ListenerClosed));
+    assert_eq!(t.s.table_sizes(), (0, 0), "both are gone");
+    assert_eq!(t.s.state_counts(), [0; 11]);
+    t.deliver_to_c();
+    assert_eq!(
+        t.c_sock.last(),
+        Some(&SocketEvent::Failed(queued, Errno::ConnReset))
+    );
+
+    // The SYN-ACK sent before the close arrives; the client's ACK meets no connection.
+    for p in &syn_ack {
+        t.c.on_packet(t.now, p);
+    }
+    assert_eq!(t.c.state_of(half_open), Ok(State::Established));
+    assert_eq!(t.deliver_to_s(), ["."]);
+    assert!(noted(&t.s_log, Note::ResetNoConnection));
+    assert_eq!(t.deliver_to_c(), ["R"]);
+    assert_eq!(
+        t.c_sock.last(),
+        Some(&SocketEvent::Failed(half_open, Errno::ConnReset))
+    );
+    t.run_for(secs(120));
+    assert_eq!(t.s.table_sizes(), (0, 0), "nothing in CLOSE_WAIT, ever");
+    assert_eq!(t.c.table_sizes(), (0, 0));
+    assert_legal(&t.s_log);
 }
 
 /// Follows Linux (tcp_v4_syn_recv_sock, ListenOverflows): the ACK completing a handshake is
@@ -891,6 +977,37 @@ fn reuse_addr_connect_to_another_destination_succeeds() {
     );
     assert_eq!(t.pending_to_s(), ["S"]);
     assert_eq!(conn_states(&t.c), ["SYN_SENT", "TIME_WAIT"]);
+}
+
+/// Follows Linux (inet_csk_bind_conflict, checked again by inet_csk_listen_start): a server
+/// that closed first leaves TIME_WAIT on its own port, and a new listener on that port fails
+/// with EADDRINUSE unless it sets SO_REUSEADDR, until TIME_WAIT ends.
+#[test]
+fn listen_on_a_port_held_by_time_wait_needs_reuse_addr() {
+    let mut t = Pair::linux();
+    let listener = t.s.listen(t.now, PORT, 16).unwrap();
+    let c = t.c.connect(t.now, server_addr(), Bind::default()).unwrap();
+    t.exchange();
+    let (s, _) = t.s.accept(t.now, listener).unwrap().unwrap();
+    t.s.close(t.now, s).unwrap();
+    t.exchange();
+    t.c.close(t.now, c).unwrap();
+    t.exchange();
+    t.s.close(t.now, listener).unwrap();
+    assert_eq!(conn_states(&t.s), ["TIME_WAIT"]);
+    assert_eq!(t.s.listen(t.now, PORT, 16), Err(Errno::AddrInUse));
+    let reuse = Listen {
+        backlog: 16,
+        reuse_addr: true,
+    };
+    let again = t.s.listen_with(t.now, PORT, reuse).unwrap();
+    t.s.close(t.now, again).unwrap();
+    t.advance(secs(60));
+    assert_eq!(conn_states(&t.s), Vec::<&str>::new());
+    assert!(
+        t.s.listen(t.now, PORT, 16).is_ok(),
+        "free once TIME_WAIT is over"
+    );
 }
 
 /// POSIX bind(): a port with a listener cannot be listened on again.

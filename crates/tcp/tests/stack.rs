@@ -27,7 +27,7 @@ fn isn(cfg: TcpConfig, at: SimTime, port: u16) -> u32 {
 
 #[test]
 fn rfc6528_isn_is_a_4us_clock_plus_a_keyed_hash_of_the_4_tuple() {
-    let cfg = TcpConfig::linux;
+    let cfg = TcpConfig::rfc;
     let t0 = SimTime::ZERO;
     let t1 = SimTime::after(SimDuration::from_micros(400)); // 100 ticks of 4 us
     // Same 4-tuple: the ISN advances with the clock (RFC 6528 §3, M).
@@ -51,6 +51,33 @@ fn rfc6528_isn_is_a_4us_clock_plus_a_keyed_hash_of_the_4_tuple() {
         .unwrap();
     let seq = other.drain_output().next().unwrap().packet.segment.seq.0;
     assert_ne!(seq, isn(cfg(), t0, 40000));
+}
+
+/// Linux secure_tcp_seq: the same kind of keyed hash of the 4-tuple, plus seq_scale's clock,
+/// nanoseconds >> 6 (a 64 ns tick) rather than RFC 6528's 4 µs.
+#[test]
+fn linux_isn_is_a_64ns_clock_plus_a_keyed_hash_of_the_4_tuple() {
+    let cfg = TcpConfig::linux;
+    assert_eq!(cfg().isn, IsnMode::Linux);
+    let t0 = SimTime::ZERO;
+    let t1 = SimTime::after(SimDuration::from_micros(400)); // 6250 ticks of 64 ns
+    assert_eq!(
+        isn(cfg(), t1, 40000).wrapping_sub(isn(cfg(), t0, 40000)),
+        6250
+    );
+    let t2 = SimTime::after(SimDuration::from_nanos(400_063));
+    assert_eq!(
+        isn(cfg(), t2, 40000),
+        isn(cfg(), t1, 40000),
+        "within one tick"
+    );
+    assert_ne!(isn(cfg(), t0, 40000), isn(cfg(), t0, 40001));
+    // The hash part is the one RFC 6528 mode uses: only the clock differs.
+    let rfc6528 = || TcpConfig {
+        isn: IsnMode::Rfc6528,
+        ..TcpConfig::linux()
+    };
+    assert_eq!(isn(cfg(), t0, 40000), isn(rfc6528(), t0, 40000));
 }
 
 #[test]
@@ -79,7 +106,9 @@ fn profiles_carry_their_documented_numbers() {
     assert_eq!(linux.rto_min, SimDuration::from_millis(200));
     assert_eq!(linux.rto_initial, SimDuration::from_secs(1));
     assert_eq!((linux.syn_retries, linux.data_retries), (6, 15));
+    assert_eq!(linux.isn, IsnMode::Linux);
     let rfc = TcpConfig::rfc();
+    assert_eq!(rfc.isn, IsnMode::Rfc6528);
     assert_eq!(rfc.msl, SimDuration::from_mins(2));
     assert_eq!(rfc.time_wait_len(), SimDuration::from_mins(4));
     assert_eq!(rfc.rto_min, SimDuration::from_secs(1));

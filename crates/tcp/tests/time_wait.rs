@@ -9,9 +9,10 @@ mod common;
 use std::net::{Ipv4Addr, SocketAddrV4};
 
 use common::*;
-use netsim_core::{Packet, Segment, Seq, SimTime, TcpFlags};
+use netsim_core::{Packet, Segment, Seq, SimTime, TcpFlags, Timestamps};
 use netsim_tcp::{
     Bind, ConnKey, Errno, IsnMode, Note, Received, SocketId, State, TcpConfig, TcpEvent, TcpStack,
+    TimeWaitRules,
 };
 
 /// The fixed local port of a client that reconnects from the same port (with SO_REUSEADDR).
@@ -514,9 +515,11 @@ fn time_wait_acks_an_old_duplicate_and_ignores_other_segments() {
     // RCV.NXT) is answered with <SEQ=SND.NXT><ACK=RCV.NXT><CTL=ACK>; a RST not exactly at
     // RCV.NXT is dropped (RFC 5961 §3.2); an in-window ACK or data needs nothing in
     // TIME_WAIT. None of them restarts the timer. Timestamps are off so that the sequence
-    // check, not PAWS, is what judges the old duplicate.
+    // check, not PAWS, is what judges the old duplicate. RFC rules, as in the rfc profile
+    // (Linux's are in `time_wait_linux_rules_*`).
     let no_ts = |isn| TcpConfig {
         timestamps: false,
+        time_wait_rules: TimeWaitRules::Rfc9293,
         ..linux(isn)
     };
     let mut t = Pair::new(no_ts(1000), no_ts(5000));
@@ -570,6 +573,106 @@ fn time_wait_acks_an_old_duplicate_and_ignores_other_segments() {
     }
     assert_eq!(count(&t.c_log, Note::TimeWaitRestarted), 0);
     assert_client_time_wait_ends_at(&mut t, began + secs(60));
+}
+
+/// Linux tcp_timewait_state_process, case by case. The client is in TIME_WAIT (SND.NXT 1002,
+/// RCV.NXT 5002) since `began`; 10 s later the server's side of the 4-tuple sends one or two
+/// segments. Each row: what arrives, the client's answers as (flags, SEQ, ACK), and whether
+/// the timer restarted (TIME_WAIT then ends 60 s after the arrival, else 60 s after `began`).
+#[test]
+fn time_wait_linux_rules_restart_the_timer_and_ack_what_they_do_not_accept() {
+    let ack = || (".".to_string(), 1002, 5002);
+    let old_ts = |p: Packet, fin: &Packet| {
+        let mut p = p;
+        let ts = fin.segment.options.timestamps.expect("timestamps on");
+        p.segment.options.timestamps = Some(Timestamps {
+            val: ts.val.wrapping_sub(1),
+            ecr: ts.ecr,
+        });
+        p
+    };
+    type Row = (&'static str, fn(&Packet) -> Vec<Packet>, usize, bool);
+    let rows: [Row; 9] = [
+        (
+            "bare ACK at RCV.NXT",
+            |_| vec![from_server(40000, ".", 5002, 1002, b"")],
+            0,
+            true,
+        ),
+        ("retransmitted FIN", |fin| vec![fin.clone()], 1, true),
+        (
+            "old duplicate data",
+            |_| vec![from_server(40000, "P.", 4990, 1002, b"old!")],
+            1,
+            true,
+        ),
+        (
+            "data at RCV.NXT",
+            |_| vec![from_server(40000, "P.", 5002, 1002, b"late")],
+            1,
+            true,
+        ),
+        (
+            "ACK above the window",
+            |_| vec![from_server(40000, ".", 9000, 1002, b"")],
+            1,
+            true,
+        ),
+        (
+            "two ACKs 1 ms apart: the second is rate-limited",
+            |_| vec![from_server(40000, ".", 9000, 1002, b""); 2],
+            1,
+            true,
+        ),
+        (
+            "old SYN without ACK",
+            |_| vec![from_server(40000, "S", 4000, 0, b"")],
+            1,
+            false,
+        ),
+        (
+            "RST above RCV.NXT",
+            |_| vec![from_server(40000, "R", 5003, 0, b"")],
+            0,
+            false,
+        ),
+        ("bare ACK at RCV.NXT failing PAWS", |_| vec![], 1, true),
+    ];
+    for (what, segments, acks, restarted) in rows {
+        let mut t = Pair::linux();
+        let listener = t.s.listen(t.now, PORT, 16).unwrap();
+        let (c, s) = connect_and_accept(&mut t, listener, FIXED_PORT);
+        t.c.close(t.now, c).unwrap();
+        t.deliver_to_s();
+        t.s_read(s);
+        t.s.close(t.now, s).unwrap();
+        t.collect();
+        let fin = t.to_c[0].clone();
+        assert_eq!(t.deliver_to_c(), ["F."]);
+        assert_eq!(t.deliver_to_s(), ["."]);
+        let began = t.now;
+        t.advance(secs(10));
+        let mut packets = segments(&fin);
+        if packets.is_empty() {
+            packets.push(old_ts(from_server(40000, ".", 5002, 1002, b""), &fin));
+        }
+        for p in packets {
+            deliver_late_to_c(&mut t, &[p]);
+            t.advance(ms(1));
+        }
+        let answers: Vec<_> = take_to_s(&mut t).iter().map(fsa).collect();
+        assert_eq!(answers, vec![ack(); acks], "{what}");
+        let restarts = count(&t.c_log, Note::TimeWaitTimerRestarted)
+            + count(&t.c_log, Note::TimeWaitRestarted);
+        assert_eq!(restarts > 0, restarted, "{what}");
+        let arrived = began + secs(10);
+        let end = if restarted {
+            arrived + ms(1) * (restarts as u64 - 1) + secs(60)
+        } else {
+            began + secs(60)
+        };
+        assert_client_time_wait_ends_at(&mut t, end);
+    }
 }
 
 // -------------------------------------------------------------------------------------------
@@ -872,9 +975,10 @@ fn server_closing_first_keeps_time_wait_on_the_server_and_client_ports_free() {
 // 10-11. The table
 
 #[test]
-fn max_time_wait_closes_the_connection_that_finds_the_table_full() {
-    // Follows Linux tcp_max_tw_buckets (inet_twsk_alloc fails, TCPTimeWaitOverflow): the
-    // connection closes without TIME_WAIT.
+fn max_time_wait_full_table_closes_without_ever_entering_time_wait() {
+    // Follows Linux tcp_max_tw_buckets: tcp_time_wait finds inet_twsk_alloc failing
+    // (TCPTimeWaitOverflow), sends nothing more than the final ACK it already sent, and the
+    // socket is done (tcp_done): FIN_WAIT_1 -> CLOSED, no TIME_WAIT in the path or the counts.
     let client = TcpConfig {
         max_time_wait: Some(2),
         ..linux(1000)
@@ -884,22 +988,18 @@ fn max_time_wait_closes_the_connection_that_finds_the_table_full() {
     let ports = short_connections_client_first(&mut t, listener, 2);
     assert_eq!(t.c.table_sizes(), (0, 2));
     assert!(!noted(&t.c_log, Note::TimeWaitOverflow));
+    // close_client_first checks that the final ACK still reaches the server, which closes.
     let third = short_connections_client_first(&mut t, listener, 1)[0];
     assert_eq!(count(&t.c_log, Note::TimeWaitOverflow), 1);
     assert_eq!(t.c.counters().time_wait_overflows, 1);
     assert_eq!(t.c.table_sizes(), (0, 2), "still the first two");
+    assert_eq!(t.c.state_counts()[State::TimeWait as usize], 2);
     assert_eq!(
         path_of(&t.c_log, client_key(third)),
-        [
-            "CLOSED",
-            "SYN_SENT",
-            "ESTABLISHED",
-            "FIN_WAIT_1",
-            "TIME_WAIT",
-            "CLOSED"
-        ],
-        "TIME_WAIT -> CLOSED with no time passing"
+        ["CLOSED", "SYN_SENT", "ESTABLISHED", "FIN_WAIT_1", "CLOSED"],
+        "never TIME_WAIT"
     );
+    assert_eq!(t.s.table_sizes(), (0, 0), "the server got its final ACK");
     for port in ports {
         assert_eq!(
             path_of(&t.c_log, client_key(port)).last(),

@@ -37,8 +37,8 @@ pub fn linux(isn: u32) -> TcpConfig {
 
 /// The Linux profile's numbers (MSS, buffers, 40 ms delayed ACK, 200 ms minimum RTO,
 /// timestamps, fixed ISN) with the RFC rules where Linux has its own: RFC 1122 delayed ACKs,
-/// RFC 6298 RTO, RFC 5681 NewReno without SACK, the free buffer as the window, exact
-/// timers. For the tests of those RFC mechanisms; Linux's own rules have theirs.
+/// RFC 6298 RTO, RFC 5681 NewReno without SACK, the free buffer as the window, RFC 1122
+/// Nagle, RFC 9293 TIME_WAIT, exact timers. For the tests of those RFC mechanisms; Linux's own rules have theirs.
 pub fn rfc_rules(isn: u32) -> TcpConfig {
     TcpConfig {
         ack_policy: netsim_tcp::AckPolicy::Rfc1122,
@@ -50,6 +50,8 @@ pub fn rfc_rules(isn: u32) -> TcpConfig {
         tail_loss_probe: false,
         syn_linear_timeouts: 0,
         timer_tick: SimDuration::ZERO,
+        nagle_minshall: false,
+        time_wait_rules: netsim_tcp::TimeWaitRules::Rfc9293,
         ..linux(isn)
     }
 }
