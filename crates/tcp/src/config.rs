@@ -163,6 +163,10 @@ pub struct TcpConfig {
     /// rather than dropping it as RFC 9293's acceptability test does (Linux tcp_data_queue,
     /// "some stacks are known to send bare FIN packets in a loop").
     pub fin_at_zero_window: bool,
+    /// PAWS tolerates a TSval one tick older than TS.Recent and a reordered duplicate ACK
+    /// (Linux tcp_paws_discard, TCP_PAWS_WINDOW, tcp_disordered_ack); `false` is RFC 7323
+    /// §5.3 exactly.
+    pub paws_linux_exemptions: bool,
     /// What a TIME_WAIT entry answers and what restarts its timer.
     pub time_wait_rules: TimeWaitRules,
     /// ISN selection.
@@ -264,6 +268,7 @@ impl TcpConfig {
             timer_tick: SimDuration::from_millis(4),
             close_wait_reset_is_epipe: true,
             fin_at_zero_window: true,
+            paws_linux_exemptions: true,
             time_wait_rules: TimeWaitRules::Linux,
             isn: IsnMode::Linux,
         }
@@ -313,6 +318,7 @@ impl TcpConfig {
             invalid_ratelimit: None,
             close_wait_reset_is_epipe: false,
             fin_at_zero_window: false,
+            paws_linux_exemptions: false,
             time_wait_rules: TimeWaitRules::Rfc9293,
             isn: IsnMode::Rfc6528,
             rto_rules: RtoRules::Rfc6298,

@@ -1415,7 +1415,7 @@ impl Tcb {
         // RFC 7323 §5.3 R1: PAWS, before the sequence check.
         if self.ts_on && !flags.contains(TcpFlags::RST) {
             if let Some(ts) = seg.options.timestamps {
-                if Seq(ts.val).lt(Seq(self.ts_recent)) {
+                if self.paws_rejects(cx, seg, ts.val) {
                     cx.counters.paws_rejects += 1;
                     cx.note(self.key, Note::PawsReject);
                     self.send_ack(cx);
@@ -1619,6 +1619,28 @@ impl Tcb {
             let after = at.saturating_since(cx.now);
             self.acks.timer = Some(timer_at(cx.cfg, cx.now, after));
         }
+    }
+
+    /// RFC 7323 §5.3 R1: a segment whose TSval is older than TS.Recent is a replay. Linux
+    /// (tcp_paws_discard) tolerates one tick of age (TCP_PAWS_WINDOW) and exempts a
+    /// reordered duplicate ACK that changes nothing (tcp_disordered_ack), so reordering
+    /// alone never discards an ACK.
+    fn paws_rejects(&self, cx: &Cx<'_>, seg: &Segment, tsval: u32) -> bool {
+        let age = self.ts_recent.wrapping_sub(tsval) as i32;
+        if !cx.cfg.paws_linux_exemptions {
+            return age > 0;
+        }
+        if age <= 1 {
+            return false;
+        }
+        let window = u32::from(seg.window) << self.snd_wscale;
+        let disordered_ack = seg.flags.contains(TcpFlags::ACK)
+            && seg.seq_len() == 0
+            && seg.seq == self.rcv_nxt
+            && seg.ack == self.snd_una
+            && window == self.snd_wnd
+            && i64::from(age) <= (self.rtt.rto().as_nanos() / 1_000_000 * 6 / 5) as i64;
+        !disordered_ack
     }
 
     /// The four cases of the acceptability test (RFC 9293 §3.10.7.4, first step).
