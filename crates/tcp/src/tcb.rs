@@ -1294,22 +1294,16 @@ impl Tcb {
     /// The tail loss probe fired (RFC 8985 §7.3; Linux tcp_send_loss_probe): new data if
     /// the peer's window allows, else the last segment again; then the RTO from now.
     fn on_loss_probe(&mut self, cx: &mut Cx<'_>) {
-        if self.tlp_high_seq.is_none() && !self.rtx.is_empty() {
-            let before = self.snd_nxt;
-            let sent_new = self.can_send_data() && self.send_new(cx, Push::Probe);
-            let probed = if sent_new && self.snd_nxt != before {
-                self.tlp_retrans = false;
-                true
-            } else if let Some(last) = self.rtx.last_index() {
-                self.retransmit(cx, last);
-                self.tlp_retrans = true;
-                true
-            } else {
-                false
-            };
-            if probed {
+        if self.tlp_high_seq.is_none() {
+            if let Some(last) = self.rtx.last_index() {
                 cx.counters.loss_probes += 1;
                 cx.note(self.key, Note::TailLossProbe);
+                let before = self.snd_nxt;
+                let sent_new = self.can_send_data() && self.send_new(cx, Push::Probe);
+                self.tlp_retrans = !(sent_new && self.snd_nxt != before);
+                if self.tlp_retrans {
+                    self.retransmit(cx, last);
+                }
                 self.tlp_high_seq = Some(self.snd_nxt);
                 self.rtx_at = None; // the RTO restarts from now
             }
@@ -1571,6 +1565,18 @@ impl Tcb {
             if fin_seq == self.rcv_nxt {
                 self.take_fin(cx);
             } else if fin_seq.gt(self.rcv_nxt) {
+                // Ahead of a gap: Linux queues the FIN out of order like data, so it is
+                // SACKed and a duplicate ACK goes at once (D-SACK if it came before).
+                if self.ooo_fin == Some(fin_seq) && seg.payload.is_empty() {
+                    self.set_dsack(cx, fin_seq, fin_seq.add(1));
+                    self.acks.schedule_now();
+                } else {
+                    self.sack_new_block(fin_seq, fin_seq.add(1));
+                    self.acks.schedule();
+                    if !self.sack_ok {
+                        self.acks.schedule_now();
+                    }
+                }
                 self.ooo_fin = Some(fin_seq);
             }
             // A FIN that could not be taken yet leaves an acknowledged FIN_WAIT_1 behind.
