@@ -112,6 +112,10 @@ impl EventQueue {
         self.heap.peek().map(|e| e.at)
     }
 
+    pub(crate) fn peek(&self) -> Option<(SimTime, Ev)> {
+        self.heap.peek().map(|e| (e.at, e.ev()))
+    }
+
     pub(crate) fn pop(&mut self) -> Option<(SimTime, Ev)> {
         self.heap.pop().map(|e| (e.at, e.ev()))
     }

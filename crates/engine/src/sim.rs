@@ -769,6 +769,11 @@ impl<H: Host, S: TraceSink<H::Event>> Sim<H, S> {
             };
             if let Some(end) = self.limits.end {
                 if next > end {
+                    // Cancelled timers and dropped packets left in the queue are not events:
+                    // a run with only those left ended because nothing was left to do.
+                    if self.drop_stale_top() {
+                        continue;
+                    }
                     self.net.now = end;
                     return Ok(self.outcome(Stop::EndTime));
                 }
@@ -813,6 +818,24 @@ impl<H: Host, S: TraceSink<H::Event>> Sim<H, S> {
     }
 
     /// Handles one due entry; false if it was stale (cancelled timer, dropped packet).
+    /// Pops the first queue entry if it is stale (a cancelled timer, a timer of a host that
+    /// restarted, a packet no longer in flight); returns whether it did.
+    fn drop_stale_top(&mut self) -> bool {
+        let net = &self.net;
+        let stale = match net.queue.peek() {
+            Some((_, Ev::Timer(key))) => net
+                .timers
+                .get(key)
+                .is_none_or(|t| t.epoch != net.hosts[t.host.index()].epoch),
+            Some((_, Ev::Arrival(key) | Ev::Release(key))) => net.flights.get(key).is_none(),
+            Some((_, Ev::Net(_))) | None => false,
+        };
+        if stale {
+            self.net.queue.pop();
+        }
+        stale
+    }
+
     fn dispatch(&mut self, ev: Ev) -> bool {
         let net = &mut self.net;
         match ev {

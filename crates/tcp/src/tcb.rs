@@ -1609,7 +1609,7 @@ impl Tcb {
             return;
         }
         let since = self.rcv_nxt.diff(self.last_ack_sent).max(0) as u32;
-        let gap = !self.ooo.is_empty();
+        let gap = !self.ooo.is_empty() || self.ooo_fin.is_some();
         let decision = self.acks.decide(
             cx.now,
             since,
