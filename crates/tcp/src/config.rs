@@ -167,6 +167,10 @@ pub struct TcpConfig {
     /// (Linux tcp_paws_discard, TCP_PAWS_WINDOW, tcp_disordered_ack); `false` is RFC 7323
     /// §5.3 exactly.
     pub paws_linux_exemptions: bool,
+    /// A FIN+ACK that acknowledges our FIN in FIN_WAIT_1 takes the ACK first: FIN_WAIT_1 ->
+    /// FIN_WAIT_2 -> TIME_WAIT in one segment (Linux tcp_rcv_state_process, then tcp_fin).
+    /// `false`: RFC 9293's diagram, FIN_WAIT_1 -> TIME_WAIT.
+    pub fin_wait_1_acks_first: bool,
     /// What a TIME_WAIT entry answers and what restarts its timer.
     pub time_wait_rules: TimeWaitRules,
     /// ISN selection.
@@ -269,6 +273,7 @@ impl TcpConfig {
             close_wait_reset_is_epipe: true,
             fin_at_zero_window: true,
             paws_linux_exemptions: true,
+            fin_wait_1_acks_first: true,
             time_wait_rules: TimeWaitRules::Linux,
             isn: IsnMode::Linux,
         }
@@ -319,6 +324,7 @@ impl TcpConfig {
             close_wait_reset_is_epipe: false,
             fin_at_zero_window: false,
             paws_linux_exemptions: false,
+            fin_wait_1_acks_first: false,
             time_wait_rules: TimeWaitRules::Rfc9293,
             isn: IsnMode::Rfc6528,
             rto_rules: RtoRules::Rfc6298,

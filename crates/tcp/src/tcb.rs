@@ -1876,9 +1876,14 @@ impl Tcb {
         // FIN acknowledged?
         let fin_acked = self.fin_sent && self.snd_una == self.data_end().add(1);
         match self.state {
-            // With a FIN in the same segment the diagram goes FIN_WAIT_1 -> TIME_WAIT
-            // directly; the eighth step does that (see `take_fin`).
-            State::FinWait1 if fin_acked && !seg.flags.contains(TcpFlags::FIN) => {
+            // With a FIN in the same segment RFC 9293's diagram goes FIN_WAIT_1 -> TIME_WAIT
+            // directly; the eighth step does that (see `take_fin`). Linux
+            // (tcp_rcv_state_process) takes the ACK first, FIN_WAIT_1 -> FIN_WAIT_2, then the
+            // FIN moves it on to TIME_WAIT.
+            State::FinWait1
+                if fin_acked
+                    && (!seg.flags.contains(TcpFlags::FIN) || cx.cfg.fin_wait_1_acks_first) =>
+            {
                 self.set_state(cx, State::FinWait2)
             }
             State::Closing if fin_acked => self.time_wait(cx),

@@ -92,38 +92,46 @@ fn time_wait_lasts_two_msl_then_closes() {
     assert_eq!(t.c.table_sizes(), (0, 0));
 }
 
+/// RFC 9293 §3.10.7.4 (eighth step): a FIN that also acknowledges our FIN takes FIN_WAIT_1
+/// straight to TIME_WAIT, as the diagram and the article draw it. Linux
+/// (tcp_rcv_state_process, then tcp_fin) takes the ACK first: FIN_WAIT_1 -> FIN_WAIT_2 ->
+/// TIME_WAIT within the one segment, which its state tracepoint shows.
 #[test]
 fn fin_ack_in_fin_wait_1_goes_straight_to_time_wait() {
-    let mut t = Pair::linux();
-    let (c, s) = t.establish();
-    t.c.close(t.now, c).unwrap();
-    assert_eq!(t.deliver_to_s(), ["F."]);
-    // The server's ACK of the FIN is delayed; the application closes at once, so the ACK
-    // rides on the server's FIN.
-    t.s.close(t.now, s).unwrap();
-    assert_eq!(t.deliver_to_c(), ["F."]);
-    assert_eq!(t.deliver_to_s(), ["."]);
-    assert_eq!(
-        path(&t.c_log),
-        [
-            "CLOSED",
-            "SYN_SENT",
-            "ESTABLISHED",
-            "FIN_WAIT_1",
-            "TIME_WAIT"
-        ]
-    );
-    assert_eq!(
-        path(&t.s_log),
-        [
-            "LISTEN",
-            "SYN_RECEIVED",
-            "ESTABLISHED",
-            "CLOSE_WAIT",
-            "LAST_ACK",
-            "CLOSED"
-        ]
-    );
+    let diagram = TcpConfig {
+        fin_wait_1_acks_first: false,
+        ..linux(1000)
+    };
+    let cases = [
+        (diagram, &["FIN_WAIT_1", "TIME_WAIT"][..]),
+        (linux(1000), &["FIN_WAIT_1", "FIN_WAIT_2", "TIME_WAIT"][..]),
+    ];
+    for (client, tail) in cases {
+        let mut t = Pair::new(client, linux(5000));
+        let (c, s) = t.establish();
+        t.c.close(t.now, c).unwrap();
+        assert_eq!(t.deliver_to_s(), ["F."]);
+        // The server's ACK of the FIN is delayed; the application closes at once, so the
+        // ACK rides on the server's FIN.
+        t.s.close(t.now, s).unwrap();
+        assert_eq!(t.deliver_to_c(), ["F."]);
+        assert_eq!(t.deliver_to_s(), ["."]);
+        let path_c = path(&t.c_log);
+        assert_eq!(path_c[..3], ["CLOSED", "SYN_SENT", "ESTABLISHED"]);
+        assert_eq!(path_c[3..], *tail);
+        assert_eq!(
+            path(&t.s_log),
+            [
+                "LISTEN",
+                "SYN_RECEIVED",
+                "ESTABLISHED",
+                "CLOSE_WAIT",
+                "LAST_ACK",
+                "CLOSED"
+            ]
+        );
+        assert_legal(&t.c_log);
+    }
 }
 
 /// Client closes, server closes, and the client's final ACK is lost.
@@ -186,6 +194,7 @@ fn lost_final_ack_without_time_wait_resets_the_peer() {
             "SYN_SENT",
             "ESTABLISHED",
             "FIN_WAIT_1",
+            "FIN_WAIT_2",
             "TIME_WAIT",
             "CLOSED"
         ],
@@ -245,9 +254,10 @@ fn ack_lost_so_the_fin_arrives_first_gives_closing() {
         ["F."],
         "the server's FIN overtakes nothing: it is alone"
     );
-    // This FIN acknowledges ours too, so FIN_WAIT_1 goes to TIME_WAIT. To see CLOSING the
-    // FIN must not acknowledge our FIN: the peer sent its FIN before ours arrived.
-    assert!(path(&t.c_log).ends_with(&["FIN_WAIT_1", "TIME_WAIT"]));
+    // This FIN acknowledges ours too, so FIN_WAIT_1 goes on to TIME_WAIT (through
+    // FIN_WAIT_2 on Linux). To see CLOSING the FIN must not acknowledge our FIN: the peer
+    // sent its FIN before ours arrived.
+    assert!(path(&t.c_log).ends_with(&["FIN_WAIT_1", "FIN_WAIT_2", "TIME_WAIT"]));
 
     let mut t = Pair::linux();
     let (c, s) = t.establish();

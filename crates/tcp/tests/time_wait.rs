@@ -386,6 +386,7 @@ fn time_wait_blocks_the_4_tuple_for_2_msl_then_connect_succeeds() {
             "SYN_SENT",
             "ESTABLISHED",
             "FIN_WAIT_1",
+            "FIN_WAIT_2",
             "TIME_WAIT",
             "CLOSED"
         ]
@@ -752,6 +753,7 @@ fn new_syn_above_time_wait_reopens_the_4_tuple_with_isn_above_old_snd_nxt() {
                 "SYN_RECEIVED",
                 "ESTABLISHED",
                 "FIN_WAIT_1",
+                "FIN_WAIT_2",
                 "TIME_WAIT",
                 "CLOSED",
                 "SYN_RECEIVED",
@@ -909,7 +911,7 @@ fn tw_reuse_lets_connect_take_a_time_wait_4_tuple_after_one_second() {
     // The old SND.NXT: 1000 + SYN + FIN = 1002.
     assert_eq!(fsa(&syn[0]), ("S".into(), 1002 + 65535 + 2, 0));
     let path = path_of(&t.c_log, client_key(50000));
-    assert_eq!(path[4..], ["TIME_WAIT", "CLOSED", "SYN_SENT"]);
+    assert_eq!(path[4..], ["FIN_WAIT_2", "TIME_WAIT", "CLOSED", "SYN_SENT"]);
     t.to_s.push(Packet {
         src: CLIENT,
         dst: SERVER,
@@ -996,7 +998,14 @@ fn max_time_wait_full_table_closes_without_ever_entering_time_wait() {
     assert_eq!(t.c.state_counts()[State::TimeWait as usize], 2);
     assert_eq!(
         path_of(&t.c_log, client_key(third)),
-        ["CLOSED", "SYN_SENT", "ESTABLISHED", "FIN_WAIT_1", "CLOSED"],
+        [
+            "CLOSED",
+            "SYN_SENT",
+            "ESTABLISHED",
+            "FIN_WAIT_1",
+            "FIN_WAIT_2",
+            "CLOSED"
+        ],
         "never TIME_WAIT"
     );
     assert_eq!(t.s.table_sizes(), (0, 0), "the server got its final ACK");
