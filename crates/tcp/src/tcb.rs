@@ -390,7 +390,6 @@ impl Tcb {
                 cfg.ack_policy,
                 cfg.delayed_ack.unwrap_or(SimDuration::ZERO),
                 u32::from(cfg.mss),
-                cfg.timer_tick,
             ),
             ack_now: false,
             last_oow_ack: None,
