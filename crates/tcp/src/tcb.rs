@@ -932,13 +932,13 @@ impl Tcb {
             }
             None => cx.cfg.rto_initial,
         };
+        // Linux tcp_rto_delta_us: how far the RTO of the oldest segment lies from now,
+        // counted from its send time (not from the armed timer, which the wheel already
+        // rounded up: rounding that again would make the probe a tick late).
         let rto_delta = if advancing_rto {
             self.rtt.rto()
         } else {
-            match (self.rtx_at, self.rtx_kind) {
-                (Some(at), RtxTimer::Rto) => at.saturating_since(cx.now),
-                _ => self.rto_from_head(cx.now, self.rtt.rto()),
-            }
+            self.rto_from_head(cx.now, self.rtt.rto())
         };
         if !rto_delta.is_zero() {
             pto = pto.min(rto_delta);
