@@ -2116,8 +2116,10 @@ impl Tcb {
         }
     }
 
-    /// Linux tcp_process_tlp_ack (RFC 8985 §7.4): the probe's outcome. An ACK past it after a
-    /// resent probe means the probe repaired a loss: reduce cwnd once (CWR).
+    /// Linux tcp_process_tlp_ack (RFC 8985 §7.4): the probe's outcome. An ACK beyond the
+    /// SND.NXT of a resent probe means the probe repaired a loss: reduce cwnd once (CWR).
+    /// The ACK of the probe itself is not beyond it: the episode stays open (and no other
+    /// probe goes) until later data is acknowledged.
     fn process_tlp_ack(
         &mut self,
         cx: &Cx<'_>,
@@ -2135,7 +2137,7 @@ impl Tcb {
         if !self.tlp_retrans || d.dsack {
             // New data probed, or the peer had the original too: no loss.
             self.tlp_high_seq = None;
-        } else if ack.gt(high) || (advanced && self.rtx.is_empty()) {
+        } else if ack.gt(high) {
             self.tlp_high_seq = None;
             self.ssthresh = self.loss_ssthresh(cx.cfg);
             self.cwnd = self.ssthresh;
