@@ -700,7 +700,7 @@ fn ack_of_a_retransmission_is_timed_by_its_timestamp_and_clears_the_back_off() {
 /// flight is lost (two segments out), a probe goes 2·SRTT + 2 ms after the last ACK
 /// (rounded up to the tick), not at the RTO, and it resends the LAST segment; the SACK of
 /// the probe then lets RACK resend the other. One probe per episode: when the probe is lost
-/// too, the RTO follows. rfc_rules: no probe, the first unacknowledged segment at the RTO.
+/// too, no second probe goes even when new data is sent; the RTO follows. rfc_rules: no probe, the first unacknowledged segment at the RTO.
 #[test]
 fn tail_loss_probe_resends_the_last_segment_two_srtt_after_the_last_ack() {
     let one_way = ms(10);
@@ -716,7 +716,11 @@ fn tail_loss_probe_resends_the_last_segment_two_srtt_after_the_last_ack() {
     assert_eq!(seqs(&probe), seqs(&segs[3..]), "the last segment");
     assert_eq!(t.c.counters().loss_probes, 1);
     assert!(noted(&t.c_log, Note::TailLossProbe));
-    // The probe is lost too: no second probe; the RTO resends from the first hole.
+    // The probe is lost too, and new data follows it (lost as well): its send schedules a
+    // probe again, but the episode is open, so no second probe goes: the RTO resends from
+    // the first hole.
+    t.c.send(t.now, c, &[7; 100]).unwrap();
+    assert_eq!(t.lose_to_s(), ["P. 100"]);
     let rto = client_speaks_after(&mut t, secs(2));
     assert!(rto >= ms(200), "the RTO, after {rto}");
     assert_eq!(seqs(&take_to_s(&mut t))[..1], seqs(&segs[2..3]));
@@ -839,11 +843,12 @@ fn syn_and_syn_ack_offer_sack_in_linux_option_order() {
     assert!(dup.iter().all(|p| p.segment.options.sack.is_empty()));
 }
 
-/// Linux tcp_fastretrans_alert with RACK (tcp_rack_detect_loss, reo_wnd 0 once three
-/// segments are SACKed) and tcp_xmit_retransmit_queue: three segments lost in one flight
+/// Linux tcp_fastretrans_alert with RACK (tcp_rack_detect_loss: reo_wnd 0 once three
+/// segments are SACKed) and tcp_cwnd_reduction (PRR): three segments lost in one flight
 /// (FINDINGS §4: drops 20, 22, 24). Fast recovery starts on the ACK that makes 3 segments
-/// SACKed; RACK marks all three holes lost at once and they are resent back-to-back before
-/// the next ACK; no timeout. NewReno without SACK (rfc_rules) resends one hole per round trip.
+/// SACKed, which marks all three holes lost at once; PRR lets one segment out per segment
+/// delivered, so the holes go on that ACK and the next two, all within the first round trip
+/// (before any of them is acknowledged), with no timeout.
 #[test]
 fn sack_recovers_three_losses_of_one_flight_in_one_round_trip() {
     let one_way = ms(10);
@@ -854,29 +859,57 @@ fn sack_recovers_three_losses_of_one_flight_in_one_round_trip() {
         to_server(&mut t, &segs[i]);
     }
     let answers = take_to_c(&mut t);
+    assert_eq!(answers.len(), 7, "one ACK per segment");
     t.advance(one_way);
-    let mut resent = Vec::new();
-    for (n, a) in answers.iter().enumerate() {
+    let mut resent_per_ack = Vec::new();
+    for a in &answers {
         to_client(&mut t, a);
-        let out = take_to_s(&mut t);
-        if !out.is_empty() && resent.is_empty() {
-            assert_eq!(n, 4, "recovery on the ACK with 3 segments SACKed");
-            assert!(noted(&t.c_log, Note::SackRecovery));
-        }
-        resent.extend(
-            out.iter()
-                .filter(|p| p.segment.seq.lt(segs[9].segment.seq))
-                .cloned(),
-        );
+        resent_per_ack.push(seqs(&take_to_s(&mut t)));
     }
-    let holes: Vec<u32> = [2, 4, 6].iter().map(|&i| segs[i].segment.seq.0).collect();
+    let hole = |i: usize| vec![segs[i].segment.seq.0];
+    // ACKs for 0 and 1, then SACKs of 3, 5 and 7: the third SACKed segment starts recovery.
     assert_eq!(
-        seqs(&resent),
-        holes,
-        "all three holes, before any ACK of them"
+        resent_per_ack,
+        [vec![], vec![], vec![], vec![], hole(2), hole(4), hole(6)]
     );
+    assert!(noted(&t.c_log, Note::SackRecovery));
     let counters = t.c.counters();
     assert_eq!((counters.sack_recoveries, counters.timeouts), (1, 0));
+}
+
+/// Linux tcp_rack_detect_loss: RACK marks every hole sent before the newest SACKed segment,
+/// not only those with three SACKed segments above (RFC 6675's IsLost, `rack: false`). With
+/// no SACK after the third, the holes above the first still count as lost: the ACK of the
+/// first hole's resend lets the other two out at once; without RACK they wait for a timer.
+#[test]
+fn rack_marks_every_hole_below_the_newest_sack_lost_at_once() {
+    for (client, at_once) in [
+        (linux(1000), true),
+        (
+            TcpConfig {
+                rack: false,
+                ..linux(1000)
+            },
+            false,
+        ),
+    ] {
+        let one_way = ms(10);
+        let (mut t, c, _s) = connected(client, linux(5000), one_way);
+        let segs = flight(&mut t, c, 8, MSS);
+        t.advance(one_way);
+        for i in [0, 1, 3, 5, 7] {
+            to_server(&mut t, &segs[i]);
+        }
+        arrive_at_c(&mut t, one_way);
+        let first = t.hold_to_s();
+        assert_eq!(seqs(&first), [segs[2].segment.seq.0]);
+        t.advance(one_way);
+        to_server(&mut t, &first[0]);
+        arrive_at_c(&mut t, one_way);
+        let next = seqs(&t.hold_to_s());
+        let both = vec![segs[4].segment.seq.0, segs[6].segment.seq.0];
+        assert_eq!(next == both, at_once, "after the partial ACK: {next:?}");
+    }
 }
 
 /// RFC 6582 (rfc_rules, NewReno without SACK): the same three losses take three round trips,
