@@ -48,8 +48,6 @@ pub(crate) struct Acks {
     policy: AckPolicy,
     /// The configured delay: RFC 1122's timeout, or Linux's TCP_ATO_MIN (40 ms).
     delay: SimDuration,
-    /// Timer granularity: a delayed ACK with no delay yet waits for the next tick.
-    tick: SimDuration,
     /// An ACK is owed (Linux ICSK_ACK_SCHED).
     pub pending: bool,
     /// It must go at once (Linux ICSK_ACK_NOW).
@@ -74,16 +72,10 @@ pub(crate) struct Acks {
 
 impl Acks {
     /// A new connection; `delay` is the configured delayed-ACK timeout (zero: never delay).
-    pub(crate) fn new(
-        policy: AckPolicy,
-        delay: SimDuration,
-        advmss: u32,
-        tick: SimDuration,
-    ) -> Acks {
+    pub(crate) fn new(policy: AckPolicy, delay: SimDuration, advmss: u32) -> Acks {
         Acks {
             policy,
             delay,
-            tick,
             pending: false,
             now: false,
             timer: None,
@@ -261,12 +253,10 @@ impl Acks {
     /// Linux tcp_send_delayed_ack: the delay is ato, bounded by 200 ms when interactive (or
     /// 500 ms) and by the RTT; an earlier pending timer is kept unless it is already close.
     fn delay_ack(&mut self, now: SimTime, srtt: Option<SimDuration>) -> AckNow {
-        // Before any data arrived ato is zero: the timer fires on the next tick.
-        let mut ato = if self.ato.is_zero() {
-            self.tick
-        } else {
-            self.ato
-        };
+        // Before any data arrived ato is zero (Linux sets it on the first data): the timer is
+        // due now, which the timer wheel turns into the next tick (tcp_send_delayed_ack:
+        // timeout = jiffies + ato).
+        let mut ato = self.ato;
         if ato > self.delay {
             let mut max_ato = if self.pingpong || self.pushed > 0 {
                 DELACK_MAX

@@ -390,7 +390,6 @@ impl Tcb {
                 cfg.ack_policy,
                 cfg.delayed_ack.unwrap_or(SimDuration::ZERO),
                 u32::from(cfg.mss),
-                cfg.timer_tick,
             ),
             ack_now: false,
             last_oow_ack: None,
@@ -933,13 +932,13 @@ impl Tcb {
             }
             None => cx.cfg.rto_initial,
         };
+        // Linux tcp_rto_delta_us: how far the RTO of the oldest segment lies from now,
+        // counted from its send time (not from the armed timer, which the wheel already
+        // rounded up: rounding that again would make the probe a tick late).
         let rto_delta = if advancing_rto {
             self.rtt.rto()
         } else {
-            match (self.rtx_at, self.rtx_kind) {
-                (Some(at), RtxTimer::Rto) => at.saturating_since(cx.now),
-                _ => self.rto_from_head(cx.now, self.rtt.rto()),
-            }
+            self.rto_from_head(cx.now, self.rtt.rto())
         };
         if !rto_delta.is_zero() {
             pto = pto.min(rto_delta);
@@ -2128,8 +2127,10 @@ impl Tcb {
         }
     }
 
-    /// Linux tcp_process_tlp_ack (RFC 8985 §7.4): the probe's outcome. An ACK past it after a
-    /// resent probe means the probe repaired a loss: reduce cwnd once (CWR).
+    /// Linux tcp_process_tlp_ack (RFC 8985 §7.4): the probe's outcome. An ACK beyond the
+    /// SND.NXT of a resent probe means the probe repaired a loss: reduce cwnd once (CWR).
+    /// The ACK of the probe itself is not beyond it: the episode stays open (and no other
+    /// probe goes) until later data is acknowledged.
     fn process_tlp_ack(
         &mut self,
         cx: &Cx<'_>,
@@ -2147,7 +2148,7 @@ impl Tcb {
         if !self.tlp_retrans || d.dsack {
             // New data probed, or the peer had the original too: no loss.
             self.tlp_high_seq = None;
-        } else if ack.gt(high) || (advanced && self.rtx.is_empty()) {
+        } else if ack.gt(high) {
             self.tlp_high_seq = None;
             self.ssthresh = self.loss_ssthresh(cx.cfg);
             self.cwnd = self.ssthresh;

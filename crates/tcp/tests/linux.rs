@@ -1,0 +1,1165 @@
+//! The linux profile's own behaviour, one test per Linux mechanism: quick and delayed ACKs and
+//! ping-pong mode, the ACK of a FIN, SACK blocks and their compression, D-SACK, Linux's RTO,
+//! RTT samples from timestamps, RACK, tail loss probes, keep-alive, PAWS's exemptions and the
+//! timer wheel. Each test names the kernel function it follows and, where FINDINGS.md measured
+//! it on Linux 6.18 (HZ 250), the kernel's numbers; where the RFC rules differ, the test (or
+//! its sibling) says what they do instead. Segments travel with a fixed one-way delay: what a
+//! side sends is held, time passes, then it arrives (`arrive_at_s`, `arrive_at_c`).
+
+mod common;
+
+use common::*;
+use netsim_core::{Packet, SimDuration, SimTime, Timestamps};
+use netsim_tcp::{Bind, Errno, Note, Received, SocketEvent, SocketId, State, TcpConfig, TcpStack};
+
+/// Effective MSS with timestamps: 1460 less 12 bytes of options.
+const MSS: usize = 1448;
+
+// -------------------------------------------------------------------------------------------
+// Helpers
+
+/// Summaries of some segments.
+fn summaries(ps: &[Packet]) -> Vec<String> {
+    ps.iter().map(summary).collect()
+}
+
+/// Sequence numbers of some segments.
+fn seqs(ps: &[Packet]) -> Vec<u32> {
+    ps.iter().map(|p| p.segment.seq.0).collect()
+}
+
+/// Acknowledgment numbers of some segments.
+fn acks(ps: &[Packet]) -> Vec<u32> {
+    ps.iter().map(|p| p.segment.ack.0).collect()
+}
+
+/// Takes what the client sent, undelivered.
+fn take_to_s(t: &mut Pair) -> Vec<Packet> {
+    t.hold_to_s()
+}
+
+/// Takes what the server sent, undelivered.
+fn take_to_c(t: &mut Pair) -> Vec<Packet> {
+    t.collect();
+    std::mem::take(&mut t.to_c)
+}
+
+/// Delivers one client segment to the server now.
+fn to_server(t: &mut Pair, p: &Packet) {
+    t.s.on_packet(t.now, p);
+    t.collect();
+}
+
+/// Delivers one server segment to the client now.
+fn to_client(t: &mut Pair, p: &Packet) {
+    t.c.on_packet(t.now, p);
+    t.collect();
+}
+
+/// What the client has sent is in flight for `d`, then arrives; returns what arrived.
+fn arrive_at_s(t: &mut Pair, d: SimDuration) -> Vec<String> {
+    let ps = take_to_s(t);
+    t.advance(d);
+    for p in &ps {
+        to_server(t, p);
+    }
+    summaries(&ps)
+}
+
+/// What the server has sent is in flight for `d`, then arrives; returns what arrived.
+fn arrive_at_c(t: &mut Pair, d: SimDuration) -> Vec<String> {
+    let ps = take_to_c(t);
+    t.advance(d);
+    for p in &ps {
+        to_client(t, p);
+    }
+    summaries(&ps)
+}
+
+/// Lets time pass, timer by timer, until the client sends something; returns how long that
+/// took. Panics if nothing comes within `limit`.
+fn client_speaks_after(t: &mut Pair, limit: SimDuration) -> SimDuration {
+    speaks_after(t, limit, |t| !t.to_s.is_empty())
+}
+
+/// The same for the server.
+fn server_speaks_after(t: &mut Pair, limit: SimDuration) -> SimDuration {
+    speaks_after(t, limit, |t| !t.to_c.is_empty())
+}
+
+fn speaks_after(t: &mut Pair, limit: SimDuration, spoke: fn(&Pair) -> bool) -> SimDuration {
+    let start = t.now;
+    let end = start + limit;
+    loop {
+        t.collect();
+        if spoke(t) {
+            return t.now - start;
+        }
+        let next = [t.c.next_deadline(), t.s.next_deadline()]
+            .into_iter()
+            .flatten()
+            .min()
+            .filter(|n| *n <= end);
+        let Some(next) = next else {
+            panic!("nothing sent within {limit}");
+        };
+        t.advance(next.saturating_since(t.now));
+    }
+}
+
+/// Virtual time since the start, in microseconds.
+fn now_us(t: &Pair) -> u64 {
+    t.now.since_start().as_nanos() / 1_000
+}
+
+/// A duration in microseconds.
+fn us(d: SimDuration) -> u64 {
+    d.as_nanos() / 1_000
+}
+
+/// Connects with `one_way` of delay each way: SYN, SYN-ACK and ACK each take that long, so
+/// both sides start with an RTT sample of 2 · `one_way`.
+fn connected(
+    client: TcpConfig,
+    server: TcpConfig,
+    one_way: SimDuration,
+) -> (Pair, SocketId, SocketId) {
+    let mut t = Pair::new(client, server);
+    let listener = t.s.listen(t.now, PORT, 8).unwrap();
+    let c = t.c.connect(t.now, server_addr(), Bind::default()).unwrap();
+    assert_eq!(arrive_at_s(&mut t, one_way), ["S"]);
+    assert_eq!(arrive_at_c(&mut t, one_way), ["S."]);
+    assert_eq!(arrive_at_s(&mut t, one_way), ["."]);
+    let (s, _) = t.s.accept(t.now, listener).unwrap().expect("accepted");
+    (t, c, s)
+}
+
+/// A 64-byte request and a 64-byte reply, each side answering at once, every segment taking
+/// `one_way`; returns what the server sent in answer to the request (its pure ACK, if any,
+/// then the reply) and what the client sent after the reply.
+fn request_reply(
+    t: &mut Pair,
+    c: SocketId,
+    s: SocketId,
+    one_way: SimDuration,
+) -> (Vec<String>, Vec<String>) {
+    t.c.send(t.now, c, &[1; 64]).unwrap();
+    arrive_at_s(t, one_way);
+    assert_eq!(t.s_read(s).1, Received::Data(64));
+    t.s.send(t.now, s, &[2; 64]).unwrap();
+    let server = arrive_at_c(t, one_way);
+    assert_eq!(t.c_read(c).1, Received::Data(64));
+    let client = arrive_at_s(t, one_way);
+    (server, client)
+}
+
+/// The client sends `n` segments of `len` bytes at once (Nagle off); returns them, undelivered.
+fn flight(t: &mut Pair, c: SocketId, n: usize, len: usize) -> Vec<Packet> {
+    t.c.set_nodelay(c, true).unwrap();
+    for i in 0..n {
+        assert_eq!(t.c.send(t.now, c, &vec![i as u8; len]), Ok(len));
+    }
+    let segs = take_to_s(t);
+    assert_eq!(segs.len(), n, "the whole flight goes out");
+    segs
+}
+
+/// The SACK blocks of an ACK as segment numbers of `flight`: `(2, 4)` covers segments 2 and 3.
+fn blocks(ack: &Packet, flight: &[Packet]) -> Vec<(usize, usize)> {
+    let base = flight[0].segment.seq.0;
+    let len = flight[0].segment.payload.len() as u32;
+    let index = |s: u32| (s.wrapping_sub(base) as i32).div_euclid(len as i32) as usize;
+    ack.segment
+        .options
+        .sack
+        .as_slice()
+        .iter()
+        .map(|&(l, r)| (index(l.0), index(r.0)))
+        .collect()
+}
+
+// -------------------------------------------------------------------------------------------
+// Quick ACKs, ping-pong and delayed ACKs (tcp_input.c, tcp_output.c, tcp_timer.c)
+
+/// Who closes a short connection first.
+#[derive(Clone, Copy, PartialEq)]
+enum Closer {
+    Client,
+    Server,
+}
+
+/// One request/response connection with 1 ms each way (RTT 2 ms, as FINDINGS §1), each
+/// application acting as soon as it can: the segments on the wire, in order, as `C>S flags`.
+fn short_connection(client: TcpConfig, server: TcpConfig, closer: Closer) -> Vec<String> {
+    let one_way = ms(1);
+    let mut t = Pair::new(client, server);
+    let mut wire = Vec::new();
+    let mut hop = |t: &mut Pair| {
+        let to_s = take_to_s(t);
+        let to_c = take_to_c(t);
+        t.advance(one_way);
+        for p in &to_s {
+            wire.push(format!("C>S {}", summary(p)));
+            to_server(t, p);
+        }
+        for p in &to_c {
+            wire.push(format!("S>C {}", summary(p)));
+            to_client(t, p);
+        }
+    };
+    let listener = t.s.listen(t.now, PORT, 8).unwrap();
+    let c = t.c.connect(t.now, server_addr(), Bind::default()).unwrap();
+    hop(&mut t);
+    hop(&mut t);
+    t.c.send(t.now, c, &[1; 64]).unwrap();
+    hop(&mut t);
+    let (s, _) = t.s.accept(t.now, listener).unwrap().unwrap();
+    assert_eq!(t.s_read(s).1, Received::Data(64));
+    t.s.send(t.now, s, &[2; 64]).unwrap();
+    if closer == Closer::Server {
+        t.s.close(t.now, s).unwrap();
+    }
+    hop(&mut t);
+    assert_eq!(t.c_read(c).1, Received::Data(64));
+    if closer == Closer::Server {
+        assert_eq!(t.c_read(c).1, Received::Eof);
+    }
+    t.c.close(t.now, c).unwrap();
+    hop(&mut t);
+    if closer == Closer::Client {
+        assert_eq!(t.s_read(s).1, Received::Eof);
+        t.s.close(t.now, s).unwrap();
+    }
+    for _ in 0..3 {
+        hop(&mut t);
+    }
+    assert_eq!(t.c.table_sizes().0 + t.s.table_sizes().0, 0, "both closed");
+    wire
+}
+
+/// Linux tcp_event_data_recv, tcp_incr_quickack, tcp_in_quickack_mode and tcp_fin: the
+/// first data a side receives is ACKed at once (quick-ACK mode: a quota of window / (2 ·
+/// receive MSS), at least 2, at most 16), so the request and the reply each get a pure ACK
+/// before anything else; the FIN's ACK waits and rides on the other side's FIN. FINDINGS
+/// §1a/§1b: 10 segments whichever side closes first. RFC 1122 delayed ACKs let the reply
+/// carry the request's ACK and the FIN the reply's: 8 segments.
+#[test]
+fn quick_ack_mode_acks_the_first_request_and_reply_at_once() {
+    let linux_client_first = [
+        "C>S S",
+        "S>C S.",
+        "C>S .",
+        "C>S P. 64",
+        "S>C .",
+        "S>C P. 64",
+        "C>S .",
+        "C>S F.",
+        "S>C F.",
+        "C>S .",
+    ];
+    assert_eq!(
+        short_connection(linux(1000), linux(5000), Closer::Client),
+        linux_client_first
+    );
+    let linux_server_first = [
+        "C>S S",
+        "S>C S.",
+        "C>S .",
+        "C>S P. 64",
+        "S>C .",
+        "S>C P. 64",
+        "S>C F.",
+        "C>S .",
+        "C>S F.",
+        "S>C .",
+    ];
+    assert_eq!(
+        short_connection(linux(1000), linux(5000), Closer::Server),
+        linux_server_first
+    );
+    let rfc = [
+        "C>S S",
+        "S>C S.",
+        "C>S .",
+        "C>S P. 64",
+        "S>C P. 64",
+        "C>S F.",
+        "S>C F.",
+        "C>S .",
+    ];
+    assert_eq!(
+        short_connection(rfc_rules(1000), rfc_rules(5000), Closer::Client),
+        rfc
+    );
+}
+
+/// Linux tcp_event_data_sent (TCP_PINGPONG_THRESH 1): a side that sends data within the ACK
+/// timeout (ato, 40 ms) of the data it received goes ping-pong: its ACKs are delayed and ride
+/// on its replies. FINDINGS §1c: 5 rounds without think time are 18 segments, pure ACKs
+/// only in the first round. RFC 1122 delayed ACKs give 16 (no pure ACK in round 1 either).
+#[test]
+fn ping_pong_lets_acks_ride_on_the_replies_after_the_first_round() {
+    fn rounds(client: TcpConfig, server: TcpConfig) -> Vec<String> {
+        let one_way = ms(1);
+        let (mut t, c, s) = connected(client, server, one_way);
+        let mut wire = Vec::new();
+        for _ in 0..5 {
+            t.c.send(t.now, c, &[1; 64]).unwrap();
+            wire.extend(
+                arrive_at_s(&mut t, one_way)
+                    .into_iter()
+                    .map(|x| format!("C>S {x}")),
+            );
+            t.s_read(s);
+            t.s.send(t.now, s, &[2; 64]).unwrap();
+            wire.extend(
+                arrive_at_c(&mut t, one_way)
+                    .into_iter()
+                    .map(|x| format!("S>C {x}")),
+            );
+            t.c_read(c);
+        }
+        wire
+    }
+    let linux_rounds = rounds(linux(1000), linux(5000));
+    assert_eq!(
+        linux_rounds[..6],
+        [
+            "C>S P. 64",
+            "S>C .",
+            "S>C P. 64",
+            "C>S .",
+            "C>S P. 64",
+            "S>C P. 64"
+        ]
+    );
+    assert_eq!(3 + linux_rounds.len() + 3, 18, "FINDINGS §1c");
+    assert_eq!(
+        rounds(rfc_rules(1000), rfc_rules(5000)).len(),
+        10,
+        "one segment per request and reply"
+    );
+}
+
+/// Linux tcp_send_delayed_ack and tcp_delack_timer_handler: in ping-pong mode a request that
+/// gets no reply is ACKed when the delayed-ACK timer fires: ato 40 ms (TCP_DELACK_MIN) on the
+/// timer wheel, so 40-44 ms after arrival (FINDINGS §1f: 43.6 and 43.9 ms). The timer firing
+/// ends ping-pong: the next request is ACKed at once again (FINDINGS §1f, req 5).
+#[test]
+fn delayed_ack_fires_after_40_ms_plus_a_tick_and_ends_ping_pong() {
+    let one_way = SimDuration::from_micros(1_100);
+    let (mut t, c, s) = connected(linux(1000), linux(5000), one_way);
+    for _ in 0..3 {
+        request_reply(&mut t, c, s, one_way);
+    }
+    t.c.send(t.now, c, &[4; 64]).unwrap();
+    assert_eq!(arrive_at_s(&mut t, one_way), ["P. 64"]);
+    assert!(t.pending_to_c().is_empty(), "ping-pong: the ACK waits");
+    let delay = server_speaks_after(&mut t, ms(500));
+    assert!(
+        ms(40) < delay && delay <= ms(44),
+        "delayed ACK after {delay}"
+    );
+    assert_eq!(summaries(&take_to_c(&mut t)), ["."]);
+    // The reply comes 200 ms after the request; the next request is ACKed at once.
+    t.advance(ms(200) - delay);
+    t.s_read(s);
+    t.s.send(t.now, s, &[4; 64]).unwrap();
+    assert_eq!(arrive_at_c(&mut t, one_way), ["P. 64"]);
+    t.c_read(c);
+    t.c.send(t.now, c, &[5; 64]).unwrap();
+    assert_eq!(arrive_at_s(&mut t, one_way), ["P. 64"]);
+    assert_eq!(
+        t.pending_to_c(),
+        ["."],
+        "out of ping-pong: a pure ACK at once"
+    );
+}
+
+/// Linux tcp_fin: a FIN received in ESTABLISHED enters ping-pong mode, so its ACK waits like
+/// data: an application that closes within the delayed-ACK timeout sends one FIN that carries
+/// the ACK (FINDINGS §1a: "FIN carries the ACK of client's FIN (no separate ACK)").
+#[test]
+fn fin_in_established_waits_and_its_ack_rides_on_our_fin() {
+    let one_way = ms(1);
+    let (mut t, c, s) = connected(linux(1000), linux(5000), one_way);
+    request_reply(&mut t, c, s, one_way);
+    t.c.close(t.now, c).unwrap();
+    arrive_at_s(&mut t, one_way);
+    assert_eq!(t.s.state_of(s), Ok(State::CloseWait));
+    t.advance(ms(30));
+    assert!(t.pending_to_c().is_empty(), "no pure ACK within 30 ms");
+    assert_eq!(t.s_read(s).1, Received::Eof);
+    t.s.close(t.now, s).unwrap();
+    let fin = take_to_c(&mut t);
+    assert_eq!(summaries(&fin), ["F."]);
+    assert_eq!(
+        acks(&fin),
+        [1001 + 64 + 1],
+        "it acknowledges the client's FIN"
+    );
+}
+
+/// Linux tcp_fin then tcp_send_delayed_ack: when the application does not close, the FIN's
+/// ACK goes when the delayed-ACK timer fires: 40 ms plus the tick after data was received.
+/// RFC 1122 rules delay it too (here by the same 40 ms), but exactly.
+#[test]
+fn fin_in_established_is_acked_by_the_delayed_ack_timer_if_the_application_waits() {
+    for (server, low, high) in [
+        (linux(5000), ms(40), ms(44)),
+        (rfc_rules(5000), ms(40), ms(40)),
+    ] {
+        let one_way = ms(1);
+        let (mut t, c, s) = connected(linux(1000), server, one_way);
+        request_reply(&mut t, c, s, one_way);
+        t.advance(ms(10));
+        t.c.close(t.now, c).unwrap();
+        arrive_at_s(&mut t, one_way);
+        let delay = server_speaks_after(&mut t, secs(1));
+        assert!(
+            low <= delay && delay <= high,
+            "ACK of the FIN after {delay}"
+        );
+        assert_eq!(summaries(&take_to_c(&mut t)), ["."]);
+    }
+}
+
+/// Linux tcp_send_delayed_ack with ato 0: on a connection that never received data the
+/// delayed-ACK timer of a FIN expires on the next tick, within 4 ms (FINDINGS §7: the ACK of
+/// the FIN 1-3 ms after it).
+#[test]
+fn fin_on_a_connection_without_data_is_acked_on_the_next_tick() {
+    let one_way = SimDuration::from_micros(1_100);
+    let (mut t, c, s) = connected(linux(1000), linux(5000), one_way);
+    t.c.shutdown(t.now, c).unwrap();
+    arrive_at_s(&mut t, one_way);
+    assert_eq!(t.s.state_of(s), Ok(State::CloseWait));
+    assert!(t.pending_to_c().is_empty(), "not at once");
+    let delay = server_speaks_after(&mut t, secs(1));
+    assert!(delay <= ms(4), "ACK of the FIN after {delay}");
+    assert_eq!(summaries(&take_to_c(&mut t)), ["."]);
+}
+
+/// Linux tcp_fin: from FIN_WAIT_1 (and FIN_WAIT_2) the peer's FIN is ACKed at once
+/// (inet_csk_schedule_ack with ICSK_ACK_NOW semantics via tcp_send_ack): crossed FINs each
+/// get an immediate ACK, and both sides go through CLOSING.
+#[test]
+fn fin_in_fin_wait_1_is_acked_at_once() {
+    let one_way = ms(1);
+    let (mut t, c, s) = connected(linux(1000), linux(5000), one_way);
+    request_reply(&mut t, c, s, one_way);
+    t.advance(ms(100));
+    t.c.close(t.now, c).unwrap();
+    t.s.close(t.now, s).unwrap();
+    let (c_fin, s_fin) = (take_to_s(&mut t), take_to_c(&mut t));
+    assert_eq!(
+        (summaries(&c_fin), summaries(&s_fin)),
+        (vec!["F.".into()], vec!["F.".into()])
+    );
+    t.advance(one_way);
+    to_server(&mut t, &c_fin[0]);
+    to_client(&mut t, &s_fin[0]);
+    assert_eq!(t.pending_to_c(), ["."], "the server's ACK, at once");
+    assert_eq!(t.pending_to_s(), ["."], "the client's ACK, at once");
+    assert_eq!(path(&t.c_log)[3..5], ["FIN_WAIT_1", "CLOSING"]);
+}
+
+// -------------------------------------------------------------------------------------------
+// SACK blocks, SACK compression, D-SACK (tcp_input.c)
+
+/// Linux tcp_data_queue_ofo and tcp_sack_new_ofo_skb (RFC 2018 §4): each out-of-order
+/// segment gets a duplicate ACK at once with a SACK block; the block holding the newest
+/// segment comes first (a block it joins moves to the front); beside timestamps at most 3
+/// blocks fit (FINDINGS §4: `sack 3 {34753:36201}{31857:33305}{28961:30409}`). Without SACK
+/// (rfc_rules) the duplicate ACK carries no block.
+#[test]
+fn out_of_order_data_gets_a_duplicate_ack_with_the_newest_block_first() {
+    let (mut t, c, _s) = connected(linux(1000), linux(5000), ms(1));
+    let segs = flight(&mut t, c, 10, MSS);
+    let answer = |t: &mut Pair, i: usize| {
+        to_server(t, &segs[i]);
+        let out = take_to_c(t);
+        assert_eq!(out.len(), 1, "one ACK at once for segment {i}");
+        (out[0].segment.ack.0, blocks(&out[0], &segs))
+    };
+    let una = segs[1].segment.seq.0;
+    assert_eq!(answer(&mut t, 0), (una, vec![]));
+    assert_eq!(answer(&mut t, 2), (una, vec![(2, 3)]));
+    assert_eq!(answer(&mut t, 4), (una, vec![(4, 5), (2, 3)]));
+    assert_eq!(answer(&mut t, 6), (una, vec![(6, 7), (4, 5), (2, 3)]));
+    assert_eq!(
+        answer(&mut t, 8),
+        (una, vec![(8, 9), (6, 7), (4, 5)]),
+        "3 blocks at most"
+    );
+    assert_eq!(
+        answer(&mut t, 3),
+        (una, vec![(2, 5), (8, 9), (6, 7)]),
+        "joined, first"
+    );
+
+    let (mut t, c, _s) = connected(linux(1000), rfc_rules(5000), ms(1));
+    let segs = flight(&mut t, c, 3, MSS);
+    to_server(&mut t, &segs[0]);
+    to_server(&mut t, &segs[2]);
+    let dup = take_to_c(&mut t);
+    assert_eq!(acks(&dup).last(), Some(&segs[1].segment.seq.0));
+    assert!(dup.iter().all(|p| p.segment.options.sack.is_empty()));
+}
+
+/// Linux tcp_data_queue (RFC 5681 §4.2): the segment that fills the last hole is ACKed at
+/// once (ICSK_ACK_NOW), even in ping-pong mode, and the ACK has no SACK block any more
+/// (FINDINGS §4: `ack 72401` with "no SACK option any more").
+#[test]
+fn filling_the_hole_is_acked_at_once_and_the_sack_blocks_go() {
+    let one_way = ms(1);
+    let (mut t, c, s) = connected(linux(1000), linux(5000), one_way);
+    request_reply(&mut t, c, s, one_way);
+    let segs = flight(&mut t, c, 3, 100);
+    to_server(&mut t, &segs[0]);
+    assert!(
+        t.pending_to_c().is_empty(),
+        "ping-pong: in-order data waits"
+    );
+    to_server(&mut t, &segs[2]);
+    let dup = take_to_c(&mut t);
+    assert_eq!(blocks(&dup[0], &segs), [(2, 3)]);
+    to_server(&mut t, &segs[1]);
+    let ack = take_to_c(&mut t);
+    assert_eq!(summaries(&ack), ["."], "at once");
+    assert_eq!(acks(&ack), [segs[2].segment.seq.0 + 100]);
+    assert!(ack[0].segment.options.sack.is_empty());
+}
+
+/// Linux __tcp_ack_snd_check (tcp_comp_sack_delay_ns, TCP_FASTRETRANS_THRESH): the first
+/// three duplicate ACKs for one RCV.NXT go at once; later ones are compressed into one sent
+/// after 5 % of the SRTT, at most 1 ms (FINDINGS §4: one ACK for 3 segments 1.1 ms later,
+/// TCPAckCompressed). RFC rules (no SACK) send every duplicate at once.
+#[test]
+fn duplicate_acks_after_the_third_are_compressed() {
+    for (server, compressed) in [(linux(5000), true), (rfc_rules(5000), false)] {
+        // RTT 10 ms: the compression delay is 0.5 ms.
+        let one_way = ms(5);
+        let (mut t, c, s) = connected(linux(1000), server, one_way);
+        request_reply(&mut t, c, s, one_way);
+        let segs = flight(&mut t, c, 10, 100);
+        to_server(&mut t, &segs[0]);
+        for i in [2, 4, 6] {
+            to_server(&mut t, &segs[i]);
+            assert_eq!(t.pending_to_c().len(), 1, "duplicate for {i} at once");
+            take_to_c(&mut t);
+        }
+        to_server(&mut t, &segs[8]);
+        if !compressed {
+            assert_eq!(t.pending_to_c(), ["."], "rfc: the fourth at once too");
+            continue;
+        }
+        assert!(t.pending_to_c().is_empty(), "the fourth duplicate waits");
+        to_server(&mut t, &segs[9]);
+        assert!(t.pending_to_c().is_empty(), "so does the fifth");
+        let delay = server_speaks_after(&mut t, ms(10));
+        assert_eq!(us(delay), 500, "5 % of the 10 ms SRTT");
+        let ack = take_to_c(&mut t);
+        assert_eq!(ack.len(), 1, "one ACK for both");
+        assert_eq!(blocks(&ack[0], &segs), [(8, 10), (6, 7), (4, 5)]);
+    }
+}
+
+/// Linux tcp_send_dupack and tcp_dsack_set (RFC 2883 §4): data we already have means our ACK
+/// was lost: the answer goes at once with a D-SACK block first (below RCV.NXT, before the
+/// other blocks), and the receiver leaves ping-pong for quick-ACK mode
+/// (tcp_enter_quickack_mode), so the next segment is ACKed at once too.
+#[test]
+fn duplicate_data_gets_a_dsack_block_and_quick_ack_mode() {
+    let one_way = ms(1);
+    let (mut t, c, s) = connected(linux(1000), linux(5000), one_way);
+    request_reply(&mut t, c, s, one_way);
+    let segs = flight(&mut t, c, 4, 100);
+    to_server(&mut t, &segs[0]);
+    assert!(t.pending_to_c().is_empty(), "ping-pong: delayed");
+    to_server(&mut t, &segs[2]);
+    assert_eq!(blocks(&take_to_c(&mut t)[0], &segs), [(2, 3)]);
+    to_server(&mut t, &segs[0]);
+    let dsack = take_to_c(&mut t);
+    assert_eq!(acks(&dsack), [segs[1].segment.seq.0]);
+    assert_eq!(blocks(&dsack[0], &segs), [(0, 1), (2, 3)], "D-SACK first");
+    to_server(&mut t, &segs[1]);
+    take_to_c(&mut t);
+    to_server(&mut t, &segs[3]);
+    assert_eq!(t.pending_to_c(), ["."], "quick-ACK mode: at once");
+}
+
+// -------------------------------------------------------------------------------------------
+// Linux RTO, RTT samples, tail loss probes (tcp_input.c, tcp_output.c, tcp_timer.c)
+
+/// A connection with `one_way` each way that has carried one request and reply, idle 50 ms
+/// after it (FINDINGS §3's setup).
+fn after_one_exchange(client: TcpConfig, one_way: SimDuration) -> (Pair, SocketId, SocketId) {
+    let (mut t, c, s) = connected(client, linux(5000), one_way);
+    request_reply(&mut t, c, s, one_way);
+    t.advance(ms(50));
+    t.exchange();
+    assert!(t.pending_to_s().is_empty());
+    (t, c, s)
+}
+
+/// Linux __tcp_set_rto (RTO = SRTT + max(mdev, 200 ms)), tcp_schedule_loss_probe (with one
+/// segment out the PTO is 2·SRTT + 200 ms, clamped to the RTO) and tcp_retransmit_timer: a
+/// lost FIN goes again as a tail loss probe at the RTO, ≈ 204-208 ms after it with RTT 2 ms
+/// and 212-216 ms with RTT 10 ms; the RTO after the probe is not doubled (+204-208 / +212-216
+/// ms), the next one is. FINDINGS §3 (FIN dropped 3×): Δ205.0, +208.0, +424.0 at RTT 2.2 ms;
+/// Δ214.4, +216.0, +436.0 at RTT 10.3 ms.
+#[test]
+fn linux_rto_is_srtt_plus_200_ms_and_the_first_resend_is_a_loss_probe() {
+    for (one_way, rto) in [(ms(1), ms(202)), (ms(5), ms(210))] {
+        let (mut t, c, _s) = after_one_exchange(linux(1000), one_way);
+        t.c.close(t.now, c).unwrap();
+        assert_eq!(t.lose_to_s(), ["F."]);
+        // The RTO in whole 4 ms jiffies, rounded up, plus the wheel's one tick.
+        let jiffies = rto.as_nanos().div_ceil(ms(4).as_nanos());
+        let (low, high) = (ms(4 * jiffies), ms(4 * jiffies + 4));
+        let probe = client_speaks_after(&mut t, secs(2));
+        assert!(low < probe && probe <= high, "probe after {probe}");
+        assert_eq!(t.lose_to_s(), ["F."]);
+        assert_eq!(
+            (t.c.counters().loss_probes, t.c.counters().timeouts),
+            (1, 0)
+        );
+        let first_rto = client_speaks_after(&mut t, secs(2));
+        assert!(
+            low < first_rto && first_rto <= high,
+            "first RTO after {first_rto}: not doubled"
+        );
+        assert_eq!(t.lose_to_s(), ["F."]);
+        assert_eq!(
+            (t.c.counters().loss_probes, t.c.counters().timeouts),
+            (1, 1)
+        );
+        let second_rto = client_speaks_after(&mut t, secs(2));
+        assert!(
+            low * 2 < second_rto && second_rto <= low * 2 + ms(32),
+            "second RTO after {second_rto}: doubled, on 32 ms wheel steps"
+        );
+        assert_eq!(t.c.counters().timeouts, 2);
+    }
+}
+
+/// RFC 6298 (rfc_rules): RTO = max(200 ms, SRTT + 4·RTTVAR), exact, no loss probe: the lost
+/// FIN goes again after exactly 200 ms as a timeout, then after 400 ms.
+#[test]
+fn rfc_rto_resends_a_lost_fin_at_the_200_ms_floor_then_doubles() {
+    let (mut t, c, _s) = after_one_exchange(rfc_rules(1000), ms(1));
+    t.c.close(t.now, c).unwrap();
+    assert_eq!(t.lose_to_s(), ["F."]);
+    assert_eq!(client_speaks_after(&mut t, secs(2)), ms(200));
+    assert_eq!(t.lose_to_s(), ["F."]);
+    assert_eq!(client_speaks_after(&mut t, secs(2)), ms(400));
+    assert_eq!(
+        (t.c.counters().loss_probes, t.c.counters().timeouts),
+        (0, 2)
+    );
+}
+
+/// Linux tcp_ack_update_rtt (RFC 7323 §4): the ACK of retransmitted data gives an RTT sample
+/// from the echoed timestamp, and a valid sample clears the back-off: after two timeouts the
+/// next loss waits SRTT + 200 ms again. rfc_rules without timestamps follow Karn (RFC 6298
+/// §5.7): no sample, the RTO stays backed off (4 × 200 ms).
+#[test]
+fn ack_of_a_retransmission_is_timed_by_its_timestamp_and_clears_the_back_off() {
+    let no_tlp = |cfg: TcpConfig| TcpConfig {
+        tail_loss_probe: false,
+        ..cfg
+    };
+    let karn = TcpConfig {
+        timestamps: false,
+        ..rfc_rules(1000)
+    };
+    for (client, low, high) in [
+        (no_tlp(linux(1000)), ms(202), ms(208)),
+        (karn, ms(800), ms(800)),
+    ] {
+        let one_way = ms(1);
+        let (mut t, c, _s) = connected(client, linux(5000), one_way);
+        t.c.send(t.now, c, &[1; 100]).unwrap();
+        assert_eq!(t.lose_to_s(), ["P. 100"]);
+        client_speaks_after(&mut t, secs(2));
+        assert_eq!(t.lose_to_s(), ["P. 100"]);
+        client_speaks_after(&mut t, secs(2));
+        assert_eq!(t.c.counters().timeouts, 2);
+        arrive_at_s(&mut t, one_way);
+        assert_eq!(arrive_at_c(&mut t, one_way), ["."]);
+        assert_eq!(t.c.unacked(c), 0);
+        t.c.send(t.now, c, &[2; 100]).unwrap();
+        assert_eq!(t.lose_to_s(), ["P. 100"]);
+        let next = client_speaks_after(&mut t, secs(5));
+        assert!(low <= next && next <= high, "next RTO after {next}");
+    }
+}
+
+/// Linux tcp_schedule_loss_probe and tcp_send_loss_probe (RFC 8985 §7): when the tail of a
+/// flight is lost (two segments out), a probe goes 2·SRTT + 2 ms after the last ACK
+/// (rounded up to the tick), not at the RTO, and it resends the LAST segment; the SACK of
+/// the probe then lets RACK resend the other. One probe per episode: when the probe is lost
+/// too, no second probe goes even when new data is sent; the RTO follows. rfc_rules: no probe, the first unacknowledged segment at the RTO.
+#[test]
+fn tail_loss_probe_resends_the_last_segment_two_srtt_after_the_last_ack() {
+    let one_way = ms(10);
+    let (mut t, c, _s) = connected(linux(1000), linux(5000), one_way);
+    let segs = flight(&mut t, c, 4, MSS);
+    t.advance(one_way);
+    to_server(&mut t, &segs[0]);
+    to_server(&mut t, &segs[1]);
+    assert_eq!(arrive_at_c(&mut t, one_way), [".", "."]);
+    let pto = client_speaks_after(&mut t, secs(1));
+    assert!(ms(42) <= pto && pto <= ms(42) + ms(8), "probe after {pto}");
+    let probe = take_to_s(&mut t);
+    assert_eq!(seqs(&probe), seqs(&segs[3..]), "the last segment");
+    assert_eq!(t.c.counters().loss_probes, 1);
+    assert!(noted(&t.c_log, Note::TailLossProbe));
+    // The probe is lost too, and new data follows it (lost as well): its send schedules a
+    // probe again, but the episode is open, so no second probe goes: the RTO resends from
+    // the first hole.
+    t.c.send(t.now, c, &[7; 100]).unwrap();
+    assert_eq!(t.lose_to_s(), ["P. 100"]);
+    let rto = client_speaks_after(&mut t, secs(2));
+    assert!(rto >= ms(200), "the RTO, after {rto}");
+    assert_eq!(seqs(&take_to_s(&mut t))[..1], seqs(&segs[2..3]));
+    assert_eq!(
+        (t.c.counters().loss_probes, t.c.counters().timeouts),
+        (1, 1)
+    );
+
+    let (mut t, c, _s) = connected(rfc_rules(1000), rfc_rules(5000), one_way);
+    let segs = flight(&mut t, c, 3, MSS);
+    t.advance(one_way);
+    to_server(&mut t, &segs[0]);
+    t.advance(ms(40)); // the delayed ACK
+    arrive_at_c(&mut t, one_way);
+    let rto = client_speaks_after(&mut t, secs(2));
+    assert_eq!(seqs(&take_to_s(&mut t)), seqs(&segs[1..2]));
+    assert!(rto >= ms(150), "rfc: the RTO, after {rto}");
+    assert_eq!(t.c.counters().loss_probes, 0);
+}
+
+/// Linux tcp_send_loss_probe: if new data waits and the window allows it, the probe sends
+/// that (Nagle off for it, TCP_NAGLE_OFF) rather than resending; it is not a retransmission.
+/// Here Minshall's Nagle holds 50 bytes behind an unacknowledged 100-byte segment that is lost.
+#[test]
+fn tail_loss_probe_sends_new_data_when_some_waits() {
+    let one_way = ms(10);
+    let (mut t, c, _s) = connected(linux(1000), linux(5000), one_way);
+    t.c.send(t.now, c, &[1; 100]).unwrap();
+    t.c.send(t.now, c, &[2; 50]).unwrap();
+    assert_eq!(t.lose_to_s(), ["P. 100"], "the 50 bytes wait (Nagle)");
+    client_speaks_after(&mut t, secs(1));
+    let probe = take_to_s(&mut t);
+    assert_eq!(summaries(&probe), ["P. 50"]);
+    assert_eq!(seqs(&probe), [1101]);
+    assert_eq!(t.c.counters().loss_probes, 1);
+    assert_eq!(t.c.counters().retransmits, 0, "new data, not a resend");
+}
+
+/// Linux tcp_process_tlp_ack: a probe that resent data and was followed by an ACK beyond it
+/// (SND.NXT at the probe) repaired a loss: cwnd is reduced once (CWR, tcp_init_cwnd_reduction
+/// then tcp_end_cwnd_reduction: cwnd = ssthresh, half of it for Reno). The ACK of the probe
+/// itself is not beyond it, so the next flight still has the full window; the first ACK of
+/// that flight halves it.
+#[test]
+fn tail_loss_probe_that_repaired_a_loss_reduces_cwnd() {
+    let one_way = ms(10);
+    let (mut t, c, s) = connected(linux(1000), linux(5000), one_way);
+    let segs = flight(&mut t, c, 3, MSS);
+    t.advance(one_way);
+    to_server(&mut t, &segs[0]);
+    to_server(&mut t, &segs[1]);
+    arrive_at_c(&mut t, one_way);
+    client_speaks_after(&mut t, secs(1));
+    assert_eq!(t.c.counters().loss_probes, 1);
+    assert_eq!(arrive_at_s(&mut t, one_way), ["P. 1448"]);
+    arrive_at_c(&mut t, one_way);
+    assert_eq!(t.c.unacked(c), 0, "the probe repaired the loss");
+    t.s_read(s);
+    // cwnd: 10 segments, +3 for the three acknowledged.
+    let next = flight(&mut t, c, 13, MSS);
+    t.c.send(t.now, c, &vec![9; 10 * MSS]).unwrap();
+    assert!(t.pending_to_s().is_empty(), "13 segments fill cwnd");
+    t.advance(one_way);
+    to_server(&mut t, &next[0]);
+    arrive_at_c(&mut t, one_way);
+    assert!(
+        t.pending_to_s().is_empty(),
+        "cwnd halved: 12 in flight is above it (without CWR, slow start sends 2)"
+    );
+}
+
+// -------------------------------------------------------------------------------------------
+// SACK negotiation and SACK-based recovery (tcp_input.c, tcp_recovery.c)
+
+/// Linux tcp_syn_options / tcp_synack_options and tcp_options_write: SYN and SYN-ACK carry
+/// `mss,sackOK,TS,nop,wscale 7` (the scale for a 6 MiB tcp_rmem[2]); the SYN offers 64 240
+/// (44 × 1460), the SYN-ACK 65 160 (45 × 1448) (FINDINGS, handshake facts; wscale 10 there
+/// for a 32 MiB tcp_rmem[2]). The rfc profile offers none of them; SACK is used only if both
+/// offered it (RFC 2018 §2).
+#[test]
+fn syn_and_syn_ack_offer_sack_in_linux_option_order() {
+    let mut t = Pair::linux();
+    t.s.listen(t.now, PORT, 8).unwrap();
+    t.c.connect(t.now, server_addr(), Bind::default()).unwrap();
+    let syn = take_to_s(&mut t);
+    let text = syn[0].to_string();
+    assert!(
+        text.contains("[S] seq 1000 win 64240 options [mss 1460,sackOK,TS val"),
+        "{text}"
+    );
+    assert!(text.ends_with("ecr 0,nop,wscale 7] len 0"), "{text}");
+    to_server(&mut t, &syn[0]);
+    let text = take_to_c(&mut t)[0].to_string();
+    assert!(text.contains("[S.] seq 5000 ack 1001 win 65160 options [mss 1460,sackOK,TS val"));
+    assert!(text.ends_with(",nop,wscale 7] len 0"), "{text}");
+
+    let rfc = |isn| TcpConfig {
+        isn: netsim_tcp::IsnMode::Fixed(isn),
+        ..TcpConfig::rfc()
+    };
+    let mut t = Pair::new(rfc(1000), rfc(5000));
+    t.c.connect(t.now, server_addr(), Bind::default()).unwrap();
+    let text = take_to_s(&mut t)[0].to_string();
+    assert!(
+        text.ends_with("win 65535 options [mss 1460] len 0"),
+        "{text}"
+    );
+
+    // A linux server answering a SYN without sackOK offers no SACK, and sends no blocks.
+    let no_sack = TcpConfig {
+        sack: false,
+        ..linux(1000)
+    };
+    let (mut t, c, _s) = connected(no_sack, linux(5000), ms(1));
+    let segs = flight(&mut t, c, 3, MSS);
+    to_server(&mut t, &segs[0]);
+    to_server(&mut t, &segs[2]);
+    let dup = take_to_c(&mut t);
+    assert_eq!(acks(&dup).last(), Some(&segs[1].segment.seq.0));
+    assert!(dup.iter().all(|p| p.segment.options.sack.is_empty()));
+}
+
+/// Linux tcp_fastretrans_alert with RACK (tcp_rack_detect_loss: reo_wnd 0 once three
+/// segments are SACKed) and tcp_cwnd_reduction (PRR): three segments lost in one flight
+/// (FINDINGS §4: drops 20, 22, 24). Fast recovery starts on the ACK that makes 3 segments
+/// SACKed, which marks all three holes lost at once; PRR lets one segment out per segment
+/// delivered, so the holes go on that ACK and the next two, all within the first round trip
+/// (before any of them is acknowledged), with no timeout.
+#[test]
+fn sack_recovers_three_losses_of_one_flight_in_one_round_trip() {
+    let one_way = ms(10);
+    let (mut t, c, _s) = connected(linux(1000), linux(5000), one_way);
+    let segs = flight(&mut t, c, 10, MSS);
+    t.advance(one_way);
+    for i in [0, 1, 3, 5, 7, 8, 9] {
+        to_server(&mut t, &segs[i]);
+    }
+    let answers = take_to_c(&mut t);
+    assert_eq!(answers.len(), 7, "one ACK per segment");
+    t.advance(one_way);
+    let mut resent_per_ack = Vec::new();
+    for a in &answers {
+        to_client(&mut t, a);
+        resent_per_ack.push(seqs(&take_to_s(&mut t)));
+    }
+    let hole = |i: usize| vec![segs[i].segment.seq.0];
+    // ACKs for 0 and 1, then SACKs of 3, 5 and 7: the third SACKed segment starts recovery.
+    assert_eq!(
+        resent_per_ack,
+        [vec![], vec![], vec![], vec![], hole(2), hole(4), hole(6)]
+    );
+    assert!(noted(&t.c_log, Note::SackRecovery));
+    let counters = t.c.counters();
+    assert_eq!((counters.sack_recoveries, counters.timeouts), (1, 0));
+}
+
+/// Linux tcp_rack_detect_loss: RACK marks every hole sent before the newest SACKed segment,
+/// not only those with three SACKed segments above (RFC 6675's IsLost, `rack: false`). With
+/// no SACK after the third, the holes above the first still count as lost: the ACK of the
+/// first hole's resend lets the other two out at once; without RACK they wait for a timer.
+#[test]
+fn rack_marks_every_hole_below_the_newest_sack_lost_at_once() {
+    for (client, at_once) in [
+        (linux(1000), true),
+        (
+            TcpConfig {
+                rack: false,
+                ..linux(1000)
+            },
+            false,
+        ),
+    ] {
+        let one_way = ms(10);
+        let (mut t, c, _s) = connected(client, linux(5000), one_way);
+        let segs = flight(&mut t, c, 8, MSS);
+        t.advance(one_way);
+        for i in [0, 1, 3, 5, 7] {
+            to_server(&mut t, &segs[i]);
+        }
+        arrive_at_c(&mut t, one_way);
+        let first = t.hold_to_s();
+        assert_eq!(seqs(&first), [segs[2].segment.seq.0]);
+        t.advance(one_way);
+        to_server(&mut t, &first[0]);
+        arrive_at_c(&mut t, one_way);
+        let next = seqs(&t.hold_to_s());
+        let both = vec![segs[4].segment.seq.0, segs[6].segment.seq.0];
+        assert_eq!(next == both, at_once, "after the partial ACK: {next:?}");
+    }
+}
+
+/// RFC 6582 (rfc_rules, NewReno without SACK): the same three losses take three round trips,
+/// one hole resent per partial ACK.
+#[test]
+fn newreno_without_sack_resends_one_hole_per_round_trip() {
+    let one_way = ms(10);
+    let (mut t, c, _s) = connected(rfc_rules(1000), rfc_rules(5000), one_way);
+    let segs = flight(&mut t, c, 10, MSS);
+    t.advance(one_way);
+    for i in [0, 1, 3, 5, 7, 8, 9] {
+        to_server(&mut t, &segs[i]);
+    }
+    let mut per_round_trip = Vec::new();
+    while t.c.unacked(c) > 0 && per_round_trip.len() < 10 {
+        arrive_at_c(&mut t, one_way);
+        let resent = take_to_s(&mut t);
+        per_round_trip.push(seqs(&resent));
+        t.advance(one_way);
+        for p in &resent {
+            to_server(&mut t, p);
+        }
+    }
+    let hole = |i: usize| vec![segs[i].segment.seq.0];
+    assert_eq!(per_round_trip, [hole(2), hole(4), hole(6), vec![]]);
+    assert_eq!(t.c.counters().timeouts, 0);
+}
+
+/// Linux tcp_rack_detect_loss and tcp_rack_reo_timeout (RFC 8985 §6.2-6.3): with fewer than
+/// 3 segments SACKed, a segment sent before a delivered one is lost once RTT + reo_wnd
+/// (min_rtt / 4) has passed since it was sent; the reordering timer (plus TCP_TIMEOUT_MIN, 2
+/// ticks) resends it then, long before the RTO or a loss probe.
+#[test]
+fn rack_marks_a_segment_lost_after_rtt_plus_a_quarter_min_rtt() {
+    let one_way = ms(10);
+    let (mut t, c, _s) = connected(linux(1000), linux(5000), one_way);
+    let segs = flight(&mut t, c, 2, MSS);
+    let sent = t.now;
+    t.advance(one_way);
+    to_server(&mut t, &segs[1]);
+    arrive_at_c(&mut t, one_way);
+    client_speaks_after(&mut t, secs(1));
+    let after = t.now - sent;
+    // RTT 20 ms + reo_wnd 5 ms, then the timer: 2 ticks and wheel rounding.
+    assert!(
+        ms(25) <= after && after <= ms(25) + ms(16),
+        "resent {after} after sending"
+    );
+    assert_eq!(seqs(&take_to_s(&mut t)), seqs(&segs[..1]));
+    assert!(noted(&t.c_log, Note::SackRecovery));
+    let counters = t.c.counters();
+    assert_eq!((counters.loss_probes, counters.timeouts), (0, 0));
+}
+
+// -------------------------------------------------------------------------------------------
+// Keep-alive (tcp_timer.c tcp_keepalive_timer)
+
+/// TCP_KEEPIDLE 2 s, TCP_KEEPINTVL 1 s, TCP_KEEPCNT 3, as FINDINGS §6 measured.
+fn keepalive_on(t: &mut Pair, c: SocketId) {
+    t.c.set_keepalive(t.now, c, true, Some(secs(2)), Some(secs(1)), Some(3))
+        .unwrap();
+}
+
+/// Linux tcp_keepalive_timer and tcp_write_wakeup/tcp_xmit_probe_skb: after `idle` without a
+/// segment from the peer, a probe: an empty ACK with SEQ = SND.UNA − 1, which the peer
+/// answers with an ACK; the answer restarts the idle clock, so the next probe comes `idle`
+/// after it, not `interval` (FINDINGS §6a: probes 2012 ms after the last segment and 2017.7
+/// ms after each answer).
+#[test]
+fn keepalive_probe_is_snd_una_minus_one_and_an_answer_restarts_the_idle_clock() {
+    let one_way = ms(1);
+    let (mut t, c, s) = connected(linux(1000), linux(5000), one_way);
+    request_reply(&mut t, c, s, one_way);
+    keepalive_on(&mut t, c);
+    let quiet = client_speaks_after(&mut t, secs(10));
+    assert!(
+        secs(2) <= quiet && quiet <= secs(2) + ms(32),
+        "first probe after {quiet}"
+    );
+    let probe = take_to_s(&mut t);
+    assert_eq!(summaries(&probe), ["."]);
+    assert_eq!(seqs(&probe), [1001 + 64 - 1], "SND.UNA - 1");
+    to_server(&mut t, &probe[0]);
+    let answer = take_to_c(&mut t);
+    assert_eq!(
+        (summaries(&answer), acks(&answer)),
+        (vec![".".into()], vec![1065])
+    );
+    t.advance(one_way);
+    to_client(&mut t, &answer[0]);
+    let again = client_speaks_after(&mut t, secs(10));
+    assert!(
+        secs(2) <= again && again <= secs(2) + ms(32),
+        "next probe {again} after the answer"
+    );
+    assert_eq!(t.c.counters().keepalive_probes, 2);
+    assert_eq!(t.c.state_of(c), Ok(State::Established));
+}
+
+/// Linux tcp_keepalive_timer: unanswered probes go every `interval`; after `probes` of them
+/// the connection sends a RST (SEQ = SND.NXT) and fails with ETIMEDOUT. FINDINGS §6b: probes
+/// at +2029.7, +1024, +1024 ms, RST and ETIMEDOUT +1024 ms later, ≈ 5.1 s after the last
+/// segment (1 s intervals are 1.024 s on the timer wheel).
+#[test]
+fn keepalive_unanswered_probes_end_in_rst_and_etimedout() {
+    let one_way = ms(1);
+    let (mut t, c, s) = connected(linux(1000), linux(5000), one_way);
+    request_reply(&mut t, c, s, one_way);
+    let last_heard = t.now;
+    keepalive_on(&mut t, c);
+    let mut gaps = Vec::new();
+    for _ in 0..3 {
+        gaps.push(client_speaks_after(&mut t, secs(10)));
+        assert_eq!(summaries(&t.hold_to_s()), ["."], "a probe, lost");
+    }
+    gaps.push(client_speaks_after(&mut t, secs(10)));
+    let rst = take_to_s(&mut t);
+    assert_eq!(summaries(&rst), ["R."]);
+    assert_eq!(seqs(&rst), [1065], "SND.NXT");
+    assert!(gaps[0] >= secs(2) && gaps[0] <= secs(2) + ms(32));
+    assert_eq!(gaps[1..], [ms(1024); 3]);
+    let total = t.now - last_heard;
+    assert!(
+        secs(5) <= total && total <= ms(5_120),
+        "ETIMEDOUT after {total}"
+    );
+    assert_eq!(errors(&t.c_log), ["ETIMEDOUT"]);
+    assert!(t.c_sock.contains(&SocketEvent::Failed(c, Errno::TimedOut)));
+    assert_eq!(t.c.state_of(c), Ok(State::Closed));
+}
+
+/// RFC 9293 §3.10.7.1 on the peer's side, Linux tcp_reset on ours: a peer that lost the
+/// connection (a restarted host: a fresh stack at the same address) answers the probe with a
+/// RST (SEQ = the probe's ACK), and the connection fails with ECONNRESET (FINDINGS §6c).
+#[test]
+fn keepalive_probe_to_a_restarted_peer_gets_rst_and_econnreset() {
+    let one_way = ms(1);
+    let (mut t, c, s) = connected(linux(1000), linux(5000), one_way);
+    request_reply(&mut t, c, s, one_way);
+    keepalive_on(&mut t, c);
+    t.s = TcpStack::new(SERVER, linux(5000), 2);
+    client_speaks_after(&mut t, secs(10));
+    arrive_at_s(&mut t, one_way);
+    let rst = take_to_c(&mut t);
+    assert_eq!(
+        (summaries(&rst), seqs(&rst)),
+        (vec!["R".into()], vec![5065])
+    );
+    t.advance(one_way);
+    to_client(&mut t, &rst[0]);
+    assert_eq!(errors(&t.c_log), ["ECONNRESET"]);
+    assert_eq!(t.c.state_of(c), Ok(State::Closed));
+}
+
+// -------------------------------------------------------------------------------------------
+// PAWS (tcp_input.c tcp_paws_discard)
+
+/// A copy of `p` with TSval `tsval`.
+fn with_tsval(p: &Packet, tsval: u32) -> Packet {
+    let mut p = p.clone();
+    let ts = p.segment.options.timestamps.expect("timestamps");
+    p.segment.options.timestamps = Some(Timestamps { val: tsval, ..ts });
+    p
+}
+
+/// The TSval of a segment.
+fn tsval(p: &Packet) -> u32 {
+    p.segment.options.timestamps.expect("timestamps").val
+}
+
+/// Linux tcp_paws_discard: a reordered duplicate ACK whose TSval is older than TS.Recent
+/// (tcp_disordered_ack: pure, at RCV.NXT, ACK = SND.UNA, same window, age within the RTO)
+/// is not dropped, nor is a segment one tick older than TS.Recent (TCP_PAWS_WINDOW); RFC 7323
+/// §5.3 (`paws_linux_exemptions: false`) drops both and answers each with an ACK.
+#[test]
+fn paws_lets_a_reordered_duplicate_ack_and_a_one_tick_old_segment_through() {
+    let rfc_paws = TcpConfig {
+        paws_linux_exemptions: false,
+        ..linux(1000)
+    };
+    for (client, rejected) in [(linux(1000), false), (rfc_paws, true)] {
+        let one_way = ms(5);
+        let (mut t, c, s) = connected(client, linux(5000), one_way);
+        let segs = flight(&mut t, c, 3, 100);
+        t.advance(one_way);
+        // Segment 0 is late: the server sends two duplicate ACKs 20 ms apart.
+        to_server(&mut t, &segs[1]);
+        let older = take_to_c(&mut t);
+        t.advance(ms(20));
+        to_server(&mut t, &segs[2]);
+        let newer = take_to_c(&mut t);
+        assert_eq!(tsval(&newer[0]) - tsval(&older[0]), 20);
+        t.advance(one_way);
+        to_client(&mut t, &newer[0]);
+        to_client(&mut t, &older[0]);
+        assert_eq!(t.c.counters().paws_rejects, u64::from(rejected));
+        // (A tail loss probe of segment 2 went meanwhile: only pure ACKs count here.)
+        let answers = t
+            .hold_to_s()
+            .iter()
+            .filter(|p| p.segment.payload.is_empty())
+            .count();
+        assert_eq!(answers, usize::from(rejected), "an ACK for a reject");
+        // Data one tick older than TS.Recent.
+        t.s.send(t.now, s, &[2; 10]).unwrap();
+        let data = take_to_c(&mut t);
+        t.advance(one_way);
+        to_client(&mut t, &with_tsval(&data[0], tsval(&newer[0]) - 1));
+        assert_eq!(t.c.counters().paws_rejects, 2 * u64::from(rejected));
+        let read = if rejected { 0 } else { 10 };
+        assert_eq!(t.c.readable(c), read, "the one-tick-old data");
+    }
+}
+
+// -------------------------------------------------------------------------------------------
+// The timer wheel (kernel/time/timer.c)
+
+/// Linux's timer wheel at HZ 250 (calc_wheel_index, calc_index): a timeout becomes whole
+/// 4 ms jiffies and lands in the first bucket after it: one jiffy apart below 63 jiffies, 8
+/// (32 ms) below 504, 64 (256 ms) below 4032, 512 (2.048 s) beyond. So a 1 s SYN RTO fires at
+/// 1.024 s (FINDINGS §3: 1023), a 2 s keep-alive idle at 2.016 s, a 3 s one at 3.072 s and a
+/// 20 s one at 20.48 s; a 40 ms delayed ACK armed at 0.5 ms fires at 44 ms. rfc_rules' timers
+/// are exact.
+#[test]
+fn timers_land_on_linux_timer_wheel_buckets() {
+    // SYN RTO.
+    for (cfg, at) in [(linux(1000), ms(1024)), (rfc_rules(1000), ms(1000))] {
+        let mut t = Pair::new(cfg, linux(5000));
+        t.c.connect(t.now, server_addr(), Bind::default()).unwrap();
+        t.lose_to_s();
+        assert_eq!(client_speaks_after(&mut t, secs(5)), at);
+    }
+    // Keep-alive idle times, armed at 0 (the handshake took no time).
+    for (idle, at) in [(2, ms(2016)), (3, ms(3072)), (20, ms(20_480))] {
+        let mut t = Pair::linux();
+        let (c, _s) = t.establish();
+        t.c.set_keepalive(t.now, c, true, Some(secs(idle)), None, None)
+            .unwrap();
+        assert_eq!(client_speaks_after(&mut t, secs(30)), at, "idle {idle} s");
+    }
+    // Delayed ACK: ping-pong after one exchange, then a request arrives at 60.5 ms.
+    let one_way = ms(1);
+    let (mut t, c, s) = connected(linux(1000), linux(5000), one_way);
+    request_reply(&mut t, c, s, one_way);
+    t.advance(SimTime::after(SimDuration::from_micros(59_500)) - t.now);
+    t.c.send(t.now, c, &[1; 64]).unwrap();
+    arrive_at_s(&mut t, one_way);
+    assert_eq!(now_us(&t), 60_500);
+    assert_eq!(
+        server_speaks_after(&mut t, secs(1)),
+        SimDuration::from_micros(43_500)
+    );
+}
