@@ -42,7 +42,7 @@ fn a_passing_run_prints_trace_summary_and_stats_and_exits_0() {
     assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
     let out = stdout(&o);
     assert!(
-        out.contains("client 10.0.0.1:32768 FIN_WAIT_1 -> TIME_WAIT"),
+        out.contains("client 10.0.0.1:32768 FIN_WAIT_2 -> TIME_WAIT"),
         "{out}"
     );
     assert!(out.contains("retransmit FIN"));
