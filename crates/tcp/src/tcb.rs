@@ -91,6 +91,21 @@ impl Cx<'_> {
         self.events.push(TcpEvent::Note { conn, note });
     }
 
+    /// Linux __tcp_oow_rate_limited (tcp_invalid_ratelimit, RFC 5961 §7): an answer to an
+    /// invalid segment goes at most once per interval; `last` is the connection's (or the
+    /// TIME_WAIT entry's) time of its last one.
+    pub(crate) fn may_answer_invalid(&mut self, conn: ConnKey, last: &mut Option<SimTime>) -> bool {
+        let Some(interval) = self.cfg.invalid_ratelimit else {
+            return true;
+        };
+        if last.is_some_and(|t| self.now < t + interval) {
+            self.note(conn, Note::AckRateLimited);
+            return false;
+        }
+        *last = Some(self.now);
+        true
+    }
+
     /// Sends `segment` on the 4-tuple `key` (addresses and ports come from it), labelled with
     /// the sender's `state`, after the events produced so far.
     pub(crate) fn send(&mut self, key: &ConnKey, mut segment: Segment, state: &'static str) {
@@ -1682,15 +1697,7 @@ impl Tcb {
     }
 
     fn may_answer(&mut self, cx: &mut Cx<'_>) -> bool {
-        let Some(interval) = cx.cfg.invalid_ratelimit else {
-            return true;
-        };
-        if self.last_oow_ack.is_some_and(|t| cx.now < t + interval) {
-            cx.note(self.key, Note::AckRateLimited);
-            return false;
-        }
-        self.last_oow_ack = Some(cx.now);
-        true
+        cx.may_answer_invalid(self.key, &mut self.last_oow_ack)
     }
 
     /// An acceptable RST (RFC 9293 §3.10.7.4, second step).

@@ -218,15 +218,7 @@ impl TimeWait {
 
     /// Linux __tcp_oow_rate_limited with this entry's own clock.
     fn may_answer(&mut self, cx: &mut Cx<'_>) -> bool {
-        let Some(interval) = cx.cfg.invalid_ratelimit else {
-            return true;
-        };
-        if self.last_oow_ack.is_some_and(|t| cx.now < t + interval) {
-            cx.note(self.key, Note::AckRateLimited);
-            return false;
-        }
-        self.last_oow_ack = Some(cx.now);
-        true
+        cx.may_answer_invalid(self.key, &mut self.last_oow_ack)
     }
 
     /// How long until a connect() may reuse this 4-tuple under tcp_tw_reuse: Linux requires

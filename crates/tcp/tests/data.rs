@@ -21,47 +21,9 @@ fn pattern(n: usize) -> Vec<u8> {
         .collect()
 }
 
-/// Takes what the client sent, undelivered.
-fn take_to_s(t: &mut Pair) -> Vec<Packet> {
-    t.hold_to_s()
-}
-
-/// Takes what the server sent, undelivered.
-fn take_to_c(t: &mut Pair) -> Vec<Packet> {
-    t.collect();
-    std::mem::take(&mut t.to_c)
-}
-
-/// Delivers one client segment to the server.
-fn to_server(t: &mut Pair, p: &Packet) {
-    t.s.on_packet(t.now, p);
-    t.collect();
-}
-
-/// Delivers one server segment to the client.
-fn to_client(t: &mut Pair, p: &Packet) {
-    t.c.on_packet(t.now, p);
-    t.collect();
-}
-
-/// Summaries of some segments.
-fn summaries(ps: &[Packet]) -> Vec<String> {
-    ps.iter().map(summary).collect()
-}
-
 /// Payload lengths of some segments.
 fn lens(ps: &[Packet]) -> Vec<usize> {
     ps.iter().map(|p| p.segment.payload.len()).collect()
-}
-
-/// Sequence numbers of some segments.
-fn seqs(ps: &[Packet]) -> Vec<u32> {
-    ps.iter().map(|p| p.segment.seq.0).collect()
-}
-
-/// Acknowledgment numbers of some segments.
-fn acks(ps: &[Packet]) -> Vec<u32> {
-    ps.iter().map(|p| p.segment.ack.0).collect()
 }
 
 /// Window fields of some segments.

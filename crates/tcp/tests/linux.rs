@@ -18,44 +18,6 @@ const MSS: usize = 1448;
 // -------------------------------------------------------------------------------------------
 // Helpers
 
-/// Summaries of some segments.
-fn summaries(ps: &[Packet]) -> Vec<String> {
-    ps.iter().map(summary).collect()
-}
-
-/// Sequence numbers of some segments.
-fn seqs(ps: &[Packet]) -> Vec<u32> {
-    ps.iter().map(|p| p.segment.seq.0).collect()
-}
-
-/// Acknowledgment numbers of some segments.
-fn acks(ps: &[Packet]) -> Vec<u32> {
-    ps.iter().map(|p| p.segment.ack.0).collect()
-}
-
-/// Takes what the client sent, undelivered.
-fn take_to_s(t: &mut Pair) -> Vec<Packet> {
-    t.hold_to_s()
-}
-
-/// Takes what the server sent, undelivered.
-fn take_to_c(t: &mut Pair) -> Vec<Packet> {
-    t.collect();
-    std::mem::take(&mut t.to_c)
-}
-
-/// Delivers one client segment to the server now.
-fn to_server(t: &mut Pair, p: &Packet) {
-    t.s.on_packet(t.now, p);
-    t.collect();
-}
-
-/// Delivers one server segment to the client now.
-fn to_client(t: &mut Pair, p: &Packet) {
-    t.c.on_packet(t.now, p);
-    t.collect();
-}
-
 /// What the client has sent is in flight for `d`, then arrives; returns what arrived.
 fn arrive_at_s(t: &mut Pair, d: SimDuration) -> Vec<String> {
     let ps = take_to_s(t);

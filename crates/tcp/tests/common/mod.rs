@@ -66,6 +66,44 @@ pub fn summary(p: &Packet) -> String {
     }
 }
 
+/// Summaries of some segments.
+pub fn summaries(ps: &[Packet]) -> Vec<String> {
+    ps.iter().map(summary).collect()
+}
+
+/// Sequence numbers of some segments.
+pub fn seqs(ps: &[Packet]) -> Vec<u32> {
+    ps.iter().map(|p| p.segment.seq.0).collect()
+}
+
+/// Acknowledgment numbers of some segments.
+pub fn acks(ps: &[Packet]) -> Vec<u32> {
+    ps.iter().map(|p| p.segment.ack.0).collect()
+}
+
+/// Takes what the client sent, undelivered.
+pub fn take_to_s(t: &mut Pair) -> Vec<Packet> {
+    t.hold_to_s()
+}
+
+/// Takes what the server sent, undelivered.
+pub fn take_to_c(t: &mut Pair) -> Vec<Packet> {
+    t.collect();
+    std::mem::take(&mut t.to_c)
+}
+
+/// Delivers one client segment to the server now.
+pub fn to_server(t: &mut Pair, p: &Packet) {
+    t.s.on_packet(t.now, p);
+    t.collect();
+}
+
+/// Delivers one server segment to the client now.
+pub fn to_client(t: &mut Pair, p: &Packet) {
+    t.c.on_packet(t.now, p);
+    t.collect();
+}
+
 pub struct Pair {
     pub now: SimTime,
     pub c: TcpStack,
