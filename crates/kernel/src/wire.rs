@@ -1,0 +1,146 @@
+//! A user-space wire between two TUN devices: one thread per direction reads the packets the
+//! kernel of one namespace routes into its TUN device, records each with its time, asks a
+//! judge what to do with it (deliver, drop), and writes the delivered ones into the other
+//! namespace's TUN device once the link's latency has passed. It stands in for netsim's link:
+//! the same latency, the same faults, and a capture of everything that crossed.
+
+use std::collections::VecDeque;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+use crate::KernelError;
+use crate::tun::Tun;
+
+/// What the wire does with a packet.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Fate {
+    /// Deliver it after the latency.
+    Deliver,
+    /// Drop it (a fault).
+    Drop,
+}
+
+/// One packet seen on the wire.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Captured {
+    /// When it left its sender, since the wire's start.
+    pub at: Duration,
+    /// Which direction: 0 is a to b, 1 is b to a.
+    pub direction: usize,
+    /// The IPv4 packet as the kernel wrote it.
+    pub bytes: Vec<u8>,
+    /// What the wire did with it.
+    pub fate: Fate,
+}
+
+/// Decides each packet's fate; called in the order packets enter the wire.
+pub type Judge = Box<dyn FnMut(usize, &[u8]) -> Fate + Send>;
+
+/// A running wire; stopping it (or dropping it) joins its threads.
+pub struct Wire {
+    stop: Arc<AtomicBool>,
+    threads: Vec<JoinHandle<Result<(), KernelError>>>,
+    capture: Arc<Mutex<Vec<Captured>>>,
+}
+
+/// Largest packet read from a TUN device (the MTU is 1500).
+const BUF: usize = 65_536;
+/// How long a direction thread sleeps at most before it checks the stop flag.
+const TICK: Duration = Duration::from_millis(1);
+
+impl Wire {
+    /// Starts relaying between `a` and `b` with `latency` each way, from `start`.
+    pub fn start(a: Tun, b: Tun, latency: Duration, start: Instant, judge: Judge) -> Wire {
+        let stop = Arc::new(AtomicBool::new(false));
+        let capture = Arc::new(Mutex::new(Vec::new()));
+        let judge = Arc::new(Mutex::new(judge));
+        let a = Arc::new(a);
+        let b = Arc::new(b);
+        let mut threads = Vec::new();
+        for (direction, from, to) in [(0, a.clone(), b.clone()), (1, b, a)] {
+            let stop = stop.clone();
+            let capture = capture.clone();
+            let judge = judge.clone();
+            threads.push(std::thread::spawn(move || {
+                relay(
+                    direction, &from, &to, latency, start, &stop, &capture, &judge,
+                )
+            }));
+        }
+        Wire {
+            stop,
+            threads,
+            capture,
+        }
+    }
+
+    /// Stops the threads and returns everything captured, in the order it was seen.
+    pub fn stop(mut self) -> Result<Vec<Captured>, KernelError> {
+        self.stop_threads()?;
+        let mut all = std::mem::take(&mut *self.capture.lock().expect("capture lock"));
+        all.sort_by_key(|c| c.at);
+        Ok(all)
+    }
+
+    fn stop_threads(&mut self) -> Result<(), KernelError> {
+        self.stop.store(true, Ordering::SeqCst);
+        let mut first_error = Ok(());
+        for t in self.threads.drain(..) {
+            let r = t
+                .join()
+                .unwrap_or_else(|_| Err(KernelError::Setup("a wire thread panicked".into())));
+            if first_error.is_ok() {
+                first_error = r;
+            }
+        }
+        first_error
+    }
+}
+
+impl Drop for Wire {
+    fn drop(&mut self) {
+        let _ = self.stop_threads();
+    }
+}
+
+#[allow(clippy::too_many_arguments)]
+fn relay(
+    direction: usize,
+    from: &Tun,
+    to: &Tun,
+    latency: Duration,
+    start: Instant,
+    stop: &AtomicBool,
+    capture: &Mutex<Vec<Captured>>,
+    judge: &Mutex<Judge>,
+) -> Result<(), KernelError> {
+    let mut buf = vec![0u8; BUF];
+    let mut queue: VecDeque<(Instant, Vec<u8>)> = VecDeque::new();
+    while !stop.load(Ordering::SeqCst) {
+        let now = Instant::now();
+        while queue.front().is_some_and(|(due, _)| *due <= now) {
+            let (_, bytes) = queue.pop_front().expect("front exists");
+            to.send(&bytes)?;
+        }
+        let wait = queue.front().map_or(TICK, |(due, _)| {
+            due.saturating_duration_since(now).min(TICK)
+        });
+        if let Some(n) = from.recv(&mut buf, wait)? {
+            let seen = Instant::now();
+            let bytes = buf[..n].to_vec();
+            let fate = (judge.lock().expect("judge lock"))(direction, &bytes);
+            capture.lock().expect("capture lock").push(Captured {
+                at: seen.saturating_duration_since(start),
+                direction,
+                bytes: bytes.clone(),
+                fate,
+            });
+            if fate == Fate::Deliver {
+                queue.push_back((seen + latency, bytes));
+            }
+        }
+    }
+    Ok(())
+}
