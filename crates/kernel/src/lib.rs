@@ -9,6 +9,7 @@
 //! /dev/net/tun; [`prerequisites`] says which is missing.
 
 pub mod netns;
+pub mod plan;
 pub mod tun;
 pub mod wire;
 

@@ -1,0 +1,330 @@
+//! What a scenario becomes on the kernel: a namespace per host with the sysctls its TCP
+//! settings map to, a wire per link with its latency, and the application scripts. Anything
+//! the kernel side cannot reproduce faithfully is refused here, with the setting or feature
+//! named, before any namespace exists: a comparison with a silently different setup would
+//! prove nothing. Pure: no root needed, unit-tested.
+
+use std::net::Ipv4Addr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use netsim_engine::{LinkConfig, NetChange};
+use netsim_scenario::Scenario;
+use netsim_scenario::Step;
+use netsim_tcp::{IsnMode, TcpConfig};
+
+/// Why a scenario cannot run on the kernel.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[error("cannot run on the kernel: {0}")]
+pub struct Refusal(pub String);
+
+/// One host on the kernel side.
+#[derive(Clone, Debug)]
+pub struct KernelHost {
+    /// The scenario's name for it.
+    pub name: String,
+    /// Its address.
+    pub addr: Ipv4Addr,
+    /// Namespace sysctls (`net.ipv4.tcp_sack` = `1`), in the order they are written.
+    pub sysctls: Vec<(String, String)>,
+    /// Nagle on new sockets (otherwise TCP_NODELAY is set on each).
+    pub nagle: bool,
+    /// Its application.
+    pub program: Arc<[Step]>,
+}
+
+/// One link on the kernel side: a wire between two hosts' TUN devices.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct KernelLink {
+    /// Host indices.
+    pub a: usize,
+    /// Host indices.
+    pub b: usize,
+    /// One-way latency.
+    pub latency: Duration,
+}
+
+/// The whole kernel-side setup.
+#[derive(Clone, Debug)]
+pub struct KernelPlan {
+    /// Hosts, in the scenario's order.
+    pub hosts: Vec<KernelHost>,
+    /// Links.
+    pub links: Vec<KernelLink>,
+}
+
+/// Plans `scenario` for the kernel, or says why it cannot run there.
+pub fn plan(scenario: &Scenario) -> Result<KernelPlan, Refusal> {
+    let c = &scenario.compiled;
+    if !c.randomize.is_empty() {
+        return Err(Refusal(
+            "randomised faults (`randomize`) are drawn by netsim's seeded streams; run one seed's \
+             fixed schedule instead"
+                .into(),
+        ));
+    }
+    if !c.topology.faults.is_empty() {
+        return Err(Refusal(
+            "targeted faults are not on the kernel wire yet".into(),
+        ));
+    }
+    for (_, change) in &c.topology.schedule {
+        let what = match change {
+            NetChange::Crash(_) | NetChange::Restart(_) => {
+                "host crashes and restarts (the kernel's TCP state cannot be wiped on cue)"
+            }
+            NetChange::Partition(..) | NetChange::Heal(..) => {
+                "partitions are not on the kernel wire yet"
+            }
+        };
+        return Err(Refusal(what.into()));
+    }
+    let mut hosts = Vec::new();
+    for (spec, plan) in c.topology.hosts.iter().zip(&c.hosts) {
+        let sysctls =
+            sysctls(&plan.tcp).map_err(|e| Refusal(format!("host {}: {}", spec.name, e.0)))?;
+        hosts.push(KernelHost {
+            name: spec.name.clone(),
+            addr: spec.addr,
+            sysctls,
+            nagle: plan.tcp.nagle,
+            program: plan.program.clone(),
+        });
+    }
+    let mut links = Vec::new();
+    for l in &c.topology.links {
+        let name = |i: usize| c.topology.hosts[i].name.as_str();
+        let (a, b) = (l.a.0 as usize, l.b.0 as usize);
+        let latency = plain_latency(&l.a_to_b)
+            .filter(|d| Some(*d) == plain_latency(&l.b_to_a))
+            .ok_or_else(|| {
+                Refusal(format!(
+                    "link {} <-> {}: only a plain latency, the same both ways, is on the kernel \
+                     wire yet (no jitter, bandwidth, queue, loss, duplication, reordering or MTU)",
+                    name(a),
+                    name(b)
+                ))
+            })?;
+        links.push(KernelLink { a, b, latency });
+    }
+    Ok(KernelPlan { hosts, links })
+}
+
+/// The latency of a link direction that has no other knob set.
+fn plain_latency(l: &LinkConfig) -> Option<Duration> {
+    let plain = LinkConfig {
+        latency: l.latency,
+        ..LinkConfig::default()
+    };
+    (*l == plain).then(|| Duration::from_nanos(l.latency.as_nanos()))
+}
+
+/// The sysctls that give a namespace's kernel `cfg`, or the first setting no sysctl can
+/// express. Settings equal to the Linux profile's defaults are written too, so a machine
+/// whose defaults differ (a larger tcp_rmem, say) still matches the model.
+pub fn sysctls(cfg: &TcpConfig) -> Result<Vec<(String, String)>, Refusal> {
+    let linux = TcpConfig::linux();
+    let refuse = |what: &str, why: &str| Err(Refusal(format!("TCP setting `{what}`: {why}")));
+    if cfg.profile != "linux" {
+        return refuse(
+            "profile",
+            "only the linux profile can be compared with the kernel",
+        );
+    }
+    // Settings that are fixed in the kernel or that only the model has.
+    if cfg.time_wait_len() != linux.time_wait_len() {
+        return refuse(
+            "time_wait / msl",
+            "Linux's TIME_WAIT is always 60 s (TCP_TIMEWAIT_LEN)",
+        );
+    }
+    let fixed: [(&str, bool); 15] = [
+        ("rto_initial", cfg.rto_initial == linux.rto_initial),
+        ("rto_min", cfg.rto_min == linux.rto_min),
+        ("rto_max", cfg.rto_max == linux.rto_max),
+        ("mss", cfg.mss == linux.mss),
+        ("delayed_ack", cfg.delayed_ack == linux.delayed_ack),
+        (
+            "initial_cwnd",
+            cfg.initial_cwnd_segments == linux.initial_cwnd_segments,
+        ),
+        (
+            "tw_accept_new_syn",
+            cfg.tw_accept_new_syn == linux.tw_accept_new_syn,
+        ),
+        ("max_sockets", cfg.max_sockets.is_none()),
+        (
+            "invalid_ratelimit",
+            cfg.invalid_ratelimit == linux.invalid_ratelimit,
+        ),
+        ("rto", cfg.rto_rules == linux.rto_rules),
+        ("acks", cfg.ack_policy == linux.ack_policy),
+        ("congestion", cfg.congestion == linux.congestion),
+        ("window", cfg.window_rules == linux.window_rules),
+        ("timer_tick", cfg.timer_tick == linux.timer_tick),
+        ("rcv_buf_max", cfg.rcv_buf_max == linux.rcv_buf_max),
+    ];
+    if let Some((what, _)) = fixed.iter().find(|(_, same)| !same) {
+        return refuse(
+            what,
+            "Linux has no per-namespace sysctl for it; use the profile's value",
+        );
+    }
+    if matches!(cfg.isn, IsnMode::Fixed(_) | IsnMode::Clock) {
+        return refuse(
+            "isn",
+            "the kernel always picks its ISNs with secure_tcp_seq",
+        );
+    }
+    let secs = |d: netsim_core::SimDuration| (d.as_nanos() / 1_000_000_000).to_string();
+    let flag = |b: bool| if b { "1" } else { "0" }.to_string();
+    let out = vec![
+        (
+            "net.ipv4.tcp_fin_timeout".to_string(),
+            secs(cfg.fin_timeout),
+        ),
+        (
+            "net.ipv4.ip_local_port_range".into(),
+            format!("{} {}", cfg.ephemeral_ports.0, cfg.ephemeral_ports.1),
+        ),
+        (
+            "net.ipv4.tcp_syn_retries".into(),
+            cfg.syn_retries.to_string(),
+        ),
+        (
+            "net.ipv4.tcp_synack_retries".into(),
+            cfg.synack_retries.to_string(),
+        ),
+        ("net.ipv4.tcp_retries2".into(), cfg.data_retries.to_string()),
+        ("net.ipv4.tcp_window_scaling".into(), flag(cfg.window_scale)),
+        ("net.ipv4.tcp_timestamps".into(), flag(cfg.timestamps)),
+        ("net.ipv4.tcp_sack".into(), flag(cfg.sack)),
+        ("net.ipv4.tcp_dsack".into(), flag(cfg.sack)),
+        ("net.ipv4.tcp_recovery".into(), flag(cfg.rack)),
+        (
+            "net.ipv4.tcp_early_retrans".into(),
+            if cfg.tail_loss_probe { "3" } else { "0" }.into(),
+        ),
+        (
+            "net.ipv4.tcp_syn_linear_timeouts".into(),
+            cfg.syn_linear_timeouts.to_string(),
+        ),
+        ("net.ipv4.tcp_rfc1337".into(), flag(cfg.rfc1337)),
+        ("net.ipv4.tcp_tw_reuse".into(), flag(cfg.tw_reuse)),
+        (
+            "net.ipv4.tcp_max_tw_buckets".into(),
+            cfg.max_time_wait.unwrap_or(i32::MAX as u32).to_string(),
+        ),
+        ("net.core.somaxconn".into(), cfg.somaxconn.to_string()),
+        (
+            "net.ipv4.tcp_keepalive_time".into(),
+            secs(cfg.keepalive_time),
+        ),
+        (
+            "net.ipv4.tcp_keepalive_intvl".into(),
+            secs(cfg.keepalive_interval),
+        ),
+        (
+            "net.ipv4.tcp_keepalive_probes".into(),
+            cfg.keepalive_probes.to_string(),
+        ),
+        (
+            "net.ipv4.tcp_rmem".into(),
+            format!("4096 {} {}", cfg.rcv_buf, cfg.rcv_buf_max),
+        ),
+        (
+            "net.ipv4.tcp_wmem".into(),
+            format!("4096 {} 4194304", cfg.snd_buf),
+        ),
+        ("net.ipv4.tcp_invalid_ratelimit".into(), "500".into()),
+    ];
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn scenario(src: &str) -> Scenario {
+        netsim_scenario::parse(src, "test.ron").expect("a valid scenario")
+    }
+
+    const BASE: &str = r#"Scenario(
+        name: "t", description: "t", seed: 1, end: "10s",
+        hosts: [
+            Host(name: "client", addr: "10.0.0.1", app: [Connect(to: "server", port: 80), Close]),
+            Host(name: "server", addr: "10.0.0.2", TCP app: [Listen(port: 80)]),
+        ],
+        links: [Link(a: "client", b: "server", latency: "1ms")],
+    )"#;
+
+    #[test]
+    fn a_plain_two_host_story_plans_namespaces_sysctls_and_a_wire() {
+        let p = plan(&scenario(&BASE.replace("TCP ", ""))).unwrap();
+        assert_eq!(p.hosts.len(), 2);
+        assert_eq!(p.hosts[1].addr, Ipv4Addr::new(10, 0, 0, 2));
+        assert_eq!(
+            p.links,
+            [KernelLink {
+                a: 0,
+                b: 1,
+                latency: Duration::from_millis(1)
+            }]
+        );
+        let get = |k: &str| {
+            p.hosts[0]
+                .sysctls
+                .iter()
+                .find(|(key, _)| key == k)
+                .map(|(_, v)| v.as_str())
+        };
+        assert_eq!(get("net.ipv4.tcp_sack"), Some("1"));
+        assert_eq!(get("net.ipv4.tcp_syn_linear_timeouts"), Some("4"));
+        assert_eq!(get("net.ipv4.ip_local_port_range"), Some("32768 60999"));
+        assert_eq!(get("net.ipv4.tcp_rmem"), Some("4096 131072 6291456"));
+    }
+
+    #[test]
+    fn settings_the_kernel_cannot_take_are_refused_by_name() {
+        let cases = [
+            ("tcp: (time_wait: \"1s\"), ", "time_wait"),
+            ("tcp: (profile: \"rfc\"), ", "profile"),
+            ("tcp: (rto_min: \"1s\"), ", "rto_min"),
+            ("tcp: (isn: Fixed(5)), ", "isn"),
+            ("tcp: (delayed_ack: \"200ms\"), ", "delayed_ack"),
+        ];
+        for (tcp, named) in cases {
+            let e = plan(&scenario(&BASE.replace("TCP ", tcp))).unwrap_err();
+            assert!(e.0.contains(named), "{tcp}: {e}");
+            assert!(e.0.contains("server"), "names the host: {e}");
+        }
+        let ok = plan(&scenario(
+            &BASE.replace("TCP ", "tcp: (sack: false, fin_timeout: \"30s\"), "),
+        ))
+        .unwrap();
+        let sysctls = &ok.hosts[1].sysctls;
+        assert!(sysctls.contains(&("net.ipv4.tcp_sack".into(), "0".into())));
+        assert!(sysctls.contains(&("net.ipv4.tcp_fin_timeout".into(), "30".into())));
+    }
+
+    #[test]
+    fn network_features_not_on_the_wire_are_refused() {
+        let cases = [
+            (
+                r#"latency: "1ms")"#,
+                r#"latency: "1ms", loss: 0.1)"#,
+                "loss",
+            ),
+            (
+                r#"links: ["#,
+                r#"events: [Crash(at: "1s", host: "server"), Restart(at: "2s", host: "server")], links: ["#,
+                "crashes",
+            ),
+        ];
+        for (from, to, named) in cases {
+            let src = BASE.replace("TCP ", "").replace(from, to);
+            let e = plan(&scenario(&src)).unwrap_err();
+            assert!(e.0.contains(named), "{e}");
+        }
+    }
+}
