@@ -68,7 +68,7 @@ pub fn plan(scenario: &Scenario) -> Result<KernelPlan, Refusal> {
             "targeted faults are not on the kernel wire yet".into(),
         ));
     }
-    for (_, change) in &c.topology.schedule {
+    if let Some((_, change)) = c.topology.schedule.first() {
         let what = match change {
             NetChange::Crash(_) | NetChange::Restart(_) => {
                 "host crashes and restarts (the kernel's TCP state cannot be wiped on cue)"
