@@ -10,6 +10,7 @@
 
 pub mod netns;
 pub mod plan;
+pub mod states;
 pub mod tun;
 pub mod wire;
 

@@ -37,7 +37,9 @@ fn host(prefix: &str, name: &str, addr: &str) -> (Netns, Tun) {
 #[test]
 fn a_tcp_connection_crosses_the_wire_with_its_latency_and_is_captured() {
     netsim_kernel::prerequisites().expect("the machine can run the kernel side");
+    let _lock = netsim_kernel::states::exclusive().unwrap();
     let prefix = netsim_kernel::run_prefix();
+    let trace = netsim_kernel::states::StateTrace::start(&prefix).unwrap();
     let (a, tun_a) = host(&prefix, "a", "10.0.0.1");
     let (b, tun_b) = host(&prefix, "b", "10.0.0.2");
     let start = Instant::now();
@@ -97,5 +99,50 @@ fn a_tcp_connection_crosses_the_wire_with_its_latency_and_is_captured() {
     assert!(captured.iter().all(|c| c.fate == Fate::Deliver));
     let directions: Vec<usize> = captured.iter().map(|c| c.direction).collect();
     assert_eq!(directions, [0, 1, 0, 0, 1, 1, 0, 0, 1, 0]);
+    // The state paths, from the kernel's own tracepoint: the client's is the active close,
+    // FIN_WAIT_2 passed through as the FIN+ACK arrives (as the linux profile models it), the
+    // server's the passive one. The tracepoint never shows TIME_WAIT: tcp_time_wait hands
+    // the connection to a timewait socket and closes the full socket (tcp_done), so the
+    // kernel reports FIN_WAIT_2 -> CLOSED where the connection enters TIME_WAIT.
+    let changes = trace.stop().unwrap();
+    let path = |local: &str| -> Vec<&str> {
+        let local: SocketAddrV4 = local.parse().unwrap();
+        let mut p = Vec::new();
+        for c in changes
+            .iter()
+            .filter(|c| c.local.ip() == local.ip() && c.remote.port() != 0)
+        {
+            if c.local.port() != local.port() && local.port() != 0 {
+                continue;
+            }
+            if p.is_empty() {
+                p.push(c.from);
+            }
+            p.push(c.to);
+        }
+        p
+    };
+    assert_eq!(
+        path("10.0.0.1:0"),
+        [
+            "CLOSED",
+            "SYN_SENT",
+            "ESTABLISHED",
+            "FIN_WAIT_1",
+            "FIN_WAIT_2",
+            "CLOSED"
+        ]
+    );
+    assert_eq!(
+        path("10.0.0.2:80"),
+        [
+            "LISTEN",
+            "SYN_RECEIVED",
+            "ESTABLISHED",
+            "CLOSE_WAIT",
+            "LAST_ACK",
+            "CLOSED"
+        ]
+    );
     drop((a, b));
 }
