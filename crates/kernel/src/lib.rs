@@ -8,6 +8,7 @@
 //! Everything here needs root (CAP_NET_ADMIN and CAP_SYS_ADMIN), iproute2 and
 //! /dev/net/tun; [`prerequisites`] says which is missing.
 
+pub mod apps;
 pub mod netns;
 pub mod plan;
 pub mod states;
@@ -63,4 +64,88 @@ pub fn run_prefix() -> String {
     static RUNS: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
     let run = RUNS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
     format!("nsk{}r{run}", std::process::id())
+}
+
+/// Everything one kernel run recorded.
+#[derive(Debug)]
+pub struct KernelRun {
+    /// Every packet on the wire.
+    pub packets: Vec<wire::Captured>,
+    /// What the applications saw.
+    pub apps: apps::AppLog,
+    /// Socket state changes, with times on the wire's clock.
+    pub states: Vec<states::StateChange>,
+}
+
+/// Runs a planned scenario on this machine's kernel for at most `horizon`: a namespace per
+/// host with its sysctls, a wire per link, the applications on real sockets. For now a
+/// world of two hosts and one link (the wire has two ends).
+pub fn run(
+    plan: &plan::KernelPlan,
+    horizon: std::time::Duration,
+) -> Result<KernelRun, KernelError> {
+    prerequisites()?;
+    let [link] = plan.links.as_slice() else {
+        return Err(KernelError::Setup(
+            "only worlds of two hosts and one link run on the kernel yet".into(),
+        ));
+    };
+    let _lock = states::exclusive()?;
+    let prefix = run_prefix();
+    let mut namespaces = Vec::new();
+    let mut tuns = Vec::new();
+    for (i, host) in plan.hosts.iter().enumerate() {
+        let ns = netns::Netns::create(&format!("{prefix}h{i}"))?;
+        for (key, value) in &host.sysctls {
+            ns.sysctl(key, value)?;
+        }
+        let tun = std::thread::scope(|s| {
+            s.spawn(|| {
+                ns.enter()?;
+                tun::Tun::open("tun0")
+            })
+            .join()
+            .unwrap_or_else(|_| Err(KernelError::Setup("TUN thread panicked".into())))
+        })?;
+        ns.ip(&["addr", "add", &format!("{}/24", host.addr), "dev", "tun0"])?;
+        ns.ip(&["link", "set", "tun0", "up"])?;
+        namespaces.push(ns);
+        tuns.push(Some(tun));
+    }
+    let trace = states::StateTrace::start(&prefix)?;
+    let start = std::time::Instant::now();
+    let mono_start = states::monotonic_now();
+    let a = tuns[link.a].take().expect("one TUN per host");
+    let b = tuns[link.b].take().expect("one TUN per host");
+    let wire = wire::Wire::start(
+        a,
+        b,
+        link.latency,
+        start,
+        Box::new(|_, _| wire::Fate::Deliver),
+    );
+    let hosts: Vec<_> = plan
+        .hosts
+        .iter()
+        .zip(&namespaces)
+        .map(|(h, ns)| (ns, h.addr, h.nagle, h.program.clone()))
+        .collect();
+    let apps = apps::run(&hosts, start, horizon)?;
+    // Let the last segments (the final ACK, say) cross before the wire stops.
+    std::thread::sleep(link.latency * 4 + std::time::Duration::from_millis(20));
+    let packets = wire.stop()?;
+    let states = trace
+        .stop()?
+        .into_iter()
+        .map(|mut c| {
+            c.at = c.at.saturating_sub(mono_start);
+            c
+        })
+        .collect();
+    drop(namespaces);
+    Ok(KernelRun {
+        packets,
+        apps,
+        states,
+    })
 }
