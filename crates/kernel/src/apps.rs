@@ -243,6 +243,9 @@ struct HostRun {
     log: Arc<Mutex<AppLog>>,
     /// Tasks still running, on every host (accept loops do not count).
     live: Arc<std::sync::atomic::AtomicUsize>,
+    /// Sockets of tasks that ended without closing them: they stay open until the run ends,
+    /// as the model keeps them (a CLOSE_WAIT leak must leak here too).
+    leaked: Mutex<Vec<Sock>>,
 }
 
 impl HostRun {
@@ -257,6 +260,10 @@ impl HostRun {
     }
 }
 
+/// The sockets the applications left open: they stay open until this is dropped, after the
+/// wire has stopped, so closing them at the end of a run puts nothing on the wire.
+pub struct Leftovers(#[allow(dead_code)] Vec<Arc<HostRun>>);
+
 /// Runs every host's program on the kernel, each task in a thread inside its host's
 /// namespace, until every task has finished or `horizon` has passed (threads still blocked
 /// then are abandoned with their sockets, and the log says so by what is missing).
@@ -264,7 +271,7 @@ pub fn run(
     hosts: &[(&Netns, std::net::Ipv4Addr, bool, Arc<[Step]>)],
     start: Instant,
     horizon: Duration,
-) -> Result<AppLog, KernelError> {
+) -> Result<(AppLog, Leftovers), KernelError> {
     let log = Arc::new(Mutex::new(AppLog {
         errors: Vec::new(),
         received: vec![0; hosts.len()],
@@ -280,6 +287,7 @@ pub fn run(
             listeners: Mutex::new(Vec::new()),
             log: log.clone(),
             live: live.clone(),
+            leaked: Mutex::new(Vec::new()),
         });
         runs.push(run.clone());
         let program = program.clone();
@@ -292,8 +300,7 @@ pub fn run(
         live.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
         std::thread::spawn(move || {
             enter(&ns_file);
-            task(&run, &program, None);
-            run.live.fetch_sub(1, std::sync::atomic::Ordering::SeqCst);
+            run_task(&run, &program, None);
         });
     }
     let deadline = start + horizon;
@@ -308,12 +315,20 @@ pub fn run(
         }
     }
     let out = std::mem::take(&mut *log.lock().expect("log"));
-    Ok(out)
+    Ok((out, Leftovers(runs)))
 }
 
 fn enter(ns: &std::fs::File) {
     // SAFETY: setns on a namespace descriptor changes only this thread.
     unsafe { libc::setns(ns.as_raw_fd(), libc::CLONE_NEWNET) };
+}
+
+/// A whole task: its steps, then its socket kept open if it never closed it.
+fn run_task(run: &Arc<HostRun>, steps: &[Step], sock: Option<Sock>) {
+    if let Some(s) = task(run, steps, sock) {
+        run.leaked.lock().expect("leaked").push(s);
+    }
+    run.live.fetch_sub(1, std::sync::atomic::Ordering::SeqCst);
 }
 
 /// Runs `steps` as one task; `sock` is the task's socket (given to a served connection).
@@ -444,8 +459,7 @@ fn task(run: &Arc<HostRun>, steps: &[Step], mut sock: Option<Sock>) -> Option<So
                         if let Some(ns) = &ns {
                             enter(ns);
                         }
-                        task(&run, &steps, None);
-                        run.live.fetch_sub(1, std::sync::atomic::Ordering::SeqCst);
+                        run_task(&run, &steps, None);
                     });
                 }
                 Ok(())
@@ -503,8 +517,7 @@ fn serve(run: &Arc<HostRun>, l: &Arc<Sock>, steps: Arc<[Step]>) {
                 if let Some(ns) = &ns2 {
                     enter(ns);
                 }
-                task(&run, &steps, Some(c));
-                run.live.fetch_sub(1, std::sync::atomic::Ordering::SeqCst);
+                run_task(&run, &steps, Some(c));
             });
         }
     });

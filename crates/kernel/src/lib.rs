@@ -77,7 +77,7 @@ pub struct KernelRun {
     pub states: Vec<states::StateChange>,
 }
 
-/// Runs a planned scenario on this machine's kernel for at most `horizon`: a namespace per
+/// Runs a planned scenario on this machine's kernel for `horizon` of real time: a namespace per
 /// host with its sysctls, a wire per link, the applications on real sockets. For now a
 /// world of two hosts and one link (the wire has two ends).
 pub fn run(
@@ -130,10 +130,15 @@ pub fn run(
         .zip(&namespaces)
         .map(|(h, ns)| (ns, h.addr, h.nagle, h.program.clone()))
         .collect();
-    let apps = apps::run(&hosts, start, horizon)?;
-    // Let the last segments (the final ACK, say) cross before the wire stops.
-    std::thread::sleep(link.latency * 4 + std::time::Duration::from_millis(20));
+    let (apps, leftovers) = apps::run(&hosts, start, horizon)?;
+    // The kernel plays the whole horizon, as the model's run is cut at it: timers (a
+    // delayed ACK, a retransmission) still fire after the applications are done.
+    let end = start + horizon;
+    if let Some(left) = end.checked_duration_since(std::time::Instant::now()) {
+        std::thread::sleep(left);
+    }
     let packets = wire.stop()?;
+    drop(leftovers);
     let states = trace
         .stop()?
         .into_iter()
