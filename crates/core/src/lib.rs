@@ -2,6 +2,7 @@
 //! format ([`Packet`], [`Segment`], [`TcpFlags`], [`Seq`]) and the stable hash used for trace
 //! hashes. No simulation logic, no protocol rules, no randomness live here.
 
+pub mod codec;
 pub mod hash;
 pub mod time;
 pub mod wire;
