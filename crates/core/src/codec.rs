@@ -22,7 +22,10 @@
 //!   `tcp_parse_options`).
 //!
 //! So `emit(parse(bytes))` gives back `bytes` when they are what Linux would write with the
-//! same identification; for any accepted `bytes`, `parse(emit(parse(bytes)))` is `parse(bytes)`.
+//! same identification, and for other accepted `bytes`, `parse(emit(parse(bytes)))` is
+//! `parse(bytes)`, with one exception: options packed tighter than Linux packs them (say
+//! timestamps, window scale and three SACK blocks in 39 bytes) can need more than 40 bytes in
+//! Linux's layout, and then [`emit`] refuses them ([`EmitError::OptionsTooLong`]).
 
 use std::net::Ipv4Addr;
 
@@ -1035,6 +1038,19 @@ mod tests {
             parse(&urg_bytes),
             Ok(urg),
             "URG with a zero pointer is kept"
+        );
+    }
+    #[test]
+    fn options_packed_tighter_than_linux_may_not_emit_again() {
+        // TS (10) + wscale (3) + SACK of 3 blocks (26) = 39 bytes packed, accepted; Linux's
+        // layout adds 5 NOPs (44 bytes), more than a header holds, so emit refuses it.
+        let packed = syn_with_options(&hex("08 0a 00 00 00 01 00 00 00 02 03 03 07 05 1a \
+             00 00 00 01 00 00 00 02 00 00 00 03 00 00 00 04 00 00 00 05 00 00 00 06 00"));
+        let packet = parse(&packed).unwrap();
+        assert_eq!(packet.segment.options.sack.len(), 3);
+        assert_eq!(
+            to_bytes(&packet, 0),
+            Err(EmitError::OptionsTooLong { len: 44 })
         );
     }
 }

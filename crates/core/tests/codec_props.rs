@@ -6,7 +6,7 @@
 
 use std::net::Ipv4Addr;
 
-use netsim_core::codec::{self, TCP_OPTIONS_LEN_MAX};
+use netsim_core::codec::{self, EmitError, TCP_OPTIONS_LEN_MAX};
 use netsim_core::{Packet, SackBlocks, Segment, Seq, TcpFlags, TcpOptions, Timestamps};
 use proptest::collection::vec;
 use proptest::prelude::*;
@@ -172,13 +172,26 @@ proptest! {
         prop_assert_eq!(parsed.segment.options, options);
         prop_assert_eq!(parsed.segment.payload, packet.segment.payload);
     }
+}
+
+/// What `parse` accepted emits and parses the same, unless its options only fitted packed
+/// tighter than Linux's layout (the exception the codec's module documentation names).
+fn check_reemit(packet: Packet) -> Result<(), TestCaseError> {
+    match codec::to_bytes(&packet, 0) {
+        Ok(again) => prop_assert_eq!(codec::parse(&again), Ok(packet)),
+        Err(e) => prop_assert!(matches!(e, EmitError::OptionsTooLong { .. }), "{}", e),
+    }
+    Ok(())
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(512))]
 
     /// Any bytes at all: parse returns, and what it accepts emits and parses the same.
     #[test]
     fn parse_of_any_bytes_never_panics(bytes in vec(any::<u8>(), 0..256)) {
         if let Ok(packet) = codec::parse(&bytes) {
-            let again = codec::to_bytes(&packet, 0).unwrap();
-            prop_assert_eq!(codec::parse(&again), Ok(packet));
+            check_reemit(packet)?;
         }
     }
 
@@ -197,8 +210,7 @@ proptest! {
         bytes[at..end].copy_from_slice(&garbage[..end - at]);
         reseal(&mut bytes);
         if let Ok(parsed) = codec::parse(&bytes) {
-            let again = codec::to_bytes(&parsed, 0).unwrap();
-            prop_assert_eq!(codec::parse(&again), Ok(parsed));
+            check_reemit(parsed)?;
         }
     }
 
