@@ -1,7 +1,9 @@
 //! Shared vocabulary of netsim: virtual time ([`SimTime`], [`SimDuration`]), the TCP/IPv4 wire
-//! format ([`Packet`], [`Segment`], [`TcpFlags`], [`Seq`]) and the stable hash used for trace
-//! hashes. No simulation logic, no protocol rules, no randomness live here.
+//! format ([`Packet`], [`Segment`], [`TcpFlags`], [`Seq`]) with its byte codec ([`codec`]) and
+//! the stable hash used for trace hashes. No simulation logic, no protocol rules, no randomness
+//! live here.
 
+pub mod codec;
 pub mod hash;
 pub mod time;
 pub mod wire;
