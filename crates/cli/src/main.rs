@@ -70,6 +70,21 @@ enum Command {
         #[arg(long)]
         json: Option<PathBuf>,
     },
+    /// Run a scenario on this machine's Linux kernel too and compare it with the model,
+    /// connection by connection (needs root, iproute2 and /dev/net/tun; work in progress:
+    /// two-host worlds with plain-latency links, no faults yet).
+    ///
+    /// Example: sudo netsim kernel scenarios/handshake_and_client_close.ron --until 1s
+    Kernel {
+        /// The scenario file (.ron).
+        file: PathBuf,
+        /// Seed of the model's run (default: the scenario's own).
+        #[arg(long)]
+        seed: Option<u64>,
+        /// How long both worlds run (the kernel in real time; default 2s).
+        #[arg(long, value_parser = parse_duration)]
+        until: Option<SimDuration>,
+    },
     /// List the scenarios in a folder with their descriptions.
     ///
     /// Example: netsim list scenarios
@@ -139,6 +154,7 @@ fn main() -> ExitCode {
         Command::Check { files } => check(&files),
         Command::Sweep(args) => sweep::sweep(args),
         Command::Merge { files, json } => sweep::merge(&files, json.as_deref()),
+        Command::Kernel { file, seed, until } => kernel(&file, seed, until),
         Command::List { dir } => list(&dir),
     };
     match result {
@@ -261,6 +277,79 @@ fn summary(scenario: &Scenario, seed: u64, report: &Report, wall: std::time::Dur
         secs,
         o.events as f64 / secs.max(1e-9)
     )
+}
+
+/// Longest real time `netsim kernel` plays: the kernel side runs in real time.
+const KERNEL_HORIZON_MAX: SimDuration = SimDuration::from_secs(120);
+
+fn kernel(file: &Path, seed: Option<u64>, until: Option<SimDuration>) -> Result<ExitCode, String> {
+    let scenario = netsim_scenario::load(file).map_err(|e| e.to_string())?;
+    let horizon = until.unwrap_or(SimDuration::from_secs(2));
+    if horizon > KERNEL_HORIZON_MAX {
+        return Err(format!(
+            "--until {horizon} is longer than the {KERNEL_HORIZON_MAX} the kernel side may run \
+             (it runs in real time)"
+        ));
+    }
+    netsim_kernel::prerequisites().map_err(|e| e.to_string())?;
+    let seed = seed.unwrap_or(scenario.file.seed);
+    let horizon = std::time::Duration::from_nanos(horizon.as_nanos());
+    let c = netsim_kernel::compare_scenario(&scenario, seed, horizon)
+        .map_err(|e| format!("{}: {e}", file.display()))?;
+    let mut out = String::new();
+    for (name, notes) in c.hosts.iter().zip(&c.model_only) {
+        if !notes.is_empty() {
+            out.push_str(&format!(
+                "{name}: model-only rules the kernel cannot take: {}\n",
+                notes.join("; ")
+            ));
+        }
+    }
+    for (i, v) in c.connections.iter().enumerate() {
+        match v {
+            netsim_kernel::compare::Verdict::Same { segments } => {
+                out.push_str(&format!(
+                    "connection {}: same ({segments} segments)\n",
+                    i + 1
+                ));
+            }
+            netsim_kernel::compare::Verdict::Differs {
+                at,
+                what,
+                model,
+                kernel,
+            } => {
+                out.push_str(&format!(
+                    "connection {}: DIFFERS at segment {}: {what}\n{}",
+                    i + 1,
+                    at + 1,
+                    netsim_kernel::compare::side_by_side(model, kernel)
+                ));
+            }
+        }
+    }
+    for (name, (model, kernel)) in c.hosts.iter().zip(&c.errors) {
+        let mark = if model == kernel { "same" } else { "DIFFERS" };
+        out.push_str(&format!(
+            "{name}: application errors {mark}: model {model:?}, kernel {kernel:?}\n"
+        ));
+    }
+    if c.undecodable > 0 {
+        out.push_str(&format!(
+            "{} packets from the kernel could not be decoded\n",
+            c.undecodable
+        ));
+    }
+    let verdict = if c.same() { "SAME" } else { "DIFFERENT" };
+    out.push_str(&format!(
+        "result:   {verdict} (model seed {seed}, {horizon:?} on the kernel)\n"
+    ));
+    print!("{out}");
+    Ok(if c.same() {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(1)
+    })
 }
 
 fn check(files: &[PathBuf]) -> Result<ExitCode, String> {

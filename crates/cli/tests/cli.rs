@@ -251,3 +251,62 @@ fn shard_reports_merge_into_the_whole_sweep() {
     let o = netsim(&["sweep", &file, "--seeds", "0..10", "--shard", "3/2"]);
     assert_eq!(o.status.code(), Some(2));
 }
+
+// `netsim kernel` runs on this machine's kernel: these need root, iproute2 and /dev/net/tun
+// (CI has them; .ci/run refuses to start without them).
+
+#[test]
+fn kernel_compares_a_story_with_the_real_kernel_and_finds_it_the_same() {
+    let o = netsim(&[
+        "kernel",
+        &scenario("handshake_and_client_close.ron"),
+        "--until",
+        "1s",
+    ]);
+    let out = stdout(&o);
+    assert_eq!(o.status.code(), Some(0), "{out}{}", stderr(&o));
+    assert!(out.contains("connection 1: same (11 segments)"), "{out}");
+    assert!(out.contains("result:   SAME"), "{out}");
+}
+
+#[test]
+fn kernel_comparison_fails_for_the_rfc_profile_and_names_the_first_difference() {
+    // The rfc profile's delayed ACK (RFC 1122) holds the ACK of the request that Linux sends
+    // at once: the comparison must see it.
+    let text = std::fs::read_to_string(scenario("handshake_and_client_close.ron"))
+        .unwrap()
+        .replace("    seed: 1,", "    seed: 1,\n    tcp: (profile: \"rfc\"),");
+    let file = temp_scenario("rfc_handshake.ron", &text);
+    let o = netsim(&["kernel", &file, "--until", "1s"]);
+    let out = stdout(&o);
+    assert_eq!(o.status.code(), Some(1), "{out}{}", stderr(&o));
+    assert!(
+        out.contains("connection 1: DIFFERS at segment 5: segment"),
+        "{out}"
+    );
+    assert!(
+        out.contains("! server [P.] seq 1 ack 101 len 100        | server [.] seq 1 ack 101 len 0"),
+        "{out}"
+    );
+    assert!(out.contains("rto_min 1s (Linux: 200ms)"), "{out}");
+}
+
+#[test]
+fn kernel_refuses_what_the_kernel_cannot_reproduce_with_exit_2() {
+    let o = netsim(&[
+        "kernel",
+        &scenario("server_crash_restart.ron"),
+        "--until",
+        "1s",
+    ]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(stderr(&o).contains("crashes"), "{}", stderr(&o));
+    let o = netsim(&[
+        "kernel",
+        &scenario("lost_final_ack.ron"),
+        "--until",
+        "10min",
+    ]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(stderr(&o).contains("real time"), "{}", stderr(&o));
+}

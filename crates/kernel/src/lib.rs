@@ -9,6 +9,7 @@
 //! /dev/net/tun; [`prerequisites`] says which is missing.
 
 pub mod apps;
+pub mod compare;
 pub mod netns;
 pub mod plan;
 pub mod states;
@@ -152,5 +153,133 @@ pub fn run(
         packets,
         apps,
         states,
+    })
+}
+
+/// The model's segments of a run cut at a horizon, as `compare::Seen`.
+struct ModelSegments {
+    cut: netsim_core::SimTime,
+    seen: Vec<compare::Seen>,
+}
+
+impl netsim_engine::TraceSink<netsim_host::HostEvent> for ModelSegments {
+    fn record(&mut self, r: &netsim_engine::TraceRecord<'_, netsim_host::HostEvent>) {
+        if r.at > self.cut {
+            return;
+        }
+        if let netsim_engine::TraceKind::Sent { host, packet, .. } = &r.kind {
+            self.seen.push(compare::Seen {
+                at: std::time::Duration::from_nanos(r.at.as_nanos()),
+                from: host.0 as usize,
+                packet: (*packet).clone(),
+            });
+        }
+    }
+}
+
+/// The outcome of `netsim kernel`: per connection, and the applications' errors.
+#[derive(Debug)]
+pub struct Comparison {
+    /// Host names, by index.
+    pub hosts: Vec<String>,
+    /// One verdict per connection of the longer side, matched by order of appearance.
+    pub connections: Vec<compare::Verdict>,
+    /// Errors the applications saw, per host, as (model, kernel) lists of errno names.
+    pub errors: Vec<(Vec<String>, Vec<String>)>,
+    /// Packets read from the kernel's wire that could not be decoded.
+    pub undecodable: usize,
+    /// Per host, rules of its profile the kernel cannot take (their effect shows as
+    /// differences).
+    pub model_only: Vec<Vec<String>>,
+}
+
+impl Comparison {
+    /// True when every connection and every host's errors are the same.
+    pub fn same(&self) -> bool {
+        self.connections
+            .iter()
+            .all(|v| matches!(v, compare::Verdict::Same { .. }))
+            && self.errors.iter().all(|(m, k)| m == k)
+            && self.undecodable == 0
+    }
+}
+
+/// Runs `scenario` in the model (seed `seed`) and on this machine's kernel for `horizon`, and
+/// compares them.
+pub fn compare_scenario(
+    scenario: &netsim_scenario::Scenario,
+    seed: u64,
+    horizon: std::time::Duration,
+) -> Result<Comparison, Box<dyn std::error::Error>> {
+    let plan = plan::plan(scenario)?;
+    let cut = netsim_core::SimTime::after(netsim_core::SimDuration::from_nanos(
+        horizon.as_nanos() as u64
+    ));
+    let (report, model) = scenario.run(
+        seed,
+        ModelSegments {
+            cut,
+            seen: Vec::new(),
+        },
+    )?;
+    let kernel = run(&plan, horizon)?;
+    let link = &plan.links[0];
+    let mut undecodable = 0;
+    let mut seen = Vec::new();
+    for c in &kernel.packets {
+        match netsim_core::codec::parse(&c.bytes) {
+            Ok(packet) => seen.push(compare::Seen {
+                at: c.at,
+                from: if c.direction == 0 { link.a } else { link.b },
+                packet,
+            }),
+            Err(_) => undecodable += 1,
+        }
+    }
+    let hosts: Vec<String> = plan.hosts.iter().map(|h| h.name.clone()).collect();
+    let m = compare::conversations(&model.seen);
+    let k = compare::conversations(&seen);
+    let empty = compare::Conversation {
+        opener: 0,
+        segments: Vec::new(),
+    };
+    let connections = (0..m.len().max(k.len()))
+        .map(|i| {
+            compare::compare(
+                m.get(i).unwrap_or(&empty),
+                k.get(i).unwrap_or(&empty),
+                &hosts,
+            )
+        })
+        .collect();
+    let errors = report
+        .hosts
+        .iter()
+        .enumerate()
+        .map(|(i, h)| {
+            let mut model: Vec<String> = h
+                .app
+                .errors
+                .iter()
+                .flat_map(|(e, n)| std::iter::repeat_n(e.name().to_string(), *n as usize))
+                .collect();
+            let mut on_kernel: Vec<String> = kernel
+                .apps
+                .errors
+                .iter()
+                .filter(|e| e.host == i && e.errno != "EOF")
+                .map(|e| e.errno.clone())
+                .collect();
+            on_kernel.sort();
+            model.sort();
+            (model, on_kernel)
+        })
+        .collect();
+    Ok(Comparison {
+        hosts,
+        connections,
+        errors,
+        undecodable,
+        model_only: plan.hosts.iter().map(|h| h.model_only.clone()).collect(),
     })
 }

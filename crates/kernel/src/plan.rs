@@ -18,6 +18,9 @@ use netsim_tcp::{IsnMode, TcpConfig};
 #[error("cannot run on the kernel: {0}")]
 pub struct Refusal(pub String);
 
+/// Namespace sysctls: (`net.ipv4.tcp_sack`, `1`), in the order they are written.
+pub type Sysctls = Vec<(String, String)>;
+
 /// One host on the kernel side.
 #[derive(Clone, Debug)]
 pub struct KernelHost {
@@ -29,6 +32,8 @@ pub struct KernelHost {
     pub sysctls: Vec<(String, String)>,
     /// Nagle on new sockets (otherwise TCP_NODELAY is set on each).
     pub nagle: bool,
+    /// Rules of the host's profile that the kernel cannot take (it keeps Linux's).
+    pub model_only: Vec<String>,
     /// Its application.
     pub program: Arc<[Step]>,
 }
@@ -81,12 +86,13 @@ pub fn plan(scenario: &Scenario) -> Result<KernelPlan, Refusal> {
     }
     let mut hosts = Vec::new();
     for (spec, plan) in c.topology.hosts.iter().zip(&c.hosts) {
-        let sysctls =
-            sysctls(&plan.tcp).map_err(|e| Refusal(format!("host {}: {}", spec.name, e.0)))?;
+        let (sysctls, model_only) =
+            settings(&plan.tcp).map_err(|e| Refusal(format!("host {}: {}", spec.name, e.0)))?;
         hosts.push(KernelHost {
             name: spec.name.clone(),
             addr: spec.addr,
             sysctls,
+            model_only,
             nagle: plan.tcp.nagle,
             program: plan.program.clone(),
         });
@@ -122,53 +128,153 @@ fn plain_latency(l: &LinkConfig) -> Option<Duration> {
 /// The sysctls that give a namespace's kernel `cfg`, or the first setting no sysctl can
 /// express. Settings equal to the Linux profile's defaults are written too, so a machine
 /// whose defaults differ (a larger tcp_rmem, say) still matches the model.
-pub fn sysctls(cfg: &TcpConfig) -> Result<Vec<(String, String)>, Refusal> {
+pub fn sysctls(cfg: &TcpConfig) -> Result<Sysctls, Refusal> {
+    Ok(settings(cfg)?.0)
+}
+
+/// The sysctls for `cfg`, and the model-only rules its profile has where Linux has none
+/// (the `rfc` profile's 1 s RTO floor, say): those the kernel cannot take, so the comparison
+/// will show their effect. A setting the scenario itself changed from its profile and that
+/// no sysctl can express is refused instead.
+pub fn settings(cfg: &TcpConfig) -> Result<(Sysctls, Vec<String>), Refusal> {
     let linux = TcpConfig::linux();
+    let profile = TcpConfig::named(cfg.profile).unwrap_or_else(TcpConfig::linux);
     let refuse = |what: &str, why: &str| Err(Refusal(format!("TCP setting `{what}`: {why}")));
-    if cfg.profile != "linux" {
-        return refuse(
-            "profile",
-            "only the linux profile can be compared with the kernel",
-        );
-    }
-    // Settings that are fixed in the kernel or that only the model has.
-    if cfg.time_wait_len() != linux.time_wait_len() {
-        return refuse(
+    // Settings fixed in the kernel or that only the model has: (name, value here, the
+    // profile's, Linux's), compared by their debug form.
+    let fixed: Vec<(&str, String, String, String)> = vec![
+        (
             "time_wait / msl",
-            "Linux's TIME_WAIT is always 60 s (TCP_TIMEWAIT_LEN)",
-        );
-    }
-    let fixed: [(&str, bool); 15] = [
-        ("rto_initial", cfg.rto_initial == linux.rto_initial),
-        ("rto_min", cfg.rto_min == linux.rto_min),
-        ("rto_max", cfg.rto_max == linux.rto_max),
-        ("mss", cfg.mss == linux.mss),
-        ("delayed_ack", cfg.delayed_ack == linux.delayed_ack),
+            format!("{:?}", cfg.time_wait_len()),
+            format!("{:?}", profile.time_wait_len()),
+            format!("{:?}", linux.time_wait_len()),
+        ),
+        (
+            "rto_initial",
+            format!("{:?}", cfg.rto_initial),
+            format!("{:?}", profile.rto_initial),
+            format!("{:?}", linux.rto_initial),
+        ),
+        (
+            "rto_min",
+            format!("{:?}", cfg.rto_min),
+            format!("{:?}", profile.rto_min),
+            format!("{:?}", linux.rto_min),
+        ),
+        (
+            "rto_max",
+            format!("{:?}", cfg.rto_max),
+            format!("{:?}", profile.rto_max),
+            format!("{:?}", linux.rto_max),
+        ),
+        (
+            "mss",
+            format!("{:?}", cfg.mss),
+            format!("{:?}", profile.mss),
+            format!("{:?}", linux.mss),
+        ),
+        (
+            "delayed_ack",
+            format!("{:?}", cfg.delayed_ack),
+            format!("{:?}", profile.delayed_ack),
+            format!("{:?}", linux.delayed_ack),
+        ),
         (
             "initial_cwnd",
-            cfg.initial_cwnd_segments == linux.initial_cwnd_segments,
+            format!("{:?}", cfg.initial_cwnd_segments),
+            format!("{:?}", profile.initial_cwnd_segments),
+            format!("{:?}", linux.initial_cwnd_segments),
         ),
         (
             "tw_accept_new_syn",
-            cfg.tw_accept_new_syn == linux.tw_accept_new_syn,
+            format!("{:?}", cfg.tw_accept_new_syn),
+            format!("{:?}", profile.tw_accept_new_syn),
+            format!("{:?}", linux.tw_accept_new_syn),
         ),
-        ("max_sockets", cfg.max_sockets.is_none()),
+        (
+            "max_sockets",
+            format!("{:?}", cfg.max_sockets),
+            format!("{:?}", profile.max_sockets),
+            format!("{:?}", linux.max_sockets),
+        ),
         (
             "invalid_ratelimit",
-            cfg.invalid_ratelimit == linux.invalid_ratelimit,
+            format!("{:?}", cfg.invalid_ratelimit),
+            format!("{:?}", profile.invalid_ratelimit),
+            format!("{:?}", linux.invalid_ratelimit),
         ),
-        ("rto", cfg.rto_rules == linux.rto_rules),
-        ("acks", cfg.ack_policy == linux.ack_policy),
-        ("congestion", cfg.congestion == linux.congestion),
-        ("window", cfg.window_rules == linux.window_rules),
-        ("timer_tick", cfg.timer_tick == linux.timer_tick),
-        ("rcv_buf_max", cfg.rcv_buf_max == linux.rcv_buf_max),
+        (
+            "rto",
+            format!("{:?}", cfg.rto_rules),
+            format!("{:?}", profile.rto_rules),
+            format!("{:?}", linux.rto_rules),
+        ),
+        (
+            "acks",
+            format!("{:?}", cfg.ack_policy),
+            format!("{:?}", profile.ack_policy),
+            format!("{:?}", linux.ack_policy),
+        ),
+        (
+            "congestion",
+            format!("{:?}", cfg.congestion),
+            format!("{:?}", profile.congestion),
+            format!("{:?}", linux.congestion),
+        ),
+        (
+            "window",
+            format!("{:?}", cfg.window_rules),
+            format!("{:?}", profile.window_rules),
+            format!("{:?}", linux.window_rules),
+        ),
+        (
+            "timer_tick",
+            format!("{:?}", cfg.timer_tick),
+            format!("{:?}", profile.timer_tick),
+            format!("{:?}", linux.timer_tick),
+        ),
+        (
+            "rcv_buf_max",
+            format!("{:?}", cfg.rcv_buf_max),
+            format!("{:?}", profile.rcv_buf_max),
+            format!("{:?}", linux.rcv_buf_max),
+        ),
+        (
+            "time_wait_rules",
+            format!("{:?}", cfg.time_wait_rules),
+            format!("{:?}", profile.time_wait_rules),
+            format!("{:?}", linux.time_wait_rules),
+        ),
+        (
+            "nagle_minshall",
+            format!("{:?}", cfg.nagle_minshall),
+            format!("{:?}", profile.nagle_minshall),
+            format!("{:?}", linux.nagle_minshall),
+        ),
+        (
+            "fin_wait_1_acks_first",
+            format!("{:?}", cfg.fin_wait_1_acks_first),
+            format!("{:?}", profile.fin_wait_1_acks_first),
+            format!("{:?}", linux.fin_wait_1_acks_first),
+        ),
+        (
+            "close_wait_reset_is_epipe",
+            format!("{:?}", cfg.close_wait_reset_is_epipe),
+            format!("{:?}", profile.close_wait_reset_is_epipe),
+            format!("{:?}", linux.close_wait_reset_is_epipe),
+        ),
     ];
-    if let Some((what, _)) = fixed.iter().find(|(_, same)| !same) {
-        return refuse(
-            what,
-            "Linux has no per-namespace sysctl for it; use the profile's value",
-        );
+    let mut model_only = Vec::new();
+    for (what, here, prof, lin) in &fixed {
+        if here != prof {
+            return refuse(
+                what,
+                "Linux has no per-namespace sysctl for it (the kernel would keep its own value)",
+            );
+        }
+        if here != lin {
+            model_only.push(format!("{what} {here} (Linux: {lin})"));
+        }
     }
     if matches!(cfg.isn, IsnMode::Fixed(_) | IsnMode::Clock) {
         return refuse(
@@ -238,7 +344,7 @@ pub fn sysctls(cfg: &TcpConfig) -> Result<Vec<(String, String)>, Refusal> {
         ),
         ("net.ipv4.tcp_invalid_ratelimit".into(), "500".into()),
     ];
-    Ok(out)
+    Ok((out, model_only))
 }
 
 #[cfg(test)]
@@ -288,7 +394,6 @@ mod tests {
     fn settings_the_kernel_cannot_take_are_refused_by_name() {
         let cases = [
             ("tcp: (time_wait: \"1s\"), ", "time_wait"),
-            ("tcp: (profile: \"rfc\"), ", "profile"),
             ("tcp: (rto_min: \"1s\"), ", "rto_min"),
             ("tcp: (isn: Fixed(5)), ", "isn"),
             ("tcp: (delayed_ack: \"200ms\"), ", "delayed_ack"),

@@ -1,0 +1,298 @@
+//! The comparison of a model run with a kernel run, connection by connection. Connections are
+//! matched by order of appearance (ephemeral ports and ISNs differ between the two worlds);
+//! within one, each segment is put in the words the text trace uses, with what cannot be the
+//! same left out: sequence numbers relative to each side's ISN (as tcpdump prints them), the
+//! sending host, flags, payload length, which options (their values hold clocks and
+//! addresses). Times are compared within a tolerance, as real timers run on jiffies and real
+//! threads are scheduled. Pure: the caller gathers the segments.
+
+use std::collections::BTreeMap;
+use std::fmt::Write as _;
+use std::net::SocketAddrV4;
+use std::time::Duration;
+
+use netsim_core::{OptionItem, Packet, Seq, TcpFlags};
+
+/// One segment seen in either world.
+#[derive(Clone, Debug)]
+pub struct Seen {
+    /// When it was sent, since the start.
+    pub at: Duration,
+    /// Index of the host that sent it.
+    pub from: usize,
+    /// The segment.
+    pub packet: Packet,
+}
+
+/// One connection's segments, in the order they were sent.
+#[derive(Clone, Debug)]
+pub struct Conversation {
+    /// The host that sent the first segment (the SYN of an active open).
+    pub opener: usize,
+    /// Its segments.
+    pub segments: Vec<Seen>,
+}
+
+/// Groups segments into conversations by 4-tuple, in order of first appearance. A 4-tuple
+/// used again after a SYN of a new incarnation starts a new conversation.
+pub fn conversations(seen: &[Seen]) -> Vec<Conversation> {
+    let mut out: Vec<Conversation> = Vec::new();
+    let mut open: BTreeMap<(SocketAddrV4, SocketAddrV4), usize> = BTreeMap::new();
+    for s in seen {
+        let p = &s.packet;
+        let a = SocketAddrV4::new(p.src, p.segment.src_port);
+        let b = SocketAddrV4::new(p.dst, p.segment.dst_port);
+        let key = if a <= b { (a, b) } else { (b, a) };
+        let fresh_syn = p.segment.flags.contains(TcpFlags::SYN)
+            && !p.segment.flags.contains(TcpFlags::ACK)
+            && open.get(&key).is_some_and(|&i| {
+                out[i].segments.iter().any(|o| {
+                    o.packet
+                        .segment
+                        .flags
+                        .contains(TcpFlags::FIN | TcpFlags::ACK)
+                })
+            });
+        let index = match open.get(&key) {
+            Some(&i) if !fresh_syn => i,
+            _ => {
+                out.push(Conversation {
+                    opener: s.from,
+                    segments: Vec::new(),
+                });
+                open.insert(key, out.len() - 1);
+                out.len() - 1
+            }
+        };
+        out[index].segments.push(s.clone());
+    }
+    out
+}
+
+/// A conversation's segments in comparable words: `host [flags] seq S ack A len L [options]`,
+/// numbers relative to each direction's ISN.
+pub fn lines(c: &Conversation, host_names: &[String]) -> Vec<String> {
+    let mut isn: BTreeMap<usize, Seq> = BTreeMap::new();
+    for s in &c.segments {
+        if s.packet.segment.flags.contains(TcpFlags::SYN) {
+            isn.entry(s.from).or_insert(s.packet.segment.seq);
+        }
+    }
+    c.segments
+        .iter()
+        .map(|s| {
+            let seg = &s.packet.segment;
+            let own = isn.get(&s.from).copied();
+            let peer = isn.iter().find(|(h, _)| **h != s.from).map(|(_, isn)| *isn);
+            let rel = |v: Seq, base: Option<Seq>| base.map_or(v.0, |b| v.0.wrapping_sub(b.0));
+            let mut line = format!(
+                "{} [{}] seq {}",
+                host_names.get(s.from).map_or("?", |n| n.as_str()),
+                seg.flags,
+                rel(seg.seq, own)
+            );
+            if seg.flags.contains(TcpFlags::ACK) {
+                let _ = write!(line, " ack {}", rel(seg.ack, peer));
+            }
+            let _ = write!(line, " len {}", seg.payload.len());
+            let kinds: Vec<String> = seg
+                .options
+                .layout()
+                .filter_map(|o| match o {
+                    OptionItem::Nop => None,
+                    OptionItem::Mss(v) => Some(format!("mss {v}")),
+                    OptionItem::SackPermitted => Some("sackOK".into()),
+                    OptionItem::Timestamps(_) => Some("TS".into()),
+                    OptionItem::WindowScale(v) => Some(format!("wscale {v}")),
+                    OptionItem::Sack(b) => Some(format!(
+                        "sack {}",
+                        b.as_slice()
+                            .iter()
+                            .map(|(l, r)| format!("{{{}:{}}}", rel(*l, peer), rel(*r, peer)))
+                            .collect::<String>()
+                    )),
+                })
+                .collect();
+            if !kinds.is_empty() {
+                let _ = write!(line, " [{}]", kinds.join(","));
+            }
+            line
+        })
+        .collect()
+}
+
+/// How far apart in time the two worlds may send the same segment: the kernel's timers run on
+/// 4 ms jiffies and its threads are scheduled, so max(5 ms, 5 % of the time since the start).
+pub fn tolerance(at: Duration) -> Duration {
+    (at / 20).max(Duration::from_millis(5))
+}
+
+/// The verdict on one connection.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Verdict {
+    /// The same segments at the same times (within the tolerance).
+    Same {
+        /// How many segments.
+        segments: usize,
+    },
+    /// The first difference, with both sides' lines around it.
+    Differs {
+        /// Index of the first differing segment.
+        at: usize,
+        /// What differs ("segment", "time", "missing in the kernel", ...).
+        what: String,
+        /// The model's lines from a little before the difference.
+        model: Vec<String>,
+        /// The kernel's lines, aligned with the model's.
+        kernel: Vec<String>,
+    },
+}
+
+/// Compares one conversation of each world.
+pub fn compare(model: &Conversation, kernel: &Conversation, host_names: &[String]) -> Verdict {
+    let m = lines(model, host_names);
+    let k = lines(kernel, host_names);
+    let context = |i: usize| {
+        let from = i.saturating_sub(3);
+        let to = |v: &Vec<String>| v[from.min(v.len())..(i + 3).min(v.len())].to_vec();
+        (to(&m), to(&k))
+    };
+    for i in 0..m.len().max(k.len()) {
+        let what = match (m.get(i), k.get(i)) {
+            (Some(a), Some(b)) if a != b => "segment".to_string(),
+            (Some(_), None) => "missing on the kernel".to_string(),
+            (None, Some(_)) => "not in the model".to_string(),
+            _ => {
+                let (tm, tk) = (model.segments[i].at, kernel.segments[i].at);
+                let gap = tm.abs_diff(tk);
+                if gap <= tolerance(tm) {
+                    continue;
+                }
+                format!("time: {tm:?} in the model, {tk:?} on the kernel")
+            }
+        };
+        let (model, kernel) = context(i);
+        return Verdict::Differs {
+            at: i,
+            what,
+            model,
+            kernel,
+        };
+    }
+    Verdict::Same { segments: m.len() }
+}
+
+/// Both worlds side by side, for a person: the lines around a difference in two columns.
+pub fn side_by_side(model: &[String], kernel: &[String]) -> String {
+    let width = model.iter().map(String::len).max().unwrap_or(5).max(5);
+    let mut out = format!("  {:<width$} | kernel\n", "model");
+    for i in 0..model.len().max(kernel.len()) {
+        let a = model.get(i).map_or("", String::as_str);
+        let b = kernel.get(i).map_or("", String::as_str);
+        let mark = if a == b { ' ' } else { '!' };
+        let _ = writeln!(out, "{mark} {a:<width$} | {b}");
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use netsim_core::{Segment, TcpOptions};
+    use std::net::Ipv4Addr;
+
+    fn seg(at_ms: u64, from: usize, flags: &str, seq: u32, ack: u32, len: usize) -> Seen {
+        let (src, dst, sp, dp) = if from == 0 {
+            (
+                Ipv4Addr::new(10, 0, 0, 1),
+                Ipv4Addr::new(10, 0, 0, 2),
+                40000,
+                80,
+            )
+        } else {
+            (
+                Ipv4Addr::new(10, 0, 0, 2),
+                Ipv4Addr::new(10, 0, 0, 1),
+                80,
+                40000,
+            )
+        };
+        Seen {
+            at: Duration::from_millis(at_ms),
+            from,
+            packet: Packet {
+                src,
+                dst,
+                segment: Segment {
+                    src_port: sp,
+                    dst_port: dp,
+                    seq: Seq(seq),
+                    ack: Seq(ack),
+                    flags: TcpFlags::parse(flags).unwrap(),
+                    options: TcpOptions::default(),
+                    payload: vec![0; len],
+                    ..Segment::default()
+                },
+            },
+        }
+    }
+
+    fn names() -> Vec<String> {
+        vec!["client".into(), "server".into()]
+    }
+
+    /// A handshake with ISNs `c` and `s`, shifted in time by `dt` ms.
+    fn handshake(c: u32, s: u32, dt: u64) -> Vec<Seen> {
+        vec![
+            seg(dt, 0, "S", c, 0, 0),
+            seg(1 + dt, 1, "S.", s, c + 1, 0),
+            seg(2 + dt, 0, ".", c + 1, s + 1, 0),
+        ]
+    }
+
+    #[test]
+    fn different_isns_and_small_time_shifts_compare_the_same() {
+        let m = conversations(&handshake(1000, 5000, 0));
+        let k = conversations(&handshake(77, 99_999, 2));
+        assert_eq!(m.len(), 1);
+        assert_eq!(
+            lines(&m[0], &names()),
+            [
+                "client [S] seq 0 len 0",
+                "server [S.] seq 0 ack 1 len 0",
+                "client [.] seq 1 ack 1 len 0"
+            ]
+        );
+        assert_eq!(
+            compare(&m[0], &k[0], &names()),
+            Verdict::Same { segments: 3 }
+        );
+    }
+
+    #[test]
+    fn a_different_segment_or_time_is_the_first_difference() {
+        let m = conversations(&handshake(1000, 5000, 0));
+        let mut other = handshake(1000, 5000, 0);
+        other[2].packet.segment.payload = vec![1; 10];
+        let k = conversations(&other);
+        let Verdict::Differs { at, what, .. } = compare(&m[0], &k[0], &names()) else {
+            panic!("must differ");
+        };
+        assert_eq!((at, what.as_str()), (2, "segment"));
+        let late = conversations(&handshake(1000, 5000, 50));
+        let Verdict::Differs { at, what, .. } = compare(&m[0], &late[0], &names()) else {
+            panic!("50 ms late is beyond the tolerance");
+        };
+        assert_eq!(at, 0);
+        assert!(what.starts_with("time"), "{what}");
+    }
+
+    #[test]
+    fn a_new_syn_after_the_close_starts_a_new_conversation() {
+        let mut all = handshake(1000, 5000, 0);
+        all.push(seg(3, 0, "F.", 1001, 5001, 0));
+        all.push(seg(4, 1, "F.", 5001, 1002, 0));
+        all.extend(handshake(9000, 7000, 10));
+        assert_eq!(conversations(&all).len(), 2);
+    }
+}
