@@ -2,8 +2,8 @@
 //! matched by order of appearance (ephemeral ports and ISNs differ between the two worlds);
 //! within one, each segment is put in the words the text trace uses, with what cannot be the
 //! same left out: sequence numbers relative to each side's ISN (as tcpdump prints them), the
-//! sending host, flags, payload length, which options (their values hold clocks and
-//! addresses). Times are compared within a tolerance, as real timers run on jiffies and real
+//! sending host, flags but PSH (it follows write boundaries), payload length, which options
+//! (their values hold clocks and addresses). Times are compared within a tolerance, as real timers run on jiffies and real
 //! threads are scheduled. Pure: the caller gathers the segments.
 
 use std::collections::BTreeMap;
@@ -85,10 +85,14 @@ pub fn lines(c: &Conversation, host_names: &[String]) -> Vec<String> {
             let own = isn.get(&s.from).copied();
             let peer = isn.iter().find(|(h, _)| **h != s.from).map(|(_, isn)| *isn);
             let rel = |v: Seq, base: Option<Seq>| base.map_or(v.0, |b| v.0.wrapping_sub(b.0));
+            // PSH follows the sender's write boundaries, which the two worlds' applications
+            // draw differently (the kernel's tcp_sendmsg also forces it every half window):
+            // it is left out of the comparison.
+            let flags = TcpFlags(seg.flags.0 & !TcpFlags::PSH.0);
             let mut line = format!(
                 "{} [{}] seq {}",
                 host_names.get(s.from).map_or("?", |n| n.as_str()),
-                seg.flags,
+                flags,
                 rel(seg.seq, own)
             );
             if seg.flags.contains(TcpFlags::ACK) {

@@ -10,6 +10,7 @@
 
 pub mod apps;
 pub mod compare;
+pub mod faults;
 pub mod netns;
 pub mod plan;
 pub mod states;
@@ -76,6 +77,8 @@ pub struct KernelRun {
     pub apps: apps::AppLog,
     /// Socket state changes, with times on the wire's clock.
     pub states: Vec<states::StateChange>,
+    /// Per fault rule, how often it matched and fired on the kernel's wire.
+    pub fault_counts: Vec<faults::Count>,
 }
 
 /// Runs a planned scenario on this machine's kernel for `horizon` of real time: a namespace per
@@ -118,13 +121,21 @@ pub fn run(
     let mono_start = states::monotonic_now();
     let a = tuns[link.a].take().expect("one TUN per host");
     let b = tuns[link.b].take().expect("one TUN per host");
-    let wire = wire::Wire::start(
-        a,
-        b,
-        link.latency,
-        start,
-        Box::new(|_, _| wire::Fate::Deliver),
-    );
+    let judge = std::sync::Arc::new(std::sync::Mutex::new(faults::Judge::new(
+        plan.faults.clone(),
+        netsim_engine::HostId(link.a as u32),
+        netsim_engine::HostId(link.b as u32),
+    )));
+    let wire = {
+        let judge = judge.clone();
+        wire::Wire::start(
+            a,
+            b,
+            link.latency,
+            start,
+            Box::new(move |d, bytes| judge.lock().expect("judge").fate(d, bytes)),
+        )
+    };
     let hosts: Vec<_> = plan
         .hosts
         .iter()
@@ -149,10 +160,12 @@ pub fn run(
         })
         .collect();
     drop(namespaces);
+    let fault_counts = judge.lock().expect("judge").counts.clone();
     Ok(KernelRun {
         packets,
         apps,
         states,
+        fault_counts,
     })
 }
 

@@ -56,6 +56,8 @@ pub struct KernelPlan {
     pub hosts: Vec<KernelHost>,
     /// Links.
     pub links: Vec<KernelLink>,
+    /// The targeted faults, judged on the wire.
+    pub faults: Vec<netsim_engine::FaultRule>,
 }
 
 /// Plans `scenario` for the kernel, or says why it cannot run there.
@@ -68,10 +70,16 @@ pub fn plan(scenario: &Scenario) -> Result<KernelPlan, Refusal> {
                 .into(),
         ));
     }
-    if !c.topology.faults.is_empty() {
-        return Err(Refusal(
-            "targeted faults are not on the kernel wire yet".into(),
-        ));
+    for (i, rule) in c.topology.faults.iter().enumerate() {
+        let f = &rule.filter;
+        let why = if f.seq.is_some() || f.ack.is_some() {
+            "filters on sequence numbers (the kernel picks its own ISNs)"
+        } else if f.sender_state.is_some() {
+            "filters on the sender's TCP state (not visible on the wire)"
+        } else {
+            continue;
+        };
+        return Err(Refusal(format!("fault {}: {why}", i + 1)));
     }
     if let Some((_, change)) = c.topology.schedule.first() {
         let what = match change {
@@ -113,7 +121,11 @@ pub fn plan(scenario: &Scenario) -> Result<KernelPlan, Refusal> {
             })?;
         links.push(KernelLink { a, b, latency });
     }
-    Ok(KernelPlan { hosts, links })
+    Ok(KernelPlan {
+        hosts,
+        links,
+        faults: c.topology.faults.clone(),
+    })
 }
 
 /// The latency of a link direction that has no other knob set.

@@ -13,13 +13,31 @@ use std::time::{Duration, Instant};
 use crate::KernelError;
 use crate::tun::Tun;
 
-/// What the wire does with a packet.
+/// What the wire does with a packet (netsim's fault actions, combined as the engine combines
+/// them: a drop wins, then a hold, then delay and duplication together).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Fate {
-    /// Deliver it after the latency.
-    Deliver,
+    /// Deliver it after the latency plus `delay`, `copies` times (1, or 2 when duplicated).
+    Deliver {
+        /// Extra delay.
+        delay: Duration,
+        /// How many copies arrive.
+        copies: u32,
+    },
     /// Drop it (a fault).
     Drop,
+    /// Keep it out of the link until this time since the start.
+    HoldUntil(Duration),
+    /// Keep it out of the link until this many further packets entered this direction.
+    HoldForPackets(u32),
+}
+
+impl Fate {
+    /// Delivered normally.
+    pub const PASS: Fate = Fate::Deliver {
+        delay: Duration::ZERO,
+        copies: 1,
+    };
 }
 
 /// One packet seen on the wire.
@@ -117,29 +135,57 @@ fn relay(
     judge: &Mutex<Judge>,
 ) -> Result<(), KernelError> {
     let mut buf = vec![0u8; BUF];
-    let mut queue: VecDeque<(Instant, Vec<u8>)> = VecDeque::new();
+    // Packets on the link, by due time (a delay can reorder them), then arrival order.
+    let mut queue: Vec<(Instant, u64, Vec<u8>)> = Vec::new();
+    let mut order = 0u64;
+    // Packets held until that many more packets entered this direction.
+    let mut held: VecDeque<(u32, Vec<u8>)> = VecDeque::new();
     while !stop.load(Ordering::SeqCst) {
         let now = Instant::now();
-        while queue.front().is_some_and(|(due, _)| *due <= now) {
-            let (_, bytes) = queue.pop_front().expect("front exists");
+        queue.sort_by_key(|(due, n, _)| (*due, *n));
+        while queue.first().is_some_and(|(due, _, _)| *due <= now) {
+            let (_, _, bytes) = queue.remove(0);
             to.send(&bytes)?;
         }
-        let wait = queue.front().map_or(TICK, |(due, _)| {
+        let wait = queue.first().map_or(TICK, |(due, _, _)| {
             due.saturating_duration_since(now).min(TICK)
         });
-        if let Some(n) = from.recv(&mut buf, wait)? {
-            let seen = Instant::now();
-            let bytes = buf[..n].to_vec();
-            let fate = (judge.lock().expect("judge lock"))(direction, &bytes);
-            capture.lock().expect("capture lock").push(Captured {
-                at: seen.saturating_duration_since(start),
-                direction,
-                bytes: bytes.clone(),
-                fate,
-            });
-            if fate == Fate::Deliver {
-                queue.push_back((seen + latency, bytes));
+        let Some(n) = from.recv(&mut buf, wait)? else {
+            continue;
+        };
+        let seen = Instant::now();
+        let bytes = buf[..n].to_vec();
+        let fate = (judge.lock().expect("judge lock"))(direction, &bytes);
+        capture.lock().expect("capture lock").push(Captured {
+            at: seen.saturating_duration_since(start),
+            direction,
+            bytes: bytes.clone(),
+            fate,
+        });
+        // A packet entering the link counts for the packets held behind it.
+        for h in held.iter_mut() {
+            h.0 = h.0.saturating_sub(1);
+        }
+        let mut due_now = Vec::new();
+        while held.front().is_some_and(|(left, _)| *left == 0) {
+            due_now.push(held.pop_front().expect("front exists").1);
+        }
+        let mut enqueue = |due: Instant, bytes: Vec<u8>| {
+            order += 1;
+            queue.push((due, order, bytes));
+        };
+        match fate {
+            Fate::Deliver { delay, copies } => {
+                for _ in 0..copies {
+                    enqueue(seen + latency + delay, bytes.clone());
+                }
             }
+            Fate::Drop => {}
+            Fate::HoldUntil(t) => enqueue((start + t).max(seen) + latency, bytes),
+            Fate::HoldForPackets(n) => held.push_back((n, bytes)),
+        }
+        for bytes in due_now {
+            enqueue(seen + latency, bytes);
         }
     }
     Ok(())

@@ -48,7 +48,7 @@ fn a_tcp_connection_crosses_the_wire_with_its_latency_and_is_captured() {
         tun_b,
         Duration::from_millis(5),
         start,
-        Box::new(|_, _| Fate::Deliver),
+        Box::new(|_, _| Fate::PASS),
     );
     let (bound_tx, bound_rx) = std::sync::mpsc::channel();
     let b_ns = &b;
@@ -96,7 +96,7 @@ fn a_tcp_connection_crosses_the_wire_with_its_latency_and_is_captured() {
         [0x02, 0x12, 0x10, 0x18, 0x10, 0x18, 0x10, 0x11, 0x11, 0x10],
         "{flags:x?}"
     );
-    assert!(captured.iter().all(|c| c.fate == Fate::Deliver));
+    assert!(captured.iter().all(|c| c.fate == Fate::PASS));
     let directions: Vec<usize> = captured.iter().map(|c| c.direction).collect();
     assert_eq!(directions, [0, 1, 0, 0, 1, 1, 0, 0, 1, 0]);
     // The state paths, from the kernel's own tracepoint: the client's is the active close,
