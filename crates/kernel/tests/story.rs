@@ -1,47 +1,9 @@
-//! A catalogue story on the real kernel, compared with the model segment by segment (flags
-//! and direction for now; the byte-level decoding of the full comparison comes with the
-//! wire codec). Needs root and /dev/net/tun, as CI has.
+//! Catalogue stories on the real kernel, compared with the model connection by connection
+//! (`netsim_kernel::compare_scenario`, what `netsim kernel` prints). Needs root, iproute2 and
+//! /dev/net/tun, as CI has.
 
 use std::path::Path;
 use std::time::Duration;
-
-use netsim_engine::{TraceKind, TraceRecord, TraceSink};
-use netsim_host::HostEvent;
-
-/// The model's segments: (time, sending host index, tcpdump flags).
-#[derive(Default)]
-struct Segments(Vec<(netsim_core::SimTime, u32, String)>);
-
-impl TraceSink<HostEvent> for Segments {
-    fn record(&mut self, r: &TraceRecord<'_, HostEvent>) {
-        if let TraceKind::Sent { host, packet, .. } = &r.kind {
-            self.0
-                .push((r.at, host.0, packet.segment.flags.to_string()));
-        }
-    }
-}
-
-/// tcpdump's letters for the flags byte of a captured IPv4 packet.
-fn flags(bytes: &[u8]) -> String {
-    let ihl = usize::from(bytes[0] & 0x0f) * 4;
-    netsim_core::TcpFlags(bytes[ihl + 13]).to_string()
-}
-
-/// The model's segments of a run cut at `horizon`.
-fn model(scenario: &netsim_scenario::Scenario, horizon: Duration) -> Vec<(u32, String)> {
-    let (_, segments) = scenario
-        .run(scenario.file.seed, Segments::default())
-        .unwrap();
-    let cut = netsim_core::SimTime::after(netsim_core::SimDuration::from_nanos(
-        horizon.as_nanos() as u64
-    ));
-    segments
-        .0
-        .into_iter()
-        .filter(|(at, _, _)| *at <= cut)
-        .map(|(_, host, flags)| (host, flags))
-        .collect()
-}
 
 /// The catalogue stories that run on the kernel and must compare the same: every
 /// connection's segments (relative numbers, flags but PSH, lengths, which options) at the same
