@@ -2,11 +2,16 @@
 //! (`Net::send_packet`): every rule, in declaration order, counts the packets its filter
 //! matches; the rules that fire combine (a drop wins, then a hold, then delay and
 //! duplication). Filters on sequence numbers (absolute in the scenario, while the kernel
-//! picks its own ISNs) and on the sender's TCP state (not visible on the wire) are refused by
-//! the plan, so every filter here can be decided from the packet alone.
+//! picks its own ISNs) are refused by the plan. The sender's TCP state is not on the wire: it
+//! is inferred from the segments of the connection seen so far (which side sent and had
+//! acknowledged a FIN, which received one), the way the model labels a segment with its
+//! sender's state after the call that sent it.
 
+use std::collections::BTreeMap;
+use std::net::SocketAddrV4;
 use std::time::Duration;
 
+use netsim_core::{Packet, Seq, TcpFlags};
 use netsim_engine::{FaultAction, FaultRule, HostId, Occurrence, Release};
 
 use crate::wire::Fate;
@@ -28,6 +33,42 @@ pub struct Judge {
     ends: [(HostId, HostId); 2],
     /// Per rule.
     pub counts: Vec<Count>,
+    /// What each endpoint of each connection has done with FINs, by endpoint.
+    ends_seen: BTreeMap<SocketAddrV4, EndSeen>,
+}
+
+/// One endpoint's close, as seen on the wire.
+#[derive(Clone, Copy, Debug, Default)]
+struct EndSeen {
+    /// Sequence number of its FIN, once sent.
+    fin: Option<Seq>,
+    /// Its FIN was acknowledged by the peer.
+    fin_acked: bool,
+    /// It received the peer's FIN before sending its own.
+    peer_fin_first: bool,
+    /// It received the peer's FIN.
+    peer_fin: bool,
+}
+
+/// The state label the model gives a segment from `me`: the state after the call that sent
+/// it (a FIN leaves FIN_WAIT_1 or LAST_ACK behind).
+fn label(me: &EndSeen, flags: TcpFlags) -> &'static str {
+    if flags.contains(TcpFlags::SYN) {
+        return if flags.contains(TcpFlags::ACK) {
+            "SYN_RECEIVED"
+        } else {
+            "SYN_SENT"
+        };
+    }
+    match (me.fin.is_some(), me.peer_fin) {
+        (false, false) => "ESTABLISHED",
+        (false, true) => "CLOSE_WAIT",
+        (true, false) if me.fin_acked => "FIN_WAIT_2",
+        (true, false) => "FIN_WAIT_1",
+        (true, true) if me.peer_fin_first => "LAST_ACK",
+        (true, true) if me.fin_acked => "TIME_WAIT",
+        (true, true) => "CLOSING",
+    }
 }
 
 impl Judge {
@@ -38,6 +79,7 @@ impl Judge {
             rules,
             ends: [(a, b), (b, a)],
             counts,
+            ends_seen: BTreeMap::new(),
         }
     }
 
@@ -48,9 +90,10 @@ impl Judge {
             return Fate::PASS;
         };
         let (from, to) = self.ends[direction.min(1)];
+        let state = self.sender_state(&packet);
         let (mut drop, mut hold, mut delay, mut copies) = (false, None, Duration::ZERO, 1);
         for (rule, count) in self.rules.iter().zip(&mut self.counts) {
-            if !rule.filter.matches(from, to, &packet, "") {
+            if !rule.filter.matches(from, to, &packet, state) {
                 continue;
             }
             count.matched += 1;
@@ -72,12 +115,44 @@ impl Judge {
             }
         }
         if drop {
+            // A dropped segment never reached the peer: it changes nothing there.
             return Fate::Drop;
         }
+        self.delivered(&packet);
         match hold {
             Some(Release::At(t)) => Fate::HoldUntil(Duration::from_nanos(t.as_nanos())),
             Some(Release::AfterPackets(n)) => Fate::HoldForPackets(n),
             None => Fate::Deliver { delay, copies },
+        }
+    }
+
+    /// The sender's state label for `p`, updating what its own FIN did.
+    fn sender_state(&mut self, p: &Packet) -> &'static str {
+        let s = &p.segment;
+        let me = SocketAddrV4::new(p.src, s.src_port);
+        let end = self.ends_seen.entry(me).or_default();
+        if s.flags.contains(TcpFlags::SYN) && !s.flags.contains(TcpFlags::ACK) {
+            *end = EndSeen::default(); // a new incarnation
+        }
+        if s.flags.contains(TcpFlags::FIN) && end.fin.is_none() {
+            end.fin = Some(s.seq.add(s.payload.len() as u32));
+            end.peer_fin_first = end.peer_fin;
+        }
+        label(end, s.flags)
+    }
+
+    /// `p` reached its receiver: its FIN and its acknowledgment count there.
+    fn delivered(&mut self, p: &Packet) {
+        let s = &p.segment;
+        let peer = SocketAddrV4::new(p.dst, s.dst_port);
+        let end = self.ends_seen.entry(peer).or_default();
+        if s.flags.contains(TcpFlags::FIN) {
+            end.peer_fin = true;
+        }
+        if let Some(fin) = end.fin {
+            if s.flags.contains(TcpFlags::ACK) && s.ack.gt(fin) {
+                end.fin_acked = true;
+            }
         }
     }
 }

@@ -74,8 +74,6 @@ pub fn plan(scenario: &Scenario) -> Result<KernelPlan, Refusal> {
         let f = &rule.filter;
         let why = if f.seq.is_some() || f.ack.is_some() {
             "filters on sequence numbers (the kernel picks its own ISNs)"
-        } else if f.sender_state.is_some() {
-            "filters on the sender's TCP state (not visible on the wire)"
         } else {
             continue;
         };
