@@ -292,6 +292,7 @@ fn kernel(file: &Path, seed: Option<u64>, until: Option<SimDuration>) -> Result<
         ));
     }
     netsim_kernel::prerequisites().map_err(|e| e.to_string())?;
+    netsim_kernel::catch_interrupts();
     let seed = seed.unwrap_or(scenario.file.seed);
     let horizon = std::time::Duration::from_nanos(horizon.as_nanos());
     let c = netsim_kernel::compare_scenario(&scenario, seed, horizon)

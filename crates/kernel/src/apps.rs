@@ -304,7 +304,10 @@ pub fn run(
         });
     }
     let deadline = start + horizon;
-    while live.load(std::sync::atomic::Ordering::SeqCst) > 0 && Instant::now() < deadline {
+    while live.load(std::sync::atomic::Ordering::SeqCst) > 0
+        && Instant::now() < deadline
+        && !crate::interrupted()
+    {
         std::thread::sleep(Duration::from_millis(5));
     }
     // Wake the accept loops so their threads end with the run.

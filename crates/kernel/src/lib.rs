@@ -36,6 +36,61 @@ pub enum KernelError {
     /// The machine cannot run the kernel side.
     #[error("the kernel side needs {0}")]
     Missing(String),
+    /// Ctrl-C (SIGINT or SIGTERM) stopped the run; everything it made was removed.
+    #[error("interrupted; the namespaces, devices and trace instance of the run were removed")]
+    Interrupted,
+}
+
+static INTERRUPTED: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
+extern "C" fn on_signal(_: libc::c_int) {
+    // Only an atomic store: async-signal-safe. The run polls the flag and unwinds normally,
+    // so the guards remove what it made.
+    INTERRUPTED.store(true, std::sync::atomic::Ordering::SeqCst);
+}
+
+/// Turns SIGINT and SIGTERM into a flag the kernel run polls ([`interrupted`]), so Ctrl-C
+/// ends a run through its guards instead of leaving namespaces behind.
+pub fn catch_interrupts() {
+    let handler = on_signal as extern "C" fn(libc::c_int) as libc::sighandler_t;
+    // SAFETY: installing a handler that only stores to an atomic.
+    unsafe {
+        libc::signal(libc::SIGINT, handler);
+        libc::signal(libc::SIGTERM, handler);
+    }
+}
+
+/// Whether Ctrl-C arrived since [`catch_interrupts`].
+pub fn interrupted() -> bool {
+    INTERRUPTED.load(std::sync::atomic::Ordering::SeqCst)
+}
+
+/// Removes what runs of processes that no longer exist left behind (a `kill -9` gives no
+/// guard a chance): namespaces and tracefs instances named `nsk<pid>r<n>...`.
+pub fn remove_leftovers() {
+    let dead = |name: &str| -> bool {
+        let Some(rest) = name.strip_prefix("nsk") else {
+            return false;
+        };
+        let pid: String = rest.chars().take_while(char::is_ascii_digit).collect();
+        !pid.is_empty() && !std::path::Path::new(&format!("/proc/{pid}")).exists()
+    };
+    if let Ok(entries) = std::fs::read_dir("/run/netns") {
+        for e in entries.flatten() {
+            let name = e.file_name().to_string_lossy().into_owned();
+            if dead(&name) {
+                let _ = netns::run_ip(&["netns", "del", &name]);
+            }
+        }
+    }
+    if let Ok(entries) = std::fs::read_dir("/sys/kernel/tracing/instances") {
+        for e in entries.flatten() {
+            let name = e.file_name().to_string_lossy().into_owned();
+            if dead(&name) {
+                let _ = std::fs::remove_dir(e.path());
+            }
+        }
+    }
 }
 
 /// Checks that this process can run the kernel side: root, /dev/net/tun and iproute2.
@@ -95,6 +150,7 @@ pub fn run(
         ));
     };
     let _lock = states::exclusive()?;
+    remove_leftovers();
     let prefix = run_prefix();
     let mut namespaces = Vec::new();
     let mut tuns = Vec::new();
@@ -146,8 +202,11 @@ pub fn run(
     // The kernel plays the whole horizon, as the model's run is cut at it: timers (a
     // delayed ACK, a retransmission) still fire after the applications are done.
     let end = start + horizon;
-    if let Some(left) = end.checked_duration_since(std::time::Instant::now()) {
-        std::thread::sleep(left);
+    while !interrupted() {
+        let Some(left) = end.checked_duration_since(std::time::Instant::now()) else {
+            break;
+        };
+        std::thread::sleep(left.min(std::time::Duration::from_millis(20)));
     }
     let packets = wire.stop()?;
     drop(leftovers);
@@ -160,6 +219,9 @@ pub fn run(
         })
         .collect();
     drop(namespaces);
+    if interrupted() {
+        return Err(KernelError::Interrupted);
+    }
     let fault_counts = judge.lock().expect("judge").counts.clone();
     Ok(KernelRun {
         packets,
