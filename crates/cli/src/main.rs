@@ -84,6 +84,9 @@ enum Command {
         /// How long both worlds run (the kernel in real time; default 2s).
         #[arg(long, value_parser = parse_duration)]
         until: Option<SimDuration>,
+        /// Also write the comparison as JSON to this file.
+        #[arg(long)]
+        json: Option<PathBuf>,
     },
     /// List the scenarios in a folder with their descriptions.
     ///
@@ -154,7 +157,12 @@ fn main() -> ExitCode {
         Command::Check { files } => check(&files),
         Command::Sweep(args) => sweep::sweep(args),
         Command::Merge { files, json } => sweep::merge(&files, json.as_deref()),
-        Command::Kernel { file, seed, until } => kernel(&file, seed, until),
+        Command::Kernel {
+            file,
+            seed,
+            until,
+            json,
+        } => kernel(&file, seed, until, json.as_deref()),
         Command::List { dir } => list(&dir),
     };
     match result {
@@ -282,7 +290,12 @@ fn summary(scenario: &Scenario, seed: u64, report: &Report, wall: std::time::Dur
 /// Longest real time `netsim kernel` plays: the kernel side runs in real time.
 const KERNEL_HORIZON_MAX: SimDuration = SimDuration::from_secs(120);
 
-fn kernel(file: &Path, seed: Option<u64>, until: Option<SimDuration>) -> Result<ExitCode, String> {
+fn kernel(
+    file: &Path,
+    seed: Option<u64>,
+    until: Option<SimDuration>,
+    json: Option<&Path>,
+) -> Result<ExitCode, String> {
     let scenario = netsim_scenario::load(file).map_err(|e| e.to_string())?;
     let horizon = until.unwrap_or(SimDuration::from_secs(2));
     if horizon > KERNEL_HORIZON_MAX {
@@ -346,11 +359,69 @@ fn kernel(file: &Path, seed: Option<u64>, until: Option<SimDuration>) -> Result<
         "result:   {verdict} (model seed {seed}, {horizon:?} on the kernel)\n"
     ));
     print!("{out}");
+    if let Some(path) = json {
+        write_kernel_json(path, file, &scenario.file.name, seed, horizon, &c)?;
+    }
     Ok(if c.same() {
         ExitCode::SUCCESS
     } else {
         ExitCode::from(1)
     })
+}
+
+/// The comparison of `netsim kernel` as JSON.
+fn write_kernel_json(
+    path: &Path,
+    file: &Path,
+    name: &str,
+    seed: u64,
+    horizon: std::time::Duration,
+    c: &netsim_kernel::Comparison,
+) -> Result<(), String> {
+    use netsim_kernel::compare::Verdict;
+    let connections: Vec<serde_json::Value> = c
+        .connections
+        .iter()
+        .enumerate()
+        .map(|(i, v)| match v {
+            Verdict::Same { segments } => serde_json::json!({
+                "connection": i + 1, "verdict": "same", "segments": segments,
+            }),
+            Verdict::Differs {
+                at,
+                what,
+                model,
+                kernel,
+            } => serde_json::json!({
+                "connection": i + 1, "verdict": "differs", "segment": at + 1,
+                "what": what, "model": model, "kernel": kernel,
+            }),
+        })
+        .collect();
+    let hosts: Vec<serde_json::Value> = c
+        .hosts
+        .iter()
+        .zip(&c.errors)
+        .zip(&c.model_only)
+        .map(|((host, (model, kernel)), only)| {
+            serde_json::json!({
+                "host": host, "errors_model": model, "errors_kernel": kernel,
+                "model_only_rules": only,
+            })
+        })
+        .collect();
+    let doc = serde_json::json!({
+        "scenario": name,
+        "file": file.display().to_string(),
+        "seed": seed,
+        "horizon_s": horizon.as_secs_f64(),
+        "result": if c.same() { "same" } else { "different" },
+        "connections": connections,
+        "hosts": hosts,
+        "undecodable": c.undecodable,
+    });
+    let text = serde_json::to_string_pretty(&doc).map_err(|e| e.to_string())?;
+    std::fs::write(path, text + "\n").map_err(|e| format!("{}: {e}", path.display()))
 }
 
 fn check(files: &[PathBuf]) -> Result<ExitCode, String> {

@@ -267,6 +267,22 @@ fn kernel_compares_a_story_with_the_real_kernel_and_finds_it_the_same() {
     assert_eq!(o.status.code(), Some(0), "{out}{}", stderr(&o));
     assert!(out.contains("connection 1: same (11 segments)"), "{out}");
     assert!(out.contains("result:   SAME"), "{out}");
+    let json = std::env::temp_dir().join(format!("netsim-kernel-{}.json", std::process::id()));
+    let o = netsim(&[
+        "kernel",
+        &scenario("syn_to_closed_port.ron"),
+        "--until",
+        "1s",
+        "--json",
+        json.to_str().unwrap(),
+    ]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    let doc: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&json).unwrap()).unwrap();
+    assert_eq!(doc["result"], "same");
+    assert_eq!(doc["connections"][0]["segments"], 2);
+    assert_eq!(doc["hosts"][0]["errors_kernel"][0], "ECONNREFUSED");
+    let _ = std::fs::remove_file(json);
 }
 
 #[test]
