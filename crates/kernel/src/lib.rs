@@ -324,6 +324,7 @@ pub fn compare_scenario(
                 m.get(i).unwrap_or(&empty),
                 k.get(i).unwrap_or(&empty),
                 &hosts,
+                horizon,
             )
         })
         .collect();

@@ -8,7 +8,7 @@ use std::time::Duration;
 /// The catalogue stories that run on the kernel and must compare the same: every
 /// connection's segments (relative numbers, flags but PSH, lengths, which options) at the same
 /// times within the tolerance, and the same application errors, over their first second.
-const SAME_ON_THE_KERNEL: [&str; 13] = [
+const SAME_ON_THE_KERNEL: [&str; 14] = [
     "handshake_and_client_close",
     "abortive_close",
     "syn_to_closed_port",
@@ -18,6 +18,7 @@ const SAME_ON_THE_KERNEL: [&str; 13] = [
     "port_exhaustion",
     "port_exhaustion_server_closes",
     "port_exhaustion_wider_range",
+    "port_exhaustion_tw_reuse",
     "tail_loss_probe_fin",
     "lost_final_ack",
     "time_wait_assassination",
