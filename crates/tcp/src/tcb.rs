@@ -1446,7 +1446,8 @@ impl Tcb {
         // Simultaneous open, the SYN-ACKs crossed. The peer's SYN is old (SEG.SEQ = IRS), so
         // the §3.3.3 test would reject the segment, yet it acknowledges our SYN: as RFC 9293
         // §3.5 Figure 7 (line 6) shows, and Linux does (tcp_validate_incoming), take the ACK
-        // (SYN_RECEIVED -> ESTABLISHED) and acknowledge the old SYN at once.
+        // (SYN_RECEIVED -> ESTABLISHED) and acknowledge the old SYN at once; Linux reports
+        // the duplicate SYN's sequence number as a D-SACK (tcp_send_dupack, RFC 2883).
         if self.state == State::SynReceived
             && !self.passive
             && flags.contains(TcpFlags::SYN | TcpFlags::ACK)
@@ -1455,6 +1456,7 @@ impl Tcb {
             && seg.seq == self.irs
             && seg.ack == self.snd_nxt
         {
+            self.set_dsack(cx, self.irs, self.irs.add(1));
             self.syn_ack_accepted(cx, seg);
             return After::Keep;
         }

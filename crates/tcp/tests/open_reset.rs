@@ -289,7 +289,14 @@ fn simultaneous_open_crosses_syns_then_syn_acks_and_establishes_both() {
         "the crossed SYN-ACK is taken"
     );
     // Follows Linux: the SYN in the peer's SYN-ACK is old, so each side acknowledges it at
-    // once; those ACKs change nothing.
+    // once, reporting it as a D-SACK of the SYN's sequence number (tcp_send_dupack, as a 6.18
+    // kernel does: `sack 1 {0:1}` relative); those ACKs change nothing.
+    t.collect();
+    let dsack = |p: &netsim_core::Packet, isn: u32| {
+        p.segment.options.sack.as_slice().to_vec() == [(Seq(isn), Seq(isn + 1))]
+    };
+    assert!(dsack(&t.to_s[0], 5000), "client D-SACKs the server's SYN");
+    assert!(dsack(&t.to_c[0], 1000), "server D-SACKs the client's SYN");
     assert_eq!(cross(&mut t), (vec![".".into()], vec![".".into()]));
     assert_eq!(t.pending_to_s(), Vec::<String>::new());
     assert_eq!(t.pending_to_c(), Vec::<String>::new());
