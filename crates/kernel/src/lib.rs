@@ -184,12 +184,19 @@ pub fn run(
     )));
     let wire = {
         let judge = judge.clone();
+        let cut_plan = plan.clone();
+        let (ha, hb) = (link.a, link.b);
+        let cuts: wire::Cuts = std::sync::Arc::new(move |d, at| {
+            let (from, to) = if d == 0 { (ha, hb) } else { (hb, ha) };
+            cut_plan.is_cut(from, to, at)
+        });
         wire::Wire::start(
             a,
             b,
             link.latency,
             start,
             Box::new(move |d, bytes| judge.lock().expect("judge").fate(d, bytes)),
+            cuts,
         )
     };
     let hosts: Vec<_> = plan
@@ -290,7 +297,11 @@ pub fn compare_scenario(
     let cut = netsim_core::SimTime::after(netsim_core::SimDuration::from_nanos(
         horizon.as_nanos() as u64
     ));
-    let (report, model) = scenario.run(
+    // The model runs to the horizon too, so what its applications saw is cut there as well.
+    let mut model_scenario = scenario.clone();
+    let end = &mut model_scenario.compiled.limits.end;
+    *end = Some(end.map_or(cut, |e| e.min(cut)));
+    let (report, model) = model_scenario.run(
         seed,
         ModelSegments {
             cut,

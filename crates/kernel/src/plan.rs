@@ -58,6 +58,37 @@ pub struct KernelPlan {
     pub links: Vec<KernelLink>,
     /// The targeted faults, judged on the wire.
     pub faults: Vec<netsim_engine::FaultRule>,
+    /// Partitions and heals, in time order.
+    pub cuts: Vec<Cut>,
+}
+
+/// A scheduled partition (or heal) between two hosts.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Cut {
+    /// When, since the start.
+    pub at: Duration,
+    /// From this host...
+    pub from: usize,
+    /// ...to this one.
+    pub to: usize,
+    /// Both directions (else only from -> to).
+    pub both: bool,
+    /// Cut (true) or healed (false).
+    pub cut: bool,
+}
+
+impl KernelPlan {
+    /// Whether packets from host `from` to host `to` are cut at `at` (the schedule's last
+    /// change for that direction at or before `at`).
+    pub fn is_cut(&self, from: usize, to: usize, at: Duration) -> bool {
+        let mut cut = false;
+        for c in self.cuts.iter().filter(|c| c.at <= at) {
+            if (c.from == from && c.to == to) || (c.both && c.from == to && c.to == from) {
+                cut = c.cut;
+            }
+        }
+        cut
+    }
 }
 
 /// Plans `scenario` for the kernel, or says why it cannot run there.
@@ -79,16 +110,31 @@ pub fn plan(scenario: &Scenario) -> Result<KernelPlan, Refusal> {
         };
         return Err(Refusal(format!("fault {}: {why}", i + 1)));
     }
-    if let Some((_, change)) = c.topology.schedule.first() {
-        let what = match change {
+    let mut cuts = Vec::new();
+    for (at, change) in &c.topology.schedule {
+        let at = Duration::from_nanos(at.as_nanos());
+        match *change {
             NetChange::Crash(_) | NetChange::Restart(_) => {
-                "host crashes and restarts (the kernel's TCP state cannot be wiped on cue)"
+                return Err(Refusal(
+                    "host crashes and restarts (the kernel's TCP state cannot be wiped on cue)"
+                        .into(),
+                ));
             }
-            NetChange::Partition(..) | NetChange::Heal(..) => {
-                "partitions are not on the kernel wire yet"
-            }
-        };
-        return Err(Refusal(what.into()));
+            NetChange::Partition(a, b, dir) => cuts.push(Cut {
+                at,
+                from: a.0 as usize,
+                to: b.0 as usize,
+                both: dir == netsim_engine::Direction::Both,
+                cut: true,
+            }),
+            NetChange::Heal(a, b, dir) => cuts.push(Cut {
+                at,
+                from: a.0 as usize,
+                to: b.0 as usize,
+                both: dir == netsim_engine::Direction::Both,
+                cut: false,
+            }),
+        }
     }
     let mut hosts = Vec::new();
     for (spec, plan) in c.topology.hosts.iter().zip(&c.hosts) {
@@ -123,6 +169,7 @@ pub fn plan(scenario: &Scenario) -> Result<KernelPlan, Refusal> {
         hosts,
         links,
         faults: c.topology.faults.clone(),
+        cuts,
     })
 }
 
@@ -420,6 +467,20 @@ mod tests {
         let sysctls = &ok.hosts[1].sysctls;
         assert!(sysctls.contains(&("net.ipv4.tcp_sack".into(), "0".into())));
         assert!(sysctls.contains(&("net.ipv4.tcp_fin_timeout".into(), "30".into())));
+    }
+
+    #[test]
+    fn partitions_become_a_cut_schedule_per_direction() {
+        let src = BASE.replace("TCP ", "").replace(
+            "links: [",
+            r#"events: [PartitionOneWay(at: "1s", from: "client", to: "server"), Heal(at: "3s", between: ("client", "server"))], links: ["#,
+        );
+        let p = plan(&scenario(&src)).unwrap();
+        let s = Duration::from_secs;
+        assert!(!p.is_cut(0, 1, s(0)));
+        assert!(p.is_cut(0, 1, s(2)), "client to server cut from 1 s");
+        assert!(!p.is_cut(1, 0, s(2)), "one way only");
+        assert!(!p.is_cut(0, 1, s(3)), "healed at 3 s");
     }
 
     #[test]

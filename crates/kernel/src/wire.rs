@@ -56,6 +56,10 @@ pub struct Captured {
 /// Decides each packet's fate; called in the order packets enter the wire.
 pub type Judge = Box<dyn FnMut(usize, &[u8]) -> Fate + Send>;
 
+/// Whether a direction is cut by a partition at a time since the start: a packet is dropped
+/// when it enters a cut direction, or when the direction is cut as it would arrive.
+pub type Cuts = std::sync::Arc<dyn Fn(usize, Duration) -> bool + Send + Sync>;
+
 /// A running wire; stopping it (or dropping it) joins its threads.
 pub struct Wire {
     stop: Arc<AtomicBool>,
@@ -70,7 +74,14 @@ const TICK: Duration = Duration::from_millis(1);
 
 impl Wire {
     /// Starts relaying between `a` and `b` with `latency` each way, from `start`.
-    pub fn start(a: Tun, b: Tun, latency: Duration, start: Instant, judge: Judge) -> Wire {
+    pub fn start(
+        a: Tun,
+        b: Tun,
+        latency: Duration,
+        start: Instant,
+        judge: Judge,
+        cuts: Cuts,
+    ) -> Wire {
         let stop = Arc::new(AtomicBool::new(false));
         let capture = Arc::new(Mutex::new(Vec::new()));
         let judge = Arc::new(Mutex::new(judge));
@@ -81,9 +92,10 @@ impl Wire {
             let stop = stop.clone();
             let capture = capture.clone();
             let judge = judge.clone();
+            let cuts = cuts.clone();
             threads.push(std::thread::spawn(move || {
                 relay(
-                    direction, &from, &to, latency, start, &stop, &capture, &judge,
+                    direction, &from, &to, latency, start, &stop, &capture, &judge, &cuts,
                 )
             }));
         }
@@ -133,6 +145,7 @@ fn relay(
     stop: &AtomicBool,
     capture: &Mutex<Vec<Captured>>,
     judge: &Mutex<Judge>,
+    cuts: &Cuts,
 ) -> Result<(), KernelError> {
     let mut buf = vec![0u8; BUF];
     // Packets on the link, by due time (a delay can reorder them), then arrival order.
@@ -145,7 +158,9 @@ fn relay(
         queue.sort_by_key(|(due, n, _)| (*due, *n));
         while queue.first().is_some_and(|(due, _, _)| *due <= now) {
             let (_, _, bytes) = queue.remove(0);
-            to.send(&bytes)?;
+            if !cuts(direction, now.saturating_duration_since(start)) {
+                to.send(&bytes)?;
+            }
         }
         let wait = queue.first().map_or(TICK, |(due, _, _)| {
             due.saturating_duration_since(now).min(TICK)
@@ -155,7 +170,11 @@ fn relay(
         };
         let seen = Instant::now();
         let bytes = buf[..n].to_vec();
-        let fate = (judge.lock().expect("judge lock"))(direction, &bytes);
+        let fate = if cuts(direction, seen.saturating_duration_since(start)) {
+            Fate::Drop
+        } else {
+            (judge.lock().expect("judge lock"))(direction, &bytes)
+        };
         capture.lock().expect("capture lock").push(Captured {
             at: seen.saturating_duration_since(start),
             direction,

@@ -7,7 +7,8 @@ use std::time::Duration;
 
 /// The catalogue stories that run on the kernel and must compare the same: every
 /// connection's segments (relative numbers, flags but PSH, lengths, which options) at the same
-/// times within the tolerance, and the same application errors, over their first second.
+/// times within the tolerance, and the same application errors, over their first second
+/// (and the keep-alive story over the six seconds its probes take).
 const SAME_ON_THE_KERNEL: [&str; 14] = [
     "handshake_and_client_close",
     "abortive_close",
@@ -28,13 +29,16 @@ const SAME_ON_THE_KERNEL: [&str; 14] = [
 #[test]
 fn catalogue_stories_compare_the_same_on_the_kernel() {
     let mut different = Vec::new();
-    for name in SAME_ON_THE_KERNEL {
+    let stories = SAME_ON_THE_KERNEL
+        .iter()
+        .map(|name| (*name, Duration::from_secs(1)))
+        .chain([("keepalive_peer_vanished", Duration::from_secs(6))]);
+    for (name, horizon) in stories {
         let path =
             Path::new(env!("CARGO_MANIFEST_DIR")).join(format!("../../scenarios/{name}.ron"));
         let scenario = netsim_scenario::load(&path).unwrap();
-        let c =
-            netsim_kernel::compare_scenario(&scenario, scenario.file.seed, Duration::from_secs(1))
-                .unwrap_or_else(|e| panic!("{name}: {e}"));
+        let c = netsim_kernel::compare_scenario(&scenario, scenario.file.seed, horizon)
+            .unwrap_or_else(|e| panic!("{name}: {e}"));
         if !c.same() {
             different.push(format!("{name}: {:#?}", c.connections));
         }
