@@ -21,7 +21,10 @@ pub use config::{
 };
 pub use probe::{Planned, Probe};
 pub use rng::{Probability, Stream};
-pub use sim::{Ctx, FaultCount, Host, NetStats, RunError, RunOutcome, Sim, Stop, TimerId};
+pub use sim::{
+    Ctx, FaultCount, FaultVerdict, Host, NetStats, RunError, RunOutcome, Sim, Stop, TimerId,
+    judge_faults,
+};
 pub use trace::{
     Cause, DropReason, NoEvent, NullSink, PacketId, TextFormat, TextLines, TextWriter, TraceEvent,
     TraceKind, TraceRecord, TraceSink,

@@ -10,8 +10,8 @@ use std::net::Ipv4Addr;
 use netsim_core::{Packet, SimDuration, SimTime, StableHasher};
 
 use crate::config::{
-    BuildError, Direction, FaultAction, FaultId, HostId, LinkConfig, NetChange, Occurrence,
-    QueueLimit, Release, RunLimits, Topology,
+    BuildError, Direction, FaultAction, FaultId, FaultRule, HostId, LinkConfig, NetChange,
+    Occurrence, QueueLimit, Release, RunLimits, Topology,
 };
 use crate::queue::{Ev, EventQueue};
 use crate::rng::Stream;
@@ -76,6 +76,62 @@ pub struct FaultCount {
     pub matched: u64,
     /// Times the action was applied.
     pub fired: u64,
+}
+
+/// What the targeted faults do to one packet: each field names the first rule that asked for
+/// it.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct FaultVerdict {
+    /// Drop it (wins over everything else).
+    pub drop: Option<FaultId>,
+    /// Hold it until released (wins over delay and duplication).
+    pub hold: Option<(FaultId, Release)>,
+    /// Extra delay, summed over the rules that fired.
+    pub delay: SimDuration,
+    /// The first rule that delayed it.
+    pub delay_by: Option<FaultId>,
+    /// The first rule that duplicated it.
+    pub duplicate_by: Option<FaultId>,
+}
+
+/// Targeted faults, tried in declaration order: every rule counts the packets its filter
+/// matches (in `counts`, one per rule); the actions of all rules that fire combine (drop wins,
+/// then hold, then delay and duplication). The network uses this for every packet, and so
+/// does the kernel comparison's wire, so both worlds judge faults the same way.
+pub fn judge_faults(
+    rules: &[FaultRule],
+    counts: &mut [FaultCount],
+    from: HostId,
+    to: HostId,
+    packet: &Packet,
+    sender_state: &str,
+) -> FaultVerdict {
+    let mut v = FaultVerdict::default();
+    for (i, (rule, count)) in rules.iter().zip(counts.iter_mut()).enumerate() {
+        if !rule.filter.matches(from, to, packet, sender_state) {
+            continue;
+        }
+        count.matched += 1;
+        let fires = match rule.occurrence {
+            Occurrence::Nth(n) => count.matched == n,
+            Occurrence::Every => true,
+        };
+        if !fires {
+            continue;
+        }
+        count.fired += 1;
+        let fault = FaultId(i as u32);
+        match rule.action {
+            FaultAction::Drop => v.drop = v.drop.or(Some(fault)),
+            FaultAction::Hold(release) => v.hold = v.hold.or(Some((fault, release))),
+            FaultAction::Delay(d) => {
+                v.delay = v.delay.saturating_add(d);
+                v.delay_by = v.delay_by.or(Some(fault));
+            }
+            FaultAction::Duplicate => v.duplicate_by = v.duplicate_by.or(Some(fault)),
+        }
+    }
+    v
 }
 
 /// Why a run ended normally.
@@ -329,38 +385,20 @@ impl<E: TraceEvent, S: TraceSink<E>> Net<E, S> {
             return self.drop_packet(id, &packet, DropReason::NoRoute);
         };
 
-        // Targeted faults, tried in declaration order. Every rule counts its matches; the
-        // actions of all rules that fire combine (drop wins, then hold, then delay+duplicate).
-        let mut drop = None;
-        let mut hold = None;
-        let mut delay = SimDuration::ZERO;
-        let mut delay_by = None;
-        let mut duplicate_by = None;
-        for (i, rule) in self.topology.faults.iter().enumerate() {
-            if !rule.filter.matches(from, to, &packet, sender_state) {
-                continue;
-            }
-            let count = &mut self.fault_counts[i];
-            count.matched += 1;
-            let fires = match rule.occurrence {
-                Occurrence::Nth(n) => count.matched == n,
-                Occurrence::Every => true,
-            };
-            if !fires {
-                continue;
-            }
-            count.fired += 1;
-            let fault = FaultId(i as u32);
-            match rule.action {
-                FaultAction::Drop => drop = drop.or(Some(fault)),
-                FaultAction::Hold(release) => hold = hold.or(Some((fault, release))),
-                FaultAction::Delay(d) => {
-                    delay = delay.saturating_add(d);
-                    delay_by = delay_by.or(Some(fault));
-                }
-                FaultAction::Duplicate => duplicate_by = duplicate_by.or(Some(fault)),
-            }
-        }
+        let FaultVerdict {
+            drop,
+            hold,
+            delay,
+            delay_by,
+            duplicate_by,
+        } = judge_faults(
+            &self.topology.faults,
+            &mut self.fault_counts,
+            from,
+            to,
+            &packet,
+            sender_state,
+        );
         if let Some(fault) = drop {
             return self.drop_packet(id, &packet, DropReason::Fault(fault));
         }

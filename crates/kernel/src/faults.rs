@@ -12,18 +12,12 @@ use std::net::SocketAddrV4;
 use std::time::Duration;
 
 use netsim_core::{Packet, Seq, TcpFlags};
-use netsim_engine::{FaultAction, FaultRule, HostId, Occurrence, Release};
+use netsim_engine::{FaultCount, FaultRule, HostId, Release, judge_faults};
 
 use crate::wire::Fate;
 
-/// How often a rule matched and fired.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub struct Count {
-    /// Packets its filter matched.
-    pub matched: u64,
-    /// Packets it acted on.
-    pub fired: u64,
-}
+/// How often a rule matched and fired (the engine's own count).
+pub type Count = FaultCount;
 
 /// The fault rules of one link, with their counts.
 #[derive(Debug)]
@@ -91,38 +85,19 @@ impl Judge {
         };
         let (from, to) = self.ends[direction.min(1)];
         let state = self.sender_state(&packet);
-        let (mut drop, mut hold, mut delay, mut copies) = (false, None, Duration::ZERO, 1);
-        for (rule, count) in self.rules.iter().zip(&mut self.counts) {
-            if !rule.filter.matches(from, to, &packet, state) {
-                continue;
-            }
-            count.matched += 1;
-            let fires = match rule.occurrence {
-                Occurrence::Nth(n) => count.matched == n,
-                Occurrence::Every => true,
-            };
-            if !fires {
-                continue;
-            }
-            count.fired += 1;
-            match rule.action {
-                FaultAction::Drop => drop = true,
-                FaultAction::Hold(release) => {
-                    hold = hold.or(Some(release));
-                }
-                FaultAction::Delay(d) => delay += Duration::from_nanos(d.as_nanos()),
-                FaultAction::Duplicate => copies = 2,
-            }
-        }
-        if drop {
+        let v = judge_faults(&self.rules, &mut self.counts, from, to, &packet, state);
+        if v.drop.is_some() {
             // A dropped segment never reached the peer: it changes nothing there.
             return Fate::Drop;
         }
         self.delivered(&packet);
-        match hold {
+        match v.hold.map(|(_, release)| release) {
             Some(Release::At(t)) => Fate::HoldUntil(Duration::from_nanos(t.as_nanos())),
             Some(Release::AfterPackets(n)) => Fate::HoldForPackets(n),
-            None => Fate::Deliver { delay, copies },
+            None => Fate::Deliver {
+                delay: Duration::from_nanos(v.delay.as_nanos()),
+                copies: if v.duplicate_by.is_some() { 2 } else { 1 },
+            },
         }
     }
 
