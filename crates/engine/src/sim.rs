@@ -855,7 +855,6 @@ impl<H: Host, S: TraceSink<H::Event>> Sim<H, S> {
         }
     }
 
-    /// Handles one due entry; false if it was stale (cancelled timer, dropped packet).
     /// Pops the first queue entry if it is stale (a cancelled timer, a timer of a host that
     /// restarted, a packet no longer in flight); returns whether it did.
     fn drop_stale_top(&mut self) -> bool {
@@ -874,6 +873,8 @@ impl<H: Host, S: TraceSink<H::Event>> Sim<H, S> {
         stale
     }
 
+    /// Handles one due entry; false if it was stale (cancelled timer, dropped packet). The
+    /// staleness rules are [`Self::drop_stale_top`]'s.
     fn dispatch(&mut self, ev: Ev) -> bool {
         let net = &mut self.net;
         match ev {
