@@ -140,6 +140,18 @@ fn blocks(ack: &Packet, flight: &[Packet]) -> Vec<(usize, usize)> {
         .collect()
 }
 
+/// Connects (SACK not agreed by one side or the other) and sends three segments of which the
+/// second is lost: the receiver's duplicate ACK, at the hole, carries no SACK block.
+fn dup_ack_has_no_sack_block(client: TcpConfig, server: TcpConfig) {
+    let (mut t, c, _s) = connected(client, server, ms(1));
+    let segs = flight(&mut t, c, 3, MSS);
+    to_server(&mut t, &segs[0]);
+    to_server(&mut t, &segs[2]);
+    let dup = take_to_c(&mut t);
+    assert_eq!(acks(&dup).last(), Some(&segs[1].segment.seq.0));
+    assert!(dup.iter().all(|p| p.segment.options.sack.is_empty()));
+}
+
 // -------------------------------------------------------------------------------------------
 // Quick ACKs, ping-pong and delayed ACKs (tcp_input.c, tcp_output.c, tcp_timer.c)
 
@@ -460,13 +472,7 @@ fn out_of_order_data_gets_a_duplicate_ack_with_the_newest_block_first() {
         "joined, first"
     );
 
-    let (mut t, c, _s) = connected(linux(1000), rfc_rules(5000), ms(1));
-    let segs = flight(&mut t, c, 3, MSS);
-    to_server(&mut t, &segs[0]);
-    to_server(&mut t, &segs[2]);
-    let dup = take_to_c(&mut t);
-    assert_eq!(acks(&dup).last(), Some(&segs[1].segment.seq.0));
-    assert!(dup.iter().all(|p| p.segment.options.sack.is_empty()));
+    dup_ack_has_no_sack_block(linux(1000), rfc_rules(5000));
 }
 
 /// Linux tcp_data_queue (RFC 5681 §4.2): the segment that fills the last hole is ACKed at
@@ -798,13 +804,7 @@ fn syn_and_syn_ack_offer_sack_in_linux_option_order() {
         sack: false,
         ..linux(1000)
     };
-    let (mut t, c, _s) = connected(no_sack, linux(5000), ms(1));
-    let segs = flight(&mut t, c, 3, MSS);
-    to_server(&mut t, &segs[0]);
-    to_server(&mut t, &segs[2]);
-    let dup = take_to_c(&mut t);
-    assert_eq!(acks(&dup).last(), Some(&segs[1].segment.seq.0));
-    assert!(dup.iter().all(|p| p.segment.options.sack.is_empty()));
+    dup_ack_has_no_sack_block(no_sack, linux(5000));
 }
 
 /// Linux tcp_fastretrans_alert with RACK (tcp_rack_detect_loss: reo_wnd 0 once three
