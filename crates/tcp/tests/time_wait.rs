@@ -41,15 +41,19 @@ fn connect_and_accept(t: &mut Pair, listener: SocketId, bind: Bind) -> (SocketId
 }
 
 /// The client closes first, the server's application reads EOF and closes at once: the
-/// client ends in TIME_WAIT, the server in CLOSED. No time passes.
-fn close_client_first(t: &mut Pair, c: SocketId, s: SocketId) {
+/// client ends in TIME_WAIT, the server in CLOSED. No time passes. Returns a copy of the
+/// server's FIN, for a test to deliver again as a retransmission.
+fn close_client_first(t: &mut Pair, c: SocketId, s: SocketId) -> Packet {
     t.c.close(t.now, c).unwrap();
     assert_eq!(t.deliver_to_s(), ["F."]);
     assert_eq!(t.s_read(s).1, Received::Eof);
     t.s.close(t.now, s).unwrap();
+    t.collect();
+    let fin = t.to_c[0].clone();
     assert_eq!(t.deliver_to_c(), ["F."]);
     assert_eq!(t.deliver_to_s(), ["."]);
     assert_eq!(t.s.state_of(s), Err(Errno::BadFd));
+    fin
 }
 
 /// The server closes first, the client's application reads EOF and closes at once: the
@@ -483,19 +487,12 @@ fn time_wait_acks_a_retransmitted_fin_and_restarts_the_timer() {
     let mut t = Pair::linux();
     let listener = t.s.listen(t.now, PORT, 16).unwrap();
     let (c, s) = connect_and_accept(&mut t, listener, FIXED_PORT);
-    t.c.close(t.now, c).unwrap();
-    t.deliver_to_s();
-    t.s_read(s);
-    t.s.close(t.now, s).unwrap();
-    t.collect();
-    let fin = t.to_c.clone();
-    assert_eq!(t.deliver_to_c(), ["F."]);
-    assert_eq!(t.deliver_to_s(), ["."]);
+    let fin = close_client_first(&mut t, c, s);
     let began = t.now;
     assert_eq!(t.c.table_sizes(), (0, 1));
 
     t.advance(secs(10));
-    deliver_late_to_c(&mut t, &fin);
+    deliver_late_to_c(&mut t, &[fin]);
     assert_eq!(count(&t.c_log, Note::TimeWaitRestarted), 1);
     let ack = take_to_s(&mut t);
     assert_eq!(ack.len(), 1);
@@ -649,14 +646,7 @@ fn time_wait_linux_rules_restart_the_timer_and_ack_what_they_do_not_accept() {
         let mut t = Pair::linux();
         let listener = t.s.listen(t.now, PORT, 16).unwrap();
         let (c, s) = connect_and_accept(&mut t, listener, FIXED_PORT);
-        t.c.close(t.now, c).unwrap();
-        t.deliver_to_s();
-        t.s_read(s);
-        t.s.close(t.now, s).unwrap();
-        t.collect();
-        let fin = t.to_c[0].clone();
-        assert_eq!(t.deliver_to_c(), ["F."]);
-        assert_eq!(t.deliver_to_s(), ["."]);
+        let fin = close_client_first(&mut t, c, s);
         let began = t.now;
         t.advance(secs(10));
         for p in segments(&fin) {
