@@ -338,9 +338,18 @@ fn bare_fin_at_zero_window_is_accepted_and_acked() {
             to_server(&mut t, last);
             assert_eq!(t.s.state_of(s), Ok(State::FinWait2));
             t.advance(secs(5));
-            // At most the one tail loss probe that went out while the client's delayed ACK
-            // of the FIN was pending (the harness has an RTT of zero).
-            assert!(t.s.counters().fin_retransmits <= 1, "no FIN loop");
+            // Only the one tail loss probe that went out while the client's delayed ACK of
+            // the FIN was pending (the harness has an RTT of zero), then no FIN loop.
+            let counters = t.s.counters();
+            assert_eq!(
+                (
+                    counters.fin_retransmits,
+                    counters.loss_probes,
+                    counters.timeouts
+                ),
+                (1, 1, 0),
+                "no FIN loop"
+            );
         } else {
             assert_eq!(last.segment.ack.0, fin_seq, "the FIN was dropped");
             assert_eq!(t.c.state_of(c), Ok(State::Established));
@@ -885,12 +894,13 @@ fn a_small_window_gets_no_tiny_segment() {
 // -----------------------------------------------------------------------------------------
 // Slow start
 
-/// Segments the client sends before any ACK, and after the ACKs of those.
+/// Segments the client sends before any ACK, how many ACKs the server sends for them (no
+/// time passing: the ones sent at once), and the segments the client sends after those ACKs.
 fn first_two_rounds(
     client: TcpConfig,
     server: TcpConfig,
     nodelay: bool,
-) -> (Vec<usize>, Vec<usize>) {
+) -> (Vec<usize>, usize, Vec<usize>) {
     let mut t = Pair::new(client, server);
     let (c, _s) = t.establish();
     t.c.set_nodelay(c, nodelay).unwrap();
@@ -899,9 +909,9 @@ fn first_two_rounds(
     for p in &first {
         to_server(&mut t, p);
     }
-    t.deliver_to_c();
+    let acks = t.deliver_to_c().len();
     let second = take_to_s(&mut t);
-    (lens(&first), lens(&second))
+    (lens(&first), acks, lens(&second))
 }
 
 /// RFC 5681 §3.1 with RFC 6928's initial window of 10 segments (Linux): 10 full segments
@@ -911,16 +921,18 @@ fn first_two_rounds(
 #[test]
 fn slow_start_sends_the_initial_window_then_grows_by_one_mss_per_ack() {
     for nodelay in [false, true] {
-        let (first, second) = first_two_rounds(rfc_rules(1000), rfc_rules(5000), nodelay);
+        let (first, acks, second) = first_two_rounds(rfc_rules(1000), rfc_rules(5000), nodelay);
         assert_eq!(first, [MSS; 10], "initial window, nodelay {nodelay}");
+        assert_eq!(acks, 5, "one ACK per two full segments, nodelay {nodelay}");
         assert_eq!(second, [MSS; 15], "after 5 delayed ACKs, nodelay {nodelay}");
     }
     let quick = TcpConfig {
         delayed_ack: None,
         ..rfc_rules(5000)
     };
-    let (first, second) = first_two_rounds(rfc_rules(1000), quick, false);
+    let (first, acks, second) = first_two_rounds(rfc_rules(1000), quick, false);
     assert_eq!(first, [MSS; 10]);
+    assert_eq!(acks, 10);
     assert_eq!(second, [MSS; 20], "after 10 ACKs");
 }
 
@@ -929,8 +941,9 @@ fn slow_start_sends_the_initial_window_then_grows_by_one_mss_per_ack() {
 /// a Linux sender's first two flights are.
 #[test]
 fn linux_slow_start_doubles_the_window_per_round_trip_from_ten_segments() {
-    let (first, second) = first_two_rounds(linux(1000), linux(5000), false);
+    let (first, acks, second) = first_two_rounds(linux(1000), linux(5000), false);
     assert_eq!(first, [MSS; 10]);
+    assert_eq!(acks, 10, "quick-ACK mode: one ACK per segment");
     assert_eq!(second, [MSS; 20]);
 }
 

@@ -11,7 +11,7 @@ mod common;
 use std::net::SocketAddrV4;
 
 use common::*;
-use netsim_core::{Packet, Seq, SimTime, TcpFlags, TcpOptions};
+use netsim_core::{Packet, Seq, SimDuration, SimTime, TcpFlags, TcpOptions};
 use netsim_tcp::{
     Bind, Errno, IsnMode, Listen, Note, Received, Resent, SocketEvent, SocketId, State, TcpConfig,
     TcpEvent, TcpStack,
@@ -337,35 +337,39 @@ fn syn_to_closed_port_is_refused_with_econnrefused() {
     assert_eq!(t.c.next_deadline(), None, "no SYN retransmission");
 }
 
-/// RFC 6298 §5.5 (back off by doubling), RFC 1122 §4.2.3.5 (R2 for SYN): 6 SYN retries with
-/// a 1 s initial RTO and no linear timeouts (Linux before 6.5): SYNs at 0, 1, 3, 7, 15, 31
-/// and 63 s, ETIMEDOUT at 127 s.
-#[test]
-fn syn_retries_back_off_then_connect_times_out_at_127_s() {
-    let mut t = Pair::new(rfc_rules(1000), rfc_rules(5000));
+/// connect() to the server, whose every SYN is lost: nothing goes out before each of
+/// `resends` and one SYN (SEQ = the ISN, 1000) exactly at it; connect() fails with ETIMEDOUT
+/// exactly at `timeout`, and then nothing more is sent or armed. Each resend is traced as
+/// attempt 1, 2, ... and counted.
+fn every_syn_lost_until_etimedout(t: &mut Pair, resends: &[SimDuration], timeout: SimDuration) {
     let fd = t.c.connect(t.now, server_addr(), Bind::default()).unwrap();
     assert_eq!(t.lose_to_s(), ["S"]);
-    for at in [1, 3, 7, 15, 31, 63] {
-        let due = SimTime::after(secs(at));
+    for &at in resends {
+        let due = SimTime::after(at);
         t.advance(due.saturating_since(t.now) - ms(1));
         assert_eq!(
             t.pending_to_s(),
             Vec::<String>::new(),
-            "nothing before {at} s"
+            "nothing before {at}"
         );
         t.advance(ms(1));
-        assert_eq!(t.lose_to_s(), ["S"], "a SYN at {at} s");
+        assert_eq!(t.lose_to_s(), ["S"], "a SYN at {at}");
     }
-    t.advance(secs(127) - t.now.since_start() - ms(1));
+    let end = SimTime::after(timeout);
+    t.advance(end.saturating_since(t.now) - ms(1));
     assert!(
         errors(&t.c_log).is_empty(),
-        "still trying just before 127 s"
+        "still trying just before {timeout}"
     );
     t.advance(ms(1));
-    assert_eq!(t.now, SimTime::after(secs(127)));
+    assert_eq!(t.now, end);
     assert_eq!(errors(&t.c_log), ["ETIMEDOUT"]);
     assert_eq!(t.c_sock, [SocketEvent::Failed(fd, Errno::TimedOut)]);
-    assert_eq!(t.pending_to_s(), Vec::<String>::new(), "no eighth SYN");
+    assert_eq!(
+        t.pending_to_s(),
+        Vec::<String>::new(),
+        "no SYN after the last"
+    );
     assert_eq!(path(&t.c_log), ["CLOSED", "SYN_SENT", "CLOSED"]);
     let retransmits: Vec<(Resent, u32, u32)> = t
         .c_log
@@ -377,10 +381,21 @@ fn syn_retries_back_off_then_connect_times_out_at_127_s() {
             _ => None,
         })
         .collect();
-    let expected: Vec<(Resent, u32, u32)> = (1..=6).map(|n| (Resent::Syn, 1000, n)).collect();
+    let n = resends.len() as u32;
+    let expected: Vec<(Resent, u32, u32)> = (1..=n).map(|i| (Resent::Syn, 1000, i)).collect();
     assert_eq!(retransmits, expected);
-    assert_eq!(t.c.counters().retransmits, 6);
+    assert_eq!(t.c.counters().retransmits, u64::from(n));
     assert_eq!(t.c.next_deadline(), None);
+}
+
+/// RFC 6298 §5.5 (back off by doubling), RFC 1122 §4.2.3.5 (R2 for SYN): 6 SYN retries with
+/// a 1 s initial RTO and no linear timeouts (Linux before 6.5): SYNs at 0, 1, 3, 7, 15, 31
+/// and 63 s, ETIMEDOUT at 127 s.
+#[test]
+fn syn_retries_back_off_then_connect_times_out_at_127_s() {
+    let mut t = Pair::new(rfc_rules(1000), rfc_rules(5000));
+    let resends = [1, 3, 7, 15, 31, 63].map(secs);
+    every_syn_lost_until_etimedout(&mut t, &resends, secs(127));
 }
 
 /// Linux 6.5+ (tcp_syn_linear_timeouts 4, tcp_write_timeout): the first four SYN
@@ -392,28 +407,11 @@ fn syn_retries_back_off_then_connect_times_out_at_127_s() {
 #[test]
 fn linux_syn_retries_are_linear_four_times_then_back_off_and_time_out_at_135_s() {
     let mut t = Pair::linux();
-    let fd = t.c.connect(t.now, server_addr(), Bind::default()).unwrap();
-    assert_eq!(t.lose_to_s(), ["S"]);
-    for at in [
+    let resends = [
         1024, 2048, 3072, 4096, 5120, 7136, 11264, 19456, 35584, 69632,
-    ] {
-        let due = SimTime::after(ms(at));
-        t.advance(due.saturating_since(t.now) - ms(1));
-        assert_eq!(
-            t.pending_to_s(),
-            Vec::<String>::new(),
-            "nothing before {at} ms"
-        );
-        t.advance(ms(1));
-        assert_eq!(t.lose_to_s(), ["S"], "a SYN at {at} ms");
-    }
-    t.advance(ms(135_168) - t.now.since_start() - ms(1));
-    assert!(errors(&t.c_log).is_empty(), "still trying");
-    t.advance(ms(1));
-    assert_eq!(errors(&t.c_log), ["ETIMEDOUT"]);
-    assert_eq!(t.c_sock, [SocketEvent::Failed(fd, Errno::TimedOut)]);
-    assert_eq!(t.pending_to_s(), Vec::<String>::new(), "no twelfth SYN");
-    assert_eq!(t.c.counters().retransmits, 10);
+    ]
+    .map(ms);
+    every_syn_lost_until_etimedout(&mut t, &resends, ms(135_168));
 }
 
 // -------------------------------------------------------------------------------------------

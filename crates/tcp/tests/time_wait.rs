@@ -41,15 +41,19 @@ fn connect_and_accept(t: &mut Pair, listener: SocketId, bind: Bind) -> (SocketId
 }
 
 /// The client closes first, the server's application reads EOF and closes at once: the
-/// client ends in TIME_WAIT, the server in CLOSED. No time passes.
-fn close_client_first(t: &mut Pair, c: SocketId, s: SocketId) {
+/// client ends in TIME_WAIT, the server in CLOSED. No time passes. Returns a copy of the
+/// server's FIN, for a test to deliver again as a retransmission.
+fn close_client_first(t: &mut Pair, c: SocketId, s: SocketId) -> Packet {
     t.c.close(t.now, c).unwrap();
     assert_eq!(t.deliver_to_s(), ["F."]);
     assert_eq!(t.s_read(s).1, Received::Eof);
     t.s.close(t.now, s).unwrap();
+    t.collect();
+    let fin = t.to_c[0].clone();
     assert_eq!(t.deliver_to_c(), ["F."]);
     assert_eq!(t.deliver_to_s(), ["."]);
     assert_eq!(t.s.state_of(s), Err(Errno::BadFd));
+    fin
 }
 
 /// The server closes first, the client's application reads EOF and closes at once: the
@@ -483,19 +487,12 @@ fn time_wait_acks_a_retransmitted_fin_and_restarts_the_timer() {
     let mut t = Pair::linux();
     let listener = t.s.listen(t.now, PORT, 16).unwrap();
     let (c, s) = connect_and_accept(&mut t, listener, FIXED_PORT);
-    t.c.close(t.now, c).unwrap();
-    t.deliver_to_s();
-    t.s_read(s);
-    t.s.close(t.now, s).unwrap();
-    t.collect();
-    let fin = t.to_c.clone();
-    assert_eq!(t.deliver_to_c(), ["F."]);
-    assert_eq!(t.deliver_to_s(), ["."]);
+    let fin = close_client_first(&mut t, c, s);
     let began = t.now;
     assert_eq!(t.c.table_sizes(), (0, 1));
 
     t.advance(secs(10));
-    deliver_late_to_c(&mut t, &fin);
+    deliver_late_to_c(&mut t, &[fin]);
     assert_eq!(count(&t.c_log, Note::TimeWaitRestarted), 1);
     let ack = take_to_s(&mut t);
     assert_eq!(ack.len(), 1);
@@ -578,97 +575,92 @@ fn time_wait_acks_an_old_duplicate_and_ignores_other_segments() {
 
 /// Linux tcp_timewait_state_process, case by case. The client is in TIME_WAIT (SND.NXT 1002,
 /// RCV.NXT 5002) since `began`; 10 s later the server's side of the 4-tuple sends one or two
-/// segments. Each row: what arrives, the client's answers as (flags, SEQ, ACK), and whether
-/// the timer restarted (TIME_WAIT then ends 60 s after the arrival, else 60 s after `began`).
+/// segments, 1 ms apart. Each row: what arrives (given the server's FIN), how many bare ACKs
+/// (SEQ 1002, ACK 5002) the client answers with, and how many segments restart the timer
+/// (TIME_WAIT then ends 60 s after the last of them, else 60 s after `began`).
 #[test]
 fn time_wait_linux_rules_restart_the_timer_and_ack_what_they_do_not_accept() {
     let ack = || (".".to_string(), 1002, 5002);
-    let old_ts = |p: Packet, fin: &Packet| {
-        let mut p = p;
+    /// `p` with a TSval one older than the FIN's: it fails PAWS.
+    fn older_than(fin: &Packet, mut p: Packet) -> Packet {
         let ts = fin.segment.options.timestamps.expect("timestamps on");
         p.segment.options.timestamps = Some(Timestamps {
             val: ts.val.wrapping_sub(1),
             ecr: ts.ecr,
         });
         p
-    };
-    type Row = (&'static str, fn(&Packet) -> Vec<Packet>, usize, bool);
+    }
+    type Row = (&'static str, fn(&Packet) -> Vec<Packet>, usize, u64);
     let rows: [Row; 9] = [
         (
             "bare ACK at RCV.NXT",
             |_| vec![from_server(40000, ".", 5002, 1002, b"")],
             0,
-            true,
+            1,
         ),
-        ("retransmitted FIN", |fin| vec![fin.clone()], 1, true),
+        ("retransmitted FIN", |fin| vec![fin.clone()], 1, 1),
         (
             "old duplicate data",
             |_| vec![from_server(40000, "P.", 4990, 1002, b"old!")],
             1,
-            true,
+            1,
         ),
         (
             "data at RCV.NXT",
             |_| vec![from_server(40000, "P.", 5002, 1002, b"late")],
             1,
-            true,
+            1,
         ),
         (
             "ACK above the window",
             |_| vec![from_server(40000, ".", 9000, 1002, b"")],
             1,
-            true,
+            1,
         ),
         (
             "two ACKs 1 ms apart: the second is rate-limited",
             |_| vec![from_server(40000, ".", 9000, 1002, b""); 2],
             1,
-            true,
+            2,
         ),
         (
             "old SYN without ACK",
             |_| vec![from_server(40000, "S", 4000, 0, b"")],
             1,
-            false,
+            0,
         ),
         (
             "RST above RCV.NXT",
             |_| vec![from_server(40000, "R", 5003, 0, b"")],
             0,
-            false,
+            0,
         ),
-        ("bare ACK at RCV.NXT failing PAWS", |_| vec![], 1, true),
+        (
+            "bare ACK at RCV.NXT failing PAWS",
+            |fin| vec![older_than(fin, from_server(40000, ".", 5002, 1002, b""))],
+            1,
+            1,
+        ),
     ];
-    for (what, segments, acks, restarted) in rows {
+    for (what, segments, acks, restarts) in rows {
         let mut t = Pair::linux();
         let listener = t.s.listen(t.now, PORT, 16).unwrap();
         let (c, s) = connect_and_accept(&mut t, listener, FIXED_PORT);
-        t.c.close(t.now, c).unwrap();
-        t.deliver_to_s();
-        t.s_read(s);
-        t.s.close(t.now, s).unwrap();
-        t.collect();
-        let fin = t.to_c[0].clone();
-        assert_eq!(t.deliver_to_c(), ["F."]);
-        assert_eq!(t.deliver_to_s(), ["."]);
+        let fin = close_client_first(&mut t, c, s);
         let began = t.now;
         t.advance(secs(10));
-        let mut packets = segments(&fin);
-        if packets.is_empty() {
-            packets.push(old_ts(from_server(40000, ".", 5002, 1002, b""), &fin));
-        }
-        for p in packets {
+        for p in segments(&fin) {
             deliver_late_to_c(&mut t, &[p]);
             t.advance(ms(1));
         }
         let answers: Vec<_> = take_to_s(&mut t).iter().map(fsa).collect();
         assert_eq!(answers, vec![ack(); acks], "{what}");
-        let restarts = count(&t.c_log, Note::TimeWaitTimerRestarted)
+        let noted = count(&t.c_log, Note::TimeWaitTimerRestarted)
             + count(&t.c_log, Note::TimeWaitRestarted);
-        assert_eq!(restarts > 0, restarted, "{what}");
+        assert_eq!(noted as u64, restarts, "{what}: restarts");
         let arrived = began + secs(10);
-        let end = if restarted {
-            arrived + ms(1) * (restarts as u64 - 1) + secs(60)
+        let end = if restarts > 0 {
+            arrived + ms(1) * (restarts - 1) + secs(60)
         } else {
             began + secs(60)
         };
