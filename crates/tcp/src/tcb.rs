@@ -1333,7 +1333,7 @@ impl Tcb {
         if marked > 0 {
             if self.ca != CaState::Recovery && self.ca != CaState::Loss {
                 self.enter_recovery(cx, Recovered::Sack);
-                self.prr(cx, u32::from(self.snd_mss), false);
+                self.prr(u32::from(self.snd_mss), false);
             }
             self.retransmit_lost(cx);
         }
@@ -1456,7 +1456,7 @@ impl Tcb {
             && seg.seq == self.irs
             && seg.ack == self.snd_nxt
         {
-            self.set_dsack(cx, self.irs, self.irs.add(1));
+            self.set_dsack(self.irs, self.irs.add(1));
             self.syn_ack_accepted(cx, seg);
             return After::Keep;
         }
@@ -1492,7 +1492,7 @@ impl Tcb {
                 } else {
                     end
                 };
-                self.set_dsack(cx, seg.seq, right);
+                self.set_dsack(seg.seq, right);
                 self.acks.enter_quickack(wnd);
             }
             if zero_window_ack || self.may_answer_invalid(cx, seg) {
@@ -1584,7 +1584,7 @@ impl Tcb {
                 // Ahead of a gap: Linux queues the FIN out of order like data, so it is
                 // SACKed and a duplicate ACK goes at once (D-SACK if it came before).
                 if self.ooo_fin == Some(fin_seq) && seg.payload.is_empty() {
-                    self.set_dsack(cx, fin_seq, fin_seq.add(1));
+                    self.set_dsack(fin_seq, fin_seq.add(1));
                     self.acks.schedule_now();
                 } else {
                     self.sack_new_block(fin_seq, fin_seq.add(1));
@@ -1867,10 +1867,9 @@ impl Tcb {
         if !self.sack_ok {
             self.count_reno_sacks(&mut d, advanced, duplicate);
         }
-        let rearm = self.recover(cx, &d, advanced, duplicate);
+        let rearm = self.recover(cx, advanced, duplicate);
         if self.ca == CaState::Recovery {
-            let newly_lost = false;
-            self.prr(cx, d.delivered, advanced && !newly_lost);
+            self.prr(d.delivered, advanced);
         } else if advanced {
             self.grow_cwnd(cx.cfg, d.acked);
         }
@@ -1967,7 +1966,7 @@ impl Tcb {
     /// Loss detection and the recovery state machine (RFC 5681 §3.2, RFC 6582, RFC 6675
     /// §5, RFC 8985 §6; Linux tcp_fastretrans_alert). Returns false when RACK armed its
     /// reordering timer, which then owns the timer slot.
-    fn recover(&mut self, cx: &mut Cx<'_>, d: &Delivered, advanced: bool, duplicate: bool) -> bool {
+    fn recover(&mut self, cx: &mut Cx<'_>, advanced: bool, duplicate: bool) -> bool {
         // Exits: the whole window that was outstanding at the loss is acknowledged.
         if self.ca != CaState::Open && self.snd_una.ge(self.high_seq) && advanced {
             if self.ca == CaState::Recovery {
@@ -2013,7 +2012,6 @@ impl Tcb {
             };
             self.enter_recovery(cx, how);
         }
-        let _ = d;
         rearm
     }
 
@@ -2075,8 +2073,7 @@ impl Tcb {
     /// Proportional rate reduction (RFC 6937 §3; Linux tcp_cwnd_reduction): while the pipe
     /// is above ssthresh send in proportion to what is delivered, below it catch up by at
     /// most what is delivered plus one segment; the first ACK always lets one segment out.
-    fn prr(&mut self, cx: &Cx<'_>, delivered: u32, advanced: bool) {
-        let _ = cx;
+    fn prr(&mut self, delivered: u32, advanced: bool) {
         if delivered == 0 {
             return;
         }
@@ -2167,9 +2164,8 @@ impl Tcb {
     }
 
     /// Records a D-SACK block for the next ACK (RFC 2883 §4; Linux tcp_dsack_set).
-    fn set_dsack(&mut self, cx: &Cx<'_>, left: Seq, right: Seq) {
+    fn set_dsack(&mut self, left: Seq, right: Seq) {
         if self.sack_ok && left.lt(right) {
-            let _ = cx;
             self.dsack = Some((left, right));
         }
     }
@@ -2206,7 +2202,7 @@ impl Tcb {
             // Starts at or before RCV.NXT: take the new part that fits the window.
             let skip = offset as usize;
             if skip > 0 {
-                self.set_dsack(cx, seg.seq, self.rcv_nxt);
+                self.set_dsack(seg.seq, self.rcv_nxt);
             }
             let take = (len - skip).min(wnd as usize);
             self.rcv_buf.extend(&seg.payload[skip..skip + take]);
@@ -2247,7 +2243,7 @@ impl Tcb {
                 .any(|&(l, r)| seg.seq.ge(l) && end.le(r));
             self.ooo.insert(seg.seq, &seg.payload, self.rcv_nxt, wnd);
             if held {
-                self.set_dsack(cx, seg.seq, end);
+                self.set_dsack(seg.seq, end);
             } else {
                 self.sack_new_block(seg.seq, end);
             }
@@ -2257,7 +2253,7 @@ impl Tcb {
             }
         } else {
             // Entirely old: a duplicate. Acknowledge at once, never deliver twice.
-            self.set_dsack(cx, seg.seq, seg.seq.add(len as u32));
+            self.set_dsack(seg.seq, seg.seq.add(len as u32));
             self.acks.enter_quickack(wnd);
         }
     }
