@@ -121,9 +121,9 @@ impl Scoreboard {
         self.segs.is_empty()
     }
 
-    /// The segments, in sequence order.
-    pub(crate) fn segments(&self) -> impl Iterator<Item = &Sent> {
-        self.segs.iter()
+    /// Segments outstanding.
+    pub(crate) fn len(&self) -> usize {
+        self.segs.len()
     }
 
     /// Segment `i`.

@@ -937,7 +937,7 @@ impl Tcb {
         }
         let mut pto = match self.rtt.srtt() {
             Some(srtt) => {
-                let single = self.rtx.segments().count() == 1;
+                let single = self.rtx.len() == 1;
                 let extra = if single {
                     cx.cfg.rto_min
                 } else {
@@ -2020,7 +2020,7 @@ impl Tcb {
     /// (tcp_remove_reno_sacks).
     fn count_reno_sacks(&mut self, d: &mut Delivered, advanced: bool, duplicate: bool) {
         let mss = u32::from(self.snd_mss);
-        let outstanding = self.rtx.segments().count() as u32;
+        let outstanding = self.rtx.len() as u32;
         if duplicate && self.reno_sacked + 1 < outstanding.max(1) {
             self.reno_sacked += 1;
             d.delivered += mss;
