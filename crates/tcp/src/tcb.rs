@@ -799,12 +799,8 @@ impl Tcb {
     /// Sends `len` new bytes from `seq` (and the FIN after them if `fin`).
     fn send_data(&mut self, cx: &mut Cx<'_>, seq: Seq, len: u32, fin: bool) {
         debug_assert!(seq == self.snd_nxt, "new data starts at SND.NXT");
-        let mut flags = TcpFlags::ACK;
-        if len > 0 && seq.add(len) == self.data_end() {
-            flags = flags | TcpFlags::PSH;
-        }
+        let flags = self.data_flags(seq, len, fin);
         if fin {
-            flags = flags | TcpFlags::FIN;
             self.fin_sent = true;
         }
         if len < u32::from(self.snd_mss) {
@@ -833,6 +829,19 @@ impl Tcb {
         self.persist_at = None;
     }
 
+    /// The flags of a data segment of `len` bytes from `seq`: ACK, PSH when it ends the data
+    /// queued, FIN if it carries ours.
+    fn data_flags(&self, seq: Seq, len: u32, fin: bool) -> TcpFlags {
+        let mut flags = TcpFlags::ACK;
+        if len > 0 && seq.add(len) == self.data_end() {
+            flags = flags | TcpFlags::PSH;
+        }
+        if fin {
+            flags = flags | TcpFlags::FIN;
+        }
+        flags
+    }
+
     /// Resends scoreboard segment `i` as it was sent (Linux __tcp_retransmit_skb).
     fn retransmit(&mut self, cx: &mut Cx<'_>, i: usize) {
         let s = *self.rtx.get(i).expect("a queued segment");
@@ -842,13 +851,7 @@ impl Tcb {
         if s.fin && len > 0 {
             cx.counters.fin_retransmits += 1;
         }
-        let mut flags = TcpFlags::ACK;
-        if len > 0 && s.seq.add(len) == self.data_end() {
-            flags = flags | TcpFlags::PSH;
-        }
-        if s.fin {
-            flags = flags | TcpFlags::FIN;
-        }
+        let flags = self.data_flags(s.seq, len, s.fin);
         if self.retrans_stamp.is_none() {
             self.retrans_stamp = Some(s.xmit_at);
         }
