@@ -568,11 +568,21 @@ impl Tcb {
         ts_clock(now).wrapping_add(self.ts_offset)
     }
 
+    /// Free space in the receive buffer.
+    fn rcv_free(&self, cfg: &TcpConfig) -> u32 {
+        cfg.rcv_buf.saturating_sub(self.rcv_buf.len() as u32)
+    }
+
     /// The window we can offer: the free space of the receive buffer, and with Linux's
     /// rules no more than the window grown so far.
     fn rcv_wnd(&self, cfg: &TcpConfig) -> u32 {
-        let free = cfg.rcv_buf.saturating_sub(self.rcv_buf.len() as u32);
-        free.min(self.rcv_wnd_limit)
+        self.rcv_free(cfg).min(self.rcv_wnd_limit)
+    }
+
+    /// Bytes received in order that no ACK has acknowledged yet (RCV.NXT less Linux
+    /// rcv_wup).
+    fn unacked_received(&self) -> u32 {
+        self.rcv_nxt.diff(self.last_ack_sent).max(0) as u32
     }
 
     fn window_field(&self, cfg: &TcpConfig, syn: bool) -> u16 {
@@ -582,7 +592,7 @@ impl Tcb {
             return wnd.min(0xFFFF) as u16;
         }
         let unit = 1u32 << self.rcv_wscale;
-        let free = cfg.rcv_buf.saturating_sub(self.rcv_buf.len() as u32);
+        let free = self.rcv_free(cfg);
         // Linux __tcp_select_window: a scaled window is rounded up to its unit, so it is
         // not scaled away, when the buffer has room for that.
         let shifted = if cfg.window_rules == WindowRules::Linux && wnd.div_ceil(unit) * unit <= free
@@ -696,6 +706,11 @@ impl Tcb {
         self.data_base.add(self.snd_buf.len() as u32)
     }
 
+    /// Bytes queued by the application and not sent yet.
+    fn unsent(&self) -> u32 {
+        self.data_end().diff(self.snd_nxt).max(0) as u32
+    }
+
     fn payload(&self, seq: Seq, len: usize) -> Vec<u8> {
         let offset = seq.diff(self.data_base) as usize;
         self.snd_buf.range(offset..offset + len).copied().collect()
@@ -756,7 +771,7 @@ impl Tcb {
         let mut sent = false;
         loop {
             let data_end = self.data_end();
-            let unsent = data_end.diff(self.snd_nxt).max(0) as u32;
+            let unsent = self.unsent();
             if unsent == 0 {
                 // Linux tcp_cwnd_test: the final FIN is never held back by cwnd.
                 if self.fin_queued && !self.fin_sent {
@@ -872,7 +887,7 @@ impl Tcb {
     /// The persist timer runs when data waits, the peer's window is too small for it, and
     /// nothing is in flight to provoke a window update (RFC 9293 §3.8.6.1).
     fn check_persist(&mut self, cx: &mut Cx<'_>) {
-        let unsent = self.data_end().diff(self.snd_nxt).max(0) as u32;
+        let unsent = self.unsent();
         let wnd_end = self.snd_una.add(self.snd_wnd);
         let next = unsent.min(u32::from(self.snd_mss));
         let blocked = unsent > 0 && self.snd_nxt.add(next).gt(wnd_end);
@@ -1016,7 +1031,7 @@ impl Tcb {
         }
         // Linux tcp_cleanup_rbuf: an owed ACK goes now if the read emptied the buffer of
         // small segments, or more than a segment waits for its ACK.
-        let since = self.rcv_nxt.diff(self.last_ack_sent).max(0) as u32;
+        let since = self.unacked_received();
         if self.acks.after_read(since, self.rcv_buf.is_empty()) == AckNow::Send {
             self.send_ack(cx);
             return Ok(n);
@@ -1366,8 +1381,7 @@ impl Tcb {
             return;
         }
         // Data in flight or waiting: the retransmission or persist timer watches the peer.
-        let unsent = self.data_end().diff(self.snd_nxt).max(0);
-        if !self.rtx.is_empty() || unsent > 0 {
+        if !self.rtx.is_empty() || self.unsent() > 0 {
             self.keepalive_at = Some(timer_at(cx.cfg, cx.now, idle));
             return;
         }
@@ -1393,7 +1407,7 @@ impl Tcb {
     /// Zero-window probe. Follows Linux (tcp_xmit_probe_skb): an empty segment with
     /// SEQ=SND.UNA-1, which the peer must answer with an ACK carrying its window.
     fn on_persist(&mut self, cx: &mut Cx<'_>) {
-        let unsent = self.data_end().diff(self.snd_nxt).max(0) as u32;
+        let unsent = self.unsent();
         if unsent == 0 || self.snd_nxt != self.snd_una {
             return;
         }
@@ -1627,7 +1641,7 @@ impl Tcb {
         if !self.acks.pending || self.ack_now {
             return;
         }
-        let since = self.rcv_nxt.diff(self.last_ack_sent).max(0) as u32;
+        let since = self.unacked_received();
         let gap = !self.ooo.is_empty() || self.ooo_fin.is_some();
         let decision = self.acks.decide(
             cx.now,
