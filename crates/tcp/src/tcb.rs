@@ -1387,7 +1387,7 @@ impl Tcb {
         }
         let quiet = cx.now.saturating_since(self.last_rcv_at);
         if quiet < idle {
-            self.keepalive_at = Some(timer_at(cx.cfg, self.last_rcv_at, idle).max(cx.now));
+            self.rearm_keepalive(cx);
             return;
         }
         if self.keepalive_sent >= probes {
@@ -1399,8 +1399,7 @@ impl Tcb {
         self.keepalive_sent += 1;
         cx.counters.keepalive_probes += 1;
         cx.note(self.key, Note::KeepAliveProbe);
-        let seq = self.snd_una.add(u32::MAX); // SND.UNA - 1
-        self.emit(cx, TcpFlags::ACK, seq, Vec::new());
+        self.send_probe(cx);
         self.keepalive_at = Some(timer_at(cx.cfg, cx.now, interval));
     }
 
@@ -1419,10 +1418,16 @@ impl Tcb {
             return;
         }
         cx.note(self.key, Note::WindowProbe);
-        let seq = self.snd_una.add(u32::MAX); // SND.UNA - 1
-        self.emit(cx, TcpFlags::ACK, seq, Vec::new());
+        self.send_probe(cx);
         self.persist_backoff += 1;
         self.persist_at = Some(timer_at(cx.cfg, cx.now, self.persist_interval(cx.cfg)));
+    }
+
+    /// The probe of zero-window probing and keep-alive alike (Linux tcp_xmit_probe_skb): an
+    /// empty segment with SEQ = SND.UNA - 1, old data the peer must answer with an ACK.
+    fn send_probe(&mut self, cx: &mut Cx<'_>) {
+        let seq = self.snd_una.add(u32::MAX); // SND.UNA - 1
+        self.emit(cx, TcpFlags::ACK, seq, Vec::new());
     }
 
     // ---------------------------------------------------------------------------------
