@@ -44,6 +44,11 @@ impl Sent {
     fn in_pipe(&self) -> bool {
         !self.sacked && (!self.lost || self.retrans)
     }
+
+    /// Due for retransmission: lost, not SACKed, not resent since.
+    fn due(&self) -> bool {
+        self.lost && !self.retrans && !self.sacked
+    }
 }
 
 /// What the RACK loss detector remembers (RFC 8985 §6.1; Linux tp->rack).
@@ -178,17 +183,12 @@ impl Scoreboard {
 
     /// Segments marked lost and not retransmitted since.
     pub(crate) fn lost_out(&self) -> u32 {
-        self.segs
-            .iter()
-            .filter(|s| s.lost && !s.retrans && !s.sacked)
-            .count() as u32
+        self.segs.iter().filter(|s| s.due()).count() as u32
     }
 
     /// The first segment due for retransmission (lost, not SACKed, not resent since).
     pub(crate) fn next_lost(&self) -> Option<usize> {
-        self.segs
-            .iter()
-            .position(|s| s.lost && !s.retrans && !s.sacked)
+        self.segs.iter().position(Sent::due)
     }
 
     /// The cumulative acknowledgment moved to `ack`: drop what it covers (trim a segment it
