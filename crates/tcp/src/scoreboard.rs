@@ -44,6 +44,11 @@ impl Sent {
     fn in_pipe(&self) -> bool {
         !self.sacked && (!self.lost || self.retrans)
     }
+
+    /// Due for retransmission: lost, not SACKed, not resent since.
+    fn due(&self) -> bool {
+        self.lost && !self.retrans && !self.sacked
+    }
 }
 
 /// What the RACK loss detector remembers (RFC 8985 §6.1; Linux tp->rack).
@@ -121,9 +126,9 @@ impl Scoreboard {
         self.segs.is_empty()
     }
 
-    /// The segments, in sequence order.
-    pub(crate) fn segments(&self) -> impl Iterator<Item = &Sent> {
-        self.segs.iter()
+    /// Segments outstanding.
+    pub(crate) fn len(&self) -> usize {
+        self.segs.len()
     }
 
     /// Segment `i`.
@@ -178,17 +183,12 @@ impl Scoreboard {
 
     /// Segments marked lost and not retransmitted since.
     pub(crate) fn lost_out(&self) -> u32 {
-        self.segs
-            .iter()
-            .filter(|s| s.lost && !s.retrans && !s.sacked)
-            .count() as u32
+        self.segs.iter().filter(|s| s.due()).count() as u32
     }
 
     /// The first segment due for retransmission (lost, not SACKed, not resent since).
     pub(crate) fn next_lost(&self) -> Option<usize> {
-        self.segs
-            .iter()
-            .position(|s| s.lost && !s.retrans && !s.sacked)
+        self.segs.iter().position(Sent::due)
     }
 
     /// The cumulative acknowledgment moved to `ack`: drop what it covers (trim a segment it
@@ -390,6 +390,11 @@ mod tests {
         SimTime::after(SimDuration::from_millis(ms))
     }
 
+    /// SACK `blocks` on [`ten`]'s queue (SND.UNA 1000, SND.NXT 2000), no minimum RTT yet.
+    fn sack(sb: &mut Scoreboard, blocks: &[(Seq, Seq)], now: SimTime, d: &mut Delivered) {
+        sb.sack(blocks, Seq(1000), Seq(2000), now, None, d);
+    }
+
     /// Ten 100-byte segments from 1000, sent 1 ms apart.
     fn ten() -> Scoreboard {
         let mut sb = Scoreboard::default();
@@ -409,14 +414,7 @@ mod tests {
         let mut sb = ten();
         assert_eq!(sb.pipe(), 1000);
         let mut d = Delivered::default();
-        sb.sack(
-            &[(Seq(1300), Seq(1500))],
-            Seq(1000),
-            Seq(2000),
-            t(20),
-            None,
-            &mut d,
-        );
+        sack(&mut sb, &[(Seq(1300), Seq(1500))], t(20), &mut d);
         assert_eq!((d.sacked, sb.sacked_out(), sb.pipe()), (200, 2, 800));
         assert!(!d.dsack);
         assert_eq!(d.sack_rtt_from, Some(t(3)));
@@ -426,14 +424,7 @@ mod tests {
     fn a_first_block_below_snd_una_is_a_dsack() {
         let mut sb = ten();
         let mut d = Delivered::default();
-        sb.sack(
-            &[(Seq(900), Seq(1000))],
-            Seq(1000),
-            Seq(2000),
-            t(20),
-            None,
-            &mut d,
-        );
+        sack(&mut sb, &[(Seq(900), Seq(1000))], t(20), &mut d);
         assert!(d.dsack);
         assert_eq!(sb.sacked_out(), 0);
     }
@@ -442,23 +433,9 @@ mod tests {
     fn dupthresh_marks_a_hole_with_three_sacked_segments_above() {
         let mut sb = ten();
         let mut d = Delivered::default();
-        sb.sack(
-            &[(Seq(1200), Seq(1400))],
-            Seq(1000),
-            Seq(2000),
-            t(20),
-            None,
-            &mut d,
-        );
+        sack(&mut sb, &[(Seq(1200), Seq(1400))], t(20), &mut d);
         assert_eq!(sb.mark_lost_by_dupthresh(), 0, "two above: not yet");
-        sb.sack(
-            &[(Seq(1200), Seq(1500))],
-            Seq(1000),
-            Seq(2000),
-            t(21),
-            None,
-            &mut d,
-        );
+        sack(&mut sb, &[(Seq(1200), Seq(1500))], t(21), &mut d);
         assert_eq!(sb.mark_lost_by_dupthresh(), 2, "1000 and 1100 are holes");
         assert_eq!(sb.next_lost(), Some(0));
         assert_eq!(sb.lost_out(), 2);
@@ -470,14 +447,7 @@ mod tests {
         let mut sb = ten();
         let mut d = Delivered::default();
         // Segment 5 (sent at 5 ms) is SACKed at 25 ms: RACK RTT 20 ms.
-        sb.sack(
-            &[(Seq(1500), Seq(1600))],
-            Seq(1000),
-            Seq(2000),
-            t(25),
-            None,
-            &mut d,
-        );
+        sack(&mut sb, &[(Seq(1500), Seq(1600))], t(25), &mut d);
         assert!(sb.rack_advanced());
         let (marked, _, wait) = sb.rack_detect(t(25), SimDuration::from_millis(5));
         // Segments 0..=4 were sent 25..21 ms ago and each needs 25 ms: segment 0 is lost,
@@ -516,14 +486,7 @@ mod tests {
     fn timeout_marks_everything_but_sacked_lost() {
         let mut sb = ten();
         let mut d = Delivered::default();
-        sb.sack(
-            &[(Seq(1900), Seq(2000))],
-            Seq(1000),
-            Seq(2000),
-            t(20),
-            None,
-            &mut d,
-        );
+        sack(&mut sb, &[(Seq(1900), Seq(2000))], t(20), &mut d);
         sb.mark_all_lost();
         assert_eq!((sb.lost_out(), sb.pipe()), (9, 0));
         sb.retransmitted(0, t(30));

@@ -568,11 +568,21 @@ impl Tcb {
         ts_clock(now).wrapping_add(self.ts_offset)
     }
 
+    /// Free space in the receive buffer.
+    fn rcv_free(&self, cfg: &TcpConfig) -> u32 {
+        cfg.rcv_buf.saturating_sub(self.rcv_buf.len() as u32)
+    }
+
     /// The window we can offer: the free space of the receive buffer, and with Linux's
     /// rules no more than the window grown so far.
     fn rcv_wnd(&self, cfg: &TcpConfig) -> u32 {
-        let free = cfg.rcv_buf.saturating_sub(self.rcv_buf.len() as u32);
-        free.min(self.rcv_wnd_limit)
+        self.rcv_free(cfg).min(self.rcv_wnd_limit)
+    }
+
+    /// Bytes received in order that no ACK has acknowledged yet (RCV.NXT less Linux
+    /// rcv_wup).
+    fn unacked_received(&self) -> u32 {
+        self.rcv_nxt.diff(self.last_ack_sent).max(0) as u32
     }
 
     fn window_field(&self, cfg: &TcpConfig, syn: bool) -> u16 {
@@ -582,7 +592,7 @@ impl Tcb {
             return wnd.min(0xFFFF) as u16;
         }
         let unit = 1u32 << self.rcv_wscale;
-        let free = cfg.rcv_buf.saturating_sub(self.rcv_buf.len() as u32);
+        let free = self.rcv_free(cfg);
         // Linux __tcp_select_window: a scaled window is rounded up to its unit, so it is
         // not scaled away, when the buffer has room for that.
         let shifted = if cfg.window_rules == WindowRules::Linux && wnd.div_ceil(unit) * unit <= free
@@ -696,6 +706,11 @@ impl Tcb {
         self.data_base.add(self.snd_buf.len() as u32)
     }
 
+    /// Bytes queued by the application and not sent yet.
+    fn unsent(&self) -> u32 {
+        self.data_end().diff(self.snd_nxt).max(0) as u32
+    }
+
     fn payload(&self, seq: Seq, len: usize) -> Vec<u8> {
         let offset = seq.diff(self.data_base) as usize;
         self.snd_buf.range(offset..offset + len).copied().collect()
@@ -756,7 +771,7 @@ impl Tcb {
         let mut sent = false;
         loop {
             let data_end = self.data_end();
-            let unsent = data_end.diff(self.snd_nxt).max(0) as u32;
+            let unsent = self.unsent();
             if unsent == 0 {
                 // Linux tcp_cwnd_test: the final FIN is never held back by cwnd.
                 if self.fin_queued && !self.fin_sent {
@@ -799,12 +814,8 @@ impl Tcb {
     /// Sends `len` new bytes from `seq` (and the FIN after them if `fin`).
     fn send_data(&mut self, cx: &mut Cx<'_>, seq: Seq, len: u32, fin: bool) {
         debug_assert!(seq == self.snd_nxt, "new data starts at SND.NXT");
-        let mut flags = TcpFlags::ACK;
-        if len > 0 && seq.add(len) == self.data_end() {
-            flags = flags | TcpFlags::PSH;
-        }
+        let flags = self.data_flags(seq, len, fin);
         if fin {
-            flags = flags | TcpFlags::FIN;
             self.fin_sent = true;
         }
         if len < u32::from(self.snd_mss) {
@@ -833,6 +844,19 @@ impl Tcb {
         self.persist_at = None;
     }
 
+    /// The flags of a data segment of `len` bytes from `seq`: ACK, PSH when it ends the data
+    /// queued, FIN if it carries ours.
+    fn data_flags(&self, seq: Seq, len: u32, fin: bool) -> TcpFlags {
+        let mut flags = TcpFlags::ACK;
+        if len > 0 && seq.add(len) == self.data_end() {
+            flags = flags | TcpFlags::PSH;
+        }
+        if fin {
+            flags = flags | TcpFlags::FIN;
+        }
+        flags
+    }
+
     /// Resends scoreboard segment `i` as it was sent (Linux __tcp_retransmit_skb).
     fn retransmit(&mut self, cx: &mut Cx<'_>, i: usize) {
         let s = *self.rtx.get(i).expect("a queued segment");
@@ -842,13 +866,7 @@ impl Tcb {
         if s.fin && len > 0 {
             cx.counters.fin_retransmits += 1;
         }
-        let mut flags = TcpFlags::ACK;
-        if len > 0 && s.seq.add(len) == self.data_end() {
-            flags = flags | TcpFlags::PSH;
-        }
-        if s.fin {
-            flags = flags | TcpFlags::FIN;
-        }
+        let flags = self.data_flags(s.seq, len, s.fin);
         if self.retrans_stamp.is_none() {
             self.retrans_stamp = Some(s.xmit_at);
         }
@@ -869,7 +887,7 @@ impl Tcb {
     /// The persist timer runs when data waits, the peer's window is too small for it, and
     /// nothing is in flight to provoke a window update (RFC 9293 §3.8.6.1).
     fn check_persist(&mut self, cx: &mut Cx<'_>) {
-        let unsent = self.data_end().diff(self.snd_nxt).max(0) as u32;
+        let unsent = self.unsent();
         let wnd_end = self.snd_una.add(self.snd_wnd);
         let next = unsent.min(u32::from(self.snd_mss));
         let blocked = unsent > 0 && self.snd_nxt.add(next).gt(wnd_end);
@@ -937,7 +955,7 @@ impl Tcb {
         }
         let mut pto = match self.rtt.srtt() {
             Some(srtt) => {
-                let single = self.rtx.segments().count() == 1;
+                let single = self.rtx.len() == 1;
                 let extra = if single {
                     cx.cfg.rto_min
                 } else {
@@ -1013,7 +1031,7 @@ impl Tcb {
         }
         // Linux tcp_cleanup_rbuf: an owed ACK goes now if the read emptied the buffer of
         // small segments, or more than a segment waits for its ACK.
-        let since = self.rcv_nxt.diff(self.last_ack_sent).max(0) as u32;
+        let since = self.unacked_received();
         if self.acks.after_read(since, self.rcv_buf.is_empty()) == AckNow::Send {
             self.send_ack(cx);
             return Ok(n);
@@ -1333,7 +1351,7 @@ impl Tcb {
         if marked > 0 {
             if self.ca != CaState::Recovery && self.ca != CaState::Loss {
                 self.enter_recovery(cx, Recovered::Sack);
-                self.prr(cx, u32::from(self.snd_mss), false);
+                self.prr(u32::from(self.snd_mss), false);
             }
             self.retransmit_lost(cx);
         }
@@ -1363,14 +1381,13 @@ impl Tcb {
             return;
         }
         // Data in flight or waiting: the retransmission or persist timer watches the peer.
-        let unsent = self.data_end().diff(self.snd_nxt).max(0);
-        if !self.rtx.is_empty() || unsent > 0 {
+        if !self.rtx.is_empty() || self.unsent() > 0 {
             self.keepalive_at = Some(timer_at(cx.cfg, cx.now, idle));
             return;
         }
         let quiet = cx.now.saturating_since(self.last_rcv_at);
         if quiet < idle {
-            self.keepalive_at = Some(timer_at(cx.cfg, self.last_rcv_at, idle).max(cx.now));
+            self.rearm_keepalive(cx);
             return;
         }
         if self.keepalive_sent >= probes {
@@ -1382,15 +1399,14 @@ impl Tcb {
         self.keepalive_sent += 1;
         cx.counters.keepalive_probes += 1;
         cx.note(self.key, Note::KeepAliveProbe);
-        let seq = self.snd_una.add(u32::MAX); // SND.UNA - 1
-        self.emit(cx, TcpFlags::ACK, seq, Vec::new());
+        self.send_probe(cx);
         self.keepalive_at = Some(timer_at(cx.cfg, cx.now, interval));
     }
 
     /// Zero-window probe. Follows Linux (tcp_xmit_probe_skb): an empty segment with
     /// SEQ=SND.UNA-1, which the peer must answer with an ACK carrying its window.
     fn on_persist(&mut self, cx: &mut Cx<'_>) {
-        let unsent = self.data_end().diff(self.snd_nxt).max(0) as u32;
+        let unsent = self.unsent();
         if unsent == 0 || self.snd_nxt != self.snd_una {
             return;
         }
@@ -1402,10 +1418,16 @@ impl Tcb {
             return;
         }
         cx.note(self.key, Note::WindowProbe);
-        let seq = self.snd_una.add(u32::MAX); // SND.UNA - 1
-        self.emit(cx, TcpFlags::ACK, seq, Vec::new());
+        self.send_probe(cx);
         self.persist_backoff += 1;
         self.persist_at = Some(timer_at(cx.cfg, cx.now, self.persist_interval(cx.cfg)));
+    }
+
+    /// The probe of zero-window probing and keep-alive alike (Linux tcp_xmit_probe_skb): an
+    /// empty segment with SEQ = SND.UNA - 1, old data the peer must answer with an ACK.
+    fn send_probe(&mut self, cx: &mut Cx<'_>) {
+        let seq = self.snd_una.add(u32::MAX); // SND.UNA - 1
+        self.emit(cx, TcpFlags::ACK, seq, Vec::new());
     }
 
     // ---------------------------------------------------------------------------------
@@ -1456,7 +1478,7 @@ impl Tcb {
             && seg.seq == self.irs
             && seg.ack == self.snd_nxt
         {
-            self.set_dsack(cx, self.irs, self.irs.add(1));
+            self.set_dsack(self.irs, self.irs.add(1));
             self.syn_ack_accepted(cx, seg);
             return After::Keep;
         }
@@ -1492,7 +1514,7 @@ impl Tcb {
                 } else {
                     end
                 };
-                self.set_dsack(cx, seg.seq, right);
+                self.set_dsack(seg.seq, right);
                 self.acks.enter_quickack(wnd);
             }
             if zero_window_ack || self.may_answer_invalid(cx, seg) {
@@ -1584,7 +1606,7 @@ impl Tcb {
                 // Ahead of a gap: Linux queues the FIN out of order like data, so it is
                 // SACKed and a duplicate ACK goes at once (D-SACK if it came before).
                 if self.ooo_fin == Some(fin_seq) && seg.payload.is_empty() {
-                    self.set_dsack(cx, fin_seq, fin_seq.add(1));
+                    self.set_dsack(fin_seq, fin_seq.add(1));
                     self.acks.schedule_now();
                 } else {
                     self.sack_new_block(fin_seq, fin_seq.add(1));
@@ -1624,7 +1646,7 @@ impl Tcb {
         if !self.acks.pending || self.ack_now {
             return;
         }
-        let since = self.rcv_nxt.diff(self.last_ack_sent).max(0) as u32;
+        let since = self.unacked_received();
         let gap = !self.ooo.is_empty() || self.ooo_fin.is_some();
         let decision = self.acks.decide(
             cx.now,
@@ -1867,10 +1889,9 @@ impl Tcb {
         if !self.sack_ok {
             self.count_reno_sacks(&mut d, advanced, duplicate);
         }
-        let rearm = self.recover(cx, &d, advanced, duplicate);
+        let rearm = self.recover(cx, advanced, duplicate);
         if self.ca == CaState::Recovery {
-            let newly_lost = false;
-            self.prr(cx, d.delivered, advanced && !newly_lost);
+            self.prr(d.delivered, advanced);
         } else if advanced {
             self.grow_cwnd(cx.cfg, d.acked);
         }
@@ -1967,7 +1988,7 @@ impl Tcb {
     /// Loss detection and the recovery state machine (RFC 5681 §3.2, RFC 6582, RFC 6675
     /// §5, RFC 8985 §6; Linux tcp_fastretrans_alert). Returns false when RACK armed its
     /// reordering timer, which then owns the timer slot.
-    fn recover(&mut self, cx: &mut Cx<'_>, d: &Delivered, advanced: bool, duplicate: bool) -> bool {
+    fn recover(&mut self, cx: &mut Cx<'_>, advanced: bool, duplicate: bool) -> bool {
         // Exits: the whole window that was outstanding at the loss is acknowledged.
         if self.ca != CaState::Open && self.snd_una.ge(self.high_seq) && advanced {
             if self.ca == CaState::Recovery {
@@ -2013,7 +2034,6 @@ impl Tcb {
             };
             self.enter_recovery(cx, how);
         }
-        let _ = d;
         rearm
     }
 
@@ -2022,7 +2042,7 @@ impl Tcb {
     /// (tcp_remove_reno_sacks).
     fn count_reno_sacks(&mut self, d: &mut Delivered, advanced: bool, duplicate: bool) {
         let mss = u32::from(self.snd_mss);
-        let outstanding = self.rtx.segments().count() as u32;
+        let outstanding = self.rtx.len() as u32;
         if duplicate && self.reno_sacked + 1 < outstanding.max(1) {
             self.reno_sacked += 1;
             d.delivered += mss;
@@ -2075,8 +2095,7 @@ impl Tcb {
     /// Proportional rate reduction (RFC 6937 §3; Linux tcp_cwnd_reduction): while the pipe
     /// is above ssthresh send in proportion to what is delivered, below it catch up by at
     /// most what is delivered plus one segment; the first ACK always lets one segment out.
-    fn prr(&mut self, cx: &Cx<'_>, delivered: u32, advanced: bool) {
-        let _ = cx;
+    fn prr(&mut self, delivered: u32, advanced: bool) {
         if delivered == 0 {
             return;
         }
@@ -2167,9 +2186,8 @@ impl Tcb {
     }
 
     /// Records a D-SACK block for the next ACK (RFC 2883 §4; Linux tcp_dsack_set).
-    fn set_dsack(&mut self, cx: &Cx<'_>, left: Seq, right: Seq) {
+    fn set_dsack(&mut self, left: Seq, right: Seq) {
         if self.sack_ok && left.lt(right) {
-            let _ = cx;
             self.dsack = Some((left, right));
         }
     }
@@ -2206,7 +2224,7 @@ impl Tcb {
             // Starts at or before RCV.NXT: take the new part that fits the window.
             let skip = offset as usize;
             if skip > 0 {
-                self.set_dsack(cx, seg.seq, self.rcv_nxt);
+                self.set_dsack(seg.seq, self.rcv_nxt);
             }
             let take = (len - skip).min(wnd as usize);
             self.rcv_buf.extend(&seg.payload[skip..skip + take]);
@@ -2247,7 +2265,7 @@ impl Tcb {
                 .any(|&(l, r)| seg.seq.ge(l) && end.le(r));
             self.ooo.insert(seg.seq, &seg.payload, self.rcv_nxt, wnd);
             if held {
-                self.set_dsack(cx, seg.seq, end);
+                self.set_dsack(seg.seq, end);
             } else {
                 self.sack_new_block(seg.seq, end);
             }
@@ -2257,7 +2275,7 @@ impl Tcb {
             }
         } else {
             // Entirely old: a duplicate. Acknowledge at once, never deliver twice.
-            self.set_dsack(cx, seg.seq, seg.seq.add(len as u32));
+            self.set_dsack(seg.seq, seg.seq.add(len as u32));
             self.acks.enter_quickack(wnd);
         }
     }

@@ -98,15 +98,10 @@ impl TimeWait {
             return TwAfter::Killed;
         }
         if flags.contains(TcpFlags::SYN) && !flags.contains(TcpFlags::ACK) {
-            // RFC 6191 / Linux tcp_timewait_state_process: a SYN whose sequence number is
-            // above RCV.NXT, or whose timestamp is above TS.Recent, starts a new incarnation.
-            let newer_ts = match (self.ts, seg_ts) {
-                (Some(ts), Some(s)) => Seq(s.val).gt(Seq(ts.recent)),
-                _ => false,
-            };
-            if cfg.tw_accept_new_syn && !paws_reject && (seg.seq.gt(self.rcv_nxt) || newer_ts) {
-                cx.note(self.key, Note::TimeWaitReusedBySyn);
-                return TwAfter::Reopen(self.snd_nxt.add(65535 + 2));
+            if cfg.tw_accept_new_syn && !paws_reject {
+                if let Some(reopen) = self.new_incarnation(cx, seg) {
+                    return reopen;
+                }
             }
             // Otherwise a SYN in a synchronised state: acknowledge (RFC 5961 §4.2).
             cx.counters.challenge_acks += 1;
@@ -119,13 +114,9 @@ impl TimeWait {
             if fin_seq.add(1) == self.rcv_nxt {
                 // "The only thing that can arrive in this state is a retransmission of the
                 // remote FIN. Acknowledge it, and restart the 2 MSL timeout."
-                if let (Some(ts), Some(s)) = (self.ts.as_mut(), seg_ts) {
-                    ts.recent = s.val;
-                    ts.recent_at = cx.now;
-                }
-                cx.note(self.key, Note::TimeWaitRestarted);
+                self.take_ts(cx.now, seg_ts);
+                self.restart(cx, Note::TimeWaitRestarted);
                 self.ack(cx);
-                self.expires = cx.now + cfg.time_wait_len();
                 return TwAfter::Keep;
             }
         }
@@ -145,7 +136,6 @@ impl TimeWait {
         let cfg = cx.cfg;
         let flags = seg.flags;
         let rst = flags.contains(TcpFlags::RST);
-        let seg_ts = seg.options.timestamps.filter(|_| self.ts.is_some());
         // "In window segment, it may be only reset or bare ack": exactly at RCV.NXT, and
         // occupying no sequence space unless it is a RST.
         if !paws_reject && seg.seq == self.rcv_nxt && (seg.seq_len() == 0 || rst) {
@@ -157,23 +147,15 @@ impl TimeWait {
             } else {
                 self.restart(cx, Note::TimeWaitTimerRestarted);
             }
-            if let (Some(ts), Some(s)) = (self.ts.as_mut(), seg_ts) {
-                ts.recent = s.val;
-                ts.recent_at = cx.now;
-            }
+            self.take_ts(cx.now, seg.options.timestamps);
             return TwAfter::Keep;
         }
         // Out of window. A new SYN may start a new incarnation (RFC 6191).
         let syn = flags.contains(TcpFlags::SYN);
         let ack = flags.contains(TcpFlags::ACK);
         if syn && !rst && !ack && !paws_reject && cfg.tw_accept_new_syn {
-            let newer_ts = match (self.ts, seg_ts) {
-                (Some(ts), Some(s)) => Seq(s.val).gt(Seq(ts.recent)),
-                _ => false,
-            };
-            if seg.seq.gt(self.rcv_nxt) || newer_ts {
-                cx.note(self.key, Note::TimeWaitReusedBySyn);
-                return TwAfter::Reopen(self.snd_nxt.add(65535 + 2));
+            if let Some(reopen) = self.new_incarnation(cx, seg) {
+                return reopen;
             }
         }
         if paws_reject {
@@ -208,6 +190,28 @@ impl TimeWait {
         }
         self.ack(cx);
         TwAfter::Keep
+    }
+
+    /// RFC 6191 / Linux tcp_timewait_state_process: a SYN whose sequence number is above
+    /// RCV.NXT, or whose timestamp is above TS.Recent, starts a new incarnation.
+    fn new_incarnation(&self, cx: &mut Cx<'_>, seg: &Segment) -> Option<TwAfter> {
+        let newer_ts = match (self.ts, seg.options.timestamps) {
+            (Some(ts), Some(s)) => Seq(s.val).gt(Seq(ts.recent)),
+            _ => false,
+        };
+        if !(seg.seq.gt(self.rcv_nxt) || newer_ts) {
+            return None;
+        }
+        cx.note(self.key, Note::TimeWaitReusedBySyn);
+        Some(TwAfter::Reopen(self.snd_nxt.add(65535 + 2)))
+    }
+
+    /// An acceptable segment's timestamp becomes TS.Recent (RFC 7323 §4.3).
+    fn take_ts(&mut self, now: SimTime, seg_ts: Option<Timestamps>) {
+        if let (Some(ts), Some(s)) = (self.ts.as_mut(), seg_ts) {
+            ts.recent = s.val;
+            ts.recent_at = now;
+        }
     }
 
     /// Restarts the timer for a full TIME_WAIT length from now.
