@@ -1648,6 +1648,7 @@ impl Tcb {
         }
         let since = self.unacked_received();
         let gap = !self.ooo.is_empty() || self.ooo_fin.is_some();
+        let armed = self.acks.timer;
         let decision = self.acks.decide(
             cx.now,
             since,
@@ -1658,8 +1659,10 @@ impl Tcb {
         );
         if decision == AckNow::Send {
             self.ack_now = true;
-        } else if let Some(at) = self.acks.timer {
-            // The delayed-ACK timer runs on the host's timer wheel.
+        } else if let Some(at) = self.acks.timer.filter(|&at| Some(at) != armed) {
+            // The delayed-ACK timer runs on the host's timer wheel. A timer kept as it was is
+            // not rounded again: Linux re-arms it with the same expiry, which mod_timer leaves
+            // alone, so it does not slip a tick each time a segment is checked.
             let after = at.saturating_since(cx.now);
             self.acks.timer = Some(timer_at(cx.cfg, cx.now, after));
         }

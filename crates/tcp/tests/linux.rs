@@ -350,6 +350,35 @@ fn delayed_ack_fires_after_40_ms_plus_a_tick_and_ends_ping_pong() {
     );
 }
 
+/// Linux tcp_send_delayed_ack: a second small segment that arrives while the delayed-ACK
+/// timer runs keeps the timer's expiry (icsk_ack.timeout), and re-arming a timer with the same
+/// expiry leaves it where the timer wheel put it: the ACK still goes 40-44 ms after the first
+/// segment, not a tick later for every segment that came in between.
+#[test]
+fn delayed_ack_timer_does_not_slip_when_more_data_arrives() {
+    let one_way = SimDuration::from_micros(1_100);
+    let (mut t, c, s) = connected(linux(1000), linux(5000), one_way);
+    for _ in 0..3 {
+        request_reply(&mut t, c, s, one_way);
+    }
+    t.c.set_nodelay(c, true).unwrap();
+    t.c.send(t.now, c, &[4; 64]).unwrap();
+    assert_eq!(arrive_at_s(&mut t, one_way), ["P. 64"]);
+    let first = t.now;
+    for _ in 0..3 {
+        t.c.send(t.now, c, &[5; 10]).unwrap();
+        assert_eq!(arrive_at_s(&mut t, ms(1)), ["P. 10"]);
+        assert!(t.pending_to_c().is_empty(), "ping-pong: the ACK waits");
+    }
+    server_speaks_after(&mut t, ms(500));
+    let delay = t.now - first;
+    assert!(
+        ms(40) < delay && delay <= ms(44),
+        "delayed ACK {delay} after the first segment"
+    );
+    assert_eq!(summaries(&take_to_c(&mut t)), ["."]);
+}
+
 /// Linux tcp_fin: a FIN received in ESTABLISHED enters ping-pong mode, so its ACK waits like
 /// data: an application that closes within the delayed-ACK timeout sends one FIN that carries
 /// the ACK (FINDINGS §1a: "FIN carries the ACK of client's FIN (no separate ACK)").
