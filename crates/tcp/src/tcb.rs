@@ -19,7 +19,7 @@ use crate::errno::Errno;
 use crate::event::{ConnKey, Note, Resent, SocketEvent, SocketId, TcpEvent};
 use crate::reassembly::Reassembly;
 use crate::rtt::Rtt;
-use crate::scoreboard::{DUP_THRESH, Delivered, Scoreboard};
+use crate::scoreboard::{DUP_THRESH, Delivered, Scoreboard, Sent};
 use crate::state::State;
 
 /// A segment on its way out, with the sender's state label for fault filters.
@@ -749,17 +749,27 @@ impl Tcb {
     /// Bytes in flight (RFC 6675 §4 pipe; Linux tcp_packets_in_flight): what the scoreboard
     /// holds in flight, less one segment per duplicate ACK without SACK.
     fn pipe(&self) -> u32 {
+        self.pipe_from(self.rtx.pipe())
+    }
+
+    /// [`Self::pipe`] from the scoreboard's own count, which the send loops keep up to date
+    /// segment by segment instead of walking the scoreboard again for each.
+    fn pipe_from(&self, in_flight: u32) -> u32 {
         let reno = self.reno_sacked * u32::from(self.snd_mss);
-        self.rtx.pipe().saturating_sub(reno)
+        in_flight.saturating_sub(reno)
     }
 
     /// Resends segments marked lost while the pipe is below cwnd.
     fn retransmit_lost(&mut self, cx: &mut Cx<'_>) {
+        let mut in_flight = self.rtx.pipe();
         while let Some(i) = self.rtx.next_lost() {
-            if self.pipe() >= self.cwnd {
+            debug_assert_eq!(in_flight, self.rtx.pipe());
+            if self.pipe_from(in_flight) >= self.cwnd {
                 break;
             }
             self.retransmit(cx, i);
+            // A lost segment resent is back in the pipe.
+            in_flight += self.rtx.get(i).map_or(0, Sent::len);
         }
     }
 
@@ -769,6 +779,7 @@ impl Tcb {
     fn send_new(&mut self, cx: &mut Cx<'_>, push: Push) -> bool {
         let mss = u32::from(self.snd_mss);
         let mut sent = false;
+        let mut in_flight = self.rtx.pipe();
         loop {
             let data_end = self.data_end();
             let unsent = self.unsent();
@@ -790,7 +801,8 @@ impl Tcb {
             }
             // A probe is one segment, sent whatever cwnd says.
             let probe = push == Push::Probe;
-            if (probe && sent) || (!probe && self.pipe() >= self.cwnd) {
+            debug_assert_eq!(in_flight, self.rtx.pipe());
+            if (probe && sent) || (!probe && self.pipe_from(in_flight) >= self.cwnd) {
                 return sent;
             }
             // Nagle: a short segment waits while data is unacknowledged (RFC 1122
@@ -806,7 +818,9 @@ impl Tcb {
                 return sent;
             }
             let last = len == unsent;
-            self.send_data(cx, self.snd_nxt, len, self.fin_queued && last);
+            let fin = self.fin_queued && last;
+            self.send_data(cx, self.snd_nxt, len, fin);
+            in_flight += len + u32::from(fin);
             sent = true;
         }
     }
