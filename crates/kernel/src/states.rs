@@ -123,29 +123,30 @@ impl StateTrace {
             what: format!("create tracefs instance {}", dir.display()),
             source: e,
         })?;
-        write(dir.join("trace_clock"), "mono")?;
-        write(dir.join("events/sock/inet_sock_set_state/enable"), "1")?;
+        // The guard exists from here on, so a failure below removes the instance.
+        let mut trace = StateTrace {
+            dir,
+            stop: Arc::new(AtomicBool::new(false)),
+            reader: None,
+            changes: Arc::new(Mutex::new(Vec::new())),
+        };
+        write(trace.dir.join("trace_clock"), "mono")?;
+        write(
+            trace.dir.join("events/sock/inet_sock_set_state/enable"),
+            "1",
+        )?;
         let pipe: File = OpenOptions::new()
             .read(true)
             .custom_flags(libc::O_NONBLOCK)
-            .open(dir.join("trace_pipe"))
+            .open(trace.dir.join("trace_pipe"))
             .map_err(|e| KernelError::Io {
                 what: "open trace_pipe".into(),
                 source: e,
             })?;
-        let stop = Arc::new(AtomicBool::new(false));
-        let changes = Arc::new(Mutex::new(Vec::new()));
-        let reader = {
-            let stop = stop.clone();
-            let changes = changes.clone();
-            std::thread::spawn(move || read_pipe(pipe, &stop, &changes))
-        };
-        Ok(StateTrace {
-            dir,
-            stop,
-            reader: Some(reader),
-            changes,
-        })
+        let stop = trace.stop.clone();
+        let changes = trace.changes.clone();
+        trace.reader = Some(std::thread::spawn(move || read_pipe(pipe, &stop, &changes)));
+        Ok(trace)
     }
 
     /// Stops recording, removes the instance and returns the changes in time order.
