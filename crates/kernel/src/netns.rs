@@ -69,22 +69,33 @@ impl Netns {
         run_ip(&all)
     }
 
+    /// Runs `f` on a thread that enters this namespace first, and returns what it returns:
+    /// sockets, TUN devices and /proc/sys files it opens are this namespace's. `what` names
+    /// the thread in the error if it panics.
+    pub fn inside<T: Send>(
+        &self,
+        what: &str,
+        f: impl FnOnce() -> Result<T, KernelError> + Send,
+    ) -> Result<T, KernelError> {
+        std::thread::scope(|s| {
+            s.spawn(|| {
+                self.enter()?;
+                f()
+            })
+            .join()
+            .unwrap_or_else(|_| Err(KernelError::Setup(format!("{what} thread panicked"))))
+        })
+    }
+
     /// Sets a sysctl of this namespace (`key` as in `net.ipv4.tcp_sack`), from a thread that
     /// enters the namespace, so the write reaches this namespace's copy.
     pub fn sysctl(&self, key: &str, value: &str) -> Result<(), KernelError> {
         let path = format!("/proc/sys/{}", key.replace('.', "/"));
-        let value = value.to_string();
-        let key = key.to_string();
-        std::thread::scope(|s| {
-            s.spawn(|| {
-                self.enter()?;
-                std::fs::write(&path, &value).map_err(|e| KernelError::Io {
-                    what: format!("sysctl {key}={value} in {}", self.name),
-                    source: e,
-                })
+        self.inside("sysctl", || {
+            std::fs::write(&path, value).map_err(|e| KernelError::Io {
+                what: format!("sysctl {key}={value} in {}", self.name),
+                source: e,
             })
-            .join()
-            .unwrap_or_else(|_| Err(KernelError::Setup("sysctl thread panicked".into())))
         })
     }
 }
