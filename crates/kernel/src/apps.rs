@@ -277,8 +277,12 @@ pub fn run(
         received: vec![0; hosts.len()],
     }));
     let live = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let entries = hosts
+        .iter()
+        .map(|(ns, ..)| ns.entry())
+        .collect::<Result<Vec<_>, _>>()?;
     let mut runs = Vec::new();
-    for (host, (ns, addr, nagle, program)) in hosts.iter().enumerate() {
+    for (host, ((_, addr, nagle, program), entry)) in hosts.iter().zip(entries).enumerate() {
         let run = Arc::new(HostRun {
             host,
             addr: *addr,
@@ -291,16 +295,15 @@ pub fn run(
         });
         runs.push(run.clone());
         let program = program.clone();
-        let ns_name = ns.name().to_string();
-        let ns_file =
-            std::fs::File::open(format!("/run/netns/{ns_name}")).map_err(|e| KernelError::Io {
-                what: format!("open namespace {ns_name}"),
-                source: e,
-            })?;
         live.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
-        std::thread::spawn(move || {
-            enter(&ns_file);
-            run_task(&run, &program, None);
+        // The host's first task enters its namespace; every thread it spawns starts there, as
+        // a new thread starts in the namespace of the thread that spawns it.
+        std::thread::spawn(move || match entry.enter() {
+            Ok(()) => run_task(&run, &program, None),
+            Err(e) => {
+                run.fail(("setns", e.raw_os_error().unwrap_or(0)));
+                run.live.fetch_sub(1, std::sync::atomic::Ordering::SeqCst);
+            }
         });
     }
     let deadline = start + horizon;
@@ -319,11 +322,6 @@ pub fn run(
     }
     let out = std::mem::take(&mut *log.lock().expect("log"));
     Ok((out, Leftovers(runs)))
-}
-
-fn enter(ns: &std::fs::File) {
-    // SAFETY: setns on a namespace descriptor changes only this thread.
-    unsafe { libc::setns(ns.as_raw_fd(), libc::CLONE_NEWNET) };
 }
 
 /// A whole task: its steps, then its socket kept open if it never closed it.
@@ -451,19 +449,8 @@ fn task(run: &Arc<HostRun>, steps: &[Step], mut sock: Option<Sock>) -> Option<So
                     }
                     let run = run.clone();
                     let steps = steps.clone();
-                    let ns = std::fs::File::open(format!(
-                        "/proc/self/task/{}/ns/net",
-                        // SAFETY: gettid has no preconditions.
-                        unsafe { libc::gettid() }
-                    ))
-                    .ok();
                     run.live.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
-                    std::thread::spawn(move || {
-                        if let Some(ns) = &ns {
-                            enter(ns);
-                        }
-                        run_task(&run, &steps, None);
-                    });
+                    std::thread::spawn(move || run_task(&run, &steps, None));
                 }
                 Ok(())
             }
@@ -504,24 +491,12 @@ fn listen(run: &HostRun, port: u16, backlog: u32, reuse: bool) -> CallResult<Soc
 fn serve(run: &Arc<HostRun>, l: &Arc<Sock>, steps: Arc<[Step]>) {
     let run = run.clone();
     let l = l.clone();
-    // SAFETY: gettid has no preconditions.
-    let ns = format!("/proc/self/task/{}/ns/net", unsafe { libc::gettid() });
-    let ns = std::fs::File::open(ns).ok();
     std::thread::spawn(move || {
-        if let Some(ns) = &ns {
-            enter(ns);
-        }
         while let Ok(c) = l.accept() {
             let run = run.clone();
             let steps = steps.clone();
-            let ns2 = ns.as_ref().and_then(|f| f.try_clone().ok());
             run.live.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
-            std::thread::spawn(move || {
-                if let Some(ns) = &ns2 {
-                    enter(ns);
-                }
-                run_task(&run, &steps, Some(c));
-            });
+            std::thread::spawn(move || run_task(&run, &steps, Some(c)));
         }
     });
 }
