@@ -13,6 +13,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use netsim_scenario::Step;
+use netsim_tcp::Errno;
 
 use crate::KernelError;
 use crate::netns::Netns;
@@ -49,19 +50,25 @@ fn last(call: &'static str) -> (&'static str, i32) {
     )
 }
 
+/// Not an errno: a `Recv` that met the end of the stream before its bytes.
+const EOF: i32 = -1;
+
+/// The model's name for an errno (`ECONNRESET`, ...), `EOF` for [`EOF`].
 fn errno_name(e: i32) -> String {
-    match e {
-        libc::ECONNREFUSED => "ECONNREFUSED".into(),
-        libc::ECONNRESET => "ECONNRESET".into(),
-        libc::ETIMEDOUT => "ETIMEDOUT".into(),
-        libc::EADDRINUSE => "EADDRINUSE".into(),
-        libc::EADDRNOTAVAIL => "EADDRNOTAVAIL".into(),
-        libc::EMFILE => "EMFILE".into(),
-        libc::EPIPE => "EPIPE".into(),
-        libc::ENOTCONN => "ENOTCONN".into(),
-        libc::EINVAL => "EINVAL".into(),
-        other => format!("errno {other}"),
-    }
+    let known = match e {
+        EOF => return "EOF".into(),
+        libc::ECONNREFUSED => Errno::ConnRefused,
+        libc::ECONNRESET => Errno::ConnReset,
+        libc::ETIMEDOUT => Errno::TimedOut,
+        libc::EADDRINUSE => Errno::AddrInUse,
+        libc::EADDRNOTAVAIL => Errno::AddrNotAvail,
+        libc::EMFILE => Errno::TooManyFiles,
+        libc::EPIPE => Errno::BrokenPipe,
+        libc::ENOTCONN => Errno::NotConn,
+        libc::EINVAL => Errno::Invalid,
+        other => return format!("errno {other}"),
+    };
+    known.name().into()
 }
 
 fn sockaddr(a: SocketAddrV4) -> libc::sockaddr_in {
@@ -390,7 +397,7 @@ fn task(run: &Arc<HostRun>, steps: &[Step], mut sock: Option<Sock>) -> Option<So
             Step::Recv(n) => with(&sock, |s| {
                 let got = s.recv(Some(*n))?;
                 run.log.lock().expect("log").received[run.host] += got;
-                if got < *n { Err(("recv", -1)) } else { Ok(()) }
+                if got < *n { Err(("recv", EOF)) } else { Ok(()) }
             }),
             Step::RecvEof => with(&sock, |s| {
                 let got = s.recv(None)?;
@@ -456,13 +463,7 @@ fn task(run: &Arc<HostRun>, steps: &[Step], mut sock: Option<Sock>) -> Option<So
             }
         };
         if let Err(e) = r {
-            if e.1 == -1 {
-                run.fail((e.0, 0));
-                let last = run.log.lock().expect("log").errors.len() - 1;
-                run.log.lock().expect("log").errors[last].errno = "EOF".into();
-            } else {
-                run.fail(e);
-            }
+            run.fail(e);
             return None;
         }
     }
@@ -499,4 +500,17 @@ fn serve(run: &Arc<HostRun>, l: &Arc<Sock>, steps: Arc<[Step]>) {
             std::thread::spawn(move || run_task(&run, &steps, Some(c)));
         }
     });
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn errnos_are_named_as_the_model_names_them() {
+        assert_eq!(errno_name(libc::ECONNRESET), Errno::ConnReset.name());
+        assert_eq!(errno_name(libc::EMFILE), "EMFILE");
+        assert_eq!(errno_name(EOF), "EOF");
+        assert_eq!(errno_name(libc::EBADF), format!("errno {}", libc::EBADF));
+    }
 }
