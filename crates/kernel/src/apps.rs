@@ -122,20 +122,30 @@ impl Sock {
         Ok(())
     }
 
-    fn bind(&self, a: SocketAddrV4) -> CallResult<()> {
+    /// bind(2) or connect(2), which take the same arguments: `call` names the failure.
+    fn with_addr(
+        &self,
+        call: &'static str,
+        f: unsafe extern "C" fn(i32, *const libc::sockaddr, libc::socklen_t) -> i32,
+        a: SocketAddrV4,
+    ) -> CallResult<()> {
         let sa = sockaddr(a);
         // SAFETY: a valid sockaddr_in of the size given.
         let r = unsafe {
-            libc::bind(
+            f(
                 self.fd(),
                 (&sa as *const libc::sockaddr_in).cast(),
                 std::mem::size_of::<libc::sockaddr_in>() as libc::socklen_t,
             )
         };
         if r != 0 {
-            return Err(last("bind"));
+            return Err(last(call));
         }
         Ok(())
+    }
+
+    fn bind(&self, a: SocketAddrV4) -> CallResult<()> {
+        self.with_addr("bind", libc::bind, a)
     }
 
     fn listen(&self, backlog: u32) -> CallResult<()> {
@@ -164,19 +174,7 @@ impl Sock {
     }
 
     fn connect(&self, a: SocketAddrV4) -> CallResult<()> {
-        let sa = sockaddr(a);
-        // SAFETY: a valid sockaddr_in of the size given.
-        let r = unsafe {
-            libc::connect(
-                self.fd(),
-                (&sa as *const libc::sockaddr_in).cast(),
-                std::mem::size_of::<libc::sockaddr_in>() as libc::socklen_t,
-            )
-        };
-        if r != 0 {
-            return Err(last("connect"));
-        }
-        Ok(())
+        self.with_addr("connect", libc::connect, a)
     }
 
     fn send_all(&self, mut n: u64) -> CallResult<()> {
