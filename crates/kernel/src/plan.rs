@@ -29,7 +29,7 @@ pub struct KernelHost {
     /// Its address.
     pub addr: Ipv4Addr,
     /// Namespace sysctls (`net.ipv4.tcp_sack` = `1`), in the order they are written.
-    pub sysctls: Vec<(String, String)>,
+    pub sysctls: Sysctls,
     /// Nagle on new sockets (otherwise TCP_NODELAY is set on each).
     pub nagle: bool,
     /// Rules of the host's profile that the kernel cannot take (it keeps Linux's).
@@ -101,14 +101,13 @@ pub fn plan(scenario: &Scenario) -> Result<KernelPlan, Refusal> {
                 .into(),
         ));
     }
-    for (i, rule) in c.topology.faults.iter().enumerate() {
-        let f = &rule.filter;
-        let why = if f.seq.is_some() || f.ack.is_some() {
-            "filters on sequence numbers (the kernel picks its own ISNs)"
-        } else {
-            continue;
-        };
-        return Err(Refusal(format!("fault {}: {why}", i + 1)));
+    let on_seq =
+        |rule: &netsim_engine::FaultRule| rule.filter.seq.is_some() || rule.filter.ack.is_some();
+    if let Some(i) = c.topology.faults.iter().position(on_seq) {
+        return Err(Refusal(format!(
+            "fault {}: filters on sequence numbers (the kernel picks its own ISNs)",
+            i + 1
+        )));
     }
     let mut cuts = Vec::new();
     for (at, change) in &c.topology.schedule {
@@ -120,19 +119,12 @@ pub fn plan(scenario: &Scenario) -> Result<KernelPlan, Refusal> {
                         .into(),
                 ));
             }
-            NetChange::Partition(a, b, dir) => cuts.push(Cut {
+            NetChange::Partition(a, b, dir) | NetChange::Heal(a, b, dir) => cuts.push(Cut {
                 at,
                 from: a.0 as usize,
                 to: b.0 as usize,
                 both: dir == netsim_engine::Direction::Both,
-                cut: true,
-            }),
-            NetChange::Heal(a, b, dir) => cuts.push(Cut {
-                at,
-                from: a.0 as usize,
-                to: b.0 as usize,
-                both: dir == netsim_engine::Direction::Both,
-                cut: false,
+                cut: matches!(change, NetChange::Partition(..)),
             }),
         }
     }
@@ -408,6 +400,11 @@ mod tests {
                 r#"links: ["#,
                 r#"events: [Crash(at: "1s", host: "server"), Restart(at: "2s", host: "server")], links: ["#,
                 "crashes",
+            ),
+            (
+                r#"links: ["#,
+                r#"faults: [Fault(from: "client", seq: (1, 2), occurrence: Nth(1), action: Drop)], links: ["#,
+                "fault 1: filters on sequence numbers",
             ),
         ];
         for (from, to, named) in cases {
