@@ -13,6 +13,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use netsim_scenario::Step;
+use netsim_tcp::Errno;
 
 use crate::KernelError;
 use crate::netns::Netns;
@@ -49,19 +50,25 @@ fn last(call: &'static str) -> (&'static str, i32) {
     )
 }
 
+/// Not an errno: a `Recv` that met the end of the stream before its bytes.
+const EOF: i32 = -1;
+
+/// The model's name for an errno (`ECONNRESET`, ...), `EOF` for [`EOF`].
 fn errno_name(e: i32) -> String {
-    match e {
-        libc::ECONNREFUSED => "ECONNREFUSED".into(),
-        libc::ECONNRESET => "ECONNRESET".into(),
-        libc::ETIMEDOUT => "ETIMEDOUT".into(),
-        libc::EADDRINUSE => "EADDRINUSE".into(),
-        libc::EADDRNOTAVAIL => "EADDRNOTAVAIL".into(),
-        libc::EMFILE => "EMFILE".into(),
-        libc::EPIPE => "EPIPE".into(),
-        libc::ENOTCONN => "ENOTCONN".into(),
-        libc::EINVAL => "EINVAL".into(),
-        other => format!("errno {other}"),
-    }
+    let known = match e {
+        EOF => return "EOF".into(),
+        libc::ECONNREFUSED => Errno::ConnRefused,
+        libc::ECONNRESET => Errno::ConnReset,
+        libc::ETIMEDOUT => Errno::TimedOut,
+        libc::EADDRINUSE => Errno::AddrInUse,
+        libc::EADDRNOTAVAIL => Errno::AddrNotAvail,
+        libc::EMFILE => Errno::TooManyFiles,
+        libc::EPIPE => Errno::BrokenPipe,
+        libc::ENOTCONN => Errno::NotConn,
+        libc::EINVAL => Errno::Invalid,
+        other => return format!("errno {other}"),
+    };
+    known.name().into()
 }
 
 fn sockaddr(a: SocketAddrV4) -> libc::sockaddr_in {
@@ -115,20 +122,30 @@ impl Sock {
         Ok(())
     }
 
-    fn bind(&self, a: SocketAddrV4) -> CallResult<()> {
+    /// bind(2) or connect(2), which take the same arguments: `call` names the failure.
+    fn with_addr(
+        &self,
+        call: &'static str,
+        f: unsafe extern "C" fn(i32, *const libc::sockaddr, libc::socklen_t) -> i32,
+        a: SocketAddrV4,
+    ) -> CallResult<()> {
         let sa = sockaddr(a);
         // SAFETY: a valid sockaddr_in of the size given.
         let r = unsafe {
-            libc::bind(
+            f(
                 self.fd(),
                 (&sa as *const libc::sockaddr_in).cast(),
                 std::mem::size_of::<libc::sockaddr_in>() as libc::socklen_t,
             )
         };
         if r != 0 {
-            return Err(last("bind"));
+            return Err(last(call));
         }
         Ok(())
+    }
+
+    fn bind(&self, a: SocketAddrV4) -> CallResult<()> {
+        self.with_addr("bind", libc::bind, a)
     }
 
     fn listen(&self, backlog: u32) -> CallResult<()> {
@@ -157,19 +174,7 @@ impl Sock {
     }
 
     fn connect(&self, a: SocketAddrV4) -> CallResult<()> {
-        let sa = sockaddr(a);
-        // SAFETY: a valid sockaddr_in of the size given.
-        let r = unsafe {
-            libc::connect(
-                self.fd(),
-                (&sa as *const libc::sockaddr_in).cast(),
-                std::mem::size_of::<libc::sockaddr_in>() as libc::socklen_t,
-            )
-        };
-        if r != 0 {
-            return Err(last("connect"));
-        }
-        Ok(())
+        self.with_addr("connect", libc::connect, a)
     }
 
     fn send_all(&self, mut n: u64) -> CallResult<()> {
@@ -277,8 +282,12 @@ pub fn run(
         received: vec![0; hosts.len()],
     }));
     let live = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let entries = hosts
+        .iter()
+        .map(|(ns, ..)| ns.entry())
+        .collect::<Result<Vec<_>, _>>()?;
     let mut runs = Vec::new();
-    for (host, (ns, addr, nagle, program)) in hosts.iter().enumerate() {
+    for (host, ((_, addr, nagle, program), entry)) in hosts.iter().zip(entries).enumerate() {
         let run = Arc::new(HostRun {
             host,
             addr: *addr,
@@ -291,16 +300,15 @@ pub fn run(
         });
         runs.push(run.clone());
         let program = program.clone();
-        let ns_name = ns.name().to_string();
-        let ns_file =
-            std::fs::File::open(format!("/run/netns/{ns_name}")).map_err(|e| KernelError::Io {
-                what: format!("open namespace {ns_name}"),
-                source: e,
-            })?;
         live.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
-        std::thread::spawn(move || {
-            enter(&ns_file);
-            run_task(&run, &program, None);
+        // The host's first task enters its namespace; every thread it spawns starts there, as
+        // a new thread starts in the namespace of the thread that spawns it.
+        std::thread::spawn(move || match entry.enter() {
+            Ok(()) => run_task(&run, &program, None),
+            Err(e) => {
+                run.fail(("setns", e.raw_os_error().unwrap_or(0)));
+                run.live.fetch_sub(1, std::sync::atomic::Ordering::SeqCst);
+            }
         });
     }
     let deadline = start + horizon;
@@ -319,11 +327,6 @@ pub fn run(
     }
     let out = std::mem::take(&mut *log.lock().expect("log"));
     Ok((out, Leftovers(runs)))
-}
-
-fn enter(ns: &std::fs::File) {
-    // SAFETY: setns on a namespace descriptor changes only this thread.
-    unsafe { libc::setns(ns.as_raw_fd(), libc::CLONE_NEWNET) };
 }
 
 /// A whole task: its steps, then its socket kept open if it never closed it.
@@ -392,7 +395,7 @@ fn task(run: &Arc<HostRun>, steps: &[Step], mut sock: Option<Sock>) -> Option<So
             Step::Recv(n) => with(&sock, |s| {
                 let got = s.recv(Some(*n))?;
                 run.log.lock().expect("log").received[run.host] += got;
-                if got < *n { Err(("recv", -1)) } else { Ok(()) }
+                if got < *n { Err(("recv", EOF)) } else { Ok(()) }
             }),
             Step::RecvEof => with(&sock, |s| {
                 let got = s.recv(None)?;
@@ -451,31 +454,14 @@ fn task(run: &Arc<HostRun>, steps: &[Step], mut sock: Option<Sock>) -> Option<So
                     }
                     let run = run.clone();
                     let steps = steps.clone();
-                    let ns = std::fs::File::open(format!(
-                        "/proc/self/task/{}/ns/net",
-                        // SAFETY: gettid has no preconditions.
-                        unsafe { libc::gettid() }
-                    ))
-                    .ok();
                     run.live.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
-                    std::thread::spawn(move || {
-                        if let Some(ns) = &ns {
-                            enter(ns);
-                        }
-                        run_task(&run, &steps, None);
-                    });
+                    std::thread::spawn(move || run_task(&run, &steps, None));
                 }
                 Ok(())
             }
         };
         if let Err(e) = r {
-            if e.1 == -1 {
-                run.fail((e.0, 0));
-                let last = run.log.lock().expect("log").errors.len() - 1;
-                run.log.lock().expect("log").errors[last].errno = "EOF".into();
-            } else {
-                run.fail(e);
-            }
+            run.fail(e);
             return None;
         }
     }
@@ -504,24 +490,25 @@ fn listen(run: &HostRun, port: u16, backlog: u32, reuse: bool) -> CallResult<Soc
 fn serve(run: &Arc<HostRun>, l: &Arc<Sock>, steps: Arc<[Step]>) {
     let run = run.clone();
     let l = l.clone();
-    // SAFETY: gettid has no preconditions.
-    let ns = format!("/proc/self/task/{}/ns/net", unsafe { libc::gettid() });
-    let ns = std::fs::File::open(ns).ok();
     std::thread::spawn(move || {
-        if let Some(ns) = &ns {
-            enter(ns);
-        }
         while let Ok(c) = l.accept() {
             let run = run.clone();
             let steps = steps.clone();
-            let ns2 = ns.as_ref().and_then(|f| f.try_clone().ok());
             run.live.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
-            std::thread::spawn(move || {
-                if let Some(ns) = &ns2 {
-                    enter(ns);
-                }
-                run_task(&run, &steps, Some(c));
-            });
+            std::thread::spawn(move || run_task(&run, &steps, Some(c)));
         }
     });
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn errnos_are_named_as_the_model_names_them() {
+        assert_eq!(errno_name(libc::ECONNRESET), Errno::ConnReset.name());
+        assert_eq!(errno_name(libc::EMFILE), "EMFILE");
+        assert_eq!(errno_name(EOF), "EOF");
+        assert_eq!(errno_name(libc::EBADF), format!("errno {}", libc::EBADF));
+    }
 }

@@ -159,14 +159,7 @@ pub fn run(
         for (key, value) in &host.sysctls {
             ns.sysctl(key, value)?;
         }
-        let tun = std::thread::scope(|s| {
-            s.spawn(|| {
-                ns.enter()?;
-                tun::Tun::open("tun0")
-            })
-            .join()
-            .unwrap_or_else(|_| Err(KernelError::Setup("TUN thread panicked".into())))
-        })?;
+        let tun = ns.inside("TUN", || tun::Tun::open("tun0"))?;
         ns.ip(&["addr", "add", &format!("{}/24", host.addr), "dev", "tun0"])?;
         ns.ip(&["link", "set", "tun0", "up"])?;
         namespaces.push(ns);

@@ -50,16 +50,20 @@ impl Netns {
     /// Moves the calling thread into this namespace (setns(2) with CLONE_NEWNET): sockets
     /// and TUN devices it opens from now on belong here.
     pub fn enter(&self) -> Result<(), KernelError> {
-        // SAFETY: setns on a valid namespace file descriptor only changes the calling
-        // thread's network namespace.
-        let r = unsafe { libc::setns(self.file.as_raw_fd(), libc::CLONE_NEWNET) };
-        if r != 0 {
-            return Err(KernelError::Io {
-                what: format!("setns into {}", self.name),
-                source: std::io::Error::last_os_error(),
-            });
-        }
-        Ok(())
+        setns(&self.file).map_err(|e| KernelError::Io {
+            what: format!("setns into {}", self.name),
+            source: e,
+        })
+    }
+
+    /// A way into this namespace for a thread that does not borrow this value (a duplicate
+    /// of its descriptor); it is only good while this value lives.
+    pub fn entry(&self) -> Result<Entry, KernelError> {
+        let file = self.file.try_clone().map_err(|e| KernelError::Io {
+            what: format!("duplicate the descriptor of {}", self.name),
+            source: e,
+        })?;
+        Ok(Entry(file))
     }
 
     /// Runs `ip -n NAME args...`.
@@ -69,24 +73,56 @@ impl Netns {
         run_ip(&all)
     }
 
+    /// Runs `f` on a thread that enters this namespace first, and returns what it returns:
+    /// sockets, TUN devices and /proc/sys files it opens are this namespace's. `what` names
+    /// the thread in the error if it panics.
+    pub fn inside<T: Send>(
+        &self,
+        what: &str,
+        f: impl FnOnce() -> Result<T, KernelError> + Send,
+    ) -> Result<T, KernelError> {
+        std::thread::scope(|s| {
+            s.spawn(|| {
+                self.enter()?;
+                f()
+            })
+            .join()
+            .unwrap_or_else(|_| Err(KernelError::Setup(format!("{what} thread panicked"))))
+        })
+    }
+
     /// Sets a sysctl of this namespace (`key` as in `net.ipv4.tcp_sack`), from a thread that
     /// enters the namespace, so the write reaches this namespace's copy.
     pub fn sysctl(&self, key: &str, value: &str) -> Result<(), KernelError> {
         let path = format!("/proc/sys/{}", key.replace('.', "/"));
-        let value = value.to_string();
-        let key = key.to_string();
-        std::thread::scope(|s| {
-            s.spawn(|| {
-                self.enter()?;
-                std::fs::write(&path, &value).map_err(|e| KernelError::Io {
-                    what: format!("sysctl {key}={value} in {}", self.name),
-                    source: e,
-                })
+        self.inside("sysctl", || {
+            std::fs::write(&path, value).map_err(|e| KernelError::Io {
+                what: format!("sysctl {key}={value} in {}", self.name),
+                source: e,
             })
-            .join()
-            .unwrap_or_else(|_| Err(KernelError::Setup("sysctl thread panicked".into())))
         })
     }
+}
+
+/// A namespace's descriptor, for threads that outlive a borrow of its [`Netns`].
+#[derive(Debug)]
+pub struct Entry(File);
+
+impl Entry {
+    /// Moves the calling thread into the namespace, as [`Netns::enter`] does.
+    pub fn enter(&self) -> std::io::Result<()> {
+        setns(&self.0)
+    }
+}
+
+/// setns(2) with CLONE_NEWNET: moves the calling thread (only it) into `ns`.
+fn setns(ns: &File) -> std::io::Result<()> {
+    // SAFETY: setns on a valid namespace file descriptor only changes the calling thread's
+    // network namespace.
+    if unsafe { libc::setns(ns.as_raw_fd(), libc::CLONE_NEWNET) } != 0 {
+        return Err(std::io::Error::last_os_error());
+    }
+    Ok(())
 }
 
 impl Drop for Netns {

@@ -29,7 +29,7 @@ pub struct KernelHost {
     /// Its address.
     pub addr: Ipv4Addr,
     /// Namespace sysctls (`net.ipv4.tcp_sack` = `1`), in the order they are written.
-    pub sysctls: Vec<(String, String)>,
+    pub sysctls: Sysctls,
     /// Nagle on new sockets (otherwise TCP_NODELAY is set on each).
     pub nagle: bool,
     /// Rules of the host's profile that the kernel cannot take (it keeps Linux's).
@@ -101,14 +101,13 @@ pub fn plan(scenario: &Scenario) -> Result<KernelPlan, Refusal> {
                 .into(),
         ));
     }
-    for (i, rule) in c.topology.faults.iter().enumerate() {
-        let f = &rule.filter;
-        let why = if f.seq.is_some() || f.ack.is_some() {
-            "filters on sequence numbers (the kernel picks its own ISNs)"
-        } else {
-            continue;
-        };
-        return Err(Refusal(format!("fault {}: {why}", i + 1)));
+    let on_seq =
+        |rule: &netsim_engine::FaultRule| rule.filter.seq.is_some() || rule.filter.ack.is_some();
+    if let Some(i) = c.topology.faults.iter().position(on_seq) {
+        return Err(Refusal(format!(
+            "fault {}: filters on sequence numbers (the kernel picks its own ISNs)",
+            i + 1
+        )));
     }
     let mut cuts = Vec::new();
     for (at, change) in &c.topology.schedule {
@@ -120,19 +119,12 @@ pub fn plan(scenario: &Scenario) -> Result<KernelPlan, Refusal> {
                         .into(),
                 ));
             }
-            NetChange::Partition(a, b, dir) => cuts.push(Cut {
+            NetChange::Partition(a, b, dir) | NetChange::Heal(a, b, dir) => cuts.push(Cut {
                 at,
                 from: a.0 as usize,
                 to: b.0 as usize,
                 both: dir == netsim_engine::Direction::Both,
-                cut: true,
-            }),
-            NetChange::Heal(a, b, dir) => cuts.push(Cut {
-                at,
-                from: a.0 as usize,
-                to: b.0 as usize,
-                both: dir == netsim_engine::Direction::Both,
-                cut: false,
+                cut: matches!(change, NetChange::Partition(..)),
             }),
         }
     }
@@ -189,6 +181,9 @@ pub fn sysctls(cfg: &TcpConfig) -> Result<Sysctls, Refusal> {
     Ok(settings(cfg)?.0)
 }
 
+/// A setting no sysctl reaches: its name, and how to read it from a configuration.
+type Fixed = (&'static str, fn(&TcpConfig) -> String);
+
 /// The sysctls for `cfg`, and the model-only rules its profile has where Linux has none
 /// (the `rfc` profile's 1 s RTO floor, say): those the kernel cannot take, so the comparison
 /// will show their effect. A setting the scenario itself changed from its profile and that
@@ -197,138 +192,48 @@ pub fn settings(cfg: &TcpConfig) -> Result<(Sysctls, Vec<String>), Refusal> {
     let linux = TcpConfig::linux();
     let profile = TcpConfig::named(cfg.profile).unwrap_or_else(TcpConfig::linux);
     let refuse = |what: &str, why: &str| Err(Refusal(format!("TCP setting `{what}`: {why}")));
-    // Settings fixed in the kernel or that only the model has: (name, value here, the
-    // profile's, Linux's), compared by their debug form.
-    let fixed: Vec<(&str, String, String, String)> = vec![
-        (
-            "time_wait / msl",
-            format!("{:?}", cfg.time_wait_len()),
-            format!("{:?}", profile.time_wait_len()),
-            format!("{:?}", linux.time_wait_len()),
-        ),
-        (
-            "rto_initial",
-            format!("{:?}", cfg.rto_initial),
-            format!("{:?}", profile.rto_initial),
-            format!("{:?}", linux.rto_initial),
-        ),
-        (
-            "rto_min",
-            format!("{:?}", cfg.rto_min),
-            format!("{:?}", profile.rto_min),
-            format!("{:?}", linux.rto_min),
-        ),
-        (
-            "rto_max",
-            format!("{:?}", cfg.rto_max),
-            format!("{:?}", profile.rto_max),
-            format!("{:?}", linux.rto_max),
-        ),
-        (
-            "mss",
-            format!("{:?}", cfg.mss),
-            format!("{:?}", profile.mss),
-            format!("{:?}", linux.mss),
-        ),
-        (
-            "delayed_ack",
-            format!("{:?}", cfg.delayed_ack),
-            format!("{:?}", profile.delayed_ack),
-            format!("{:?}", linux.delayed_ack),
-        ),
-        (
-            "initial_cwnd",
-            format!("{:?}", cfg.initial_cwnd_segments),
-            format!("{:?}", profile.initial_cwnd_segments),
-            format!("{:?}", linux.initial_cwnd_segments),
-        ),
-        (
-            "tw_accept_new_syn",
-            format!("{:?}", cfg.tw_accept_new_syn),
-            format!("{:?}", profile.tw_accept_new_syn),
-            format!("{:?}", linux.tw_accept_new_syn),
-        ),
-        (
-            "max_sockets",
-            format!("{:?}", cfg.max_sockets),
-            format!("{:?}", profile.max_sockets),
-            format!("{:?}", linux.max_sockets),
-        ),
-        (
-            "invalid_ratelimit",
-            format!("{:?}", cfg.invalid_ratelimit),
-            format!("{:?}", profile.invalid_ratelimit),
-            format!("{:?}", linux.invalid_ratelimit),
-        ),
-        (
-            "rto",
-            format!("{:?}", cfg.rto_rules),
-            format!("{:?}", profile.rto_rules),
-            format!("{:?}", linux.rto_rules),
-        ),
-        (
-            "acks",
-            format!("{:?}", cfg.ack_policy),
-            format!("{:?}", profile.ack_policy),
-            format!("{:?}", linux.ack_policy),
-        ),
-        (
-            "congestion",
-            format!("{:?}", cfg.congestion),
-            format!("{:?}", profile.congestion),
-            format!("{:?}", linux.congestion),
-        ),
-        (
-            "window",
-            format!("{:?}", cfg.window_rules),
-            format!("{:?}", profile.window_rules),
-            format!("{:?}", linux.window_rules),
-        ),
-        (
-            "timer_tick",
-            format!("{:?}", cfg.timer_tick),
-            format!("{:?}", profile.timer_tick),
-            format!("{:?}", linux.timer_tick),
-        ),
-        (
-            "rcv_buf_max",
-            format!("{:?}", cfg.rcv_buf_max),
-            format!("{:?}", profile.rcv_buf_max),
-            format!("{:?}", linux.rcv_buf_max),
-        ),
-        (
-            "time_wait_rules",
-            format!("{:?}", cfg.time_wait_rules),
-            format!("{:?}", profile.time_wait_rules),
-            format!("{:?}", linux.time_wait_rules),
-        ),
-        (
-            "nagle_minshall",
-            format!("{:?}", cfg.nagle_minshall),
-            format!("{:?}", profile.nagle_minshall),
-            format!("{:?}", linux.nagle_minshall),
-        ),
-        (
-            "fin_wait_1_acks_first",
-            format!("{:?}", cfg.fin_wait_1_acks_first),
-            format!("{:?}", profile.fin_wait_1_acks_first),
-            format!("{:?}", linux.fin_wait_1_acks_first),
-        ),
-        (
-            "close_wait_reset_is_epipe",
-            format!("{:?}", cfg.close_wait_reset_is_epipe),
-            format!("{:?}", profile.close_wait_reset_is_epipe),
-            format!("{:?}", linux.close_wait_reset_is_epipe),
-        ),
+    // Settings fixed in the kernel or that only the model has, each read as its debug form
+    // here, in the profile and in Linux's.
+    let fixed: [Fixed; 20] = [
+        ("time_wait / msl", |c| format!("{:?}", c.time_wait_len())),
+        ("rto_initial", |c| format!("{:?}", c.rto_initial)),
+        ("rto_min", |c| format!("{:?}", c.rto_min)),
+        ("rto_max", |c| format!("{:?}", c.rto_max)),
+        ("mss", |c| format!("{:?}", c.mss)),
+        ("delayed_ack", |c| format!("{:?}", c.delayed_ack)),
+        ("initial_cwnd", |c| format!("{:?}", c.initial_cwnd_segments)),
+        ("tw_accept_new_syn", |c| {
+            format!("{:?}", c.tw_accept_new_syn)
+        }),
+        ("max_sockets", |c| format!("{:?}", c.max_sockets)),
+        ("invalid_ratelimit", |c| {
+            format!("{:?}", c.invalid_ratelimit)
+        }),
+        ("rto", |c| format!("{:?}", c.rto_rules)),
+        ("acks", |c| format!("{:?}", c.ack_policy)),
+        ("congestion", |c| format!("{:?}", c.congestion)),
+        ("window", |c| format!("{:?}", c.window_rules)),
+        ("timer_tick", |c| format!("{:?}", c.timer_tick)),
+        ("rcv_buf_max", |c| format!("{:?}", c.rcv_buf_max)),
+        ("time_wait_rules", |c| format!("{:?}", c.time_wait_rules)),
+        ("nagle_minshall", |c| format!("{:?}", c.nagle_minshall)),
+        ("fin_wait_1_acks_first", |c| {
+            format!("{:?}", c.fin_wait_1_acks_first)
+        }),
+        ("close_wait_reset_is_epipe", |c| {
+            format!("{:?}", c.close_wait_reset_is_epipe)
+        }),
     ];
     let mut model_only = Vec::new();
-    for (what, here, prof, lin) in &fixed {
-        if here != prof {
+    for (what, value) in fixed {
+        let here = value(cfg);
+        if here != value(&profile) {
             return refuse(
                 what,
                 "Linux has no per-namespace sysctl for it (the kernel would keep its own value)",
             );
         }
+        let lin = value(&linux);
         if here != lin {
             model_only.push(format!("{what} {here} (Linux: {lin})"));
         }
@@ -495,6 +400,11 @@ mod tests {
                 r#"links: ["#,
                 r#"events: [Crash(at: "1s", host: "server"), Restart(at: "2s", host: "server")], links: ["#,
                 "crashes",
+            ),
+            (
+                r#"links: ["#,
+                r#"faults: [Fault(from: "client", seq: (1, 2), occurrence: Nth(1), action: Drop)], links: ["#,
+                "fault 1: filters on sequence numbers",
             ),
         ];
         for (from, to, named) in cases {

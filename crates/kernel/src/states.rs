@@ -15,6 +15,8 @@ use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 use std::time::Duration;
 
+use netsim_tcp::State;
+
 use crate::KernelError;
 
 /// One state change of one socket.
@@ -35,20 +37,21 @@ pub struct StateChange {
 /// The kernel's state names in netsim's spelling; Linux's request-socket state
 /// TCP_NEW_SYN_RECV is netsim's SYN_RECEIVED, its TCP_CLOSE is CLOSED.
 fn state_name(kernel: &str) -> Option<&'static str> {
-    Some(match kernel {
-        "TCP_ESTABLISHED" => "ESTABLISHED",
-        "TCP_SYN_SENT" => "SYN_SENT",
-        "TCP_SYN_RECV" | "TCP_NEW_SYN_RECV" => "SYN_RECEIVED",
-        "TCP_FIN_WAIT1" => "FIN_WAIT_1",
-        "TCP_FIN_WAIT2" => "FIN_WAIT_2",
-        "TCP_TIME_WAIT" => "TIME_WAIT",
-        "TCP_CLOSE" => "CLOSED",
-        "TCP_CLOSE_WAIT" => "CLOSE_WAIT",
-        "TCP_LAST_ACK" => "LAST_ACK",
-        "TCP_LISTEN" => "LISTEN",
-        "TCP_CLOSING" => "CLOSING",
+    let state = match kernel {
+        "TCP_ESTABLISHED" => State::Established,
+        "TCP_SYN_SENT" => State::SynSent,
+        "TCP_SYN_RECV" | "TCP_NEW_SYN_RECV" => State::SynReceived,
+        "TCP_FIN_WAIT1" => State::FinWait1,
+        "TCP_FIN_WAIT2" => State::FinWait2,
+        "TCP_TIME_WAIT" => State::TimeWait,
+        "TCP_CLOSE" => State::Closed,
+        "TCP_CLOSE_WAIT" => State::CloseWait,
+        "TCP_LAST_ACK" => State::LastAck,
+        "TCP_LISTEN" => State::Listen,
+        "TCP_CLOSING" => State::Closing,
         _ => return None,
-    })
+    };
+    Some(state.name())
 }
 
 /// Parses one `trace_pipe` line of the event; `None` for anything else.
@@ -123,29 +126,30 @@ impl StateTrace {
             what: format!("create tracefs instance {}", dir.display()),
             source: e,
         })?;
-        write(dir.join("trace_clock"), "mono")?;
-        write(dir.join("events/sock/inet_sock_set_state/enable"), "1")?;
+        // The guard exists from here on, so a failure below removes the instance.
+        let mut trace = StateTrace {
+            dir,
+            stop: Arc::new(AtomicBool::new(false)),
+            reader: None,
+            changes: Arc::new(Mutex::new(Vec::new())),
+        };
+        write(trace.dir.join("trace_clock"), "mono")?;
+        write(
+            trace.dir.join("events/sock/inet_sock_set_state/enable"),
+            "1",
+        )?;
         let pipe: File = OpenOptions::new()
             .read(true)
             .custom_flags(libc::O_NONBLOCK)
-            .open(dir.join("trace_pipe"))
+            .open(trace.dir.join("trace_pipe"))
             .map_err(|e| KernelError::Io {
                 what: "open trace_pipe".into(),
                 source: e,
             })?;
-        let stop = Arc::new(AtomicBool::new(false));
-        let changes = Arc::new(Mutex::new(Vec::new()));
-        let reader = {
-            let stop = stop.clone();
-            let changes = changes.clone();
-            std::thread::spawn(move || read_pipe(pipe, &stop, &changes))
-        };
-        Ok(StateTrace {
-            dir,
-            stop,
-            reader: Some(reader),
-            changes,
-        })
+        let stop = trace.stop.clone();
+        let changes = trace.changes.clone();
+        trace.reader = Some(std::thread::spawn(move || read_pipe(pipe, &stop, &changes)));
+        Ok(trace)
     }
 
     /// Stops recording, removes the instance and returns the changes in time order.

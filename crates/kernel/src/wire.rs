@@ -195,8 +195,9 @@ fn relay(
         };
         match fate {
             Fate::Deliver { delay, copies } => {
-                for _ in 0..copies {
-                    enqueue(seen + latency + delay, bytes.clone());
+                // The last copy takes the packet itself: one allocation fewer per packet.
+                for copy in std::iter::repeat_n(bytes, copies as usize) {
+                    enqueue(seen + latency + delay, copy);
                 }
             }
             Fate::Drop => {}

@@ -20,14 +20,7 @@ fn tcp_flags(bytes: &[u8]) -> u8 {
 
 fn host(prefix: &str, name: &str, addr: &str) -> (Netns, Tun) {
     let ns = Netns::create(&format!("{prefix}{name}")).expect("namespace");
-    let tun = std::thread::scope(|s| {
-        s.spawn(|| {
-            ns.enter().expect("enter");
-            Tun::open("tun0").expect("TUN device")
-        })
-        .join()
-        .expect("thread")
-    });
+    let tun = ns.inside("TUN", || Tun::open("tun0")).expect("TUN device");
     ns.ip(&["addr", "add", &format!("{addr}/24"), "dev", "tun0"])
         .expect("address");
     ns.ip(&["link", "set", "tun0", "up"]).expect("link up");
