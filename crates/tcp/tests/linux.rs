@@ -315,13 +315,9 @@ fn ping_pong_lets_acks_ride_on_the_replies_after_the_first_round() {
     );
 }
 
-/// Linux tcp_send_delayed_ack and tcp_delack_timer_handler: in ping-pong mode a request that
-/// gets no reply is ACKed when the delayed-ACK timer fires: ato 40 ms (TCP_DELACK_MIN) on the
-/// timer wheel, so 40-44 ms after arrival (FINDINGS §1f: 43.6 and 43.9 ms). The timer firing
-/// ends ping-pong: the next request is ACKed at once again (FINDINGS §1f, req 5).
-#[test]
-fn delayed_ack_fires_after_40_ms_plus_a_tick_and_ends_ping_pong() {
-    let one_way = SimDuration::from_micros(1_100);
+/// Three request-reply rounds, each segment taking `one_way`, put the server in ping-pong
+/// mode; then a fourth request arrives, and its ACK waits.
+fn request_in_ping_pong(one_way: SimDuration) -> (Pair, SocketId, SocketId) {
     let (mut t, c, s) = connected(linux(1000), linux(5000), one_way);
     for _ in 0..3 {
         request_reply(&mut t, c, s, one_way);
@@ -329,6 +325,17 @@ fn delayed_ack_fires_after_40_ms_plus_a_tick_and_ends_ping_pong() {
     t.c.send(t.now, c, &[4; 64]).unwrap();
     assert_eq!(arrive_at_s(&mut t, one_way), ["P. 64"]);
     assert!(t.pending_to_c().is_empty(), "ping-pong: the ACK waits");
+    (t, c, s)
+}
+
+/// Linux tcp_send_delayed_ack and tcp_delack_timer_handler: in ping-pong mode a request that
+/// gets no reply is ACKed when the delayed-ACK timer fires: ato 40 ms (TCP_DELACK_MIN) on the
+/// timer wheel, so 40-44 ms after arrival (FINDINGS §1f: 43.6 and 43.9 ms). The timer firing
+/// ends ping-pong: the next request is ACKed at once again (FINDINGS §1f, req 5).
+#[test]
+fn delayed_ack_fires_after_40_ms_plus_a_tick_and_ends_ping_pong() {
+    let one_way = SimDuration::from_micros(1_100);
+    let (mut t, c, s) = request_in_ping_pong(one_way);
     let delay = server_speaks_after(&mut t, ms(500));
     assert!(
         ms(40) < delay && delay <= ms(44),
@@ -356,15 +363,9 @@ fn delayed_ack_fires_after_40_ms_plus_a_tick_and_ends_ping_pong() {
 /// segment, not a tick later for every segment that came in between.
 #[test]
 fn delayed_ack_timer_does_not_slip_when_more_data_arrives() {
-    let one_way = SimDuration::from_micros(1_100);
-    let (mut t, c, s) = connected(linux(1000), linux(5000), one_way);
-    for _ in 0..3 {
-        request_reply(&mut t, c, s, one_way);
-    }
-    t.c.set_nodelay(c, true).unwrap();
-    t.c.send(t.now, c, &[4; 64]).unwrap();
-    assert_eq!(arrive_at_s(&mut t, one_way), ["P. 64"]);
+    let (mut t, c, _) = request_in_ping_pong(SimDuration::from_micros(1_100));
     let first = t.now;
+    t.c.set_nodelay(c, true).unwrap();
     for _ in 0..3 {
         t.c.send(t.now, c, &[5; 10]).unwrap();
         assert_eq!(arrive_at_s(&mut t, ms(1)), ["P. 10"]);
