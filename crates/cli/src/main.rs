@@ -348,6 +348,31 @@ fn kernel(
             "{name}: application errors {mark}: model {model:?}, kernel {kernel:?}\n"
         ));
     }
+    for check in &c.sent {
+        let verdict = |ok: bool| if ok { "ok" } else { "FAIL" };
+        out.push_str(&format!(
+            "expect {}: model {} (found {}), kernel {} (found {})\n",
+            check.text,
+            verdict(check.model_ok),
+            check.model,
+            verdict(check.kernel_ok),
+            check.kernel
+        ));
+    }
+    for (i, (model, kernel)) in c.injections.iter().enumerate() {
+        let word = |o: &netsim_engine::InjectOutcome| match o {
+            netsim_engine::InjectOutcome::Sent => "sent".to_string(),
+            netsim_engine::InjectOutcome::Pending => "not reached".to_string(),
+            netsim_engine::InjectOutcome::Failed(why) => format!("not sent ({why})"),
+        };
+        let mark = if model == kernel { "same" } else { "DIFFERS" };
+        out.push_str(&format!(
+            "injection {}: {mark}: model {}, kernel {}\n",
+            i + 1,
+            word(model),
+            word(kernel)
+        ));
+    }
     if c.undecodable > 0 {
         out.push_str(&format!(
             "{} packets from the kernel could not be decoded\n",
@@ -410,6 +435,21 @@ fn write_kernel_json(
             })
         })
         .collect();
+    let sent: Vec<serde_json::Value> = c
+        .sent
+        .iter()
+        .map(|s| {
+            serde_json::json!({
+                "expectation": s.text, "model": s.model, "kernel": s.kernel,
+                "model_ok": s.model_ok, "kernel_ok": s.kernel_ok,
+            })
+        })
+        .collect();
+    let injections: Vec<serde_json::Value> = c
+        .injections
+        .iter()
+        .map(|(m, k)| serde_json::json!({ "model": format!("{m:?}"), "kernel": format!("{k:?}") }))
+        .collect();
     let doc = serde_json::json!({
         "scenario": name,
         "file": file.display().to_string(),
@@ -419,6 +459,8 @@ fn write_kernel_json(
         "connections": connections,
         "hosts": hosts,
         "undecodable": c.undecodable,
+        "sent": sent,
+        "injections": injections,
     });
     let text = serde_json::to_string_pretty(&doc).map_err(|e| e.to_string())?;
     std::fs::write(path, text + "\n").map_err(|e| format!("{}: {e}", path.display()))

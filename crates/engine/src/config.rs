@@ -8,6 +8,7 @@ use std::net::Ipv4Addr;
 
 use netsim_core::{Packet, SimDuration, SimTime, TcpFlags};
 
+use crate::inject::{InjectPorts, Injection, SeqRef};
 use crate::rng::Probability;
 
 /// Index of a host in the [`Topology`].
@@ -221,6 +222,8 @@ pub struct Topology {
     pub faults: Vec<FaultRule>,
     /// Scheduled changes.
     pub schedule: Vec<(SimTime, NetChange)>,
+    /// Crafted segments, each put on its link at its time.
+    pub injections: Vec<(SimTime, Injection)>,
     /// Maximum segment lifetime the network enforces: a packet that would arrive later than
     /// this after it was sent is discarded. `None` lets packets live forever. The scenario layer
     /// sets it to the MSL of the hosts' TCP profile unless told otherwise.
@@ -290,6 +293,14 @@ pub enum BuildError {
     BadFault {
         /// The rule.
         id: FaultId,
+        /// What is wrong.
+        problem: String,
+    },
+    /// A crafted segment that cannot be built.
+    #[error("injection {index}: {problem}")]
+    BadInjection {
+        /// Its number, from 1.
+        index: usize,
         /// What is wrong.
         problem: String,
     },
@@ -414,6 +425,36 @@ impl Topology {
                     check(context, b)?;
                 }
                 NetChange::Crash(h) | NetChange::Restart(h) => check(context, h)?,
+            }
+        }
+        for (i, (at, inj)) in self.injections.iter().enumerate() {
+            let context = format!("injection {} at {at}", i + 1);
+            check(context.clone(), inj.from)?;
+            check(context.clone(), inj.to)?;
+            let bad = |problem: &str| {
+                Err(BuildError::BadInjection {
+                    index: i + 1,
+                    problem: problem.into(),
+                })
+            };
+            if inj.from == inj.to {
+                return bad("it goes from a host to itself");
+            }
+            for r in [inj.seq, inj.ack] {
+                match r {
+                    SeqRef::Abs(_) => {}
+                    SeqRef::SndNxt(h, _) | SeqRef::RcvNxt(h, _) => {
+                        if matches!(inj.ports, InjectPorts::Ports { .. }) {
+                            return bad("numbers relative to a connection need `conn`");
+                        }
+                        if h != inj.from && h != inj.to {
+                            return bad("a relative number names a host that is not an end of it");
+                        }
+                    }
+                }
+            }
+            if inj.ports == InjectPorts::Conn(0) {
+                return bad("connections count from 1");
             }
         }
         if self.lifetime == Some(SimDuration::ZERO) {

@@ -7,6 +7,7 @@
 //! trait, and the TCP header is only data it sizes packets by and matches filters against.
 
 mod config;
+pub mod inject;
 pub mod probe;
 mod queue;
 pub mod rng;
@@ -19,6 +20,7 @@ pub use config::{
     LinkConfig, LinkSpec, MIN_MTU_BYTES, NetChange, Occurrence, PacketFilter, QueueLimit, Release,
     RunLimits, Topology,
 };
+pub use inject::{InjectOutcome, InjectPorts, Injection, SeqRef, WireWatch};
 pub use probe::{Planned, Probe};
 pub use rng::{Probability, Stream};
 pub use sim::{

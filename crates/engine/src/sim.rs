@@ -13,6 +13,7 @@ use crate::config::{
     BuildError, Direction, FaultAction, FaultId, FaultRule, HostId, LinkConfig, NetChange,
     Occurrence, QueueLimit, Release, RunLimits, Topology,
 };
+use crate::inject::{INJECTED, InjectOutcome, WireWatch};
 use crate::queue::{Ev, EventQueue};
 use crate::rng::Stream;
 use crate::slab::{Key, Slab};
@@ -162,6 +163,8 @@ pub struct RunOutcome {
     pub faults: Vec<FaultCount>,
     /// Packets still in links or held by faults at the end.
     pub in_flight: u64,
+    /// Per crafted segment, in declaration order: whether it went on its link.
+    pub injections: Vec<InjectOutcome>,
 }
 
 /// A run stopped by one of its caps: a runaway, not a result.
@@ -270,6 +273,9 @@ struct Net<E, S> {
     by_addr: BTreeMap<Ipv4Addr, HostId>,
     topology: Topology,
     fault_counts: Vec<FaultCount>,
+    /// Follows the connections on the wire, only when there are injections to resolve.
+    watch: Option<WireWatch>,
+    injections: Vec<InjectOutcome>,
     next_packet: u64,
     stats: NetStats,
     hasher: StableHasher,
@@ -378,6 +384,9 @@ impl<E: TraceEvent, S: TraceSink<E>> Net<E, S> {
             packet: &packet,
             sender_state,
         });
+        if let Some(watch) = &mut self.watch {
+            watch.sent(&packet);
+        }
         let Some(to) = self.by_addr.get(&packet.dst).copied() else {
             return self.drop_packet(id, &packet, DropReason::NoRoute);
         };
@@ -654,6 +663,24 @@ impl<E: TraceEvent, S: TraceSink<E>> Net<E, S> {
         }
     }
 
+    /// Builds injection `i` from what the wire has shown and sends it as its host would.
+    fn inject(&mut self, i: usize) {
+        let (_, inj) = &self.topology.injections[i];
+        let watch = self
+            .watch
+            .as_ref()
+            .expect("a watch when there are injections");
+        let hosts = &self.hosts;
+        match watch.resolve(inj, |h| hosts[h.index()].addr) {
+            Ok(packet) => {
+                self.injections[i] = InjectOutcome::Sent;
+                let from = inj.from;
+                self.send_packet(from, packet, INJECTED);
+            }
+            Err(why) => self.injections[i] = InjectOutcome::Failed(why),
+        }
+    }
+
     fn cut_dirs(&self, a: HostId, b: HostId, dir: Direction) -> Vec<u32> {
         let mut dirs = vec![self.route(a, b)];
         if dir == Direction::Both {
@@ -763,9 +790,14 @@ impl<H: Host, S: TraceSink<H::Event>> Sim<H, S> {
         let names: Vec<String> = metas.iter().map(|m| m.name.clone()).collect();
         sink.start(&names);
         let mut queue = EventQueue::default();
-        for (i, (at, _)) in topology.schedule.iter().enumerate() {
+        // Scheduled changes, then injections, share one index space.
+        let changes = topology.schedule.iter().map(|(at, _)| at);
+        let injections = topology.injections.iter().map(|(at, _)| at);
+        for (i, at) in changes.chain(injections).enumerate() {
             queue.push(*at, Ev::Net(i as u32));
         }
+        let watch = (!topology.injections.is_empty()).then(WireWatch::default);
+        let injections = vec![InjectOutcome::Pending; topology.injections.len()];
         let by_addr = metas
             .iter()
             .enumerate()
@@ -785,6 +817,8 @@ impl<H: Host, S: TraceSink<H::Event>> Sim<H, S> {
                 by_addr,
                 topology,
                 fault_counts,
+                watch,
+                injections,
                 next_packet: 0,
                 stats: NetStats::default(),
                 hasher: StableHasher::new(),
@@ -914,6 +948,9 @@ impl<H: Host, S: TraceSink<H::Event>> Sim<H, S> {
                         id: flight.id,
                         packet: &flight.packet,
                     });
+                    if let Some(watch) = &mut net.watch {
+                        watch.delivered(&flight.packet);
+                    }
                     let host = flight.to;
                     let mut ctx = Ctx { net, host };
                     self.hosts[host.index()].packet(&mut ctx, flight.packet);
@@ -924,6 +961,9 @@ impl<H: Host, S: TraceSink<H::Event>> Sim<H, S> {
                     return false;
                 }
                 net.release(key);
+            }
+            Ev::Net(index) if index as usize >= net.topology.schedule.len() => {
+                net.inject(index as usize - net.topology.schedule.len());
             }
             Ev::Net(index) => {
                 let change = net.topology.schedule[index as usize].1;
@@ -957,6 +997,7 @@ impl<H: Host, S: TraceSink<H::Event>> Sim<H, S> {
             stats,
             faults: self.net.fault_counts.clone(),
             in_flight,
+            injections: self.net.injections.clone(),
         }
     }
 

@@ -390,6 +390,19 @@ impl TextFormat {
         let _ = write!(out, "{secs:>4}.{frac:<11}");
         // Writing to a String cannot fail.
         let _ = match &record.kind {
+            TraceKind::Sent {
+                host,
+                packet,
+                sender_state: crate::inject::INJECTED,
+                ..
+            } => write!(
+                out,
+                "{:<w$} > {} (injected)",
+                self.name(*host),
+                // A crafted SYN does not start a new numbering: it is read against the
+                // connection it was aimed at.
+                self.rel(packet, false)
+            ),
             TraceKind::Sent { host, packet, .. } => {
                 write!(out, "{:<w$} > {}", self.name(*host), self.rel(packet, true))
             }

@@ -22,6 +22,8 @@ pub struct Seen {
     pub from: usize,
     /// The segment.
     pub packet: Packet,
+    /// A crafted segment of the scenario (an `Inject` event), not the host's own.
+    pub injected: bool,
 }
 
 /// One connection's segments, in the order they were sent.
@@ -119,6 +121,9 @@ pub fn lines(c: &Conversation, host_names: &[String]) -> Vec<String> {
                 .collect();
             if !kinds.is_empty() {
                 let _ = write!(line, " [{}]", kinds.join(","));
+            }
+            if s.injected {
+                line.push_str(" (injected)");
             }
             line
         })
@@ -256,6 +261,7 @@ mod tests {
                     ..Segment::default()
                 },
             },
+            injected: false,
         }
     }
 

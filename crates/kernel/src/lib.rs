@@ -17,6 +17,7 @@ pub mod states;
 pub mod tun;
 pub mod wire;
 
+use netsim_engine::InjectOutcome;
 use thiserror::Error;
 
 /// What went wrong on the kernel side.
@@ -134,6 +135,8 @@ pub struct KernelRun {
     pub states: Vec<states::StateChange>,
     /// Per fault rule, how often it matched and fired on the kernel's wire.
     pub fault_counts: Vec<faults::Count>,
+    /// Per injection, in declaration order: whether the wire sent it.
+    pub injections: Vec<netsim_engine::InjectOutcome>,
 }
 
 /// Runs a planned scenario on this machine's kernel for `horizon` of real time: a namespace per
@@ -183,13 +186,27 @@ pub fn run(
             let (from, to) = if d == 0 { (ha, hb) } else { (hb, ha) };
             cut_plan.is_cut(from, to, at)
         });
-        wire::Wire::start(
+        let mut injections: Vec<_> = plan
+            .injections
+            .iter()
+            .enumerate()
+            .map(|(i, (at, inj))| {
+                let direction = usize::from(inj.from.0 as usize != link.a);
+                (*at, direction, i, inj.clone())
+            })
+            .collect();
+        injections.sort_by_key(|(at, _, i, _)| (*at, *i));
+        wire::Wire::start_crafting(
             a,
             b,
             link.latency,
             start,
             Box::new(move |d, bytes| judge.lock().expect("judge").fate(d, bytes)),
             cuts,
+            wire::Crafting {
+                injections,
+                addrs: plan.hosts.iter().map(|h| h.addr).collect(),
+            },
         )
     };
     let hosts: Vec<_> = plan
@@ -208,7 +225,9 @@ pub fn run(
         };
         std::thread::sleep(left.min(std::time::Duration::from_millis(20)));
     }
-    let packets = wire.stop()?;
+    let outcomes = wire.outcomes_after_stop()?;
+    let packets = outcomes.0;
+    let injections = outcomes.1;
     drop(leftovers);
     let states = trace
         .stop()?
@@ -228,6 +247,7 @@ pub fn run(
         apps,
         states,
         fault_counts,
+        injections,
     })
 }
 
@@ -242,11 +262,18 @@ impl netsim_engine::TraceSink<netsim_host::HostEvent> for ModelSegments {
         if r.at > self.cut {
             return;
         }
-        if let netsim_engine::TraceKind::Sent { host, packet, .. } = &r.kind {
+        if let netsim_engine::TraceKind::Sent {
+            host,
+            packet,
+            sender_state,
+            ..
+        } = &r.kind
+        {
             self.seen.push(compare::Seen {
                 at: std::time::Duration::from_nanos(r.at.as_nanos()),
                 from: host.0 as usize,
                 packet: (*packet).clone(),
+                injected: *sender_state == netsim_engine::inject::INJECTED,
             });
         }
     }
@@ -266,16 +293,39 @@ pub struct Comparison {
     /// Per host, rules of its profile the kernel cannot take (their effect shows as
     /// differences).
     pub model_only: Vec<Vec<String>>,
+    /// The scenario's `Sent` expectations, checked in both worlds.
+    pub sent: Vec<SentCheck>,
+    /// Per injection: what became of it in the model and on the kernel.
+    pub injections: Vec<(InjectOutcome, InjectOutcome)>,
+}
+
+/// A `Sent` expectation ("host sends [F.] in [1s, 1.1s], exactly 1") in both worlds: the
+/// scenario pins the kernel's timing as a packetdrill script does.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SentCheck {
+    /// The expectation in words.
+    pub text: String,
+    /// Segments counted in the model.
+    pub model: u64,
+    /// Segments counted on the kernel.
+    pub kernel: u64,
+    /// Whether the model's count is within the bounds.
+    pub model_ok: bool,
+    /// Whether the kernel's count is within the bounds.
+    pub kernel_ok: bool,
 }
 
 impl Comparison {
-    /// True when every connection and every host's errors are the same.
+    /// True when every connection and every host's errors are the same, every injection
+    /// went out in both worlds, and the kernel meets every `Sent` expectation the model meets.
     pub fn same(&self) -> bool {
         self.connections
             .iter()
             .all(|v| matches!(v, compare::Verdict::Same { .. }))
             && self.errors.iter().all(|(m, k)| m == k)
             && self.undecodable == 0
+            && self.sent.iter().all(|c| c.kernel_ok == c.model_ok)
+            && self.injections.iter().all(|(m, k)| m == k)
     }
 }
 
@@ -311,6 +361,7 @@ pub fn compare_scenario(
                 at: c.at,
                 from: if c.direction == 0 { link.a } else { link.b },
                 packet,
+                injected: c.injected,
             }),
             Err(_) => undecodable += 1,
         }
@@ -355,11 +406,60 @@ pub fn compare_scenario(
             (model, on_kernel)
         })
         .collect();
+    let sent = scenario
+        .compiled
+        .expectations
+        .iter()
+        .filter_map(|e| match e {
+            netsim_scenario::Expectation::Sent { window, bounds } => Some((window, bounds)),
+            _ => None,
+        })
+        .zip(&report.sent)
+        .map(|((window, bounds), model_count)| {
+            let host = |addr: std::net::Ipv4Addr| {
+                plan.hosts
+                    .iter()
+                    .position(|h| h.addr == addr)
+                    .map(|i| netsim_engine::HostId(i as u32))
+            };
+            let kernel_count = seen
+                .iter()
+                .filter(|s| {
+                    let at = netsim_core::SimTime::after(netsim_core::SimDuration::from_nanos(
+                        s.at.as_nanos() as u64,
+                    ));
+                    let from = host(s.packet.src);
+                    let to = host(s.packet.dst);
+                    from.zip(to)
+                        .is_some_and(|(f, t)| window.counts(at, f, t, &s.packet, s.injected))
+                })
+                .count() as u64;
+            SentCheck {
+                text: format!(
+                    "{} {bounds}",
+                    netsim_scenario::sent_text(window, &|h| hosts[h.0 as usize].clone())
+                ),
+                model: *model_count,
+                kernel: kernel_count,
+                model_ok: bounds.holds(*model_count),
+                kernel_ok: bounds.holds(kernel_count),
+            }
+        })
+        .collect();
+    let injections = report
+        .outcome
+        .injections
+        .iter()
+        .cloned()
+        .zip(kernel.injections.iter().cloned())
+        .collect();
     Ok(Comparison {
         hosts,
         connections,
         errors,
         undecodable,
         model_only: plan.hosts.iter().map(|h| h.model_only.clone()).collect(),
+        sent,
+        injections,
     })
 }

@@ -60,6 +60,8 @@ pub struct KernelPlan {
     pub faults: Vec<netsim_engine::FaultRule>,
     /// Partitions and heals, in time order.
     pub cuts: Vec<Cut>,
+    /// Crafted segments: (time since the start, what), in declaration order.
+    pub injections: Vec<(Duration, netsim_engine::Injection)>,
 }
 
 /// A scheduled partition (or heal) between two hosts.
@@ -162,6 +164,12 @@ pub fn plan(scenario: &Scenario) -> Result<KernelPlan, Refusal> {
         links,
         faults: c.topology.faults.clone(),
         cuts,
+        injections: c
+            .topology
+            .injections
+            .iter()
+            .map(|(at, inj)| (Duration::from_nanos(at.as_nanos()), inj.clone()))
+            .collect(),
     })
 }
 

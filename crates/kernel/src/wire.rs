@@ -4,11 +4,15 @@
 //! namespace's TUN device once the link's latency has passed. It stands in for netsim's link:
 //! the same latency, the same faults, and a capture of everything that crossed.
 
-use std::collections::VecDeque;
+use std::collections::{BTreeMap, VecDeque};
+use std::net::Ipv4Addr;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
+
+use netsim_core::Packet;
+use netsim_engine::{InjectOutcome, Injection, WireWatch};
 
 use crate::KernelError;
 use crate::tun::Tun;
@@ -47,10 +51,12 @@ pub struct Captured {
     pub at: Duration,
     /// Which direction: 0 is a to b, 1 is b to a.
     pub direction: usize,
-    /// The IPv4 packet as the kernel wrote it.
+    /// The IPv4 packet as the kernel wrote it (or the wire built it, when injected).
     pub bytes: Vec<u8>,
     /// What the wire did with it.
     pub fate: Fate,
+    /// The wire made it: a crafted segment of the scenario (an `Inject` event).
+    pub injected: bool,
 }
 
 /// Decides each packet's fate; called in the order packets enter the wire.
@@ -60,17 +66,44 @@ pub type Judge = Box<dyn FnMut(usize, &[u8]) -> Fate + Send>;
 /// when it enters a cut direction, or when the direction is cut as it would arrive.
 pub type Cuts = std::sync::Arc<dyn Fn(usize, Duration) -> bool + Send + Sync>;
 
+/// The scenario's crafted segments for this wire, and what they are built from.
+#[derive(Default)]
+pub struct Crafting {
+    /// (time since the start, direction, injection number, what to inject), in time order.
+    pub injections: Vec<(Duration, usize, usize, Injection)>,
+    /// Host addresses by `HostId`, to build the packets.
+    pub addrs: Vec<Ipv4Addr>,
+}
+
+/// What the wire's injections came to, by injection number.
+pub type Outcomes = BTreeMap<usize, InjectOutcome>;
+
 /// A running wire; stopping it (or dropping it) joins its threads.
 pub struct Wire {
     stop: Arc<AtomicBool>,
     threads: Vec<JoinHandle<Result<(), KernelError>>>,
     capture: Arc<Mutex<Vec<Captured>>>,
+    outcomes: Arc<Mutex<Outcomes>>,
 }
 
 /// Largest packet read from a TUN device (the MTU is 1500).
 const BUF: usize = 65_536;
 /// How long a direction thread sleeps at most before it checks the stop flag.
 const TICK: Duration = Duration::from_millis(1);
+
+/// What both directions share.
+struct Shared {
+    latency: Duration,
+    start: Instant,
+    stop: Arc<AtomicBool>,
+    capture: Arc<Mutex<Vec<Captured>>>,
+    judge: Mutex<Judge>,
+    cuts: Cuts,
+    /// Follows the connections, as the engine does, when there is something to inject.
+    watch: Option<Mutex<WireWatch>>,
+    addrs: Vec<Ipv4Addr>,
+    outcomes: Arc<Mutex<Outcomes>>,
+}
 
 impl Wire {
     /// Starts relaying between `a` and `b` with `latency` each way, from `start`.
@@ -82,27 +115,68 @@ impl Wire {
         judge: Judge,
         cuts: Cuts,
     ) -> Wire {
+        Wire::start_crafting(a, b, latency, start, judge, cuts, Crafting::default())
+    }
+
+    /// [`Wire::start`], with crafted segments written into the wire at their times as if the
+    /// sending side's kernel had sent them: judged, delayed, captured like the others.
+    pub fn start_crafting(
+        a: Tun,
+        b: Tun,
+        latency: Duration,
+        start: Instant,
+        judge: Judge,
+        cuts: Cuts,
+        crafting: Crafting,
+    ) -> Wire {
         let stop = Arc::new(AtomicBool::new(false));
         let capture = Arc::new(Mutex::new(Vec::new()));
-        let judge = Arc::new(Mutex::new(judge));
+        let outcomes = Arc::new(Mutex::new(
+            crafting
+                .injections
+                .iter()
+                .map(|(_, _, i, _)| (*i, InjectOutcome::Pending))
+                .collect(),
+        ));
+        let shared = Arc::new(Shared {
+            latency,
+            start,
+            stop: stop.clone(),
+            capture: capture.clone(),
+            judge: Mutex::new(judge),
+            cuts,
+            watch: (!crafting.injections.is_empty()).then(|| Mutex::new(WireWatch::default())),
+            addrs: crafting.addrs,
+            outcomes: outcomes.clone(),
+        });
         let a = Arc::new(a);
         let b = Arc::new(b);
         let mut threads = Vec::new();
         for (direction, from, to) in [(0, a.clone(), b.clone()), (1, b, a)] {
-            let stop = stop.clone();
-            let capture = capture.clone();
-            let judge = judge.clone();
-            let cuts = cuts.clone();
+            let shared = shared.clone();
+            let mine: Vec<_> = crafting
+                .injections
+                .iter()
+                .filter(|(_, d, _, _)| *d == direction)
+                .map(|(at, _, i, inj)| (*at, *i, inj.clone()))
+                .collect();
             threads.push(std::thread::spawn(move || {
-                relay(
-                    direction, &from, &to, latency, start, &stop, &capture, &judge, &cuts,
-                )
+                Relay {
+                    direction,
+                    shared: &shared,
+                    queue: Vec::new(),
+                    order: 0,
+                    held: VecDeque::new(),
+                    injections: mine.into(),
+                }
+                .run(&from, &to)
             }));
         }
         Wire {
             stop,
             threads,
             capture,
+            outcomes,
         }
     }
 
@@ -112,6 +186,19 @@ impl Wire {
         let mut all = std::mem::take(&mut *self.capture.lock().expect("capture lock"));
         all.sort_by_key(|c| c.at);
         Ok(all)
+    }
+
+    /// [`Wire::stop`], and what became of each injection, by number (those the wire never
+    /// reached are pending).
+    pub fn outcomes_after_stop(self) -> Result<(Vec<Captured>, Vec<InjectOutcome>), KernelError> {
+        let outcomes = self.outcomes.clone();
+        let captured = self.stop()?;
+        let outcomes = outcomes.lock().expect("outcomes lock");
+        let n = outcomes.keys().next_back().map_or(0, |k| k + 1);
+        let list = (0..n)
+            .map(|i| outcomes.get(&i).cloned().unwrap_or_default())
+            .collect();
+        Ok((captured, list))
     }
 
     fn stop_threads(&mut self) -> Result<(), KernelError> {
@@ -135,78 +222,132 @@ impl Drop for Wire {
     }
 }
 
-#[allow(clippy::too_many_arguments)]
-fn relay(
+/// One direction of the wire.
+struct Relay<'a> {
     direction: usize,
-    from: &Tun,
-    to: &Tun,
-    latency: Duration,
-    start: Instant,
-    stop: &AtomicBool,
-    capture: &Mutex<Vec<Captured>>,
-    judge: &Mutex<Judge>,
-    cuts: &Cuts,
-) -> Result<(), KernelError> {
-    let mut buf = vec![0u8; BUF];
-    // Packets on the link, by due time (a delay can reorder them), then arrival order.
-    let mut queue: Vec<(Instant, u64, Vec<u8>)> = Vec::new();
-    let mut order = 0u64;
-    // Packets held until that many more packets entered this direction.
-    let mut held: VecDeque<(u32, Vec<u8>)> = VecDeque::new();
-    while !stop.load(Ordering::SeqCst) {
-        let now = Instant::now();
-        queue.sort_by_key(|(due, n, _)| (*due, *n));
-        while queue.first().is_some_and(|(due, _, _)| *due <= now) {
-            let (_, _, bytes) = queue.remove(0);
-            if !cuts(direction, now.saturating_duration_since(start)) {
-                to.send(&bytes)?;
+    shared: &'a Shared,
+    /// Packets on the link, by due time (a delay can reorder them), then arrival order.
+    queue: Vec<(Instant, u64, Vec<u8>)>,
+    order: u64,
+    /// Packets held until that many more packets entered this direction.
+    held: VecDeque<(u32, Vec<u8>)>,
+    /// This direction's injections still to come: (time, number, what).
+    injections: VecDeque<(Duration, usize, Injection)>,
+}
+
+impl Relay<'_> {
+    fn run(mut self, from: &Tun, to: &Tun) -> Result<(), KernelError> {
+        let sh = self.shared;
+        let mut buf = vec![0u8; BUF];
+        while !sh.stop.load(Ordering::SeqCst) {
+            let now = Instant::now();
+            self.queue.sort_by_key(|(due, n, _)| (*due, *n));
+            while self.queue.first().is_some_and(|(due, _, _)| *due <= now) {
+                let (_, _, bytes) = self.queue.remove(0);
+                if !(sh.cuts)(self.direction, now.saturating_duration_since(sh.start)) {
+                    to.send(&bytes)?;
+                    self.watch(&bytes, WireWatch::delivered);
+                }
+            }
+            while self
+                .injections
+                .front()
+                .is_some_and(|(at, _, _)| sh.start + *at <= now)
+            {
+                let (_, number, inj) = self.injections.pop_front().expect("front exists");
+                self.inject(number, &inj, now);
+            }
+            let mut wait = self.queue.first().map_or(TICK, |(due, _, _)| {
+                due.saturating_duration_since(now).min(TICK)
+            });
+            if let Some((at, _, _)) = self.injections.front() {
+                wait = wait.min((sh.start + *at).saturating_duration_since(now));
+            }
+            let Some(n) = from.recv(&mut buf, wait)? else {
+                continue;
+            };
+            self.enter(buf[..n].to_vec(), Instant::now(), false);
+        }
+        Ok(())
+    }
+
+    /// Passes `bytes` to the connection watch, if there is one.
+    fn watch(&self, bytes: &[u8], f: fn(&mut WireWatch, &Packet)) {
+        if let Some(w) = &self.shared.watch {
+            if let Ok(p) = netsim_core::codec::parse(bytes) {
+                f(&mut w.lock().expect("watch lock"), &p);
             }
         }
-        let wait = queue.first().map_or(TICK, |(due, _, _)| {
-            due.saturating_duration_since(now).min(TICK)
-        });
-        let Some(n) = from.recv(&mut buf, wait)? else {
-            continue;
+    }
+
+    /// Builds injection `number` from what the wire has shown and lets it enter the wire.
+    fn inject(&mut self, number: usize, inj: &Injection, now: Instant) {
+        let sh = self.shared;
+        let built = {
+            let w = sh
+                .watch
+                .as_ref()
+                .expect("a watch when there are injections");
+            let w = w.lock().expect("watch lock");
+            w.resolve(inj, |h| sh.addrs[h.0 as usize])
+        }
+        .and_then(|p| netsim_core::codec::to_bytes(&p, 0).map_err(|e| e.to_string()));
+        let outcome = match built {
+            Ok(bytes) => {
+                self.enter(bytes, now, true);
+                InjectOutcome::Sent
+            }
+            Err(why) => InjectOutcome::Failed(why),
         };
-        let seen = Instant::now();
-        let bytes = buf[..n].to_vec();
-        let fate = if cuts(direction, seen.saturating_duration_since(start)) {
+        sh.outcomes
+            .lock()
+            .expect("outcomes lock")
+            .insert(number, outcome);
+    }
+
+    /// A packet enters this direction at `seen`: captured, judged, queued.
+    fn enter(&mut self, bytes: Vec<u8>, seen: Instant, injected: bool) {
+        let sh = self.shared;
+        self.watch(&bytes, WireWatch::sent);
+        let fate = if (sh.cuts)(self.direction, seen.saturating_duration_since(sh.start)) {
             Fate::Drop
         } else {
-            (judge.lock().expect("judge lock"))(direction, &bytes)
+            (sh.judge.lock().expect("judge lock"))(self.direction, &bytes)
         };
-        capture.lock().expect("capture lock").push(Captured {
-            at: seen.saturating_duration_since(start),
-            direction,
+        sh.capture.lock().expect("capture lock").push(Captured {
+            at: seen.saturating_duration_since(sh.start),
+            direction: self.direction,
             bytes: bytes.clone(),
             fate,
+            injected,
         });
         // A packet entering the link counts for the packets held behind it.
-        for h in held.iter_mut() {
+        for h in self.held.iter_mut() {
             h.0 = h.0.saturating_sub(1);
         }
         let mut due_now = Vec::new();
-        while held.front().is_some_and(|(left, _)| *left == 0) {
-            due_now.push(held.pop_front().expect("front exists").1);
+        while self.held.front().is_some_and(|(left, _)| *left == 0) {
+            due_now.push(self.held.pop_front().expect("front exists").1);
         }
-        let mut enqueue = |due: Instant, bytes: Vec<u8>| {
-            order += 1;
-            queue.push((due, order, bytes));
-        };
+        let latency = sh.latency;
         match fate {
             Fate::Deliver { delay, copies } => {
                 // The last copy takes the packet itself: one allocation fewer per packet.
                 for copy in std::iter::repeat_n(bytes, copies as usize) {
-                    enqueue(seen + latency + delay, copy);
+                    self.enqueue(seen + latency + delay, copy);
                 }
             }
             Fate::Drop => {}
-            Fate::HoldUntil(t) => enqueue((start + t).max(seen) + latency, bytes),
-            Fate::HoldForPackets(n) => held.push_back((n, bytes)),
+            Fate::HoldUntil(t) => self.enqueue((sh.start + t).max(seen) + latency, bytes),
+            Fate::HoldForPackets(n) => self.held.push_back((n, bytes)),
         }
         for bytes in due_now {
-            enqueue(seen + latency, bytes);
+            self.enqueue(seen + latency, bytes);
         }
     }
-    Ok(())
+
+    fn enqueue(&mut self, due: Instant, bytes: Vec<u8>) {
+        self.order += 1;
+        self.queue.push((due, self.order, bytes));
+    }
 }

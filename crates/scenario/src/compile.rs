@@ -7,10 +7,11 @@ use std::fmt;
 use std::net::SocketAddrV4;
 use std::sync::Arc;
 
-use netsim_core::{SimDuration, SimTime};
+use netsim_core::{Packet, SimDuration, SimTime, TcpFlags, TcpOptions, Timestamps};
 use netsim_engine::{
-    Direction, FaultAction, FaultRule, FlagMatch, HostId, LinkConfig, LinkSpec, NetChange,
-    Occurrence, PacketFilter, QueueLimit, Release, RunLimits, Topology,
+    Direction, FaultAction, FaultRule, FlagMatch, HostId, InjectPorts, Injection, LinkConfig,
+    LinkSpec, NetChange, Occurrence, PacketFilter, QueueLimit, Release, RunLimits, SeqRef,
+    Topology,
 };
 use netsim_tcp::{
     AckPolicy, Bind, Congestion, Errno, IsnMode, Listen, RtoRules, State, TcpConfig, WindowRules,
@@ -19,8 +20,8 @@ use netsim_tcp::{
 use crate::error::{Locator, ScenarioError};
 use crate::format::{
     AckPolicyDef, ActionDef, CongestionDef, CounterDef, EventDef, ExpectDef, FaultDef, IsnDef,
-    KnobsDef, LinkDef, OccurrenceDef, QueueDef, RtoRulesDef, ScenarioFile, StepDef, TcpDef,
-    ViolationDef, WindowRulesDef,
+    KnobsDef, LinkDef, OccurrenceDef, OptionDef, QueueDef, RtoRulesDef, ScenarioFile, SeqDef,
+    StepDef, TcpDef, ViolationDef, WindowRulesDef,
 };
 use crate::randomize::{Knob, RandomItem, Range};
 use crate::script::Step;
@@ -127,8 +128,41 @@ pub enum Expectation {
         /// How many.
         bounds: Bounds,
     },
+    /// Segments a host sends in a window of time.
+    Sent {
+        /// Which segments count.
+        window: SentWindow,
+        /// How many.
+        bounds: Bounds,
+    },
     /// This violation must occur.
     Violation(ViolationDef),
+}
+
+/// The segments a `Sent` expectation counts: sent by `filter.from`, matching the filter, in
+/// `[from, to]`, not injected.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SentWindow {
+    /// Sender, receiver, flags, payload.
+    pub filter: PacketFilter,
+    /// Window start.
+    pub from: SimTime,
+    /// Window end (inclusive).
+    pub to: SimTime,
+}
+
+impl SentWindow {
+    /// Whether a segment sent at `at` by `from` to `to` counts (injected ones never do).
+    pub fn counts(
+        &self,
+        at: SimTime,
+        from: HostId,
+        to: HostId,
+        packet: &Packet,
+        injected: bool,
+    ) -> bool {
+        !injected && at >= self.from && at <= self.to && self.filter.matches(from, to, packet, "")
+    }
 }
 
 /// A host as compiled: its TCP configuration and its script.
@@ -216,7 +250,13 @@ impl Compiler<'_> {
             fault_optional.push(fault.optional);
         }
         for (i, event) in f.events.iter().enumerate() {
-            topology.schedule.push(self.event(i, event)?);
+            if let EventDef::Inject { at, .. } = event {
+                topology
+                    .injections
+                    .push((SimTime::after(at.0), self.injection(i, event)?));
+            } else {
+                topology.schedule.push(self.event(i, event)?);
+            }
         }
         let mut hosts = Vec::with_capacity(f.hosts.len());
         for (i, h) in f.hosts.iter().enumerate() {
@@ -394,6 +434,7 @@ impl Compiler<'_> {
             ),
             EventDef::Crash { at, host: h } => (at, NetChange::Crash(host(h)?)),
             EventDef::Restart { at, host: h } => (at, NetChange::Restart(host(h)?)),
+            EventDef::Inject { .. } => unreachable!("injections are compiled by `injection`"),
         };
         if let NetChange::Partition(a, b, _) | NetChange::Heal(a, b, _) = change {
             if a == b {
@@ -406,6 +447,124 @@ impl Compiler<'_> {
             }
         }
         Ok((SimTime::after(at.0), change))
+    }
+}
+
+impl Compiler<'_> {
+    fn injection(&self, i: usize, def: &EventDef) -> Result<Injection, ScenarioError> {
+        let EventDef::Inject {
+            from,
+            to,
+            conn,
+            src_port,
+            dst_port,
+            flags,
+            seq,
+            ack,
+            len,
+            window,
+            options,
+            ..
+        } = def
+        else {
+            unreachable!("called for Inject events only");
+        };
+        let here = |needle: &str, msg: &str| self.at.item("events", i, needle, msg.to_string());
+        let from_id = self.host("events", i, from)?;
+        let to_id = self.host("events", i, to)?;
+        if from_id == to_id {
+            return Err(here("Inject", "a segment needs two different hosts"));
+        }
+        let ports = match (conn, src_port, dst_port) {
+            (Some(0), _, _) => return Err(here("conn", "connections count from 1")),
+            (Some(n), None, None) => InjectPorts::Conn(*n),
+            (Some(_), _, _) => {
+                return Err(here(
+                    "conn",
+                    "give `conn` or the ports (`src_port`, `dst_port`), not both: a connection has its ports",
+                ));
+            }
+            (None, Some(src), Some(dst)) => InjectPorts::Ports {
+                src: *src,
+                dst: *dst,
+            },
+            (None, _, _) => {
+                return Err(here(
+                    "Inject",
+                    "name a connection (`conn: 1`) or give both `src_port` and `dst_port`",
+                ));
+            }
+        };
+        let number = |what: &str, d: &SeqDef| -> Result<SeqRef, ScenarioError> {
+            let (name, plus, relative): (&str, i64, fn(HostId, i64) -> SeqRef) = match d {
+                SeqDef::Abs(v) => return Ok(SeqRef::Abs(*v)),
+                SeqDef::SndNxt(n, plus) => (n, *plus, SeqRef::SndNxt),
+                SeqDef::RcvNxt(n, plus) => (n, *plus, SeqRef::RcvNxt),
+            };
+            if conn.is_none() {
+                return Err(here(what, "a number relative to a connection needs `conn`"));
+            }
+            let h = self.host("events", i, name)?;
+            if h != from_id && h != to_id {
+                return Err(here(
+                    &quoted(name),
+                    &format!("`{name}` is not an end of the segment (`{from}` -> `{to}`)"),
+                ));
+            }
+            if plus.unsigned_abs() >= 1 << 31 {
+                return Err(here(
+                    what,
+                    "the offset must lie within ±2^31 (sequence space is 2^32 around)",
+                ));
+            }
+            Ok(relative(h, plus))
+        };
+        let has_ack = flags.0.contains(TcpFlags::ACK);
+        let ack = match (ack, has_ack) {
+            (Some(a), true) => number("ack", a)?,
+            (None, false) => SeqRef::Abs(0),
+            (None, true) => {
+                return Err(here("flags", "the ACK flag (`.`) needs an `ack` number"));
+            }
+            (Some(_), false) => {
+                return Err(here(
+                    "ack",
+                    "an `ack` number without the ACK flag (`.`) is not sent; add `.` to the flags",
+                ));
+            }
+        };
+        if *len > 1460 {
+            return Err(here(
+                "len",
+                "a payload of at most 1460 bytes (one segment on a 1500-byte MTU)",
+            ));
+        }
+        let mut opts = TcpOptions::default();
+        for o in options {
+            match *o {
+                OptionDef::Mss(v) => opts.mss = Some(v),
+                OptionDef::WindowScale(v) if v > 14 => {
+                    return Err(here(
+                        "WindowScale",
+                        "a window scale shift of at most 14 (RFC 7323 §2.3)",
+                    ));
+                }
+                OptionDef::WindowScale(v) => opts.window_scale = Some(v),
+                OptionDef::SackPermitted => opts.sack_permitted = true,
+                OptionDef::Timestamps(val, ecr) => opts.timestamps = Some(Timestamps { val, ecr }),
+            }
+        }
+        Ok(Injection {
+            from: from_id,
+            to: to_id,
+            ports,
+            flags: flags.0,
+            seq: number("seq", seq)?,
+            ack,
+            len: *len,
+            window: *window,
+            options: opts,
+        })
     }
 }
 
@@ -799,6 +958,43 @@ impl Compiler<'_> {
                     host: host(h)?,
                     from: SimTime::after(from.0),
                     to: SimTime::after(to.0),
+                    bounds: bounds(*at_least, *at_most, *exactly, None)?,
+                }
+            }
+            ExpectDef::Sent {
+                host: h,
+                to,
+                flags,
+                flags_contain,
+                payload,
+                between: (from, until),
+                at_least,
+                at_most,
+                exactly,
+            } => {
+                if until.0 < from.0 {
+                    return Err(here("between", "the window is empty: its end is earlier than its start".into()));
+                }
+                let flags = match (flags, flags_contain) {
+                    (Some(_), Some(_)) => {
+                        return Err(here("flags", "give either `flags` (exact) or `flags_contain`, not both".into()));
+                    }
+                    (Some(f), None) => Some(FlagMatch::Exact(f.0)),
+                    (None, Some(f)) => Some(FlagMatch::Contains(f.0)),
+                    (None, None) => None,
+                };
+                Expectation::Sent {
+                    window: SentWindow {
+                        filter: PacketFilter {
+                            from: Some(host(h)?),
+                            to: to.as_deref().map(host).transpose()?,
+                            flags,
+                            payload: *payload,
+                            ..PacketFilter::default()
+                        },
+                        from: SimTime::after(from.0),
+                        to: SimTime::after(until.0),
+                    },
                     bounds: bounds(*at_least, *at_most, *exactly, None)?,
                 }
             }

@@ -352,6 +352,72 @@ pub enum EventDef {
         /// Which host.
         host: String,
     },
+    /// A crafted segment (a stray RST, an old SYN, data of a previous incarnation), put on
+    /// the link from `from` to `to` as if `from` had sent it: latency, faults and partitions
+    /// apply to it. Its numbers are absolute or relative to connection `conn` as the wire has
+    /// shown it so far.
+    Inject {
+        /// When.
+        at: Dur,
+        /// The host whose address it carries.
+        from: String,
+        /// The host it is addressed to.
+        to: String,
+        /// The n-th connection between the two hosts (from 1, in order of first appearance on
+        /// the wire); gives the ports and the base of relative numbers.
+        #[serde(default)]
+        conn: Option<u32>,
+        /// TCP source port, when no `conn` is named.
+        #[serde(default)]
+        src_port: Option<u16>,
+        /// TCP destination port, when no `conn` is named.
+        #[serde(default)]
+        dst_port: Option<u16>,
+        /// Control bits, tcpdump's letters (`"R"`, `"S"`, `"R."`, `"P."`).
+        flags: Flags,
+        /// Sequence number.
+        seq: SeqDef,
+        /// Acknowledgment number; required with the ACK flag, refused without it.
+        #[serde(default)]
+        ack: Option<SeqDef>,
+        /// Payload bytes (each `!`), at most 1460.
+        #[serde(default)]
+        len: u32,
+        /// The raw window field (default 0).
+        #[serde(default)]
+        window: u16,
+        /// TCP options.
+        #[serde(default)]
+        options: Vec<OptionDef>,
+    },
+}
+
+/// A sequence or acknowledgment number of an injected segment.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(rename = "Seq")]
+pub enum SeqDef {
+    /// This 32-bit value.
+    Abs(u32),
+    /// The next sequence number the named host will send on the connection (its SND.NXT as
+    /// the wire shows it), plus an offset (which may be negative).
+    SndNxt(String, i64),
+    /// The next sequence number the named host expects from its peer (its RCV.NXT as the
+    /// wire shows it: the in-order bytes delivered to it), plus an offset.
+    RcvNxt(String, i64),
+}
+
+/// A TCP option of an injected segment.
+#[derive(Debug, Clone, Copy, Deserialize)]
+#[serde(rename = "Option")]
+pub enum OptionDef {
+    /// Maximum segment size.
+    Mss(u16),
+    /// Window scale shift (0 to 14).
+    WindowScale(u8),
+    /// SACK permitted.
+    SackPermitted,
+    /// Timestamps: TSval, TSecr.
+    Timestamps(u32, u32),
 }
 
 /// TCP settings: a named profile and any overrides (see `TcpConfig` for each one's meaning).
@@ -768,6 +834,36 @@ pub enum ExpectDef {
         from: Dur,
         /// End of the window.
         to: Dur,
+        /// At least this many.
+        #[serde(default)]
+        at_least: Option<u64>,
+        /// At most this many.
+        #[serde(default)]
+        at_most: Option<u64>,
+        /// Exactly this many.
+        #[serde(default)]
+        exactly: Option<u64>,
+    },
+    /// The host sends segments matching a filter within a window of time (injected segments
+    /// do not count): pins timing as a packetdrill script does, and is checked on the kernel
+    /// by `netsim kernel` as well.
+    Sent {
+        /// Sender.
+        host: String,
+        /// Addressed to this host.
+        #[serde(default)]
+        to: Option<String>,
+        /// Flags exactly these (tcpdump letters; PSH is compared too).
+        #[serde(default)]
+        flags: Option<Flags>,
+        /// Flags include all of these.
+        #[serde(default)]
+        flags_contain: Option<Flags>,
+        /// `true`: carries data; `false`: carries none.
+        #[serde(default)]
+        payload: Option<bool>,
+        /// The window, inclusive at both ends: `("1s", "1.1s")`.
+        between: (Dur, Dur),
         /// At least this many.
         #[serde(default)]
         at_least: Option<u64>,

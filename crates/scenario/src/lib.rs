@@ -20,7 +20,7 @@ use netsim_engine::{FaultId, RunError, RunOutcome, Sim, TraceSink};
 use netsim_host::{HostEvent, TcpHost};
 use netsim_tcp::Counters;
 
-pub use compile::{Bounds, Compiled, Expectation, HostPlan};
+pub use compile::{Bounds, Compiled, Expectation, HostPlan, SentWindow};
 pub use error::ScenarioError;
 pub use format::{CounterDef, ScenarioFile, ViolationDef};
 pub use observe::{HostView, Observer};
@@ -104,6 +104,8 @@ pub struct Report {
     pub violations: Vec<Violation>,
     /// Fault rules that never fired and are not optional.
     pub unfired: Vec<FaultId>,
+    /// Per `Sent` expectation, in order: the segments it counted.
+    pub sent: Vec<u64>,
 }
 
 impl Report {
@@ -176,10 +178,21 @@ impl Scenario {
                 )
             })
             .collect();
-        let mut sim = Sim::new(topology, hosts, seed, c.limits, Observer::new(sink))
+        let windows = c
+            .expectations
+            .iter()
+            .filter_map(|e| match e {
+                Expectation::Sent { window, .. } => Some(window.clone()),
+                _ => None,
+            })
+            .collect();
+        let addrs: Vec<_> = topology.hosts.iter().map(|h| h.addr).collect();
+        let observer = Observer::new(sink, windows, &addrs);
+        let mut sim = Sim::new(topology, hosts, seed, c.limits, observer)
             .expect("compiled scenarios are valid");
         let outcome = sim.run()?;
         let views = std::mem::take(&mut sim.sink_mut().hosts);
+        let sent: Vec<u64> = sim.sink().sent.iter().map(|(_, n)| *n).collect();
         let hosts: Vec<HostReport> = sim
             .hosts()
             .iter()
@@ -212,7 +225,15 @@ impl Scenario {
             .filter(|(i, count)| count.fired == 0 && !c.fault_optional[*i])
             .map(|(i, _)| FaultId(i as u32))
             .collect();
-        let checks = report::checks(self, &outcome, &hosts, &views, &oracle.violations, &unfired);
+        let checks = report::checks(
+            self,
+            &outcome,
+            &hosts,
+            &views,
+            &sent,
+            &oracle.violations,
+            &unfired,
+        );
         Ok((
             Report {
                 outcome,
@@ -220,6 +241,7 @@ impl Scenario {
                 checks,
                 violations: oracle.violations,
                 unfired,
+                sent,
             },
             sink,
         ))
@@ -228,4 +250,4 @@ impl Scenario {
 
 mod report;
 
-pub use report::summary;
+pub use report::{sent_text, summary};

@@ -3,11 +3,14 @@
 //! of connections per state over time and its peak, and illegal transitions.
 
 use std::collections::BTreeMap;
+use std::net::Ipv4Addr;
 
 use netsim_core::SimTime;
 use netsim_engine::{HostId, NetChange, TraceKind, TraceRecord, TraceSink};
 use netsim_host::HostEvent;
 use netsim_tcp::{ConnKey, State, TcpEvent};
+
+use crate::compile::SentWindow;
 
 /// What was seen of one host.
 #[derive(Debug, Clone, Default)]
@@ -65,14 +68,25 @@ pub struct Observer<S> {
     pub inner: S,
     /// Per host, in host order.
     pub hosts: Vec<HostView>,
+    /// The windows of `Sent` expectations, and how many segments each has counted.
+    pub sent: Vec<(SentWindow, u64)>,
+    /// Host by address, to know whom a sent segment is for.
+    by_addr: BTreeMap<Ipv4Addr, HostId>,
 }
 
 impl<S> Observer<S> {
-    /// An observer in front of `inner`.
-    pub fn new(inner: S) -> Self {
+    /// An observer in front of `inner`, counting the segments of these `Sent` windows on a
+    /// network of hosts with these addresses (in host order).
+    pub fn new(inner: S, windows: Vec<SentWindow>, addrs: &[Ipv4Addr]) -> Self {
         Observer {
             inner,
             hosts: Vec::new(),
+            sent: windows.into_iter().map(|w| (w, 0)).collect(),
+            by_addr: addrs
+                .iter()
+                .enumerate()
+                .map(|(i, a)| (*a, HostId(i as u32)))
+                .collect(),
         }
     }
 
@@ -97,6 +111,23 @@ impl<S: TraceSink<HostEvent>> TraceSink<HostEvent> for Observer<S> {
             let view = self.host(host);
             view.counts = [0; 11];
             view.open.clear();
+        }
+        if let TraceKind::Sent {
+            host,
+            packet,
+            sender_state,
+            ..
+        } = &record.kind
+        {
+            if !self.sent.is_empty() {
+                let to = self.by_addr.get(&packet.dst).copied();
+                let injected = *sender_state == netsim_engine::inject::INJECTED;
+                for (w, n) in &mut self.sent {
+                    if to.is_some_and(|to| w.counts(record.at, *host, to, packet, injected)) {
+                        *n += 1;
+                    }
+                }
+            }
         }
         if let TraceKind::Protocol { host, event } = &record.kind {
             match event {

@@ -1,10 +1,10 @@
 //! Turns a finished run into verdicts: each expectation, the oracles (byte streams, legal
 //! transitions, packet lifetime, packet accounting), and the faults that had to fire.
 
-use netsim_engine::{FaultId, RunOutcome, Stop};
+use netsim_engine::{FaultId, FlagMatch, InjectOutcome, RunOutcome, Stop};
 use netsim_tcp::{Counters, State};
 
-use crate::compile::{Bounds, Expectation};
+use crate::compile::{Bounds, Expectation, SentWindow};
 use crate::format::CounterDef;
 use crate::observe::HostView;
 use crate::oracle::Violation;
@@ -40,6 +40,26 @@ fn bounded(what: String, value: u64, bounds: Bounds) -> Check {
     }
 }
 
+/// `client sends [F.] to server in [1s, 1.1s]`.
+pub fn sent_text(w: &SentWindow, name: &dyn Fn(netsim_engine::HostId) -> String) -> String {
+    let f = &w.filter;
+    let mut text = format!("{} sends", f.from.map_or("?".into(), name));
+    match f.flags {
+        Some(FlagMatch::Exact(flags)) => text += &format!(" [{flags}]"),
+        Some(FlagMatch::Contains(flags)) => text += &format!(" [{flags}+]"),
+        None => text += " segments",
+    }
+    match f.payload {
+        Some(true) => text += " with data",
+        Some(false) => text += " without data",
+        None => {}
+    }
+    if let Some(to) = f.to {
+        text += &format!(" to {}", name(to));
+    }
+    text + &format!(" in [{}, {}]", w.from, w.to)
+}
+
 fn path_text(states: &[State]) -> String {
     states
         .iter()
@@ -53,10 +73,12 @@ pub(crate) fn checks(
     outcome: &RunOutcome,
     hosts: &[HostReport],
     views: &[HostView],
+    sent: &[u64],
     violations: &[Violation],
     unfired: &[FaultId],
 ) -> Vec<Check> {
     let mut out = Vec::new();
+    let mut sent = sent.iter();
     let mut expected_violations = Vec::new();
     for e in &scenario.compiled.expectations {
         let name = |h: netsim_engine::HostId| hosts[h.0 as usize].name.as_str();
@@ -137,6 +159,11 @@ pub(crate) fn checks(
                     *bounds,
                 )
             }
+            Expectation::Sent { window, bounds } => bounded(
+                sent_text(window, &|h| name(h).to_string()),
+                *sent.next().expect("one count per Sent expectation"),
+                *bounds,
+            ),
             Expectation::Violation(kind) => {
                 expected_violations.push(*kind);
                 let n = violations.iter().filter(|v| v.kind == *kind).count();
@@ -190,6 +217,19 @@ pub(crate) fn checks(
             outcome.in_flight
         ),
     });
+    for (i, o) in outcome.injections.iter().enumerate() {
+        let at = scenario.compiled.topology.injections[i].0;
+        let why = match o {
+            InjectOutcome::Sent => continue,
+            InjectOutcome::Pending => "the run ended first".to_string(),
+            InjectOutcome::Failed(why) => why.clone(),
+        };
+        out.push(Check {
+            passed: false,
+            kind: format!("injection {} not sent", i + 1),
+            text: format!("injection {} at {at} not sent: {why}", i + 1),
+        });
+    }
     for id in unfired {
         out.push(Check {
             passed: false,

@@ -1511,6 +1511,12 @@ impl Tcb {
             if flags.contains(TcpFlags::RST) {
                 return After::Keep;
             }
+            // RFC 5961 §4.2: a SYN in a synchronised state draws a challenge ACK whatever its
+            // sequence number (Linux tcp_validate_incoming: `syn_challenge`, rate-limited).
+            if flags.contains(TcpFlags::SYN) && self.state != State::SynReceived {
+                self.challenge_ack(cx);
+                return After::Keep;
+            }
             // RFC 9293 §3.10.7.4: with a zero window, still take a valid ACK.
             let zero_window_ack =
                 wnd == 0 && seg.seq == self.rcv_nxt && flags.contains(TcpFlags::ACK);
