@@ -483,6 +483,17 @@ fn check(files: &[PathBuf]) -> Result<ExitCode, String> {
     Ok(ExitCode::SUCCESS)
 }
 
+/// The `kernel` column of `netsim list`: how the story fares on the real kernel.
+fn kernel_mark(s: &netsim_scenario::Scenario) -> String {
+    match &s.file.kernel {
+        Some(netsim_scenario::KernelDef::Same(until)) => format!("kernel: same {}", until.0),
+        Some(netsim_scenario::KernelDef::Differs(_)) => "kernel: differs".into(),
+        Some(netsim_scenario::KernelDef::NotInCi(_)) => "kernel: same, by hand".into(),
+        None if netsim_kernel::plan::plan(s).is_err() => "kernel: refused".into(),
+        None => "kernel: unchecked".into(),
+    }
+}
+
 fn list(dir: &Path) -> Result<ExitCode, String> {
     let entries = std::fs::read_dir(dir).map_err(|e| format!("{}: {e}", dir.display()))?;
     let mut files: Vec<PathBuf> = entries
@@ -506,7 +517,7 @@ fn list(dir: &Path) -> Result<ExitCode, String> {
                     .next()
                     .unwrap_or("")
                     .trim_end_matches('.');
-                println!("{name:<width$}  {first}");
+                println!("{name:<width$}  {:<21}  {first}", kernel_mark(&s));
             }
             Err(e) => println!("{name:<width$}  (invalid: {e})"),
         }

@@ -289,9 +289,16 @@ fn kernel_compares_a_story_with_the_real_kernel_and_finds_it_the_same() {
 fn kernel_comparison_fails_for_the_rfc_profile_and_names_the_first_difference() {
     // The rfc profile's delayed ACK (RFC 1122) holds the ACK of the request that Linux sends
     // at once: the comparison must see it.
+    // A `Sent` expectation the model meets (no bare ACK from the server in the first 100 ms)
+    // is checked on the kernel too, and fails there.
     let text = std::fs::read_to_string(scenario("handshake_and_client_close.ron"))
         .unwrap()
-        .replace("    seed: 1,", "    seed: 1,\n    tcp: (profile: \"rfc\"),");
+        .replace("    seed: 1,", "    seed: 1,\n    tcp: (profile: \"rfc\"),")
+        .replacen(
+            "    expect: [",
+            "    expect: [\n        Sent(host: \"server\", flags: \".\", payload: false, between: (\"0s\", \"0.1s\"), exactly: 0),",
+            1,
+        );
     let file = temp_scenario("rfc_handshake.ron", &text);
     let o = netsim(&["kernel", &file, "--until", "1s"]);
     let out = stdout(&o);
@@ -308,6 +315,12 @@ fn kernel_comparison_fails_for_the_rfc_profile_and_names_the_first_difference() 
         "{out}"
     );
     assert!(out.contains("rto_min 1s (Linux: 200ms)"), "{out}");
+    assert!(
+        out.contains(
+            "expect server sends [.] without data in [0.000000s, 0.100000s] = 0: model ok (found 0), kernel FAIL"
+        ),
+        "{out}"
+    );
 }
 
 #[test]

@@ -1,47 +1,102 @@
 //! Catalogue stories on the real kernel, compared with the model connection by connection
 //! (`netsim_kernel::compare_scenario`, what `netsim kernel` prints). Needs root, iproute2 and
 //! /dev/net/tun, as CI has.
+//!
+//! Which stories run here is written in each scenario file (`kernel: Same("1s")`), the same
+//! field `netsim list` shows, so the list, the docs' table and CI cannot drift apart.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-/// The catalogue stories that run on the kernel and must compare the same: every
-/// connection's segments (relative numbers, flags but PSH, lengths, which options) at the same
-/// times within the tolerance, and the same application errors, over their first second
-/// (and the keep-alive story over the six seconds its probes take).
-const SAME_ON_THE_KERNEL: [&str; 14] = [
-    "handshake_and_client_close",
-    "abortive_close",
-    "syn_to_closed_port",
-    "close_wait_leak",
-    "half_close",
-    "new_syn_in_time_wait",
-    "port_exhaustion",
-    "port_exhaustion_server_closes",
-    "port_exhaustion_wider_range",
-    "port_exhaustion_tw_reuse",
-    "tail_loss_probe_fin",
-    "lost_final_ack",
-    "time_wait_assassination",
-    "time_wait_assassination_rfc1337",
-];
+use netsim_scenario::KernelDef;
 
+fn catalogue() -> Vec<(PathBuf, netsim_scenario::Scenario)> {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../scenarios");
+    let mut files: Vec<PathBuf> = std::fs::read_dir(&dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|x| x == "ron"))
+        .collect();
+    files.sort();
+    files
+        .into_iter()
+        .map(|p| {
+            let s = netsim_scenario::load(&p).unwrap();
+            (p, s)
+        })
+        .collect()
+}
+
+fn stem(p: &Path) -> String {
+    p.file_stem().unwrap().to_string_lossy().into_owned()
+}
+
+/// Every story marked `Same`: every connection's segments (relative numbers, flags but PSH,
+/// lengths, which options) at the same times within the tolerance, the same application
+/// errors, the same injections and `Sent` verdicts, over the story's horizon.
 #[test]
-fn catalogue_stories_compare_the_same_on_the_kernel() {
+fn catalogue_stories_marked_same_compare_the_same_on_the_kernel() {
     let mut different = Vec::new();
-    let stories = SAME_ON_THE_KERNEL
-        .iter()
-        .map(|name| (*name, Duration::from_secs(1)))
-        .chain([("keepalive_peer_vanished", Duration::from_secs(6))]);
-    for (name, horizon) in stories {
-        let path =
-            Path::new(env!("CARGO_MANIFEST_DIR")).join(format!("../../scenarios/{name}.ron"));
-        let scenario = netsim_scenario::load(&path).unwrap();
+    let mut ran = 0;
+    for (path, scenario) in catalogue() {
+        let Some(KernelDef::Same(until)) = &scenario.file.kernel else {
+            continue;
+        };
+        let horizon = Duration::from_nanos(until.0.as_nanos());
         let c = netsim_kernel::compare_scenario(&scenario, scenario.file.seed, horizon)
-            .unwrap_or_else(|e| panic!("{name}: {e}"));
+            .unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+        ran += 1;
         if !c.same() {
-            different.push(format!("{name}: {:#?}", c.connections));
+            different.push(format!(
+                "{}: {:#?}\nsent: {:#?}\ninjections: {:?}\nerrors: {:?}",
+                stem(&path),
+                c.connections,
+                c.sent,
+                c.injections,
+                c.errors
+            ));
         }
     }
+    assert!(
+        ran >= 12,
+        "only {ran} stories are marked to compare the same"
+    );
     assert!(different.is_empty(), "{}", different.join("\n"));
+}
+
+/// docs/kernel-comparison.md has a row for every story, and its verdict agrees with the
+/// story's `kernel` field (SAME (CI) exactly for the `Same` ones; refused exactly for those
+/// the plan refuses).
+#[test]
+fn the_docs_table_agrees_with_the_scenario_files() {
+    let docs = std::fs::read_to_string(
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("../../docs/kernel-comparison.md"),
+    )
+    .unwrap();
+    let mut wrong = Vec::new();
+    for (path, scenario) in catalogue() {
+        let name = stem(&path);
+        let Some(row) = docs.lines().find(|l| {
+            l.starts_with('|')
+                && l.split('|')
+                    .nth(1)
+                    .is_some_and(|c| c.split(',').any(|n| n.trim() == name))
+        }) else {
+            wrong.push(format!("{name}: no row"));
+            continue;
+        };
+        let verdict = row.split('|').nth(2).unwrap_or("").trim();
+        let refused = netsim_kernel::plan::plan(&scenario).is_err();
+        let ok = match &scenario.file.kernel {
+            Some(KernelDef::Same(_)) => verdict.starts_with("SAME (CI"),
+            Some(KernelDef::Differs(_)) => verdict.starts_with("DIFFERENT"),
+            Some(KernelDef::NotInCi(_)) => verdict.starts_with("SAME") && !verdict.contains("(CI"),
+            None if refused => verdict == "refused",
+            None => false,
+        };
+        if !ok {
+            wrong.push(format!("{name}: docs say `{verdict}`"));
+        }
+    }
+    assert!(wrong.is_empty(), "{}", wrong.join("\n"));
 }

@@ -51,6 +51,7 @@ fn markers(section: &str) -> &'static [&'static str] {
             "AtEnd(",
             "Established(",
             "Violation(",
+            "Sent(",
         ],
         "events" => &[
             "PartitionOneWay(",
@@ -59,6 +60,7 @@ fn markers(section: &str) -> &'static [&'static str] {
             "Heal(",
             "Crash(",
             "Restart(",
+            "Inject(",
         ],
         _ => &[],
     }

@@ -47,6 +47,23 @@ pub struct ScenarioFile {
     /// schedule (applied by `netsim run --seed N` too, so a seed replays exactly).
     #[serde(default)]
     pub randomize: Option<RandomizeDef>,
+    /// How the scenario fares on the real Linux kernel (`netsim kernel`): shown by `netsim
+    /// list`; the catalogue's `Same` stories are compared with the kernel on every CI run.
+    #[serde(default)]
+    pub kernel: Option<KernelDef>,
+}
+
+/// A scenario's standing against the real kernel.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(rename = "Kernel")]
+pub enum KernelDef {
+    /// `netsim kernel --until T` compares the same (checked in CI for the catalogue).
+    Same(Dur),
+    /// It runs on the kernel but differs, for this reason.
+    Differs(String),
+    /// It runs on the kernel and compares the same, but not in CI, for this reason (a race of
+    /// real threads, a run too long for CI).
+    NotInCi(String),
 }
 
 /// Randomised faults: each value is drawn uniformly from its range with the run's seed.

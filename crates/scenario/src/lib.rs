@@ -22,7 +22,7 @@ use netsim_tcp::Counters;
 
 pub use compile::{Bounds, Compiled, Expectation, HostPlan, SentWindow};
 pub use error::ScenarioError;
-pub use format::{CounterDef, ScenarioFile, ViolationDef};
+pub use format::{CounterDef, KernelDef, ScenarioFile, ViolationDef};
 pub use observe::{HostView, Observer};
 pub use oracle::{Oracle, Violation};
 pub use script::{Script, ScriptStats, Step};

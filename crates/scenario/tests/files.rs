@@ -165,6 +165,54 @@ fn bad_values_point_at_their_line_and_column_and_say_what_was_expected() {
             "t.ron:17:",
             "give at_least, at_most or exactly",
         ),
+        (
+            "    expect: [",
+            "    events: [Inject(at: \"1s\", from: \"client\", to: \"server\", flags: \"R\", seq: Abs(1))],\n    expect: [",
+            "t.ron:16:",
+            "name a connection (`conn: 1`) or give both `src_port` and `dst_port`",
+        ),
+        (
+            "    expect: [",
+            "    events: [Inject(at: \"1s\", from: \"client\", to: \"server\", src_port: 1, dst_port: 2, flags: \"R\", seq: RcvNxt(\"server\", 0))],\n    expect: [",
+            "t.ron:16:",
+            "needs `conn`",
+        ),
+        (
+            "    expect: [",
+            "    events: [Inject(at: \"1s\", from: \"client\", to: \"server\", conn: 1, flags: \"R.\", seq: Abs(1))],\n    expect: [",
+            "t.ron:16:",
+            "the ACK flag (`.`) needs an `ack` number",
+        ),
+        (
+            "    expect: [",
+            "    events: [Inject(at: \"1s\", from: \"client\", to: \"client\", conn: 1, flags: \"R\", seq: Abs(1))],\n    expect: [",
+            "t.ron:16:",
+            "two different hosts",
+        ),
+        (
+            "    expect: [",
+            "    events: [Inject(at: \"1s\", from: \"client\", to: \"server\", conn: 1, flags: \"S\", seq: Abs(1), len: 9000)],\n    expect: [",
+            "t.ron:16:",
+            "at most 1460 bytes",
+        ),
+        (
+            "    expect: [",
+            "    events: [Inject(at: \"1s\", from: \"client\", to: \"server\", conn: 1, flags: \"S\", seq: Abs(1), options: [WindowScale(15)])],\n    expect: [",
+            "t.ron:16:",
+            "at most 14",
+        ),
+        (
+            "Received(host: \"server\", exactly: 100)",
+            "Sent(host: \"server\", between: (\"2s\", \"1s\"), exactly: 1)",
+            "t.ron:17:",
+            "the window is empty",
+        ),
+        (
+            "Received(host: \"server\", exactly: 100)",
+            "Sent(host: \"server\", flags: \"S.\", flags_contain: \"S\", between: (\"0s\", \"1s\"), exactly: 1)",
+            "t.ron:17:",
+            "not both",
+        ),
     ];
     for (from, to, at, fragment) in cases {
         let msg = error_for(from, to);
@@ -248,6 +296,49 @@ fn a_fault_that_never_fires_fails_the_run_unless_optional() {
     let s = netsim_scenario::parse(&optional, "t.ron").unwrap();
     let (report, _) = s.run(1, NullSink).unwrap();
     assert!(report.passed(), "{:#?}", report.checks);
+}
+
+/// An injection whose connection never appears, or whose time the run never reaches, fails
+/// the run and says why; one that goes out counts in no `Sent` expectation of its host.
+#[test]
+fn an_injection_that_cannot_go_out_fails_the_run() {
+    let with = |event: &str, expect: &str| {
+        let src = BASE
+            .replace(
+                "    expect: [",
+                &format!("    events: [{event}],\n    expect: [{expect}"),
+            )
+            .replace("Nth(1)", "Nth(1), optional: true");
+        let s = netsim_scenario::parse(&src, "t.ron").unwrap();
+        s.run(1, NullSink).unwrap().0
+    };
+    let r = with(
+        "Inject(at: \"0.5s\", from: \"client\", to: \"server\", conn: 2, flags: \"R\", seq: SndNxt(\"client\", 0))",
+        "",
+    );
+    let failures: Vec<&str> = r.failures().map(|c| c.text.as_str()).collect();
+    assert_eq!(
+        failures,
+        ["injection 1 at 0.500000s not sent: connection 2 between the two hosts has not appeared"]
+    );
+    let r = with(
+        "Inject(at: \"20s\", from: \"client\", to: \"server\", src_port: 1, dst_port: 2, flags: \"R\", seq: Abs(5))",
+        "",
+    );
+    assert!(
+        r.failures()
+            .any(|c| c.text.ends_with("not sent: the run ended first")),
+        "{:#?}",
+        r.checks
+    );
+    // A stray RST to a port nobody uses: the server answers nothing (RFC 9293 §3.10.7.1), and
+    // the injected segment is not the client's own.
+    let r = with(
+        "Inject(at: \"5s\", from: \"client\", to: \"server\", src_port: 1, dst_port: 2, flags: \"R\", seq: Abs(5))",
+        "Sent(host: \"client\", between: (\"5s\", \"6s\"), exactly: 0), Sent(host: \"server\", between: (\"5s\", \"6s\"), exactly: 0),",
+    );
+    assert!(r.passed(), "{:#?}", r.checks);
+    assert_eq!(r.sent, [0, 0]);
 }
 
 #[test]

@@ -655,6 +655,32 @@ fn syn_in_every_synchronized_state_gets_a_challenge_ack() {
     }
 }
 
+/// RFC 5961 §4.2 ("irrespective of the sequence number") and Linux (tcp_validate_incoming's
+/// `syn_challenge` for a SYN outside the window): an old SYN, below RCV.NXT, is a challenge
+/// ACK too, counted and noted as one, not a plain out-of-window answer.
+#[test]
+fn an_out_of_window_syn_gets_a_challenge_ack_in_every_synchronized_state() {
+    for (state, setup) in &RST_STATES[3..] {
+        let mut sc = setup();
+        let before = path(&sc.t.c_log).len();
+        let syn = craft(
+            &sc.last,
+            TcpFlags::SYN,
+            sc.rcv_nxt().add(0u32.wrapping_sub(5000)),
+        );
+        let answer = sc.inject(&syn);
+        let answer: Vec<(String, Seq)> =
+            answer.iter().map(|p| (summary(p), p.segment.ack)).collect();
+        assert_eq!(answer, [(".".to_string(), sc.rcv_nxt())], "{state}");
+        let t = &sc.t;
+        assert!(noted(&t.c_log, Note::ChallengeAck), "{state}");
+        assert!(!noted(&t.c_log, Note::OutOfWindow), "{state}");
+        assert_eq!(t.c.counters().challenge_acks, 1, "{state}");
+        assert_eq!(path(&t.c_log).len(), before, "{state}: no change");
+        assert_eq!(conn_states(&t.c), [*state], "{state}");
+    }
+}
+
 /// RFC 5961 §4.2: the peer that really holds the connection ignores the challenge ACK, and
 /// the connection goes on carrying data.
 #[test]
