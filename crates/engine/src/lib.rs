@@ -8,6 +8,7 @@
 
 mod config;
 pub mod inject;
+pub mod link;
 pub mod probe;
 mod queue;
 pub mod rng;

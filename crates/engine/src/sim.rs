@@ -4,16 +4,17 @@
 //! The engine knows the TCP header only as data to size packets and match fault filters; it
 //! knows nothing of TCP's rules.
 
-use std::collections::{BTreeMap, VecDeque};
+use std::collections::BTreeMap;
 use std::net::Ipv4Addr;
 
 use netsim_core::{Packet, SimDuration, SimTime, StableHasher};
 
 use crate::config::{
     BuildError, Direction, FaultAction, FaultId, FaultRule, HostId, LinkConfig, NetChange,
-    Occurrence, QueueLimit, Release, RunLimits, Topology,
+    Occurrence, Release, RunLimits, Topology,
 };
 use crate::inject::{INJECTED, InjectOutcome, WireWatch};
+use crate::link::{LinkDraw, LinkStreams, Serialiser};
 use crate::queue::{Ev, EventQueue};
 use crate::rng::Stream;
 use crate::slab::{Key, Slab};
@@ -219,25 +220,14 @@ enum FlightState {
 }
 
 /// Runtime state of one link direction.
-/// One random stream per knob of a link direction, so that turning one knob off (or on)
-/// leaves the draws of the others exactly as they were: what lets a sweep shrink a failing
-/// fault schedule one fault at a time.
-#[derive(Debug)]
-struct LinkStreams {
-    loss: Stream,
-    duplicate: Stream,
-    reorder: Stream,
-    jitter: Stream,
-}
-
 #[derive(Debug)]
 struct LinkDir {
     config: LinkConfig,
     rng: LinkStreams,
     /// Cut by a partition.
     cut: bool,
-    /// Serialisation slots of packets not yet fully sent: (start, finish, bytes), in order.
-    busy: VecDeque<(SimTime, SimTime, u64)>,
+    /// Bandwidth and the drop-tail queue.
+    serialiser: Serialiser,
     /// Packets held by `Release::AfterPackets`, with how many more packets they wait for.
     held_after: Vec<(Key, u32)>,
 }
@@ -505,21 +495,16 @@ impl<E: TraceEvent, S: TraceSink<E>> Net<E, S> {
             return self.after_transmit(d);
         };
         let dir = &mut self.dirs[d];
-        if dir.rng.loss.chance(dir.config.loss) {
+        let LinkDraw {
+            lost,
+            base,
+            reorder,
+            copy: copy_delay,
+        } = dir.rng.draw(&dir.config);
+        if lost {
             self.drop_packet(flight.id, &flight.packet, DropReason::Loss);
             return self.after_transmit(d);
         }
-        let base = dir.config.latency + dir.rng.jitter.duration_up_to(dir.config.jitter);
-        let reorder = dir
-            .rng
-            .reorder
-            .chance(dir.config.reorder)
-            .then_some(dir.config.reorder_delay);
-        let copy_delay = dir
-            .rng
-            .duplicate
-            .chance(dir.config.duplicate)
-            .then(|| dir.config.latency + dir.rng.jitter.duration_up_to(dir.config.jitter));
 
         if let Some(by) = reorder {
             self.emit(TraceKind::Delayed {
@@ -549,36 +534,8 @@ impl<E: TraceEvent, S: TraceSink<E>> Net<E, S> {
     /// Reserves the serialiser of direction `d` for `bytes` and returns when the last bit is
     /// out, or `None` when the drop-tail queue is full.
     fn serialise(&mut self, d: usize, bytes: u64) -> Option<SimTime> {
-        let now = self.now;
         let dir = &mut self.dirs[d];
-        let Some(bps) = dir.config.bandwidth_bps else {
-            return Some(now);
-        };
-        while dir
-            .busy
-            .front()
-            .is_some_and(|&(_, finish, _)| finish <= now)
-        {
-            dir.busy.pop_front();
-        }
-        // Waiting packets are those whose serialisation has not started yet.
-        let waiting = dir.busy.iter().filter(|&&(start, _, _)| start > now);
-        let full = match dir.config.queue {
-            None => false,
-            Some(QueueLimit::Packets(max)) => waiting.count() >= max as usize,
-            Some(QueueLimit::Bytes(max)) => waiting.map(|&(_, _, b)| b).sum::<u64>() + bytes > max,
-        };
-        if full {
-            return None;
-        }
-        let start = dir
-            .busy
-            .back()
-            .map_or(now, |&(_, finish, _)| finish.max(now));
-        let ns = (u128::from(bytes) * 8 * 1_000_000_000).div_ceil(u128::from(bps));
-        let finish = start + SimDuration::from_nanos(u64::try_from(ns).unwrap_or(u64::MAX));
-        dir.busy.push_back((start, finish, bytes));
-        Some(finish)
+        dir.serialiser.reserve(&dir.config, self.now, bytes)
     }
 
     /// Counts a packet against those held "until N more packets pass" on direction `d`, and
@@ -757,21 +714,15 @@ impl<H: Host, S: TraceSink<H::Event>> Sim<H, S> {
                 (link.b, link.a, &link.b_to_a),
             ] {
                 routes[from.index() * n + to.index()] = dirs.len() as u32;
-                let name = format!(
-                    "link:{}->{}",
-                    topology.hosts[from.index()].name,
-                    topology.hosts[to.index()].name
-                );
                 dirs.push(LinkDir {
                     config: config.clone(),
-                    rng: LinkStreams {
-                        loss: Stream::derive(seed, &format!("{name}/loss")),
-                        duplicate: Stream::derive(seed, &format!("{name}/duplicate")),
-                        reorder: Stream::derive(seed, &format!("{name}/reorder")),
-                        jitter: Stream::derive(seed, &format!("{name}/jitter")),
-                    },
+                    rng: LinkStreams::new(
+                        seed,
+                        &topology.hosts[from.index()].name,
+                        &topology.hosts[to.index()].name,
+                    ),
                     cut: false,
-                    busy: VecDeque::new(),
+                    serialiser: Serialiser::default(),
                     held_after: Vec::new(),
                 });
             }

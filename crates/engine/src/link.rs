@@ -1,0 +1,119 @@
+//! What a link direction does to one packet: the serialiser (bandwidth and the drop-tail
+//! queue) and the random knobs (loss, jitter, reordering, duplication), each drawing from its
+//! own seeded stream in a fixed order. The engine's network and the kernel comparison's wire
+//! both use these, so the n-th packet into a direction meets the same fate in both worlds.
+
+use std::collections::VecDeque;
+
+use netsim_core::{SimDuration, SimTime};
+
+use crate::config::{LinkConfig, QueueLimit};
+use crate::rng::Stream;
+
+/// One random stream per knob of a link direction, so that turning one knob off (or on)
+/// leaves the draws of the others exactly as they were: what lets a sweep shrink a failing
+/// fault schedule one fault at a time.
+#[derive(Debug)]
+pub struct LinkStreams {
+    loss: Stream,
+    duplicate: Stream,
+    reorder: Stream,
+    jitter: Stream,
+}
+
+/// The random part of one packet's trip, drawn by [`LinkStreams::draw`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct LinkDraw {
+    /// Lost (nothing else was drawn).
+    pub lost: bool,
+    /// Latency plus jitter.
+    pub base: SimDuration,
+    /// Extra delay of a reordered packet.
+    pub reorder: Option<SimDuration>,
+    /// A duplicate arrives this long (latency plus its own jitter) after serialisation.
+    pub copy: Option<SimDuration>,
+}
+
+impl LinkStreams {
+    /// The streams of the direction named `link:<from>-><to>`, from the run's seed.
+    pub fn new(seed: u64, from: &str, to: &str) -> LinkStreams {
+        let name = format!("link:{from}->{to}");
+        LinkStreams {
+            loss: Stream::derive(seed, &format!("{name}/loss")),
+            duplicate: Stream::derive(seed, &format!("{name}/duplicate")),
+            reorder: Stream::derive(seed, &format!("{name}/reorder")),
+            jitter: Stream::derive(seed, &format!("{name}/jitter")),
+        }
+    }
+
+    /// Draws one packet's fate on a direction with `config`: loss first, then jitter,
+    /// reordering, duplication and the copy's jitter. Knobs that are not set draw nothing.
+    pub fn draw(&mut self, config: &LinkConfig) -> LinkDraw {
+        if self.loss.chance(config.loss) {
+            return LinkDraw {
+                lost: true,
+                base: SimDuration::ZERO,
+                reorder: None,
+                copy: None,
+            };
+        }
+        let base = config.latency + self.jitter.duration_up_to(config.jitter);
+        let reorder = self
+            .reorder
+            .chance(config.reorder)
+            .then_some(config.reorder_delay);
+        let copy = self
+            .duplicate
+            .chance(config.duplicate)
+            .then(|| config.latency + self.jitter.duration_up_to(config.jitter));
+        LinkDraw {
+            lost: false,
+            base,
+            reorder,
+            copy,
+        }
+    }
+}
+
+/// A direction's serialiser: packets leave one after another at the link's bandwidth, and
+/// wait in a drop-tail queue while it is busy.
+#[derive(Debug, Default)]
+pub struct Serialiser {
+    /// Packets not yet fully sent: (start, finish, bytes), in order.
+    busy: VecDeque<(SimTime, SimTime, u64)>,
+}
+
+impl Serialiser {
+    /// Reserves the serialiser for `bytes` at `now` and returns when the last bit is out, or
+    /// `None` when the queue is full. Without a bandwidth, a packet is out at once.
+    pub fn reserve(&mut self, config: &LinkConfig, now: SimTime, bytes: u64) -> Option<SimTime> {
+        let Some(bps) = config.bandwidth_bps else {
+            return Some(now);
+        };
+        while self
+            .busy
+            .front()
+            .is_some_and(|&(_, finish, _)| finish <= now)
+        {
+            self.busy.pop_front();
+        }
+        // Waiting packets are those whose serialisation has not started yet.
+        let waiting = self.busy.iter().filter(|&&(start, _, _)| start > now);
+        let full = match config.queue {
+            None => false,
+            Some(QueueLimit::Packets(max)) => waiting.count() >= max as usize,
+            Some(QueueLimit::Bytes(max)) => waiting.map(|&(_, _, b)| b).sum::<u64>() + bytes > max,
+        };
+        if full {
+            return None;
+        }
+        let start = self
+            .busy
+            .back()
+            .map_or(now, |&(_, finish, _)| finish.max(now));
+        let ns = (u128::from(bytes) * 8 * 1_000_000_000).div_ceil(u128::from(bps));
+        let finish = start + SimDuration::from_nanos(u64::try_from(ns).unwrap_or(u64::MAX));
+        self.busy.push_back((start, finish, bytes));
+        Some(finish)
+    }
+}
