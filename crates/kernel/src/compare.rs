@@ -158,9 +158,13 @@ pub enum Verdict {
     },
 }
 
-/// Compares one conversation of each world, both cut at `horizon`. A segment one world sent
-/// and the other did not, within the tolerance of the horizon, is the cut, not a difference:
-/// the kernel's clock is real and its run drifts a little from the model's.
+/// Compares one conversation of each world, both cut at `horizon`. Each direction is
+/// compared on its own (the n-th segment one host sent in the model against the n-th it sent
+/// on the kernel), so two segments sent the other way within the tolerance of each other may
+/// cross in real time without being a difference; the first difference is the earliest of the
+/// two directions'. A segment one world sent and the other did not, within the tolerance of
+/// the horizon, is the cut, not a difference: the kernel's clock is real and its run drifts a
+/// little from the model's.
 pub fn compare(
     model: &Conversation,
     kernel: &Conversation,
@@ -170,42 +174,82 @@ pub fn compare(
     let near_cut = |at: Duration| at + tolerance(horizon) >= horizon;
     let m = lines(model, host_names);
     let k = lines(kernel, host_names);
-    let context = |i: usize| {
-        let from = i.saturating_sub(3);
-        let to = |v: &Vec<String>| v[from.min(v.len())..(i + 3).min(v.len())].to_vec();
-        (to(&m), to(&k))
-    };
-    for i in 0..m.len().max(k.len()) {
-        let what = match (m.get(i), k.get(i)) {
-            (Some(a), Some(b)) if a != b => "segment".to_string(),
-            (Some(_), None) if near_cut(model.segments[i].at) => break,
-            (None, Some(_)) if near_cut(kernel.segments[i].at) => break,
-            (Some(_), None) => "missing on the kernel".to_string(),
-            (None, Some(_)) => "not in the model".to_string(),
-            _ => {
-                // Times since the connection's first segment: a kernel run drifts from the
-                // model over many connections in a row (each one scheduled a little late),
-                // while what a connection does is timed from its own start.
-                let base = |c: &Conversation| c.segments.first().map_or(Duration::ZERO, |s| s.at);
-                let tm = model.segments[i].at.saturating_sub(base(model));
-                let tk = kernel.segments[i].at.saturating_sub(base(kernel));
-                let gap = tm.abs_diff(tk);
-                if gap <= tolerance(tm) {
-                    continue;
+    // Times since the connection's first segment: a kernel run drifts from the model over
+    // many connections in a row (each one scheduled a little late), while what a connection
+    // does is timed from its own start.
+    let base = |c: &Conversation| c.segments.first().map_or(Duration::ZERO, |s| s.at);
+    let since = |c: &Conversation, i: usize| c.segments[i].at.saturating_sub(base(c));
+    // The first difference of each direction: (index in the model's list or, for a segment
+    // only the kernel sent, the kernel's, its time, what).
+    let mut first: Option<(Duration, usize, usize, String)> = None;
+    let hosts: std::collections::BTreeSet<usize> = model
+        .segments
+        .iter()
+        .chain(&kernel.segments)
+        .map(|s| s.from)
+        .collect();
+    for host in hosts {
+        let mi: Vec<usize> = (0..m.len())
+            .filter(|&i| model.segments[i].from == host)
+            .collect();
+        let ki: Vec<usize> = (0..k.len())
+            .filter(|&i| kernel.segments[i].from == host)
+            .collect();
+        for n in 0..mi.len().max(ki.len()) {
+            let found = match (mi.get(n), ki.get(n)) {
+                (Some(&a), Some(&b)) if m[a] != k[b] => {
+                    Some((since(model, a), a, b, "segment".to_string()))
                 }
-                format!("time: {tm:?} in the model, {tk:?} on the kernel")
+                (Some(&a), None) if near_cut(model.segments[a].at) => None,
+                (None, Some(&b)) if near_cut(kernel.segments[b].at) => None,
+                (Some(&a), None) => Some((
+                    since(model, a),
+                    a,
+                    k.len(),
+                    "missing on the kernel".to_string(),
+                )),
+                (None, Some(&b)) => {
+                    Some((since(kernel, b), m.len(), b, "not in the model".to_string()))
+                }
+                (Some(&a), Some(&b)) => {
+                    let (tm, tk) = (since(model, a), since(kernel, b));
+                    (tm.abs_diff(tk) > tolerance(tm)).then(|| {
+                        (
+                            tm,
+                            a,
+                            b,
+                            format!("time: {tm:?} in the model, {tk:?} on the kernel"),
+                        )
+                    })
+                }
+                (None, None) => None,
+            };
+            if let Some(f) = found {
+                if first.as_ref().is_none_or(|g| f.0 < g.0) {
+                    first = Some(f);
+                }
+                break;
             }
-        };
-        let (model, kernel) = context(i);
-        return Verdict::Differs {
-            at: i,
-            what,
-            model,
-            kernel,
-        };
+            // Past a cut, the rest of this direction is cut too.
+            if mi.get(n).is_none() || ki.get(n).is_none() {
+                break;
+            }
+        }
     }
-    Verdict::Same {
-        segments: m.len().min(k.len()),
+    let Some((_, a, b, what)) = first else {
+        return Verdict::Same {
+            segments: m.len().min(k.len()),
+        };
+    };
+    let window = |v: &Vec<String>, i: usize| {
+        let from = i.saturating_sub(3).min(v.len());
+        v[from..(i + 3).min(v.len())].to_vec()
+    };
+    Verdict::Differs {
+        at: if a < m.len() { a } else { b },
+        what,
+        model: window(&m, a),
+        kernel: window(&k, b),
     }
 }
 
@@ -326,6 +370,34 @@ mod tests {
         };
         assert_eq!(at, 2);
         assert!(what.starts_with("time"), "{what}");
+    }
+
+    #[test]
+    fn segments_crossing_the_other_way_within_the_tolerance_are_not_a_difference() {
+        // The server's ACK and the client's next data segment, 1 ms apart, cross in real time.
+        let mut m = handshake(1000, 5000, 0);
+        m.push(seg(10, 1, ".", 5001, 1001, 0));
+        m.push(seg(11, 0, ".", 1001, 5001, 100));
+        let mut k = handshake(1000, 5000, 0);
+        k.push(seg(10, 0, ".", 1001, 5001, 100));
+        k.push(seg(11, 1, ".", 5001, 1001, 0));
+        let (m, k) = (conversations(&m), conversations(&k));
+        assert_eq!(
+            compare(&m[0], &k[0], &names(), Duration::from_secs(10)),
+            Verdict::Same { segments: 5 }
+        );
+        // The same swap 50 ms apart is a difference in time, named in the later direction's
+        // words.
+        let mut late = handshake(1000, 5000, 0);
+        late.push(seg(60, 1, ".", 5001, 1001, 0));
+        late.push(seg(61, 0, ".", 1001, 5001, 100));
+        let late = conversations(&late);
+        let Verdict::Differs { what, .. } =
+            compare(&m[0], &late[0], &names(), Duration::from_secs(10))
+        else {
+            panic!("50 ms apart is beyond the tolerance");
+        };
+        assert!(what.starts_with("time: 10ms in the model, 60ms"), "{what}");
     }
 
     #[test]

@@ -79,7 +79,7 @@ impl Judge {
 
     /// What happens to this IPv4 packet in this direction. Bytes the codec cannot read pass
     /// untouched (the comparison reports them).
-    pub fn fate(&mut self, direction: usize, bytes: &[u8]) -> Fate {
+    fn judge(&mut self, direction: usize, bytes: &[u8]) -> Fate {
         let Ok(packet) = netsim_core::codec::parse(bytes) else {
             return Fate::PASS;
         };
@@ -87,10 +87,8 @@ impl Judge {
         let state = self.sender_state(&packet);
         let v = judge_faults(&self.rules, &mut self.counts, from, to, &packet, state);
         if v.drop.is_some() {
-            // A dropped segment never reached the peer: it changes nothing there.
             return Fate::Drop;
         }
-        self.delivered(&packet);
         match v.hold.map(|(_, release)| release) {
             Some(Release::At(t)) => Fate::HoldUntil(Duration::from_nanos(t.as_nanos())),
             Some(Release::AfterPackets(n)) => Fate::HoldForPackets(n),
@@ -117,7 +115,7 @@ impl Judge {
     }
 
     /// `p` reached its receiver: its FIN and its acknowledgment count there.
-    fn delivered(&mut self, p: &Packet) {
+    fn on_delivery(&mut self, p: &Packet) {
         let s = &p.segment;
         let peer = SocketAddrV4::new(p.dst, s.dst_port);
         let end = self.ends_seen.entry(peer).or_default();
@@ -128,6 +126,20 @@ impl Judge {
             if s.flags.contains(TcpFlags::ACK) && s.ack.gt(fin) {
                 end.fin_acked = true;
             }
+        }
+    }
+}
+
+impl crate::wire::WireJudge for Judge {
+    fn fate(&mut self, direction: usize, bytes: &[u8]) -> Fate {
+        self.judge(direction, bytes)
+    }
+
+    /// Only what reached the peer changes what the peer has seen: a segment a fault dropped
+    /// or the link lost never counts there.
+    fn delivered(&mut self, bytes: &[u8]) {
+        if let Ok(p) = netsim_core::codec::parse(bytes) {
+            self.on_delivery(&p);
         }
     }
 }

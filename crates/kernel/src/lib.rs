@@ -144,6 +144,7 @@ pub struct KernelRun {
 /// world of two hosts and one link (the wire has two ends).
 pub fn run(
     plan: &plan::KernelPlan,
+    seed: u64,
     horizon: std::time::Duration,
 ) -> Result<KernelRun, KernelError> {
     prerequisites()?;
@@ -196,12 +197,24 @@ pub fn run(
             })
             .collect();
         injections.sort_by_key(|(at, _, i, _)| (*at, *i));
-        wire::Wire::start_crafting(
+        let direction =
+            |from: usize, to: usize, config: &netsim_engine::LinkConfig| wire::LinkDirection {
+                config: config.clone(),
+                streams: netsim_engine::link::LinkStreams::new(
+                    seed,
+                    &plan.hosts[from].name,
+                    &plan.hosts[to].name,
+                ),
+            };
+        wire::Wire::start_link(
             a,
             b,
-            link.latency,
+            [
+                direction(link.a, link.b, &link.a_to_b),
+                direction(link.b, link.a, &link.b_to_a),
+            ],
             start,
-            Box::new(move |d, bytes| judge.lock().expect("judge").fate(d, bytes)),
+            Box::new(judge),
             cuts,
             wire::Crafting {
                 injections,
@@ -351,7 +364,7 @@ pub fn compare_scenario(
             seen: Vec::new(),
         },
     )?;
-    let kernel = run(&plan, horizon)?;
+    let kernel = run(&plan, seed, horizon)?;
     let link = &plan.links[0];
     let mut undecodable = 0;
     let mut seen = Vec::new();

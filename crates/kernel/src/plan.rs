@@ -39,14 +39,16 @@ pub struct KernelHost {
 }
 
 /// One link on the kernel side: a wire between two hosts' TUN devices.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq)]
 pub struct KernelLink {
     /// Host indices.
     pub a: usize,
     /// Host indices.
     pub b: usize,
-    /// One-way latency.
-    pub latency: Duration,
+    /// The knobs from `a` to `b`.
+    pub a_to_b: LinkConfig,
+    /// The knobs from `b` to `a`.
+    pub b_to_a: LinkConfig,
 }
 
 /// The whole kernel-side setup.
@@ -147,17 +149,22 @@ pub fn plan(scenario: &Scenario) -> Result<KernelPlan, Refusal> {
     for l in &c.topology.links {
         let name = |i: usize| c.topology.hosts[i].name.as_str();
         let (a, b) = (l.a.0 as usize, l.b.0 as usize);
-        let latency = plain_latency(&l.a_to_b)
-            .filter(|d| Some(*d) == plain_latency(&l.b_to_a))
-            .ok_or_else(|| {
-                Refusal(format!(
-                    "link {} <-> {}: only a plain latency, the same both ways, is on the kernel \
-                     wire yet (no jitter, bandwidth, queue, loss, duplication, reordering or MTU)",
-                    name(a),
-                    name(b)
-                ))
-            })?;
-        links.push(KernelLink { a, b, latency });
+        for (from, to, cfg) in [(a, b, &l.a_to_b), (b, a, &l.b_to_a)] {
+            if cfg.mtu_bytes.is_some() {
+                return Err(Refusal(format!(
+                    "link {} -> {}: an MTU below the TUN device's 1500 bytes would need ICMP \
+                     \"fragmentation needed\" messages, which the model's network does not send",
+                    name(from),
+                    name(to)
+                )));
+            }
+        }
+        links.push(KernelLink {
+            a,
+            b,
+            a_to_b: l.a_to_b.clone(),
+            b_to_a: l.b_to_a.clone(),
+        });
     }
     Ok(KernelPlan {
         hosts,
@@ -171,15 +178,6 @@ pub fn plan(scenario: &Scenario) -> Result<KernelPlan, Refusal> {
             .map(|(at, inj)| (Duration::from_nanos(at.as_nanos()), inj.clone()))
             .collect(),
     })
-}
-
-/// The latency of a link direction that has no other knob set.
-fn plain_latency(l: &LinkConfig) -> Option<Duration> {
-    let plain = LinkConfig {
-        latency: l.latency,
-        ..LinkConfig::default()
-    };
-    (*l == plain).then(|| Duration::from_nanos(l.latency.as_nanos()))
 }
 
 /// The sysctls that give a namespace's kernel `cfg`, or the first setting no sysctl can
@@ -339,14 +337,27 @@ mod tests {
         let p = plan(&scenario(&BASE.replace("TCP ", ""))).unwrap();
         assert_eq!(p.hosts.len(), 2);
         assert_eq!(p.hosts[1].addr, Ipv4Addr::new(10, 0, 0, 2));
+        let one_ms = LinkConfig {
+            latency: netsim_core::SimDuration::from_millis(1),
+            ..LinkConfig::default()
+        };
         assert_eq!(
             p.links,
             [KernelLink {
                 a: 0,
                 b: 1,
-                latency: Duration::from_millis(1)
+                a_to_b: one_ms.clone(),
+                b_to_a: one_ms,
             }]
         );
+        // The link's random knobs go to the wire, which draws them from the engine's streams.
+        let lossy = plan(&scenario(&BASE.replace("TCP ", "").replace(
+            r#"latency: "1ms")"#,
+            r#"latency: "1ms", loss: 0.1, jitter: "2ms", bandwidth: "10Mbit")"#,
+        )))
+        .unwrap();
+        assert_eq!(lossy.links[0].a_to_b.loss.get(), 0.1);
+        assert_eq!(lossy.links[0].b_to_a.bandwidth_bps, Some(10_000_000));
         let get = |k: &str| {
             p.hosts[0]
                 .sysctls
@@ -397,12 +408,12 @@ mod tests {
     }
 
     #[test]
-    fn network_features_not_on_the_wire_are_refused() {
+    fn network_features_the_wire_cannot_stage_are_refused() {
         let cases = [
             (
                 r#"latency: "1ms")"#,
-                r#"latency: "1ms", loss: 0.1)"#,
-                "loss",
+                r#"latency: "1ms", mtu: 576)"#,
+                "fragmentation needed",
             ),
             (
                 r#"links: ["#,

@@ -11,8 +11,9 @@ use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
-use netsim_core::Packet;
-use netsim_engine::{InjectOutcome, Injection, WireWatch};
+use netsim_core::{Packet, SimDuration, SimTime};
+use netsim_engine::link::{LinkStreams, Serialiser};
+use netsim_engine::{InjectOutcome, Injection, LinkConfig, WireWatch};
 
 use crate::KernelError;
 use crate::tun::Tun;
@@ -59,8 +60,56 @@ pub struct Captured {
     pub injected: bool,
 }
 
-/// Decides each packet's fate; called in the order packets enter the wire.
-pub type Judge = Box<dyn FnMut(usize, &[u8]) -> Fate + Send>;
+/// Decides each packet's fate (the scenario's faults), in the order packets enter the wire,
+/// and hears of each delivery.
+pub trait WireJudge: Send {
+    /// The fate of `bytes` entering `direction`.
+    fn fate(&mut self, direction: usize, bytes: &[u8]) -> Fate;
+    /// `bytes` reached the other end.
+    fn delivered(&mut self, _bytes: &[u8]) {}
+}
+
+impl<F: FnMut(usize, &[u8]) -> Fate + Send> WireJudge for F {
+    fn fate(&mut self, direction: usize, bytes: &[u8]) -> Fate {
+        self(direction, bytes)
+    }
+}
+
+impl<J: WireJudge> WireJudge for Arc<Mutex<J>> {
+    fn fate(&mut self, direction: usize, bytes: &[u8]) -> Fate {
+        self.lock().expect("judge lock").fate(direction, bytes)
+    }
+    fn delivered(&mut self, bytes: &[u8]) {
+        self.lock().expect("judge lock").delivered(bytes);
+    }
+}
+
+/// The wire's judge.
+pub type Judge = Box<dyn WireJudge>;
+
+/// What one direction of the link does to each packet: the scenario's knobs (latency,
+/// jitter, bandwidth, queue, loss, duplication, reordering) and the seeded streams they draw
+/// from, the engine's own (`netsim_engine::link`).
+pub struct LinkDirection {
+    /// The knobs.
+    pub config: LinkConfig,
+    /// The streams, derived from the run's seed and the direction's name as the engine
+    /// derives them.
+    pub streams: LinkStreams,
+}
+
+impl LinkDirection {
+    /// A direction with only a latency (nothing is drawn).
+    pub fn plain(latency: Duration) -> LinkDirection {
+        LinkDirection {
+            config: LinkConfig {
+                latency: SimDuration::from_nanos(latency.as_nanos() as u64),
+                ..LinkConfig::default()
+            },
+            streams: LinkStreams::new(0, "a", "b"),
+        }
+    }
+}
 
 /// Whether a direction is cut by a partition at a time since the start: a packet is dropped
 /// when it enters a cut direction, or when the direction is cut as it would arrive.
@@ -93,7 +142,6 @@ const TICK: Duration = Duration::from_millis(1);
 
 /// What both directions share.
 struct Shared {
-    latency: Duration,
     start: Instant,
     stop: Arc<AtomicBool>,
     capture: Arc<Mutex<Vec<Captured>>>,
@@ -115,15 +163,17 @@ impl Wire {
         judge: Judge,
         cuts: Cuts,
     ) -> Wire {
-        Wire::start_crafting(a, b, latency, start, judge, cuts, Crafting::default())
+        let link = [LinkDirection::plain(latency), LinkDirection::plain(latency)];
+        Wire::start_link(a, b, link, start, judge, cuts, Crafting::default())
     }
 
-    /// [`Wire::start`], with crafted segments written into the wire at their times as if the
+    /// Starts relaying between `a` and `b` from `start`, each direction (a to b first) with
+    /// its knobs, and with crafted segments written into the wire at their times as if the
     /// sending side's kernel had sent them: judged, delayed, captured like the others.
-    pub fn start_crafting(
+    pub fn start_link(
         a: Tun,
         b: Tun,
-        latency: Duration,
+        link: [LinkDirection; 2],
         start: Instant,
         judge: Judge,
         cuts: Cuts,
@@ -139,7 +189,6 @@ impl Wire {
                 .collect(),
         ));
         let shared = Arc::new(Shared {
-            latency,
             start,
             stop: stop.clone(),
             capture: capture.clone(),
@@ -152,7 +201,9 @@ impl Wire {
         let a = Arc::new(a);
         let b = Arc::new(b);
         let mut threads = Vec::new();
-        for (direction, from, to) in [(0, a.clone(), b.clone()), (1, b, a)] {
+        for ((direction, from, to), link) in
+            [(0, a.clone(), b.clone()), (1, b, a)].into_iter().zip(link)
+        {
             let shared = shared.clone();
             let mine: Vec<_> = crafting
                 .injections
@@ -164,9 +215,12 @@ impl Wire {
                 Relay {
                     direction,
                     shared: &shared,
+                    link,
+                    serialiser: Serialiser::default(),
                     queue: Vec::new(),
                     order: 0,
                     held: VecDeque::new(),
+                    held_until: Vec::new(),
                     injections: mine.into(),
                 }
                 .run(&from, &to)
@@ -226,11 +280,15 @@ impl Drop for Wire {
 struct Relay<'a> {
     direction: usize,
     shared: &'a Shared,
+    link: LinkDirection,
+    serialiser: Serialiser,
     /// Packets on the link, by due time (a delay can reorder them), then arrival order.
     queue: Vec<(Instant, u64, Vec<u8>)>,
     order: u64,
-    /// Packets held until that many more packets entered this direction.
+    /// Packets held until that many more packets entered this direction's link.
     held: VecDeque<(u32, Vec<u8>)>,
+    /// Packets held until a time.
+    held_until: Vec<(Instant, Vec<u8>)>,
     /// This direction's injections still to come: (time, number, what).
     injections: VecDeque<(Duration, usize, Injection)>,
 }
@@ -247,7 +305,20 @@ impl Relay<'_> {
                 if !(sh.cuts)(self.direction, now.saturating_duration_since(sh.start)) {
                     to.send(&bytes)?;
                     self.watch(&bytes, WireWatch::delivered);
+                    sh.judge.lock().expect("judge lock").delivered(&bytes);
                 }
+            }
+            // Held packets whose time came enter the link, in the order they were held.
+            let mut released = Vec::new();
+            self.held_until.retain(|(due, bytes)| {
+                let go = *due <= now;
+                if go {
+                    released.push(bytes.clone());
+                }
+                !go
+            });
+            for bytes in released {
+                self.transmit(bytes, now, Duration::ZERO);
             }
             while self
                 .injections
@@ -257,12 +328,16 @@ impl Relay<'_> {
                 let (_, number, inj) = self.injections.pop_front().expect("front exists");
                 self.inject(number, &inj, now);
             }
-            let mut wait = self.queue.first().map_or(TICK, |(due, _, _)| {
-                due.saturating_duration_since(now).min(TICK)
-            });
-            if let Some((at, _, _)) = self.injections.front() {
-                wait = wait.min((sh.start + *at).saturating_duration_since(now));
-            }
+            let next = [
+                self.queue.first().map(|(due, _, _)| *due),
+                self.held_until.iter().map(|(due, _)| *due).min(),
+                self.injections.front().map(|(at, _, _)| sh.start + *at),
+            ];
+            let wait = next
+                .into_iter()
+                .flatten()
+                .map(|due| due.saturating_duration_since(now))
+                .fold(TICK, Duration::min);
             let Some(n) = from.recv(&mut buf, wait)? else {
                 continue;
             };
@@ -305,15 +380,12 @@ impl Relay<'_> {
             .insert(number, outcome);
     }
 
-    /// A packet enters this direction at `seen`: captured, judged, queued.
+    /// A packet enters this direction at `seen`: captured, judged by the faults, then held
+    /// or sent into the link (as the engine's `Net::send_packet` does).
     fn enter(&mut self, bytes: Vec<u8>, seen: Instant, injected: bool) {
         let sh = self.shared;
         self.watch(&bytes, WireWatch::sent);
-        let fate = if (sh.cuts)(self.direction, seen.saturating_duration_since(sh.start)) {
-            Fate::Drop
-        } else {
-            (sh.judge.lock().expect("judge lock"))(self.direction, &bytes)
-        };
+        let fate = (sh.judge.lock().expect("judge lock")).fate(self.direction, &bytes);
         sh.capture.lock().expect("capture lock").push(Captured {
             at: seen.saturating_duration_since(sh.start),
             direction: self.direction,
@@ -321,28 +393,50 @@ impl Relay<'_> {
             fate,
             injected,
         });
-        // A packet entering the link counts for the packets held behind it.
-        for h in self.held.iter_mut() {
-            h.0 = h.0.saturating_sub(1);
-        }
-        let mut due_now = Vec::new();
-        while self.held.front().is_some_and(|(left, _)| *left == 0) {
-            due_now.push(self.held.pop_front().expect("front exists").1);
-        }
-        let latency = sh.latency;
         match fate {
             Fate::Deliver { delay, copies } => {
                 // The last copy takes the packet itself: one allocation fewer per packet.
                 for copy in std::iter::repeat_n(bytes, copies as usize) {
-                    self.enqueue(seen + latency + delay, copy);
+                    self.transmit(copy, seen, delay);
                 }
             }
             Fate::Drop => {}
-            Fate::HoldUntil(t) => self.enqueue((sh.start + t).max(seen) + latency, bytes),
+            Fate::HoldUntil(t) => self.held_until.push(((sh.start + t).max(seen), bytes)),
             Fate::HoldForPackets(n) => self.held.push_back((n, bytes)),
         }
-        for bytes in due_now {
-            self.enqueue(seen + latency, bytes);
+    }
+
+    /// The packet goes into the link at `now` (the engine's `Net::transmit`): a partition
+    /// drops it; the serialiser and its queue, then the link's draws (loss, jitter,
+    /// reordering, duplication) decide when it arrives; `extra` is a fault's delay.
+    fn transmit(&mut self, bytes: Vec<u8>, now: Instant, extra: Duration) {
+        let sh = self.shared;
+        let since = now.saturating_duration_since(sh.start);
+        if !(sh.cuts)(self.direction, since) {
+            let at = SimTime::after(SimDuration::from_nanos(since.as_nanos() as u64));
+            let finish = self
+                .serialiser
+                .reserve(&self.link.config, at, bytes.len() as u64);
+            if let Some(finish) = finish {
+                let draw = self.link.streams.draw(&self.link.config);
+                if !draw.lost {
+                    let finish = sh.start + Duration::from_nanos(finish.as_nanos());
+                    let nanos = |d: SimDuration| Duration::from_nanos(d.as_nanos());
+                    if let Some(copy) = draw.copy {
+                        self.enqueue(finish + nanos(copy) + extra, bytes.clone());
+                    }
+                    let reorder = draw.reorder.map_or(Duration::ZERO, nanos);
+                    self.enqueue(finish + nanos(draw.base) + reorder + extra, bytes);
+                }
+            }
+        }
+        // A packet that went into the link counts for the packets held behind it.
+        for h in self.held.iter_mut() {
+            h.0 = h.0.saturating_sub(1);
+        }
+        while self.held.front().is_some_and(|(left, _)| *left == 0) {
+            let bytes = self.held.pop_front().expect("front exists").1;
+            self.transmit(bytes, now, Duration::ZERO);
         }
     }
 

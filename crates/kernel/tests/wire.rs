@@ -41,7 +41,7 @@ fn a_tcp_connection_crosses_the_wire_with_its_latency_and_is_captured() {
         tun_b,
         Duration::from_millis(5),
         start,
-        Box::new(|_, _| Fate::PASS),
+        Box::new(|_: usize, _: &[u8]| Fate::PASS),
         std::sync::Arc::new(|_, _| false),
     );
     let (bound_tx, bound_rx) = std::sync::mpsc::channel();

@@ -163,6 +163,11 @@ pub struct TcpConfig {
     /// rather than dropping it as RFC 9293's acceptability test does (Linux tcp_data_queue,
     /// "some stacks are known to send bare FIN packets in a loop").
     pub fin_at_zero_window: bool,
+    /// Linux tcp_sequence on the old side of RFC 9293's acceptability test: a segment without
+    /// data that starts before RCV.NXT is acceptable while it is at or after what our last
+    /// ACK acknowledged (rcv_wup), so a pure ACK that crosses our pending delayed ACK is
+    /// processed, not answered.
+    pub linux_sequence_check: bool,
     /// PAWS tolerates a TSval one tick older than TS.Recent and a reordered duplicate ACK
     /// (Linux tcp_paws_discard, TCP_PAWS_WINDOW, tcp_disordered_ack); `false` is RFC 7323
     /// §5.3 exactly.
@@ -272,6 +277,7 @@ impl TcpConfig {
             timer_tick: SimDuration::from_millis(4),
             close_wait_reset_is_epipe: true,
             fin_at_zero_window: true,
+            linux_sequence_check: true,
             paws_linux_exemptions: true,
             fin_wait_1_acks_first: true,
             time_wait_rules: TimeWaitRules::Linux,
@@ -323,6 +329,7 @@ impl TcpConfig {
             invalid_ratelimit: None,
             close_wait_reset_is_epipe: false,
             fin_at_zero_window: false,
+            linux_sequence_check: false,
             paws_linux_exemptions: false,
             fin_wait_1_acks_first: false,
             time_wait_rules: TimeWaitRules::Rfc9293,

@@ -1507,7 +1507,12 @@ impl Tcb {
             && seg.payload.is_empty()
             && flags.contains(TcpFlags::FIN)
             && !flags.intersects(TcpFlags::SYN | TcpFlags::RST);
-        if !bare_fin_at_zero_window && !self.acceptable(seg, wnd) {
+        let acceptable = if cx.cfg.linux_sequence_check {
+            self.acceptable_linux(seg, wnd)
+        } else {
+            self.acceptable(seg, wnd)
+        };
+        if !bare_fin_at_zero_window && !acceptable {
             if flags.contains(TcpFlags::RST) {
                 return After::Keep;
             }
@@ -1525,10 +1530,11 @@ impl Tcb {
             } else if self.state != State::SynReceived || seg.seq.lt(self.rcv_nxt) {
                 cx.note(self.key, Note::OutOfWindow);
             }
-            // Linux tcp_send_dupack: data we already have means our ACK was lost: report it
-            // as a D-SACK (RFC 2883 §4) and go back to quick ACKs.
-            let end = seg.seq.add(seg.payload.len() as u32);
-            if !seg.payload.is_empty() && seg.seq.lt(self.rcv_nxt) {
+            // Linux tcp_send_dupack / tcp_data_queue: data (or a FIN) we already have means
+            // our ACK was lost: report it as a D-SACK (RFC 2883 §4; Linux covers a duplicate
+            // FIN's sequence number too) and go back to quick ACKs.
+            let end = seg.seq.add(seg.seq_len());
+            if seg.seq_len() > 0 && seg.seq.lt(self.rcv_nxt) {
                 let right = if end.gt(self.rcv_nxt) {
                     self.rcv_nxt
                 } else {
@@ -1722,6 +1728,16 @@ impl Tcb {
         }
     }
 
+    /// Follows Linux (tcp_sequence) on the old side: a segment that starts before RCV.NXT is
+    /// too old only when it ends before what our last ACK acknowledged (rcv_wup). So a pure
+    /// ACK that crosses our pending delayed ACK is processed, not answered. Old data or an
+    /// old FIN keeps the unacceptable path, whose duplicate ACK with a D-SACK is what Linux's
+    /// tcp_data_queue sends for it too. (The right edge keeps RFC 9293's test.)
+    fn acceptable_linux(&self, seg: &Segment, wnd: u32) -> bool {
+        self.acceptable(seg, wnd)
+            || (seg.seq_len() == 0 && seg.seq.lt(self.rcv_nxt) && !seg.seq.lt(self.last_ack_sent))
+    }
+
     fn challenge_ack(&mut self, cx: &mut Cx<'_>) {
         // RFC 5961 §7: challenge ACKs are rate-limited (Linux: per connection, by
         // tcp_invalid_ratelimit).
@@ -1734,10 +1750,10 @@ impl Tcb {
     }
 
     /// Linux tcp_oow_rate_limited: answers to invalid segments at most once per
-    /// `invalid_ratelimit`; segments with data or SYN are never part of an ACK loop and are
-    /// always answered.
+    /// `invalid_ratelimit`; a segment that occupies sequence space (data or a FIN) without a
+    /// SYN is never part of an ACK loop and is always answered.
     fn may_answer_invalid(&mut self, cx: &mut Cx<'_>, seg: &Segment) -> bool {
-        if !seg.payload.is_empty() || seg.flags.contains(TcpFlags::SYN) {
+        if seg.seq_len() > 0 && !seg.flags.contains(TcpFlags::SYN) {
             return true;
         }
         self.may_answer(cx)

@@ -1161,3 +1161,71 @@ fn timers_land_on_linux_timer_wheel_buckets() {
         SimDuration::from_micros(43_500)
     );
 }
+
+// -------------------------------------------------------------------------------------------
+// Old segments that cross our pending ACK (found by `netsim kernel` on a link with loss and
+// duplication, 2026-12-01)
+
+/// Linux tcp_data_queue / tcp_send_dupack: a duplicate FIN is answered at once with a D-SACK
+/// of the FIN's sequence number (RFC 2883 §4), every time: a segment that occupies sequence
+/// space is never part of an ACK loop (tcp_oow_rate_limited), so no rate limit applies.
+#[test]
+fn a_duplicate_fin_gets_a_dsack_every_time() {
+    let mut t = Pair::linux();
+    let (fd, _) = t.establish();
+    t.c.shutdown(t.now, fd).unwrap();
+    let fin = take_to_s(&mut t);
+    assert_eq!(summaries(&fin), ["F."]);
+    to_server(&mut t, &fin[0]);
+    assert_eq!(
+        t.pending_to_c(),
+        Vec::<String>::new(),
+        "the ACK of a FIN is delayed"
+    );
+    let fin_seq = fin[0].segment.seq;
+    // Three copies at once: the answers to invalid pure ACKs would be limited to one.
+    for copy in 0..3 {
+        to_server(&mut t, &fin[0]);
+        let answer = take_to_c(&mut t);
+        assert_eq!(summaries(&answer), ["."], "copy {copy}");
+        let s = &answer[0].segment;
+        assert_eq!(s.ack, fin_seq.add(1), "copy {copy}");
+        assert_eq!(
+            s.options.sack.as_slice(),
+            [(fin_seq, fin_seq.add(1))],
+            "copy {copy}: the D-SACK covers the FIN"
+        );
+    }
+}
+
+/// Linux tcp_sequence: a segment is old only when it ends before rcv_wup, the RCV.NXT our
+/// last ACK carried. A pure ACK sent before our peer saw our pending (delayed) ACK of its FIN
+/// is processed quietly; RFC 9293's test calls it unacceptable and answers it.
+#[test]
+fn a_pure_ack_that_crosses_our_delayed_ack_is_not_answered() {
+    for linux_sequence_check in [true, false] {
+        let mut cfg = linux(1000);
+        cfg.linux_sequence_check = linux_sequence_check;
+        let mut t = Pair::new(cfg.clone(), cfg);
+        let (fd, _) = t.establish();
+        t.c.shutdown(t.now, fd).unwrap();
+        let fin = take_to_s(&mut t);
+        to_server(&mut t, &fin[0]);
+        assert_eq!(
+            t.pending_to_c(),
+            Vec::<String>::new(),
+            "the ACK of the FIN waits"
+        );
+        // A pure ACK the client sent before its FIN: SEG.SEQ = RCV.NXT - 1 = rcv_wup.
+        let mut ack = fin[0].clone();
+        ack.segment.flags = netsim_core::TcpFlags::ACK;
+        to_server(&mut t, &ack);
+        let answer = take_to_c(&mut t);
+        assert_eq!(
+            answer.is_empty(),
+            linux_sequence_check,
+            "linux_sequence_check {linux_sequence_check}: {:?}",
+            summaries(&answer)
+        );
+    }
+}
