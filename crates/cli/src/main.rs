@@ -342,6 +342,15 @@ fn kernel(
             }
         }
     }
+    for p in c.paths.iter().filter(|p| !p.same) {
+        out.push_str(&format!(
+            "connection {} {}: states DIFFER: model {}, kernel {}\n",
+            p.connection,
+            p.host,
+            p.model.join(" -> "),
+            p.kernel.join(" -> ")
+        ));
+    }
     for (name, (model, kernel)) in c.hosts.iter().zip(&c.errors) {
         let mark = if model == kernel { "same" } else { "DIFFERS" };
         out.push_str(&format!(
@@ -450,6 +459,16 @@ fn write_kernel_json(
         .iter()
         .map(|(m, k)| serde_json::json!({ "model": format!("{m:?}"), "kernel": format!("{k:?}") }))
         .collect();
+    let paths: Vec<serde_json::Value> = c
+        .paths
+        .iter()
+        .map(|p| {
+            serde_json::json!({
+                "connection": p.connection, "host": p.host, "same": p.same,
+                "model": p.model, "kernel": p.kernel,
+            })
+        })
+        .collect();
     let doc = serde_json::json!({
         "scenario": name,
         "file": file.display().to_string(),
@@ -461,6 +480,7 @@ fn write_kernel_json(
         "undecodable": c.undecodable,
         "sent": sent,
         "injections": injections,
+        "states": paths,
     });
     let text = serde_json::to_string_pretty(&doc).map_err(|e| e.to_string())?;
     std::fs::write(path, text + "\n").map_err(|e| format!("{}: {e}", path.display()))

@@ -253,6 +253,126 @@ pub fn compare(
     }
 }
 
+/// The states one side of a connection went through, with the time of each change.
+pub type StatePath = Vec<(Duration, &'static str)>;
+
+/// The state path of each side of each conversation (in conversation order; per side, the
+/// lower address first), from a world's state changes. A side's changes split into
+/// incarnations (each starts from CLOSED or LISTEN); the k-th conversation on a 4-tuple gets
+/// the k-th incarnation. Follows what the kernel's tracepoint can report: it sees the full
+/// socket only, so what follows FIN_WAIT_2 or CLOSING (TIME_WAIT, or the full socket closing
+/// as a timewait socket takes over) is not compared; and a connect() before its port is
+/// bound reports port 0, which belongs to the next change from that address to that peer.
+pub fn state_paths(
+    convs: &[Conversation],
+    changes: &[crate::states::StateChange],
+) -> Vec<[StatePath; 2]> {
+    let mut changes: Vec<crate::states::StateChange> = changes.to_vec();
+    changes.sort_by_key(|c| c.at);
+    for i in 0..changes.len() {
+        if changes[i].local.port() != 0 {
+            continue;
+        }
+        let (ip, remote) = (*changes[i].local.ip(), changes[i].remote);
+        // Its continuation is the next change from that address to that peer, once bound; a
+        // connect() that failed for want of a port stays at port 0 and joins nothing.
+        if let Some(next) = changes[i + 1..]
+            .iter()
+            .find(|c| *c.local.ip() == ip && c.remote == remote)
+            .filter(|c| c.local.port() != 0 && c.from == "SYN_SENT")
+        {
+            let port = next.local.port();
+            changes[i].local.set_port(port);
+        }
+    }
+    // Per (local, remote): its incarnations, in order.
+    let mut incarnations: BTreeMap<(SocketAddrV4, SocketAddrV4), Vec<StatePath>> = BTreeMap::new();
+    for ch in &changes {
+        let list = incarnations.entry((ch.local, ch.remote)).or_default();
+        let fresh = matches!(ch.from, "CLOSED" | "LISTEN")
+            && list.last().is_none_or(|p: &StatePath| p.len() > 1);
+        if fresh || list.is_empty() {
+            list.push(vec![(ch.at, ch.from)]);
+        }
+        let path = list.last_mut().expect("an incarnation");
+        let ended = path.len() > 1
+            && path
+                .last()
+                .is_some_and(|(_, s)| matches!(*s, "FIN_WAIT_2" | "CLOSING" | "CLOSED"));
+        if !ended && !matches!(ch.to, "TIME_WAIT") && path.last().is_none_or(|(_, s)| *s != ch.to) {
+            path.push((ch.at, ch.to));
+        }
+    }
+    let mut seen: BTreeMap<(SocketAddrV4, SocketAddrV4), usize> = BTreeMap::new();
+    convs
+        .iter()
+        .map(|c| {
+            let p = &c.segments[0].packet;
+            let x = SocketAddrV4::new(p.src, p.segment.src_port);
+            let y = SocketAddrV4::new(p.dst, p.segment.dst_port);
+            let (a, b) = if x.ip() <= y.ip() { (x, y) } else { (y, x) };
+            let k = seen.entry((a, b)).or_insert(0);
+            let path = |me, peer| {
+                incarnations
+                    .get(&(me, peer))
+                    .and_then(|l| l.get(*k))
+                    .cloned()
+                    .unwrap_or_default()
+            };
+            let out = [path(a, b), path(b, a)];
+            *k += 1;
+            out
+        })
+        .collect()
+}
+
+/// One side of one connection: its states in both worlds.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PathCheck {
+    /// The connection, from 1.
+    pub connection: usize,
+    /// The side's host name.
+    pub host: String,
+    /// The states in the model.
+    pub model: Vec<&'static str>,
+    /// The states on the kernel.
+    pub kernel: Vec<&'static str>,
+    /// The same, or differing only in changes within the tolerance of the horizon.
+    pub same: bool,
+}
+
+/// Compares the state paths of both sides of connection `i`; `sides` names the sides in the
+/// order of [`state_paths`] (the lower address first).
+pub fn compare_paths(
+    i: usize,
+    model: &[StatePath; 2],
+    kernel: &[StatePath; 2],
+    sides: &[String; 2],
+    horizon: Duration,
+) -> Vec<PathCheck> {
+    let near_cut = |at: Duration| at + tolerance(horizon) >= horizon;
+    (0..2)
+        .filter(|&side| !model[side].is_empty() || !kernel[side].is_empty())
+        .map(|side| {
+            let (m, k) = (&model[side], &kernel[side]);
+            let common = m.iter().zip(k).take_while(|(a, b)| a.1 == b.1).count();
+            let same = m.len() == k.len() && common == m.len()
+                || (common == m.len().min(k.len())
+                    && m[common..]
+                        .iter()
+                        .chain(&k[common..])
+                        .all(|(at, _)| near_cut(*at)));
+            PathCheck {
+                connection: i + 1,
+                host: sides[side].clone(),
+                model: m.iter().map(|(_, s)| *s).collect(),
+                kernel: k.iter().map(|(_, s)| *s).collect(),
+                same,
+            }
+        })
+        .collect()
+}
+
 /// Both worlds side by side, for a person: the lines around a difference in two columns.
 pub fn side_by_side(model: &[String], kernel: &[String]) -> String {
     let width = model.iter().map(String::len).max().unwrap_or(5).max(5);
@@ -416,6 +536,55 @@ mod tests {
             panic!("missing well before the horizon");
         };
         assert_eq!(what, "missing on the kernel");
+    }
+
+    #[test]
+    fn state_paths_join_an_unbound_connect_and_read_time_wait_as_closed() {
+        use crate::states::StateChange;
+        let a = |port| SocketAddrV4::new(Ipv4Addr::new(10, 0, 0, 1), port);
+        let b = SocketAddrV4::new(Ipv4Addr::new(10, 0, 0, 2), 80);
+        let ch = |ms: u64, local, remote, from, to| StateChange {
+            at: Duration::from_millis(ms),
+            local,
+            remote,
+            from,
+            to,
+        };
+        let convs = conversations(&handshake(1000, 5000, 1));
+        // The kernel: connect() before the port is bound reports port 0.
+        let kernel = [
+            ch(0, a(0), b, "CLOSED", "SYN_SENT"),
+            ch(2, a(40000), b, "SYN_SENT", "ESTABLISHED"),
+            ch(3, b, a(40000), "LISTEN", "SYN_RECEIVED"),
+            ch(3, b, a(40000), "SYN_RECEIVED", "ESTABLISHED"),
+            ch(8, a(40000), b, "ESTABLISHED", "FIN_WAIT_2"),
+            ch(9, a(40000), b, "FIN_WAIT_2", "CLOSED"),
+        ];
+        // The model: the same, through TIME_WAIT.
+        let model = [
+            ch(0, a(40000), b, "CLOSED", "SYN_SENT"),
+            ch(2, a(40000), b, "SYN_SENT", "ESTABLISHED"),
+            ch(3, b, a(40000), "LISTEN", "SYN_RECEIVED"),
+            ch(3, b, a(40000), "SYN_RECEIVED", "ESTABLISHED"),
+            ch(8, a(40000), b, "ESTABLISHED", "FIN_WAIT_2"),
+            ch(9, a(40000), b, "FIN_WAIT_2", "TIME_WAIT"),
+        ];
+        let k = state_paths(&convs, &kernel);
+        let m = state_paths(&convs, &model);
+        let names = ["client".to_string(), "server".to_string()];
+        let checks = compare_paths(0, &m[0], &k[0], &names, Duration::from_secs(1));
+        assert_eq!(checks.len(), 2);
+        assert!(checks.iter().all(|c| c.same), "{checks:#?}");
+        assert_eq!(
+            checks[0].kernel,
+            ["CLOSED", "SYN_SENT", "ESTABLISHED", "FIN_WAIT_2"]
+        );
+        // A side that went elsewhere differs.
+        let mut other = kernel.to_vec();
+        other[4] = ch(8, a(40000), b, "ESTABLISHED", "CLOSE_WAIT");
+        let k = state_paths(&convs, &other);
+        let checks = compare_paths(0, &m[0], &k[0], &names, Duration::from_secs(1));
+        assert!(!checks[0].same && checks[1].same, "{checks:#?}");
     }
 
     #[test]

@@ -264,16 +264,30 @@ pub fn run(
     })
 }
 
-/// The model's segments of a run cut at a horizon, as `compare::Seen`.
+/// The model's segments and state changes of a run cut at a horizon.
 struct ModelSegments {
     cut: netsim_core::SimTime,
     seen: Vec<compare::Seen>,
+    states: Vec<states::StateChange>,
 }
 
 impl netsim_engine::TraceSink<netsim_host::HostEvent> for ModelSegments {
     fn record(&mut self, r: &netsim_engine::TraceRecord<'_, netsim_host::HostEvent>) {
         if r.at > self.cut {
             return;
+        }
+        if let netsim_engine::TraceKind::Protocol {
+            event: netsim_host::HostEvent::Tcp(netsim_tcp::TcpEvent::State { conn, from, to }),
+            ..
+        } = &r.kind
+        {
+            self.states.push(states::StateChange {
+                at: std::time::Duration::from_nanos(r.at.as_nanos()),
+                local: conn.local,
+                remote: conn.remote,
+                from: from.name(),
+                to: to.name(),
+            });
         }
         if let netsim_engine::TraceKind::Sent {
             host,
@@ -310,6 +324,8 @@ pub struct Comparison {
     pub sent: Vec<SentCheck>,
     /// Per injection: what became of it in the model and on the kernel.
     pub injections: Vec<(InjectOutcome, InjectOutcome)>,
+    /// Per connection found in both worlds and per side, the states it went through.
+    pub paths: Vec<compare::PathCheck>,
 }
 
 /// A `Sent` expectation ("host sends [F.] in [1s, 1.1s], exactly 1") in both worlds: the
@@ -339,6 +355,7 @@ impl Comparison {
             && self.undecodable == 0
             && self.sent.iter().all(|c| c.kernel_ok == c.model_ok)
             && self.injections.iter().all(|(m, k)| m == k)
+            && self.paths.iter().all(|p| p.same)
     }
 }
 
@@ -362,9 +379,11 @@ pub fn compare_scenario(
         ModelSegments {
             cut,
             seen: Vec::new(),
+            states: Vec::new(),
         },
     )?;
     let kernel = run(&plan, seed, horizon)?;
+
     let link = &plan.links[0];
     let mut undecodable = 0;
     let mut seen = Vec::new();
@@ -386,6 +405,26 @@ pub fn compare_scenario(
         opener: 0,
         segments: Vec::new(),
     };
+    let model_paths = compare::state_paths(&m, &model.states);
+    let kernel_paths = compare::state_paths(&k, &kernel.states);
+    let paths: Vec<compare::PathCheck> = (0..m.len().min(k.len()))
+        .flat_map(|i| {
+            let p = &m[i].segments[0].packet;
+            let name = |addr: std::net::Ipv4Addr| {
+                plan.hosts
+                    .iter()
+                    .find(|h| h.addr == addr)
+                    .map_or_else(|| addr.to_string(), |h| h.name.clone())
+            };
+            let (lo, hi) = if p.src <= p.dst {
+                (p.src, p.dst)
+            } else {
+                (p.dst, p.src)
+            };
+            let sides = [name(lo), name(hi)];
+            compare::compare_paths(i, &model_paths[i], &kernel_paths[i], &sides, horizon)
+        })
+        .collect();
     let connections = (0..m.len().max(k.len()))
         .map(|i| {
             compare::compare(
@@ -474,5 +513,6 @@ pub fn compare_scenario(
         model_only: plan.hosts.iter().map(|h| h.model_only.clone()).collect(),
         sent,
         injections,
+        paths,
     })
 }
