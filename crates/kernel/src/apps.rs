@@ -66,6 +66,7 @@ fn errno_name(e: i32) -> String {
         libc::EPIPE => Errno::BrokenPipe,
         libc::ENOTCONN => Errno::NotConn,
         libc::EINVAL => Errno::Invalid,
+        libc::EBADF => Errno::BadFd,
         other => return format!("errno {other}"),
     };
     known.name().into()
@@ -509,6 +510,7 @@ mod tests {
         assert_eq!(errno_name(libc::ECONNRESET), Errno::ConnReset.name());
         assert_eq!(errno_name(libc::EMFILE), "EMFILE");
         assert_eq!(errno_name(EOF), "EOF");
-        assert_eq!(errno_name(libc::EBADF), format!("errno {}", libc::EBADF));
+        assert_eq!(errno_name(libc::EBADF), "EBADF");
+        assert_eq!(errno_name(libc::EIO), format!("errno {}", libc::EIO));
     }
 }

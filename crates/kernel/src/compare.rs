@@ -269,20 +269,27 @@ pub fn state_paths(
 ) -> Vec<[StatePath; 2]> {
     let mut changes: Vec<crate::states::StateChange> = changes.to_vec();
     changes.sort_by_key(|c| c.at);
+    // connect()s not yet bound, per (address, peer), in the order they were made: the next
+    // bound SYN_SENT change from that address to that peer is the first one's.
+    let mut unbound: BTreeMap<
+        (std::net::Ipv4Addr, SocketAddrV4),
+        std::collections::VecDeque<usize>,
+    > = BTreeMap::new();
     for i in 0..changes.len() {
-        if changes[i].local.port() != 0 {
-            continue;
-        }
-        let (ip, remote) = (*changes[i].local.ip(), changes[i].remote);
-        // Its continuation is the next change from that address to that peer, once bound; a
-        // connect() that failed for want of a port stays at port 0 and joins nothing.
-        if let Some(next) = changes[i + 1..]
-            .iter()
-            .find(|c| *c.local.ip() == ip && c.remote == remote)
-            .filter(|c| c.local.port() != 0 && c.from == "SYN_SENT")
-        {
-            let port = next.local.port();
-            changes[i].local.set_port(port);
+        let key = (*changes[i].local.ip(), changes[i].remote);
+        if changes[i].local.port() == 0 {
+            let queue = unbound.entry(key).or_default();
+            if changes[i].from == "CLOSED" {
+                queue.push_back(i);
+            } else if changes[i].to == "CLOSED" {
+                // A connect() that failed for want of a port: it joins nothing.
+                queue.pop_front();
+            }
+        } else if changes[i].from == "SYN_SENT" {
+            if let Some(first) = unbound.get_mut(&key).and_then(|q| q.pop_front()) {
+                let port = changes[i].local.port();
+                changes[first].local.set_port(port);
+            }
         }
     }
     // Per (local, remote): its incarnations, in order.

@@ -127,8 +127,8 @@ pub fn run_prefix() -> String {
 /// Everything one kernel run recorded.
 #[derive(Debug)]
 pub struct KernelRun {
-    /// Every packet on the wire.
-    pub packets: Vec<wire::Captured>,
+    /// Every packet on the wires, with the index of the host that sent it, in time order.
+    pub packets: Vec<(usize, wire::Captured)>,
     /// What the applications saw.
     pub apps: apps::AppLog,
     /// Socket state changes, with times on the wire's clock.
@@ -140,47 +140,66 @@ pub struct KernelRun {
 }
 
 /// Runs a planned scenario on this machine's kernel for `horizon` of real time: a namespace per
-/// host with its sysctls, a wire per link, the applications on real sockets. For now a
-/// world of two hosts and one link (the wire has two ends).
+/// host with its sysctls, a wire per link (a TUN device at each end, a /32 route to the peer
+/// through it), the applications on real sockets.
 pub fn run(
     plan: &plan::KernelPlan,
     seed: u64,
     horizon: std::time::Duration,
 ) -> Result<KernelRun, KernelError> {
     prerequisites()?;
-    let [link] = plan.links.as_slice() else {
-        return Err(KernelError::Setup(
-            "only worlds of two hosts and one link run on the kernel yet".into(),
-        ));
-    };
     let _lock = states::exclusive()?;
     remove_leftovers();
     let prefix = run_prefix();
     let mut namespaces = Vec::new();
-    let mut tuns = Vec::new();
     for (i, host) in plan.hosts.iter().enumerate() {
         let ns = netns::Netns::create(&format!("{prefix}h{i}"))?;
         for (key, value) in &host.sysctls {
             ns.sysctl(key, value)?;
         }
-        let tun = ns.inside("TUN", || tun::Tun::open("tun0"))?;
-        ns.ip(&["addr", "add", &format!("{}/24", host.addr), "dev", "tun0"])?;
-        ns.ip(&["link", "set", "tun0", "up"])?;
         namespaces.push(ns);
-        tuns.push(Some(tun));
+    }
+    // One TUN device per end of each link: the host's address on it, the peer behind it.
+    let mut ends = Vec::new();
+    for (l, link) in plan.links.iter().enumerate() {
+        let mut pair = Vec::new();
+        for (me, peer) in [(link.a, link.b), (link.b, link.a)] {
+            let ns = &namespaces[me];
+            let dev = format!("tun{l}");
+            let tun = ns.inside("TUN", || tun::Tun::open(&dev))?;
+            ns.ip(&[
+                "addr",
+                "add",
+                &format!("{}/32", plan.hosts[me].addr),
+                "dev",
+                &dev,
+            ])?;
+            ns.ip(&["link", "set", &dev, "up"])?;
+            ns.ip(&[
+                "route",
+                "add",
+                &format!("{}/32", plan.hosts[peer].addr),
+                "dev",
+                &dev,
+            ])?;
+            pair.push(tun);
+        }
+        let b = pair.pop().expect("two ends");
+        let a = pair.pop().expect("two ends");
+        ends.push((a, b));
     }
     let trace = states::StateTrace::start(&prefix)?;
     let start = std::time::Instant::now();
     let mono_start = states::monotonic_now();
-    let a = tuns[link.a].take().expect("one TUN per host");
-    let b = tuns[link.b].take().expect("one TUN per host");
-    let judge = std::sync::Arc::new(std::sync::Mutex::new(faults::Judge::new(
-        plan.faults.clone(),
-        netsim_engine::HostId(link.a as u32),
-        netsim_engine::HostId(link.b as u32),
-    )));
-    let wire = {
-        let judge = judge.clone();
+    let mut wires = Vec::new();
+    let mut judges = Vec::new();
+    for (link, (a, b)) in plan.links.iter().zip(ends) {
+        let judge = std::sync::Arc::new(std::sync::Mutex::new(faults::Judge::new(
+            plan.faults.clone(),
+            netsim_engine::HostId(link.a as u32),
+            netsim_engine::HostId(link.b as u32),
+        )));
+        judges.push(judge.clone());
         let cut_plan = plan.clone();
         let (ha, hb) = (link.a, link.b);
         let cuts: wire::Cuts = std::sync::Arc::new(move |d, at| {
@@ -191,9 +210,14 @@ pub fn run(
             .injections
             .iter()
             .enumerate()
-            .map(|(i, (at, inj))| {
-                let direction = usize::from(inj.from.0 as usize != link.a);
-                (*at, direction, i, inj.clone())
+            .filter_map(|(i, (at, inj))| {
+                let (from, to) = (inj.from.0 as usize, inj.to.0 as usize);
+                let direction = match (from, to) {
+                    _ if (from, to) == (ha, hb) => 0,
+                    _ if (from, to) == (hb, ha) => 1,
+                    _ => return None,
+                };
+                Some((*at, direction, i, inj.clone()))
             })
             .collect();
         injections.sort_by_key(|(at, _, i, _)| (*at, *i));
@@ -206,22 +230,25 @@ pub fn run(
                     &plan.hosts[to].name,
                 ),
             };
-        wire::Wire::start_link(
-            a,
-            b,
-            [
-                direction(link.a, link.b, &link.a_to_b),
-                direction(link.b, link.a, &link.b_to_a),
-            ],
-            start,
-            Box::new(judge),
-            cuts,
-            wire::Crafting {
-                injections,
-                addrs: plan.hosts.iter().map(|h| h.addr).collect(),
-            },
-        )
-    };
+        wires.push((
+            (ha, hb),
+            wire::Wire::start_link(
+                a,
+                b,
+                [
+                    direction(ha, hb, &link.a_to_b),
+                    direction(hb, ha, &link.b_to_a),
+                ],
+                start,
+                Box::new(judge),
+                cuts,
+                wire::Crafting {
+                    injections,
+                    addrs: plan.hosts.iter().map(|h| h.addr).collect(),
+                },
+            ),
+        ));
+    }
     let hosts: Vec<_> = plan
         .hosts
         .iter()
@@ -238,9 +265,22 @@ pub fn run(
         };
         std::thread::sleep(left.min(std::time::Duration::from_millis(20)));
     }
-    let outcomes = wire.outcomes_after_stop()?;
-    let packets = outcomes.0;
-    let injections = outcomes.1;
+    let mut packets = Vec::new();
+    let mut injections = vec![netsim_engine::InjectOutcome::Pending; plan.injections.len()];
+    for ((ha, hb), wire) in wires {
+        let (captured, outcomes) = wire.outcomes_after_stop()?;
+        packets.extend(
+            captured
+                .into_iter()
+                .map(|c| (if c.direction == 0 { ha } else { hb }, c)),
+        );
+        for (i, o) in outcomes.into_iter().enumerate() {
+            if o != netsim_engine::InjectOutcome::Pending {
+                injections[i] = o;
+            }
+        }
+    }
+    packets.sort_by_key(|(_, c)| c.at);
     drop(leftovers);
     let states = trace
         .stop()?
@@ -254,7 +294,17 @@ pub fn run(
     if interrupted() {
         return Err(KernelError::Interrupted);
     }
-    let fault_counts = judge.lock().expect("judge").counts.clone();
+    // A rule counts on every link it watches.
+    let mut fault_counts = vec![faults::Count::default(); plan.faults.len()];
+    for judge in &judges {
+        for (total, c) in fault_counts
+            .iter_mut()
+            .zip(&judge.lock().expect("judge").counts)
+        {
+            total.matched += c.matched;
+            total.fired += c.fired;
+        }
+    }
     Ok(KernelRun {
         packets,
         apps,
@@ -384,14 +434,13 @@ pub fn compare_scenario(
     )?;
     let kernel = run(&plan, seed, horizon)?;
 
-    let link = &plan.links[0];
     let mut undecodable = 0;
     let mut seen = Vec::new();
-    for c in &kernel.packets {
+    for (from, c) in &kernel.packets {
         match netsim_core::codec::parse(&c.bytes) {
             Ok(packet) => seen.push(compare::Seen {
                 at: c.at,
-                from: if c.direction == 0 { link.a } else { link.b },
+                from: *from,
                 packet,
                 injected: c.injected,
             }),
@@ -406,7 +455,14 @@ pub fn compare_scenario(
         segments: Vec::new(),
     };
     let model_paths = compare::state_paths(&m, &model.states);
-    let kernel_paths = compare::state_paths(&k, &kernel.states);
+    // Sockets the run leaves open are closed after the horizon: not part of the comparison.
+    let kernel_states: Vec<_> = kernel
+        .states
+        .iter()
+        .filter(|c| c.at <= horizon)
+        .cloned()
+        .collect();
+    let kernel_paths = compare::state_paths(&k, &kernel_states);
     let paths: Vec<compare::PathCheck> = (0..m.len().min(k.len()))
         .flat_map(|i| {
             let p = &m[i].segments[0].packet;

@@ -303,9 +303,12 @@ impl Relay<'_> {
             while self.queue.first().is_some_and(|(due, _, _)| *due <= now) {
                 let (_, _, bytes) = self.queue.remove(0);
                 if !(sh.cuts)(self.direction, now.saturating_duration_since(sh.start)) {
-                    to.send(&bytes)?;
+                    // Told before the write: the receiving kernel answers at once, and its
+                    // answer must be judged knowing what it answers (a FIN received makes
+                    // the final ACK a TIME_WAIT segment).
                     self.watch(&bytes, WireWatch::delivered);
                     sh.judge.lock().expect("judge lock").delivered(&bytes);
+                    to.send(&bytes)?;
                 }
             }
             // Held packets whose time came enter the link, in the order they were held.

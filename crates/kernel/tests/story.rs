@@ -43,14 +43,34 @@ fn catalogue_stories_marked_same_compare_the_same_on_the_kernel() {
             continue;
         };
         let horizon = Duration::from_nanos(until.0.as_nanos());
-        let c = netsim_kernel::compare_scenario(&scenario, scenario.file.seed, horizon)
-            .unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+        // The kernel's side runs in real time on a shared machine: a timer a few ms late
+        // (a delayed ACK at 54 ms, not 48) or a thread scheduled late is not the model's
+        // fault. A story gets three attempts; a real difference fails all three, and the
+        // retries are printed.
+        let mut attempts = 0;
+        let c = loop {
+            attempts += 1;
+            let c = netsim_kernel::compare_scenario(&scenario, scenario.file.seed, horizon)
+                .unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+            if c.same() || attempts == 3 {
+                break c;
+            }
+        };
+        if attempts > 1 {
+            println!("{}: {attempts} attempts", stem(&path));
+        }
         ran += 1;
         if !c.same() {
+            let differing: Vec<_> = c
+                .connections
+                .iter()
+                .filter(|v| !matches!(v, netsim_kernel::compare::Verdict::Same { .. }))
+                .collect();
             different.push(format!(
-                "{}: {:#?}\nsent: {:#?}\ninjections: {:?}\nerrors: {:?}",
+                "{}: {:#?}\nstates: {:#?}\nsent: {:#?}\ninjections: {:?}\nerrors: {:?}",
                 stem(&path),
-                c.connections,
+                differing,
+                c.paths.iter().filter(|p| !p.same).collect::<Vec<_>>(),
                 c.sent,
                 c.injections,
                 c.errors
