@@ -368,6 +368,16 @@ fn kernel(
             check.kernel
         ));
     }
+    for (i, (model, kernel)) in c.faults.iter().enumerate() {
+        out.push_str(&format!(
+            "fault {}: model matched {} fired {}, kernel matched {} fired {}\n",
+            i + 1,
+            model.matched,
+            model.fired,
+            kernel.matched,
+            kernel.fired
+        ));
+    }
     for (i, (model, kernel)) in c.injections.iter().enumerate() {
         let word = |o: &netsim_engine::InjectOutcome| match o {
             netsim_engine::InjectOutcome::Sent => "sent".to_string(),
@@ -481,6 +491,10 @@ fn write_kernel_json(
         "sent": sent,
         "injections": injections,
         "states": paths,
+        "faults": c.faults.iter().map(|(m, k)| serde_json::json!({
+            "model_matched": m.matched, "model_fired": m.fired,
+            "kernel_matched": k.matched, "kernel_fired": k.fired,
+        })).collect::<Vec<_>>(),
     });
     let text = serde_json::to_string_pretty(&doc).map_err(|e| e.to_string())?;
     std::fs::write(path, text + "\n").map_err(|e| format!("{}: {e}", path.display()))

@@ -376,6 +376,9 @@ pub struct Comparison {
     pub injections: Vec<(InjectOutcome, InjectOutcome)>,
     /// Per connection found in both worlds and per side, the states it went through.
     pub paths: Vec<compare::PathCheck>,
+    /// Per fault rule: how often it matched and fired in the model and on the kernel (for
+    /// the reader; a fault that acted differently shows in the segments).
+    pub faults: Vec<(faults::Count, faults::Count)>,
 }
 
 /// A `Sent` expectation ("host sends [F.] in [1s, 1.1s], exactly 1") in both worlds: the
@@ -570,5 +573,12 @@ pub fn compare_scenario(
         sent,
         injections,
         paths,
+        faults: report
+            .outcome
+            .faults
+            .iter()
+            .copied()
+            .zip(kernel.fault_counts.iter().copied())
+            .collect(),
     })
 }
