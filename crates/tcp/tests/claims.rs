@@ -352,3 +352,38 @@ fn above_ssthresh_the_window_grows_by_one_segment_per_round_trip() {
         );
     }
 }
+
+/// RFC 9293 §3.8.6.2.1 (sender SWS avoidance) with Linux's tcp_write_wakeup: a window too
+/// small for a segment gets nothing at once; when the persist timer fires, exactly what fits
+/// goes, not a zero-window probe. Guards on_persist's `snd_wnd > 0` branch and its
+/// `min(snd_wnd)` (the earlier test opened the window fully before the timer fired).
+#[test]
+fn a_window_too_small_for_a_segment_gets_what_fits_when_the_persist_timer_fires() {
+    // 4 x 1460 bytes of buffer hold four 1448-byte segments and leave 48 bytes; nobody
+    // reads.
+    let server = netsim_tcp::TcpConfig {
+        rcv_buf: 4 * 1460,
+        rcv_buf_max: 4 * 1460,
+        delayed_ack: None,
+        ..linux(5000)
+    };
+    let mut t = Pair::new(linux(1000), server);
+    let (c, _s) = t.establish();
+    t.c.send(t.now, c, &[1; 8 * 1448]).unwrap();
+    t.exchange();
+    assert_eq!(
+        t.c.unacked(c),
+        4 * 1448,
+        "nothing cut to the 48-byte window at once"
+    );
+    assert_eq!(t.pending_to_s(), Vec::<String>::new());
+    let mut sent = Vec::new();
+    for _ in 0..100 {
+        t.advance(ms(10));
+        sent = take_to_s(&mut t);
+        if !sent.is_empty() {
+            break;
+        }
+    }
+    assert_eq!(lens(&sent), [48], "{:?}", summaries(&sent));
+}
