@@ -224,10 +224,25 @@ pub struct Topology {
     pub schedule: Vec<(SimTime, NetChange)>,
     /// Crafted segments, each put on its link at its time.
     pub injections: Vec<(SimTime, Injection)>,
+    /// Deliberate bugs, for the tests that show an oracle fires when the network breaks its
+    /// promises. Never set by a scenario file.
+    #[doc(hidden)]
+    pub sabotage: Sabotage,
     /// Maximum segment lifetime the network enforces: a packet that would arrive later than
     /// this after it was sent is discarded. `None` lets packets live forever. The scenario layer
     /// sets it to the MSL of the hosts' TCP profile unless told otherwise.
     pub lifetime: Option<SimDuration>,
+}
+
+/// Deliberate network bugs (see [`Topology::sabotage`]): each breaks one promise an oracle
+/// checks from the trace.
+#[doc(hidden)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub struct Sabotage {
+    /// Deliver packets past the network lifetime instead of dropping them.
+    pub ignore_lifetime: bool,
+    /// Make every 5th packet vanish from its link with no record.
+    pub lose_without_record: bool,
 }
 
 /// When a run ends, and the caps that stop a runaway one.

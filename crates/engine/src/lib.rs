@@ -19,7 +19,7 @@ pub mod trace;
 pub use config::{
     BuildError, Direction, FaultAction, FaultId, FaultRule, FlagMatch, HostId, HostSpec,
     LinkConfig, LinkSpec, MIN_MTU_BYTES, NetChange, Occurrence, PacketFilter, QueueLimit, Release,
-    RunLimits, Topology,
+    RunLimits, Sabotage, Topology,
 };
 pub use inject::{InjectOutcome, InjectPorts, Injection, SeqRef, WireWatch};
 pub use probe::{Planned, Probe};

@@ -187,12 +187,14 @@ impl Scenario {
             })
             .collect();
         let addrs: Vec<_> = topology.hosts.iter().map(|h| h.addr).collect();
-        let observer = Observer::new(sink, windows, &addrs);
+        let lifetime = topology.lifetime;
+        let observer = Observer::new(sink, windows, &addrs, lifetime);
         let mut sim = Sim::new(topology, hosts, seed, c.limits, observer)
             .expect("compiled scenarios are valid");
         let outcome = sim.run()?;
         let views = std::mem::take(&mut sim.sink_mut().hosts);
         let sent: Vec<u64> = sim.sink().sent.iter().map(|(_, n)| *n).collect();
+        let ledger = std::mem::take(&mut sim.sink_mut().packets);
         let hosts: Vec<HostReport> = sim
             .hosts()
             .iter()
@@ -229,9 +231,12 @@ impl Scenario {
             self,
             &outcome,
             &hosts,
-            &views,
-            &sent,
-            &oracle.violations,
+            &report::Observed {
+                views: &views,
+                sent: &sent,
+                ledger: &ledger,
+                violations: &oracle.violations,
+            },
             &unfired,
         );
         Ok((

@@ -5,7 +5,7 @@
 use std::collections::BTreeMap;
 use std::net::Ipv4Addr;
 
-use netsim_core::SimTime;
+use netsim_core::{SimDuration, SimTime};
 use netsim_engine::{HostId, NetChange, TraceKind, TraceRecord, TraceSink};
 use netsim_host::HostEvent;
 use netsim_tcp::{ConnKey, State, TcpEvent};
@@ -72,15 +72,101 @@ pub struct Observer<S> {
     pub sent: Vec<(SentWindow, u64)>,
     /// Host by address, to know whom a sent segment is for.
     by_addr: BTreeMap<Ipv4Addr, HostId>,
+    /// The packet oracles, recomputed from the trace records alone.
+    pub packets: PacketLedger,
+}
+
+/// Every packet the trace shows, followed from its `Sent` (or `Duplicated`) record to its
+/// `Delivered` or `Dropped` record: what the lifetime and accounting oracles check,
+/// independently of the engine's own counters.
+#[derive(Debug, Clone, Default)]
+pub struct PacketLedger {
+    /// The network lifetime, if one is enforced.
+    pub lifetime: Option<SimDuration>,
+    /// Packets sent and not yet delivered or dropped: id -> when its original was sent.
+    pub in_flight: BTreeMap<u64, SimTime>,
+    /// `Sent` records.
+    pub sent: u64,
+    /// `Duplicated` records.
+    pub copies: u64,
+    /// `Delivered` records.
+    pub delivered: u64,
+    /// `Dropped` records.
+    pub dropped: u64,
+    /// Deliveries later than the lifetime after the send, as text (time, packet, age).
+    pub late: Vec<String>,
+    /// Records that do not fit: a delivery or drop of a packet not in flight (never sent,
+    /// or already gone), a copy of one not in flight, an id sent twice.
+    pub anomalies: Vec<String>,
+}
+
+impl PacketLedger {
+    fn record(&mut self, at: SimTime, kind: &TraceKind<'_, HostEvent>) {
+        match kind {
+            TraceKind::Sent { id, .. } => {
+                self.sent += 1;
+                if self.in_flight.insert(id.0, at).is_some() {
+                    self.anomalies
+                        .push(format!("{at}: packet {} sent twice", id.0));
+                }
+            }
+            TraceKind::Duplicated { id, copy, .. } => {
+                self.copies += 1;
+                // A copy lives as long as its original: its lifetime counts from that send.
+                match self.in_flight.get(&id.0).copied() {
+                    Some(sent) => {
+                        self.in_flight.insert(copy.0, sent);
+                    }
+                    None => self
+                        .anomalies
+                        .push(format!("{at}: copy of packet {}, not in flight", id.0)),
+                }
+            }
+            TraceKind::Delivered { id, packet, .. } => {
+                self.delivered += 1;
+                match self.in_flight.remove(&id.0) {
+                    Some(sent) => {
+                        let age = at.saturating_since(sent);
+                        if self.lifetime.is_some_and(|l| age > l) {
+                            self.late.push(format!(
+                                "{at}: packet {} ({} > {}) delivered {age} after it was sent",
+                                id.0, packet.src, packet.dst
+                            ));
+                        }
+                    }
+                    None => self
+                        .anomalies
+                        .push(format!("{at}: packet {} delivered, not in flight", id.0)),
+                }
+            }
+            TraceKind::Dropped { id, .. } => {
+                self.dropped += 1;
+                if self.in_flight.remove(&id.0).is_none() {
+                    self.anomalies
+                        .push(format!("{at}: packet {} dropped, not in flight", id.0));
+                }
+            }
+            _ => {}
+        }
+    }
 }
 
 impl<S> Observer<S> {
     /// An observer in front of `inner`, counting the segments of these `Sent` windows on a
     /// network of hosts with these addresses (in host order).
-    pub fn new(inner: S, windows: Vec<SentWindow>, addrs: &[Ipv4Addr]) -> Self {
+    pub fn new(
+        inner: S,
+        windows: Vec<SentWindow>,
+        addrs: &[Ipv4Addr],
+        lifetime: Option<SimDuration>,
+    ) -> Self {
         Observer {
             inner,
             hosts: Vec::new(),
+            packets: PacketLedger {
+                lifetime,
+                ..PacketLedger::default()
+            },
             sent: windows.into_iter().map(|w| (w, 0)).collect(),
             by_addr: addrs
                 .iter()
@@ -106,6 +192,7 @@ impl<S: TraceSink<HostEvent>> TraceSink<HostEvent> for Observer<S> {
     }
 
     fn record(&mut self, record: &TraceRecord<'_, HostEvent>) {
+        self.packets.record(record.at, &record.kind);
         if let TraceKind::Network(NetChange::Crash(host)) = record.kind {
             // The host's connections are gone without a word: they count no more.
             let view = self.host(host);

@@ -68,15 +68,31 @@ fn path_text(states: &[State]) -> String {
         .join(" -> ")
 }
 
+/// What the observer and the oracle saw of a run.
+pub(crate) struct Observed<'a> {
+    /// Per host.
+    pub views: &'a [HostView],
+    /// Per `Sent` expectation, its count.
+    pub sent: &'a [u64],
+    /// The packets, from the trace records.
+    pub ledger: &'a crate::observe::PacketLedger,
+    /// Byte-stream and transition violations.
+    pub violations: &'a [Violation],
+}
+
 pub(crate) fn checks(
     scenario: &Scenario,
     outcome: &RunOutcome,
     hosts: &[HostReport],
-    views: &[HostView],
-    sent: &[u64],
-    violations: &[Violation],
+    observed: &Observed<'_>,
     unfired: &[FaultId],
 ) -> Vec<Check> {
+    let Observed {
+        views,
+        sent,
+        ledger,
+        violations,
+    } = *observed;
     let mut out = Vec::new();
     let mut sent = sent.iter();
     let mut expected_violations = Vec::new();
@@ -195,27 +211,47 @@ pub(crate) fn checks(
             ),
         },
     });
-    let s = &outcome.stats;
+    // The packet oracles, from the trace records (the observer's ledger), not from the
+    // engine's counters; the engine's must agree with them.
+    let l = ledger;
     out.push(Check {
-        passed: s.late_deliveries == 0,
+        passed: l.late.is_empty(),
         kind: "oracle: packet lifetime".into(),
-        text: format!(
-            "oracle: no packet delivered past its lifetime (found {})",
-            s.late_deliveries
-        ),
+        text: match l.late.first() {
+            None => "oracle: no packet delivered past its lifetime (found 0)".into(),
+            Some(first) => format!(
+                "oracle: no packet delivered past its lifetime (found {}, first {first})",
+                l.late.len()
+            ),
+        },
     });
-    let accounted = s.delivered + s.dropped_total() + outcome.in_flight;
+    let s = &outcome.stats;
+    let records_in_flight = l.in_flight.len() as u64;
+    let engine_agrees = (
+        s.sent,
+        s.copies,
+        s.delivered,
+        s.dropped_total(),
+        outcome.in_flight,
+    ) == (l.sent, l.copies, l.delivered, l.dropped, records_in_flight);
     out.push(Check {
-        passed: s.sent + s.copies == accounted,
+        passed: l.anomalies.is_empty() && engine_agrees,
         kind: "oracle: packet accounting".into(),
-        text: format!(
-            "oracle: every packet delivered, dropped with a reason or in flight ({} sent + {} copies = {} delivered + {} dropped + {} in flight)",
-            s.sent,
-            s.copies,
-            s.delivered,
-            s.dropped_total(),
-            outcome.in_flight
-        ),
+        text: match (l.anomalies.first(), engine_agrees) {
+            (None, true) => format!(
+                "oracle: every packet delivered, dropped with a reason or in flight ({} sent + {} copies = {} delivered + {} dropped + {} in flight)",
+                l.sent, l.copies, l.delivered, l.dropped, records_in_flight
+            ),
+            (Some(first), _) => format!(
+                "oracle: every packet delivered, dropped with a reason or in flight ({} records that do not fit, first {first})",
+                l.anomalies.len()
+            ),
+            (None, false) => format!(
+                "oracle: every packet delivered, dropped with a reason or in flight (the trace shows {} sent, {} copies, {} delivered, {} dropped, {} in flight; the engine counted {}, {}, {}, {}, {})",
+                l.sent, l.copies, l.delivered, l.dropped, records_in_flight,
+                s.sent, s.copies, s.delivered, s.dropped_total(), outcome.in_flight
+            ),
+        },
     });
     for (i, o) in outcome.injections.iter().enumerate() {
         let at = scenario.compiled.topology.injections[i].0;

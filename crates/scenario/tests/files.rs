@@ -427,3 +427,104 @@ fn mutated_files_never_panic() {
         "parsed {parsed}, refused {refused}"
     );
 }
+
+/// The packet oracles are recomputed from the trace records, not taken from the engine's
+/// counters: a network that breaks its promises (a test-only sabotage switch) makes them fire,
+/// and the same run without the sabotage passes.
+#[test]
+fn the_packet_oracles_fire_when_the_network_breaks_its_promises() {
+    // A 2 s lifetime, and a fault that delays the first data segment by 5 s.
+    let src = BASE
+        .replace("    seed: 1,", "    seed: 1,\n    lifetime: \"2s\",")
+        .replace(
+            "Fault(from: \"client\", occurrence: Nth(1), action: Drop)",
+            "Fault(from: \"client\", payload: true, occurrence: Nth(1), action: Delay(\"5s\"))",
+        )
+        .replace(
+            "Count(host: \"client\", counter: Retransmits, exactly: 1),",
+            "",
+        );
+    let run = |sabotage: netsim_engine::Sabotage| {
+        let mut s = netsim_scenario::parse(&src, "t.ron").unwrap();
+        s.compiled.topology.sabotage = sabotage;
+        let (report, _) = s.run(1, NullSink).unwrap();
+        report
+    };
+    let oracle = |r: &netsim_scenario::Report, kind: &str| {
+        r.checks
+            .iter()
+            .find(|c| c.kind == kind)
+            .cloned()
+            .expect("the oracle's check")
+    };
+    let honest = run(netsim_engine::Sabotage::default());
+    assert!(honest.passed(), "{:#?}", honest.checks);
+    assert_eq!(honest.outcome.stats.dropped(DropReason::LifetimeExpired), 1);
+
+    let late = run(netsim_engine::Sabotage {
+        ignore_lifetime: true,
+        ..Default::default()
+    });
+    let check = oracle(&late, "oracle: packet lifetime");
+    assert!(!check.passed, "{}", check.text);
+    assert!(check.text.contains("found 1, first"), "{}", check.text);
+
+    let lossy = run(netsim_engine::Sabotage {
+        lose_without_record: true,
+        ..Default::default()
+    });
+    let check = oracle(&lossy, "oracle: packet accounting");
+    assert!(!check.passed, "{}", check.text);
+    assert!(check.text.contains("the engine counted"), "{}", check.text);
+}
+
+/// The byte-stream and transition oracles fire on what they guard: bytes nobody sent
+/// (a crafted data segment, injected exactly where the server's application reads next) are
+/// CorruptData; a TCP model that takes a transition outside the diagram (a test-only switch:
+/// ESTABLISHED -> TIME_WAIT on a FIN) is IllegalTransition.
+#[test]
+fn the_stream_and_transition_oracles_fire_on_what_they_guard() {
+    let kind_of = |r: &netsim_scenario::Report| {
+        r.checks
+            .iter()
+            .find(|c| {
+                c.kind.starts_with("oracle: ")
+                    && c.kind != "oracle: packet lifetime"
+                    && c.kind != "oracle: packet accounting"
+            })
+            .cloned()
+            .expect("the stream and transition oracle")
+    };
+    // Corrupt data: 10 crafted bytes at the server's RCV.NXT, before the client's second 50.
+    let src = BASE
+        .replace(
+            "Connect(to: \"server\", port: 80), Send(100), Close",
+            "Connect(to: \"server\", port: 80), Send(50), Sleep(\"3s\"), Send(50), Close",
+        )
+        .replace("Recv(100), RecvEof", "Recv(110), RecvEof")
+        .replace(
+            "    expect: [",
+            "    events: [Inject(at: \"2s\", from: \"client\", to: \"server\", conn: 1, flags: \"P.\", seq: RcvNxt(\"server\", 0), ack: RcvNxt(\"client\", 0), len: 10, window: 500)],\n    expect: [",
+        )
+        .replace("exactly: 100", "exactly: 110");
+    let s = netsim_scenario::parse(&src, "t.ron").unwrap();
+    let (r, _) = s.run(1, NullSink).unwrap();
+    let check = kind_of(&r);
+    assert_eq!(check.kind, "oracle: CorruptData", "{:#?}", r.checks);
+    assert!(!check.passed);
+
+    // An illegal transition, from a deliberately broken server.
+    let mut s = netsim_scenario::parse(BASE, "t.ron").unwrap();
+    s.compiled.hosts[1].tcp.sabotage_illegal_transition = true;
+    let (r, _) = s.run(1, NullSink).unwrap();
+    let check = kind_of(&r);
+    assert_eq!(check.kind, "oracle: IllegalTransition", "{:#?}", r.checks);
+    assert!(
+        check.text.contains("ESTABLISHED -> TIME_WAIT"),
+        "{}",
+        check.text
+    );
+    // Without the switch, the same run is clean.
+    let s = netsim_scenario::parse(BASE, "t.ron").unwrap();
+    assert!(s.run(1, NullSink).unwrap().0.passed());
+}

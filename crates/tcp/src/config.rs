@@ -168,6 +168,10 @@ pub struct TcpConfig {
     /// ACK acknowledged (rcv_wup), so a pure ACK that crosses our pending delayed ACK is
     /// processed, not answered.
     pub linux_sequence_check: bool,
+    /// A deliberate bug, for the test that shows the transition oracle fires: a FIN received
+    /// in ESTABLISHED moves straight to TIME_WAIT. Never set by a profile or a scenario file.
+    #[doc(hidden)]
+    pub sabotage_illegal_transition: bool,
     /// PAWS tolerates a TSval one tick older than TS.Recent and a reordered duplicate ACK
     /// (Linux tcp_paws_discard, TCP_PAWS_WINDOW, tcp_disordered_ack); `false` is RFC 7323
     /// §5.3 exactly.
@@ -278,6 +282,7 @@ impl TcpConfig {
             close_wait_reset_is_epipe: true,
             fin_at_zero_window: true,
             linux_sequence_check: true,
+            sabotage_illegal_transition: false,
             paws_linux_exemptions: true,
             fin_wait_1_acks_first: true,
             time_wait_rules: TimeWaitRules::Linux,
@@ -330,6 +335,7 @@ impl TcpConfig {
             close_wait_reset_is_epipe: false,
             fin_at_zero_window: false,
             linux_sequence_check: false,
+            sabotage_illegal_transition: false,
             paws_linux_exemptions: false,
             fin_wait_1_acks_first: false,
             time_wait_rules: TimeWaitRules::Rfc9293,

@@ -504,6 +504,13 @@ impl Tcb {
     /// diagram, and sets or clears the timers the new state needs.
     pub(crate) fn set_state(&mut self, cx: &mut Cx<'_>, to: State) {
         let from = self.state;
+        let to = if cx.cfg.sabotage_illegal_transition
+            && (from, to) == (State::Established, State::CloseWait)
+        {
+            State::TimeWait
+        } else {
+            to
+        };
         if from == to {
             return;
         }
@@ -513,7 +520,11 @@ impl Tcb {
                 from,
                 to,
             });
-            debug_assert!(false, "illegal transition {from} -> {to} on {:?}", self.key);
+            debug_assert!(
+                cx.cfg.sabotage_illegal_transition,
+                "illegal transition {from} -> {to} on {:?}",
+                self.key
+            );
         }
         cx.events.push(TcpEvent::State {
             conn: self.key,
