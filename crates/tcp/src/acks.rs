@@ -327,3 +327,218 @@ impl Acks {
         }
     }
 }
+
+/// The ACK scheduler's own arithmetic, rule by rule: what `cargo mutants` found unguarded by
+/// the stack-level tests (docs/mutation-testing.md). Each test names the Linux code it
+/// follows.
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ms(n: u64) -> SimDuration {
+        SimDuration::from_millis(n)
+    }
+
+    fn at(n: u64) -> SimTime {
+        SimTime::after(ms(n))
+    }
+
+    const RTO: SimDuration = SimDuration::from_millis(1000);
+    const MSS: u32 = 1448;
+
+    fn linux() -> Acks {
+        Acks::new(AckPolicy::Linux, ms(40), 1460)
+    }
+
+    /// Spends the quick-ACK quota: full segments, each ACKed at once.
+    fn leave_quickack(a: &mut Acks, from_ms: u64) -> u64 {
+        let mut t = from_ms;
+        loop {
+            a.data_received(at(t), MSS, 1460, RTO, 65_160);
+            a.sent();
+            t += 1;
+            if !a.in_quickack() {
+                return t;
+            }
+        }
+    }
+
+    /// The delayed-ACK timer `decide` arms for one small in-order segment at `t`.
+    fn delay_after(a: &mut Acks, t: u64, srtt: Option<SimDuration>) -> Option<SimDuration> {
+        a.data_received(at(t), 100, 1460, RTO, 65_160);
+        match a.decide(at(t), 100, false, true, 0, srtt) {
+            AckNow::Send => None,
+            AckNow::Later => a.timer.map(|x| x.saturating_since(at(t))),
+        }
+    }
+
+    /// tcp_incr_quickack: window / (2 · rcv_mss), at least 2, at most 16.
+    #[test]
+    fn the_quick_ack_quota_is_the_window_over_two_segments_clamped_to_2_and_16() {
+        for (wnd, quota) in [(20_000, 6), (65_160, 16), (1_000, 2), (2 * 2 * MSS, 2)] {
+            let mut a = linux();
+            a.rcv_mss = MSS;
+            a.incr_quickack(wnd);
+            assert_eq!(a.quick, quota, "window {wnd}");
+        }
+    }
+
+    /// tcp_event_data_recv: arrivals closer than ato/2 (TCP_ATO_MIN / 2) pull ato towards
+    /// TCP_ATO_MIN; arrivals within ato move it to ato/2 + gap (bounded by the RTO); a gap
+    /// over the RTO restarts quick-ACK mode.
+    #[test]
+    fn ato_adapts_to_the_gaps_between_arrivals() {
+        let mut a = linux();
+        let t = leave_quickack(&mut a, 0) - 1; // the last arrival
+        assert_eq!(a.ato, ms(40));
+        // A gap of 30 ms (over 20, under ato 40): ato = 40 / 2 + 30 = 50.
+        a.data_received(at(t + 30), 100, 1460, RTO, 65_160);
+        assert_eq!(a.ato, ms(50));
+        // A gap of 10 ms (at most 20): ato = 50 / 2 + 40 / 2 = 45.
+        a.data_received(at(t + 40), 100, 1460, RTO, 65_160);
+        assert_eq!(a.ato, ms(45));
+        // Bounded by the RTO.
+        let mut b = linux();
+        let t = leave_quickack(&mut b, 0) - 1;
+        b.ato = ms(1900);
+        b.data_received(at(t + 1000), 100, 1460, ms(1200), 65_160);
+        assert_eq!(b.ato, ms(1200));
+        // A gap over the RTO: quick ACKs again.
+        let mut c = linux();
+        let t = leave_quickack(&mut c, 0);
+        assert!(!c.in_quickack());
+        c.data_received(at(t + 1500), 100, 1460, RTO, 65_160);
+        assert!(c.in_quickack());
+        // A gap between ato and the RTO changes nothing.
+        let mut d = linux();
+        let t = leave_quickack(&mut d, 0);
+        d.data_received(at(t + 500), 100, 1460, RTO, 65_160);
+        assert_eq!((d.ato, d.in_quickack()), (ms(40), false));
+    }
+
+    /// tcp_measure_rcv_mss: a full segment sets rcv_mss (bounded by advmss); a smaller one
+    /// counts as pushed (once, twice, no more).
+    #[test]
+    fn rcv_mss_follows_full_segments_and_small_ones_count_as_pushed() {
+        let mut a = linux();
+        a.data_received(at(0), 1000, 1460, RTO, 65_160);
+        assert_eq!(a.rcv_mss, 1000);
+        a.data_received(at(1), 5000, 1460, RTO, 65_160);
+        assert_eq!(a.rcv_mss, 1460, "bounded by advmss");
+        for (len, pushed) in [(100, 1), (100, 2), (100, 2)] {
+            a.data_received(at(2), len, 1460, RTO, 65_160);
+            assert_eq!(a.pushed, pushed);
+        }
+    }
+
+    /// tcp_event_data_sent: a reply within ato of the last arrival makes the connection
+    /// interactive; a later one does not.
+    #[test]
+    fn a_reply_within_ato_enters_ping_pong_mode() {
+        for (reply_after, pingpong) in [(39, true), (40, false), (100, false)] {
+            let mut a = linux();
+            a.data_received(at(0), 100, 1460, RTO, 65_160);
+            a.data_sent(at(reply_after));
+            assert_eq!(a.pingpong, pingpong, "reply after {reply_after} ms");
+        }
+    }
+
+    /// __tcp_ack_snd_check: more than one full segment unacknowledged is ACKed at once; one
+    /// is delayed.
+    #[test]
+    fn more_than_one_segment_unacknowledged_is_acked_at_once() {
+        let mut a = linux();
+        leave_quickack(&mut a, 0);
+        a.data_received(at(100), MSS, 1460, RTO, 65_160);
+        assert_eq!(a.decide(at(100), MSS, false, true, 0, None), AckNow::Later);
+        a.data_received(at(101), MSS, 1460, RTO, 65_160);
+        assert_eq!(
+            a.decide(at(101), 2 * MSS, false, true, 0, None),
+            AckNow::Send
+        );
+    }
+
+    /// tcp_send_delayed_ack: ato above TCP_ATO_MIN is bounded by 200 ms when interactive or
+    /// pushed, 500 ms otherwise, and by the RTT (no less than TCP_ATO_MIN); never above
+    /// 200 ms. A pending timer due within a quarter of ato sends at once.
+    #[test]
+    fn the_delayed_ack_timeout_is_ato_within_linux_bounds() {
+        let mut a = linux();
+        let t = leave_quickack(&mut a, 0);
+        assert_eq!(delay_after(&mut a, t + 100, None), Some(ms(40)));
+        a.sent();
+        // ato 120 ms, a small segment (pushed): min(120, 200) = 120; with an RTT of 60 ms,
+        // 60; with an RTT of 10 ms, TCP_ATO_MIN.
+        for (srtt, expect) in [(None, 120), (Some(ms(60)), 60), (Some(ms(10)), 40)] {
+            // The last arrival 500 ms ago: between ato and the RTO, ato stays.
+            a.ato = ms(120);
+            a.pushed = 0;
+            a.lrcvtime = at(9_500);
+            let got = delay_after(&mut a, 10_000, srtt);
+            assert_eq!(got, Some(ms(expect)), "srtt {srtt:?}");
+            a.sent();
+        }
+        // ato 300 ms: 200 at most, pushed or not.
+        a.ato = ms(300);
+        a.lrcvtime = at(19_500);
+        assert_eq!(delay_after(&mut a, 20_000, None), Some(ms(200)));
+        a.sent();
+        // A pending timer due within ato / 4: send now.
+        a.ato = ms(40);
+        a.lrcvtime = at(29_500);
+        a.timer = Some(at(30_005));
+        a.data_received(at(30_000), 100, 1460, RTO, 65_160);
+        assert_eq!(
+            a.decide(at(30_000), 100, false, true, 0, None),
+            AckNow::Send
+        );
+    }
+
+    /// tcp_cleanup_rbuf: after a read that empties the buffer, small segments are ACKed at
+    /// once unless the connection is interactive (two small ones even then); more than one
+    /// full segment unacknowledged always is.
+    #[test]
+    fn a_read_that_empties_the_buffer_acks_small_segments() {
+        let mut a = linux();
+        leave_quickack(&mut a, 0);
+        a.data_received(at(100), 100, 1460, RTO, 65_160);
+        assert_eq!(
+            a.after_read(100, true),
+            AckNow::Send,
+            "one small, not ping-pong"
+        );
+        assert_eq!(a.after_read(100, false), AckNow::Later, "not emptied");
+        a.pingpong = true;
+        assert_eq!(
+            a.after_read(100, true),
+            AckNow::Later,
+            "one small, ping-pong"
+        );
+        a.data_received(at(101), 100, 1460, RTO, 65_160);
+        assert_eq!(
+            a.after_read(200, true),
+            AckNow::Send,
+            "two small, even ping-pong"
+        );
+        assert_eq!(
+            a.after_read(2 * MSS, false),
+            AckNow::Send,
+            "two full segments"
+        );
+        a.sent();
+        assert_eq!(a.after_read(2 * MSS, true), AckNow::Later, "nothing owed");
+    }
+
+    /// The earliest of the delayed-ACK and SACK-compression timers.
+    #[test]
+    fn the_deadline_is_the_earlier_timer() {
+        let mut a = linux();
+        assert_eq!(a.deadline(), None);
+        a.timer = Some(at(50));
+        assert_eq!(a.deadline(), Some(at(50)));
+        a.comp_timer = Some(at(10));
+        assert_eq!(a.deadline(), Some(at(10)));
+        a.timer = None;
+        assert_eq!(a.deadline(), Some(at(10)));
+    }
+}
