@@ -3,7 +3,9 @@
 //! Run: `cargo bench -p netsim-engine --bench engine` (prints a table; no assertions).
 //!
 //! Cost model, per event of the timer workload: one heap pop and one push (O(log n) moves of a
-//! 32-byte entry), one slab remove and one insert (no allocation once warm), one generation
+//! 24-byte entry, `queue.rs`), one slab remove and one insert (no allocation once the slab and
+//! the heap have grown to the pending count: the allocations printed are over the whole run,
+//! that growth included; there is no separate warm-up run), one generation
 //! check, three words into the trace hash, and one call into the host through `Ctx`. The bare
 //! loop does only the pop and push of a 16-byte entry, so the engine should stay within about
 //! 2x of it. The packet workload adds per event a route lookup, the fault loop (empty here),
