@@ -409,11 +409,39 @@ mod tests {
         assert!(!c.in_quickack());
         c.data_received(at(t + 1500), 100, 1460, RTO, 65_160);
         assert!(c.in_quickack());
-        // A gap between ato and the RTO changes nothing.
-        let mut d = linux();
-        let t = leave_quickack(&mut d, 0);
-        d.data_received(at(t + 500), 100, 1460, RTO, 65_160);
-        assert_eq!((d.ato, d.in_quickack()), (ms(40), false));
+        // A gap between ato and the RTO changes nothing; nor does one of exactly ato, or
+        // exactly the RTO (the comparisons are strict, as in tcp_event_data_recv).
+        for gap in [500, 40, 1000] {
+            let mut d = linux();
+            let t = leave_quickack(&mut d, 0) - 1;
+            d.data_received(at(t + gap), 100, 1460, RTO, 65_160);
+            assert_eq!((d.ato, d.in_quickack()), (ms(40), false), "gap {gap} ms");
+        }
+    }
+
+    /// SACK compression (tcp_sack_compress_send_ack, tcp_comp_sack_delay_ns): the first
+    /// three duplicate ACKs for one RCV.NXT go at once, later ones wait 5 % of the RTT (at
+    /// most 1 ms); a new RCV.NXT starts the count again.
+    #[test]
+    fn sack_compression_counts_per_rcv_nxt_and_waits_five_percent_of_the_rtt() {
+        let mut a = linux();
+        leave_quickack(&mut a, 0);
+        let mut decide = |a: &mut Acks, t: u64, rcv_nxt: u32| {
+            a.schedule();
+            let d = a.decide(at(t), 0, true, true, rcv_nxt, Some(ms(10)));
+            if d == AckNow::Send {
+                a.sent();
+            }
+            d
+        };
+        for _ in 0..3 {
+            assert_eq!(decide(&mut a, 100, 7), AckNow::Send);
+        }
+        assert_eq!(decide(&mut a, 100, 7), AckNow::Later);
+        assert_eq!(a.comp_timer, Some(at(100) + SimDuration::from_micros(500)));
+        a.sent();
+        // RCV.NXT moved: three at once again.
+        assert_eq!(decide(&mut a, 101, 9), AckNow::Send);
     }
 
     /// tcp_measure_rcv_mss: a full segment sets rcv_mss (bounded by advmss); a smaller one
