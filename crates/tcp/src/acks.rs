@@ -426,7 +426,7 @@ mod tests {
     fn sack_compression_counts_per_rcv_nxt_and_waits_five_percent_of_the_rtt() {
         let mut a = linux();
         leave_quickack(&mut a, 0);
-        let mut decide = |a: &mut Acks, t: u64, rcv_nxt: u32| {
+        let decide = |a: &mut Acks, t: u64, rcv_nxt: u32| {
             a.schedule();
             let d = a.decide(at(t), 0, true, true, rcv_nxt, Some(ms(10)));
             if d == AckNow::Send {
