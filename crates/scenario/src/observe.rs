@@ -83,8 +83,8 @@ pub struct Observer<S> {
 pub struct PacketLedger {
     /// The network lifetime, if one is enforced.
     pub lifetime: Option<SimDuration>,
-    /// Packets sent and not yet delivered or dropped: id -> when its original was sent.
-    pub in_flight: BTreeMap<u64, SimTime>,
+    /// Packets sent and not yet delivered or dropped, with when their original was sent.
+    pub in_flight: InFlight,
     /// `Sent` records.
     pub sent: u64,
     /// `Duplicated` records.
@@ -100,12 +100,73 @@ pub struct PacketLedger {
     pub anomalies: Vec<String>,
 }
 
+/// Packet ids in flight. Ids are handed out in increasing order, so the ones in flight lie in
+/// a window from the oldest still in flight to the newest: a ring of slots over that window
+/// (each a send time, or empty once the packet is gone), rather than a map, keeps the ledger
+/// to a few memory accesses per packet.
+#[derive(Debug, Clone, Default)]
+pub struct InFlight {
+    /// The id of `slots[0]`.
+    base: u64,
+    slots: std::collections::VecDeque<Option<SimTime>>,
+    count: u64,
+}
+
+impl InFlight {
+    /// Adds packet `id`, sent at `at`; false if it is already in flight or was before.
+    fn insert(&mut self, id: u64, at: SimTime) -> bool {
+        if self.slots.is_empty() {
+            self.base = id;
+        }
+        if id < self.base {
+            return false;
+        }
+        let i = (id - self.base) as usize;
+        if i >= self.slots.len() {
+            self.slots.resize(i + 1, None);
+        } else if self.slots[i].is_some() {
+            return false;
+        }
+        self.slots[i] = Some(at);
+        self.count += 1;
+        true
+    }
+
+    /// When packet `id` was sent, if it is in flight.
+    fn get(&self, id: u64) -> Option<SimTime> {
+        let i = id.checked_sub(self.base)? as usize;
+        self.slots.get(i).copied().flatten()
+    }
+
+    /// Takes packet `id` out; its send time, if it was in flight.
+    fn remove(&mut self, id: u64) -> Option<SimTime> {
+        let i = id.checked_sub(self.base)? as usize;
+        let sent = self.slots.get_mut(i)?.take()?;
+        self.count -= 1;
+        while self.slots.front().is_some_and(Option::is_none) {
+            self.slots.pop_front();
+            self.base += 1;
+        }
+        Some(sent)
+    }
+
+    /// How many are in flight.
+    pub fn len(&self) -> u64 {
+        self.count
+    }
+
+    /// None in flight.
+    pub fn is_empty(&self) -> bool {
+        self.count == 0
+    }
+}
+
 impl PacketLedger {
     fn record(&mut self, at: SimTime, kind: &TraceKind<'_, HostEvent>) {
         match kind {
             TraceKind::Sent { id, .. } => {
                 self.sent += 1;
-                if self.in_flight.insert(id.0, at).is_some() {
+                if !self.in_flight.insert(id.0, at) {
                     self.anomalies
                         .push(format!("{at}: packet {} sent twice", id.0));
                 }
@@ -113,9 +174,12 @@ impl PacketLedger {
             TraceKind::Duplicated { id, copy, .. } => {
                 self.copies += 1;
                 // A copy lives as long as its original: its lifetime counts from that send.
-                match self.in_flight.get(&id.0).copied() {
+                match self.in_flight.get(id.0) {
                     Some(sent) => {
-                        self.in_flight.insert(copy.0, sent);
+                        if !self.in_flight.insert(copy.0, sent) {
+                            self.anomalies
+                                .push(format!("{at}: copy {} of a packet sent twice", copy.0));
+                        }
                     }
                     None => self
                         .anomalies
@@ -124,7 +188,7 @@ impl PacketLedger {
             }
             TraceKind::Delivered { id, packet, .. } => {
                 self.delivered += 1;
-                match self.in_flight.remove(&id.0) {
+                match self.in_flight.remove(id.0) {
                     Some(sent) => {
                         let age = at.saturating_since(sent);
                         if self.lifetime.is_some_and(|l| age > l) {
@@ -141,7 +205,7 @@ impl PacketLedger {
             }
             TraceKind::Dropped { id, .. } => {
                 self.dropped += 1;
-                if self.in_flight.remove(&id.0).is_none() {
+                if self.in_flight.remove(id.0).is_none() {
                     self.anomalies
                         .push(format!("{at}: packet {} dropped, not in flight", id.0));
                 }

@@ -226,7 +226,7 @@ pub(crate) fn checks(
         },
     });
     let s = &outcome.stats;
-    let records_in_flight = l.in_flight.len() as u64;
+    let records_in_flight = l.in_flight.len();
     let engine_agrees = (
         s.sent,
         s.copies,
