@@ -408,3 +408,141 @@ impl TcpConfig {
         None
     }
 }
+
+/// The validity rules of a configuration, each at its boundary (found unguarded by
+/// cargo-mutants: the scenario crate's tests reach them only through files).
+#[cfg(test)]
+mod problem_tests {
+    use super::*;
+
+    fn with(edit: impl FnOnce(&mut TcpConfig)) -> Option<String> {
+        let mut c = TcpConfig::linux();
+        edit(&mut c);
+        c.problem()
+    }
+
+    #[test]
+    fn both_profiles_are_valid_and_named() {
+        assert_eq!(TcpConfig::linux().problem(), None);
+        assert_eq!(TcpConfig::rfc().problem(), None);
+        assert_eq!(TcpConfig::named("rfc"), Some(TcpConfig::rfc()));
+        assert_eq!(TcpConfig::named("linux"), Some(TcpConfig::linux()));
+        assert_eq!(TcpConfig::named("bsd"), None);
+    }
+
+    #[test]
+    fn each_rule_holds_at_its_boundary_and_fails_past_it() {
+        fn ms(n: u64) -> SimDuration {
+            SimDuration::from_millis(n)
+        }
+        // (a valid edge, an invalid one, a fragment of the message)
+        type Edit = Box<dyn Fn(&mut TcpConfig)>;
+        let cases: Vec<(Edit, Edit, &str)> = vec![
+            (
+                Box::new(|c| c.ephemeral_ports = (5, 5)),
+                Box::new(|c| c.ephemeral_ports = (6, 5)),
+                "ephemeral port range",
+            ),
+            (
+                Box::new(|c| c.ephemeral_ports = (1, 9)),
+                Box::new(|c| c.ephemeral_ports = (0, 9)),
+                "ephemeral port range",
+            ),
+            (
+                Box::new(|c| {
+                    c.rto_min = ms(300);
+                    c.rto_max = ms(300);
+                    c.rto_initial = ms(300)
+                }),
+                Box::new(|c| {
+                    c.rto_min = ms(301);
+                    c.rto_max = ms(300)
+                }),
+                "rto_min",
+            ),
+            (
+                Box::new(|c| {
+                    c.rto_min = ms(1);
+                    c.rto_initial = ms(1)
+                }),
+                Box::new(|c| c.rto_min = SimDuration::ZERO),
+                "rto_min",
+            ),
+            (
+                Box::new(|c| c.rto_initial = c.rto_min),
+                Box::new(|c| c.rto_initial = c.rto_min - SimDuration::from_nanos(1)),
+                "rto_initial",
+            ),
+            (
+                Box::new(|c| c.rto_initial = c.rto_max),
+                Box::new(|c| c.rto_initial = c.rto_max + SimDuration::from_nanos(1)),
+                "rto_initial",
+            ),
+            (Box::new(|c| c.mss = 64), Box::new(|c| c.mss = 63), "mss 63"),
+            (
+                Box::new(|c| {
+                    c.mss = 1000;
+                    c.rcv_buf = 1000
+                }),
+                Box::new(|c| {
+                    c.mss = 1000;
+                    c.rcv_buf = 999
+                }),
+                "buffers",
+            ),
+            (
+                Box::new(|c| {
+                    c.mss = 1000;
+                    c.snd_buf = 1000
+                }),
+                Box::new(|c| {
+                    c.mss = 1000;
+                    c.snd_buf = 999
+                }),
+                "buffers",
+            ),
+            (
+                Box::new(|c| {
+                    c.rcv_buf = 1 << 30;
+                    c.rcv_buf_max = 1 << 30
+                }),
+                Box::new(|c| {
+                    c.rcv_buf = (1 << 30) + 1;
+                    c.rcv_buf_max = (1 << 30) + 1
+                }),
+                "1 GiB",
+            ),
+            (
+                Box::new(|c| c.initial_cwnd_segments = 1),
+                Box::new(|c| c.initial_cwnd_segments = 0),
+                "initial_cwnd",
+            ),
+            (
+                Box::new(|c| c.rcv_buf_max = c.rcv_buf),
+                Box::new(|c| c.rcv_buf_max = c.rcv_buf - 1),
+                "rcv_buf_max",
+            ),
+            (
+                Box::new(|c| c.keepalive_probes = 1),
+                Box::new(|c| c.keepalive_probes = 0),
+                "keep-alive",
+            ),
+            (
+                Box::new(|c| c.keepalive_interval = SimDuration::from_nanos(1)),
+                Box::new(|c| c.keepalive_interval = SimDuration::ZERO),
+                "keep-alive",
+            ),
+            (
+                Box::new(|c| c.msl = SimDuration::from_nanos(1)),
+                Box::new(|c| c.msl = SimDuration::ZERO),
+                "msl",
+            ),
+        ];
+        for (i, (ok, bad, fragment)) in cases.iter().enumerate() {
+            assert_eq!(with(|c| ok(c)), None, "case {i}: the edge is valid");
+            let e =
+                with(|c| bad(c)).unwrap_or_else(|| panic!("case {i}: past the edge is refused"));
+            assert!(e.contains(fragment), "case {i}: {e}");
+        }
+    }
+}
