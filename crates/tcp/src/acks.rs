@@ -557,6 +557,50 @@ mod tests {
         assert_eq!(a.after_read(2 * MSS, true), AckNow::Later, "nothing owed");
     }
 
+    /// tcp_cleanup_rbuf: exactly one full segment unacknowledged is not yet "more than one".
+    #[test]
+    fn one_full_segment_unacknowledged_waits_after_a_read() {
+        let mut a = linux();
+        leave_quickack(&mut a, 0);
+        a.data_received(at(100), MSS, 1460, RTO, 65_160);
+        assert_eq!(a.after_read(MSS, false), AckNow::Later);
+        assert_eq!(a.after_read(MSS + 1, false), AckNow::Send);
+    }
+
+    /// tcp_dec_quickack_mode: the last quick ACK of the quota resets ato to TCP_ATO_MIN;
+    /// earlier ones leave it.
+    #[test]
+    fn the_last_quick_ack_resets_ato() {
+        for (quick, ato) in [(1, 40), (3, 100)] {
+            let mut a = linux();
+            a.quick = quick;
+            a.ato = ms(100);
+            a.pending = true;
+            a.sent();
+            assert_eq!(a.ato, ms(ato), "quick {quick}");
+        }
+    }
+
+    /// tcp_delack_timer_handler: the timer changes ato or ping-pong only if an ACK was owed
+    /// (in ping-pong it ends ping-pong; otherwise it doubles ato, bounded by the RTO).
+    #[test]
+    fn a_delayed_ack_timer_with_nothing_owed_changes_nothing() {
+        let mut a = linux();
+        a.ato = ms(100);
+        a.pingpong = true;
+        a.timer_fired(RTO);
+        assert_eq!((a.ato, a.pingpong), (ms(100), true));
+        a.pending = true;
+        a.timer_fired(RTO);
+        assert_eq!((a.ato, a.pingpong), (ms(40), false));
+        a.pending = true;
+        a.timer_fired(RTO);
+        assert_eq!(a.ato, ms(80));
+        a.pending = true;
+        a.timer_fired(ms(100));
+        assert_eq!(a.ato, ms(100), "bounded by the RTO");
+    }
+
     /// The earliest of the delayed-ACK and SACK-compression timers.
     #[test]
     fn the_deadline_is_the_earlier_timer() {
