@@ -379,17 +379,12 @@ fn kernel(
         ));
     }
     for (i, (model, kernel)) in c.injections.iter().enumerate() {
-        let word = |o: &netsim_engine::InjectOutcome| match o {
-            netsim_engine::InjectOutcome::Sent => "sent".to_string(),
-            netsim_engine::InjectOutcome::Pending => "not reached".to_string(),
-            netsim_engine::InjectOutcome::Failed(why) => format!("not sent ({why})"),
-        };
         let mark = if model == kernel { "same" } else { "DIFFERS" };
         out.push_str(&format!(
             "injection {}: {mark}: model {}, kernel {}\n",
             i + 1,
-            word(model),
-            word(kernel)
+            inject_outcome(model),
+            inject_outcome(kernel)
         ));
     }
     if c.undecodable > 0 {
@@ -411,6 +406,15 @@ fn kernel(
     } else {
         ExitCode::from(1)
     })
+}
+
+/// What became of a crafted segment, in words (the text output and the JSON alike).
+fn inject_outcome(o: &netsim_engine::InjectOutcome) -> String {
+    match o {
+        netsim_engine::InjectOutcome::Sent => "sent".into(),
+        netsim_engine::InjectOutcome::Pending => "not reached".into(),
+        netsim_engine::InjectOutcome::Failed(why) => format!("not sent ({why})"),
+    }
 }
 
 /// The comparison of `netsim kernel` as JSON.
@@ -467,7 +471,9 @@ fn write_kernel_json(
     let injections: Vec<serde_json::Value> = c
         .injections
         .iter()
-        .map(|(m, k)| serde_json::json!({ "model": format!("{m:?}"), "kernel": format!("{k:?}") }))
+        .map(
+            |(m, k)| serde_json::json!({ "model": inject_outcome(m), "kernel": inject_outcome(k) }),
+        )
         .collect();
     let paths: Vec<serde_json::Value> = c
         .paths

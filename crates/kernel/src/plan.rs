@@ -200,7 +200,7 @@ pub fn settings(cfg: &TcpConfig) -> Result<(Sysctls, Vec<String>), Refusal> {
     let refuse = |what: &str, why: &str| Err(Refusal(format!("TCP setting `{what}`: {why}")));
     // Settings fixed in the kernel or that only the model has, each read as its debug form
     // here, in the profile and in Linux's.
-    let fixed: [Fixed; 20] = [
+    let fixed: [Fixed; 21] = [
         ("time_wait / msl", |c| format!("{:?}", c.time_wait_len())),
         ("rto_initial", |c| format!("{:?}", c.rto_initial)),
         ("rto_min", |c| format!("{:?}", c.rto_min)),
@@ -228,6 +228,9 @@ pub fn settings(cfg: &TcpConfig) -> Result<(Sysctls, Vec<String>), Refusal> {
         }),
         ("close_wait_reset_is_epipe", |c| {
             format!("{:?}", c.close_wait_reset_is_epipe)
+        }),
+        ("sequence_check", |c| {
+            format!("{:?}", c.linux_sequence_check)
         }),
     ];
     let mut model_only = Vec::new();

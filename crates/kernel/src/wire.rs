@@ -312,15 +312,8 @@ impl Relay<'_> {
                 }
             }
             // Held packets whose time came enter the link, in the order they were held.
-            let mut released = Vec::new();
-            self.held_until.retain(|(due, bytes)| {
-                let go = *due <= now;
-                if go {
-                    released.push(bytes.clone());
-                }
-                !go
-            });
-            for bytes in released {
+            while let Some(i) = self.held_until.iter().position(|(due, _)| *due <= now) {
+                let (_, bytes) = self.held_until.remove(i);
                 self.transmit(bytes, now, Duration::ZERO);
             }
             while self

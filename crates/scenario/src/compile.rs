@@ -25,6 +25,7 @@ use crate::format::{
 };
 use crate::randomize::{Knob, RandomItem, Range};
 use crate::script::Step;
+use crate::units::Flags;
 
 /// Bounds on a number: at least, at most, exactly.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -360,16 +361,7 @@ impl Compiler<'_> {
                 .map(|n| self.host("faults", i, n))
                 .transpose()
         };
-        let flags = match (def.flags, def.flags_contain) {
-            (Some(_), Some(_)) => {
-                return Err(here(
-                    "give either `flags` (exact) or `flags_contain`, not both",
-                ));
-            }
-            (Some(f), None) => Some(FlagMatch::Exact(f.0)),
-            (None, Some(f)) => Some(FlagMatch::Contains(f.0)),
-            (None, None) => None,
-        };
+        let flags = flag_match(def.flags, def.flags_contain).map_err(|m| here(m))?;
         for (what, range) in [("seq", def.seq), ("ack", def.ack)] {
             if let Some((lo, hi)) = range {
                 if lo > hi {
@@ -565,6 +557,19 @@ impl Compiler<'_> {
             window: *window,
             options: opts,
         })
+    }
+}
+
+/// A filter's flags: `flags` (exact) or `flags_contain` (at least these), not both.
+fn flag_match(
+    exact: Option<Flags>,
+    contain: Option<Flags>,
+) -> Result<Option<FlagMatch>, &'static str> {
+    match (exact, contain) {
+        (Some(_), Some(_)) => Err("give either `flags` (exact) or `flags_contain`, not both"),
+        (Some(f), None) => Ok(Some(FlagMatch::Exact(f.0))),
+        (None, Some(f)) => Ok(Some(FlagMatch::Contains(f.0))),
+        (None, None) => Ok(None),
     }
 }
 
@@ -975,14 +980,7 @@ impl Compiler<'_> {
                 if until.0 < from.0 {
                     return Err(here("between", "the window is empty: its end is earlier than its start".into()));
                 }
-                let flags = match (flags, flags_contain) {
-                    (Some(_), Some(_)) => {
-                        return Err(here("flags", "give either `flags` (exact) or `flags_contain`, not both".into()));
-                    }
-                    (Some(f), None) => Some(FlagMatch::Exact(f.0)),
-                    (None, Some(f)) => Some(FlagMatch::Contains(f.0)),
-                    (None, None) => None,
-                };
+                let flags = flag_match(*flags, *flags_contain).map_err(|m| here("flags", m.into()))?;
                 Expectation::Sent {
                     window: SentWindow {
                         filter: PacketFilter {
