@@ -361,7 +361,7 @@ impl Compiler<'_> {
                 .map(|n| self.host("faults", i, n))
                 .transpose()
         };
-        let flags = flag_match(def.flags, def.flags_contain).map_err(|m| here(m))?;
+        let flags = flag_match(def.flags, def.flags_contain).map_err(&here)?;
         for (what, range) in [("seq", def.seq), ("ack", def.ack)] {
             if let Some((lo, hi)) = range {
                 if lo > hi {

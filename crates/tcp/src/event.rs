@@ -308,42 +308,28 @@ mod tests {
         let k = key([10, 0, 0, 1], 40000, [10, 0, 0, 2], 80);
         let state = |conn, from, to| TcpEvent::State { conn, from, to };
         let base = state(k, State::SynSent, State::Established);
-        let variants = [
-            state(
-                key([10, 0, 0, 3], 40000, [10, 0, 0, 2], 80),
-                State::SynSent,
-                State::Established,
-            ),
-            state(
-                key([10, 0, 0, 1], 40001, [10, 0, 0, 2], 80),
-                State::SynSent,
-                State::Established,
-            ),
-            state(
-                key([10, 0, 0, 1], 40000, [10, 0, 0, 4], 80),
-                State::SynSent,
-                State::Established,
-            ),
-            state(
-                key([10, 0, 0, 1], 40000, [10, 0, 0, 2], 81),
-                State::SynSent,
-                State::Established,
-            ),
-            state(
-                key([11, 0, 0, 1], 40000, [10, 0, 0, 2], 80),
-                State::SynSent,
-                State::Established,
-            ),
-            state(k, State::Listen, State::Established),
-            state(k, State::SynSent, State::Closed),
-            TcpEvent::IllegalTransition {
-                conn: k,
-                from: State::SynSent,
-                to: State::Established,
-            },
+        // Each address and port of the key changed in turn.
+        let keys = [
+            key([10, 0, 0, 3], 40000, [10, 0, 0, 2], 80),
+            key([10, 0, 0, 1], 40001, [10, 0, 0, 2], 80),
+            key([10, 0, 0, 1], 40000, [10, 0, 0, 4], 80),
+            key([10, 0, 0, 1], 40000, [10, 0, 0, 2], 81),
+            key([11, 0, 0, 1], 40000, [10, 0, 0, 2], 80),
         ];
-        for v in &variants {
-            assert_ne!(hash(&base), hash(v), "{v:?}");
+        let variants = keys
+            .into_iter()
+            .map(|other| state(other, State::SynSent, State::Established))
+            .chain([
+                state(k, State::Listen, State::Established),
+                state(k, State::SynSent, State::Closed),
+                TcpEvent::IllegalTransition {
+                    conn: k,
+                    from: State::SynSent,
+                    to: State::Established,
+                },
+            ]);
+        for v in variants {
+            assert_ne!(hash(&base), hash(&v), "{v:?}");
         }
         let rtx = |what, seq, attempt| TcpEvent::Retransmit {
             conn: k,
