@@ -387,3 +387,57 @@ fn a_window_too_small_for_a_segment_gets_what_fits_when_the_persist_timer_fires(
     }
     assert_eq!(lens(&sent), [48], "{:?}", summaries(&sent));
 }
+
+/// RFC 6582 §3.2 step 1 and §4.1 (the `recover` variable after a timeout; Linux: no
+/// tcp_enter_recovery while in TCP_CA_Loss): after a retransmission timeout, duplicate ACKs
+/// for data sent before it start no fast retransmit. Five segments, the first lost and the
+/// other four held until the RTO has resent the first; then the four ACKs they draw (all
+/// duplicates of the hole) reach the sender. A fast retransmit there would resend the first
+/// segment a second time. Guards the `ca == Open` condition of recover()'s entry to recovery
+/// (entering from Loss passed every other test). The same condition on the NewReno branch's
+/// mark_head_lost is redundant: in Loss and Recovery the head is already marked lost.
+#[test]
+fn after_a_timeout_duplicate_acks_for_older_data_start_no_fast_retransmit() {
+    let mut t = Pair::new(rfc_rules(1000), rfc_rules(5000));
+    let (c, _s) = t.establish();
+    t.c.send(t.now, c, &[1; 1448 * 5]).unwrap();
+    let data = take_to_s(&mut t);
+    assert_eq!(lens(&data), [1448; 5]);
+    // The first segment is lost; the timeout resends it.
+    let mut resent = Vec::new();
+    for _ in 0..300 {
+        t.advance(ms(10));
+        resent = take_to_s(&mut t);
+        if !resent.is_empty() {
+            break;
+        }
+    }
+    assert_eq!(
+        seqs(&resent),
+        [data[0].segment.seq.0],
+        "{:?}",
+        summaries(&resent)
+    );
+    let recoveries = t.c.counters().recoveries;
+    // The held segments arrive now; each draws a duplicate ACK of the hole.
+    let mut dupacks = Vec::new();
+    for p in &data[1..] {
+        to_server(&mut t, p);
+        dupacks.extend(take_to_c(&mut t));
+    }
+    assert_eq!(acks(&dupacks), [data[0].segment.seq.0; 4]);
+    for a in &dupacks {
+        to_client(&mut t, a);
+    }
+    let out = take_to_s(&mut t);
+    assert!(
+        out.iter().all(|p| p.segment.seq != data[0].segment.seq),
+        "the first segment resent again: {:?}",
+        summaries(&out)
+    );
+    assert_eq!(
+        t.c.counters().recoveries,
+        recoveries,
+        "no fast recovery entered"
+    );
+}
