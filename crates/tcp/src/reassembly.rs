@@ -115,6 +115,29 @@ mod tests {
         assert!(r.is_empty());
     }
 
+    /// Every stored run holds bytes: a segment that starts where a run starts, or ends where
+    /// stored data ends, adds no empty run (a retransmission storm would otherwise grow the
+    /// queue by one run per copy).
+    #[test]
+    fn duplicates_and_abutting_segments_store_no_empty_runs() {
+        let mut r = Reassembly::default();
+        let base = Seq(100);
+        r.insert(base.add(3), b"def", base, 100);
+        for _ in 0..3 {
+            r.insert(base.add(3), b"def", base, 100); // exact duplicate
+            r.insert(base.add(3), b"defghi", base, 100); // starts where the run starts
+        }
+        r.insert(base.add(12), b"mno", base, 100);
+        r.insert(base.add(6), b"ghijklmno", base, 100); // ends where stored data ends
+        assert_eq!(r.len(), 12);
+        assert!(r.runs.iter().all(|(_, d)| !d.is_empty()), "{:?}", r.runs);
+        assert_eq!(r.runs.len(), 4, "{:?}", r.runs);
+        let mut out = Vec::new();
+        r.insert(base, b"abc", base, 100);
+        r.pop_ready(base, &mut out);
+        assert_eq!(out, b"abcdefghijklmno");
+    }
+
     #[test]
     fn bytes_outside_the_window_are_not_kept() {
         let mut r = Reassembly::default();

@@ -11,6 +11,9 @@ use crate::config::RtoRules;
 /// Clock granularity G of RFC 6298 §2 (the timestamp clock ticks in milliseconds).
 const CLOCK_GRANULARITY: SimDuration = SimDuration::from_millis(1);
 
+/// The RTO after a handshake that timed out (RFC 6298 §5.7; Linux TCP_TIMEOUT_FALLBACK).
+const TIMEOUT_FALLBACK: SimDuration = SimDuration::from_secs(3);
+
 /// One connection's RTT estimator and timeout.
 #[derive(Clone, Debug)]
 pub(crate) struct Rtt {
@@ -86,6 +89,21 @@ impl Rtt {
         if self.rto() < self.rto_max {
             self.backoff += 1;
         }
+    }
+
+    /// The handshake is over (RFC 6298 §5.7): if the timer expired awaiting the ACK of our
+    /// SYN or SYN-ACK (`resent`), the RTO becomes 3 s when data transmission begins. Linux
+    /// (tcp_init_metrics) does it whenever the handshake gave no RTT sample, and sets the
+    /// deviation to 3 s too (not kept here: the first sample replaces it, as Linux's does);
+    /// the back-off of the handshake's timeouts ends either way.
+    pub(crate) fn handshake_done(&mut self, resent: bool) {
+        let fallback = match self.rules {
+            RtoRules::Rfc6298 if resent => self.base.max(TIMEOUT_FALLBACK),
+            RtoRules::Linux if self.srtt8 == 0 => TIMEOUT_FALLBACK,
+            _ => return,
+        };
+        self.base = fallback.min(self.rto_max);
+        self.backoff = 0;
     }
 
     /// A valid RTT sample `r`, taken when SND.UNA is `snd_una` and SND.NXT is `snd_nxt`.

@@ -1588,6 +1588,7 @@ impl Tcb {
             return After::Keep;
         }
         self.heard_from_peer(cx);
+        let handshake = (self.state == State::SynReceived).then_some(self.retransmits > 0);
         if self.state == State::SynReceived {
             if self.snd_una.lt(seg.ack) && seg.ack.le(self.snd_nxt) {
                 self.snd_wnd = u32::from(seg.window) << self.snd_wscale;
@@ -1604,6 +1605,9 @@ impl Tcb {
         }
         if !self.process_ack(cx, seg) {
             return After::Keep;
+        }
+        if let Some(resent) = handshake {
+            self.rtt.handshake_done(resent);
         }
         if self.state == State::Closed {
             return After::Keep;
@@ -1855,7 +1859,8 @@ impl Tcb {
     /// tcp_synack_rtt_meas).
     fn handshake_acked(&mut self, cx: &mut Cx<'_>, seg: &Segment) {
         self.snd_una = seg.ack;
-        let sample = if self.retransmits == 0 {
+        let resent = self.retransmits > 0;
+        let sample = if !resent {
             Some(cx.now.saturating_since(self.syn_sent_at))
         } else {
             self.ts_rtt(cx.now, seg)
@@ -1863,6 +1868,7 @@ impl Tcb {
         if let Some(r) = sample {
             self.rtt.sample(r, self.snd_una, self.snd_nxt);
         }
+        self.rtt.handshake_done(resent);
         self.retransmits = 0;
         self.rtx_at = None;
         self.heard_from_peer(cx);

@@ -1229,3 +1229,99 @@ fn a_pure_ack_that_crosses_our_delayed_ack_is_not_answered() {
         );
     }
 }
+
+/// Linux tcp_schedule_loss_probe (RFC 8985 §7.2: "if SRTT is not available, PTO = 1 s"):
+/// with no RTT sample yet (the SYN was resent and there are no timestamps, so Karn leaves the
+/// handshake untimed) the probe waits TCP_TIMEOUT_INIT, not 2·SRTT of an SRTT taken as zero.
+/// Guards `Rtt::srtt`'s "no sample yet" (`srtt8 > 0` → `>= 0` passed every other test).
+#[test]
+fn without_an_rtt_sample_the_loss_probe_waits_one_second() {
+    let no_ts = |cfg: TcpConfig| TcpConfig {
+        timestamps: false,
+        ..cfg
+    };
+    let one_way = ms(10);
+    let mut t = Pair::new(no_ts(linux(1000)), no_ts(linux(5000)));
+    let listener = t.s.listen(t.now, PORT, 8).unwrap();
+    let c = t.c.connect(t.now, server_addr(), Bind::default()).unwrap();
+    assert_eq!(t.lose_to_s(), ["S"]);
+    let retry = client_speaks_after(&mut t, secs(2));
+    assert!(secs(1) <= retry && retry <= secs(1) + ms(32), "{retry}");
+    assert_eq!(arrive_at_s(&mut t, one_way), ["S"]);
+    assert_eq!(arrive_at_c(&mut t, one_way), ["S."]);
+    assert_eq!(arrive_at_s(&mut t, one_way), ["."]);
+    t.s.accept(t.now, listener).unwrap().expect("accepted");
+    let segs = flight(&mut t, c, 2, MSS);
+    assert_eq!(segs.len(), 2);
+    let probe = client_speaks_after(&mut t, secs(5));
+    assert!(
+        secs(1) <= probe && probe <= secs(1) + ms(32),
+        "probe after {probe} (a 1 s timer lands on the wheel's 32 ms steps)"
+    );
+    assert_eq!(t.c.counters().loss_probes, 1);
+}
+
+/// RFC 6298 §5.7 (Linux tcp_init_metrics, TCP_TIMEOUT_FALLBACK): when the SYN was resent and
+/// the handshake gave no RTT sample (no timestamps: Karn), the RTO is 3 s once data flows,
+/// not the 1 s initial RTO nor its doubling. Both profiles (the loss probe off, so the first
+/// resend is the RTO); Linux's 3 s timer lands on the wheel's 256 ms steps.
+#[test]
+fn after_a_resent_syn_without_an_rtt_sample_the_rto_is_three_seconds() {
+    let plain = |cfg: TcpConfig| TcpConfig {
+        timestamps: false,
+        tail_loss_probe: false,
+        ..cfg
+    };
+    for (name, cfg, slack) in [
+        ("linux", plain(linux(1000)), ms(256)),
+        ("rfc", plain(rfc_rules(1000)), SimDuration::ZERO),
+    ] {
+        let one_way = ms(10);
+        let mut t = Pair::new(cfg.clone(), cfg);
+        let listener = t.s.listen(t.now, PORT, 8).unwrap();
+        let c = t.c.connect(t.now, server_addr(), Bind::default()).unwrap();
+        assert_eq!(t.lose_to_s(), ["S"]);
+        client_speaks_after(&mut t, secs(2));
+        assert_eq!(arrive_at_s(&mut t, one_way), ["S"]);
+        assert_eq!(arrive_at_c(&mut t, one_way), ["S."]);
+        assert_eq!(arrive_at_s(&mut t, one_way), ["."]);
+        t.s.accept(t.now, listener).unwrap().expect("accepted");
+        t.c.send(t.now, c, &[1; 100]).unwrap();
+        assert_eq!(t.lose_to_s(), ["P. 100"]);
+        let rto = client_speaks_after(&mut t, secs(10));
+        assert!(
+            secs(3) <= rto && rto <= secs(3) + slack,
+            "{name}: RTO after {rto}"
+        );
+    }
+}
+
+/// The same on the passive side: the SYN-ACK was resent, no sample, the server's first data
+/// RTO is 3 s (Linux, loss probe off).
+#[test]
+fn after_a_resent_syn_ack_without_an_rtt_sample_the_servers_rto_is_three_seconds() {
+    let cfg = |isn| TcpConfig {
+        timestamps: false,
+        tail_loss_probe: false,
+        ..linux(isn)
+    };
+    let one_way = ms(10);
+    let mut t = Pair::new(cfg(1000), cfg(5000));
+    let listener = t.s.listen(t.now, PORT, 8).unwrap();
+    t.c.connect(t.now, server_addr(), Bind::default()).unwrap();
+    assert_eq!(arrive_at_s(&mut t, one_way), ["S"]);
+    assert_eq!(t.lose_to_c(), ["S."]);
+    server_speaks_after(&mut t, secs(2));
+    // The client's SYN timer fired first; its second SYN is lost.
+    assert_eq!(t.lose_to_s(), ["S"]);
+    assert_eq!(arrive_at_c(&mut t, one_way), ["S."]);
+    assert_eq!(arrive_at_s(&mut t, one_way), ["."]);
+    let (s, _) = t.s.accept(t.now, listener).unwrap().expect("accepted");
+    t.s.send(t.now, s, &[1; 100]).unwrap();
+    assert_eq!(t.lose_to_c(), ["P. 100"]);
+    let rto = server_speaks_after(&mut t, secs(10));
+    assert!(
+        secs(3) <= rto && rto <= secs(3) + ms(256),
+        "RTO after {rto}"
+    );
+}
