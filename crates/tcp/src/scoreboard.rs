@@ -109,8 +109,6 @@ pub(crate) struct Delivered {
     pub sack_rtt_from: Option<SimTime>,
     /// The first block was a D-SACK (RFC 2883 §4).
     pub dsack: bool,
-    /// A retransmission in flight was delivered or lost its mark.
-    pub retrans_gone: u32,
 }
 
 /// The retransmission queue.
@@ -231,9 +229,6 @@ impl Scoreboard {
         via: Via,
     ) {
         self.rack.advance(s, now, min_rtt);
-        if s.retrans {
-            d.retrans_gone += 1;
-        }
         // RFC 8985 §6.2 / Linux tcp_check_sack_reordering: an original transmission
         // delivered below data already SACKed arrived out of order.
         if !s.ever_retrans && highest_sacked.is_some_and(|h| s.end.lt(h)) {
@@ -307,11 +302,10 @@ impl Scoreboard {
     }
 
     /// NewReno (RFC 6582 §3.2; Linux tcp_newreno_mark_lost): the first segment is lost.
+    /// Without SACK nothing is ever SACKed, and marking a lost segment again changes nothing.
     pub(crate) fn mark_head_lost(&mut self) {
         if let Some(head) = self.segs.front_mut() {
-            if !head.lost && !head.sacked {
-                head.lost = true;
-            }
+            head.lost = true;
         }
     }
 
@@ -333,18 +327,18 @@ impl Scoreboard {
 
     /// RACK loss detection (RFC 8985 §6.2; Linux tcp_rack_detect_loss): a segment sent
     /// before the most recently delivered one is lost once `reo_wnd` has passed beyond that
-    /// delivery's RTT. Returns (segments newly marked, retransmissions among them, the time
-    /// until the next one can be judged).
+    /// delivery's RTT. Returns (segments newly marked, the time until the next one can be
+    /// judged).
     pub(crate) fn rack_detect(
         &mut self,
         now: SimTime,
         reo_wnd: SimDuration,
-    ) -> (u32, u32, Option<SimDuration>) {
+    ) -> (u32, Option<SimDuration>) {
         self.rack.advanced = false;
         let Some((last_at, last_end)) = self.rack.last else {
-            return (0, 0, None);
+            return (0, None);
         };
-        let (mut marked, mut retrans_lost) = (0, 0);
+        let mut marked = 0;
         let mut wait: Option<SimDuration> = None;
         let deadline = self.rack.rtt.saturating_add(reo_wnd);
         for s in self.segs.iter_mut() {
@@ -356,9 +350,6 @@ impl Scoreboard {
             }
             let waited = now.saturating_since(s.xmit_at);
             if waited >= deadline {
-                if s.retrans {
-                    retrans_lost += 1;
-                }
                 s.lost = true;
                 s.retrans = false;
                 marked += 1;
@@ -367,7 +358,7 @@ impl Scoreboard {
                 wait = Some(wait.map_or(left, |w| w.max(left)));
             }
         }
-        (marked, retrans_lost, wait)
+        (marked, wait)
     }
 
     /// RACK has news since its last run.
@@ -449,14 +440,19 @@ mod tests {
         // Segment 5 (sent at 5 ms) is SACKed at 25 ms: RACK RTT 20 ms.
         sack(&mut sb, &[(Seq(1500), Seq(1600))], t(25), &mut d);
         assert!(sb.rack_advanced());
-        let (marked, _, wait) = sb.rack_detect(t(25), SimDuration::from_millis(5));
+        let (marked, wait) = sb.rack_detect(t(25), SimDuration::from_millis(5));
         // Segments 0..=4 were sent 25..21 ms ago and each needs 25 ms: segment 0 is lost,
         // segment 4 is judged in 4 ms.
         assert_eq!((marked, wait), (1, Some(SimDuration::from_millis(4))));
-        let (marked, _, wait) = sb.rack_detect(t(27), SimDuration::from_millis(5));
+        let (marked, wait) = sb.rack_detect(t(27), SimDuration::from_millis(5));
         assert_eq!((marked, wait), (2, Some(SimDuration::from_millis(2))));
-        let (marked, _, _) = sb.rack_detect(t(27), SimDuration::ZERO);
+        let (marked, _) = sb.rack_detect(t(27), SimDuration::ZERO);
         assert_eq!(marked, 2, "with no reordering window the rest go at once");
+        assert!(!sb.rack_advanced(), "RACK runs again only with news");
+        let mut d = Delivered::default();
+        sack(&mut sb, &[(Seq(900), Seq(1000))], t(28), &mut d);
+        assert!(d.dsack);
+        assert!(!sb.rack_advanced(), "a D-SACK delivers nothing new");
         assert!(sb.get(5).is_some_and(|s| s.sacked && !s.lost));
         assert!(
             sb.get(6).is_some_and(|s| !s.lost),
@@ -477,9 +473,49 @@ mod tests {
         );
         let mut d = Delivered::default();
         sb.ack(Seq(1350), t(41), None, &mut d);
-        assert_eq!(d.acked, 150);
+        assert_eq!((d.acked, d.delivered), (150, 150));
         assert!(d.retrans_acked, "the resent segment 1200 was acknowledged");
         assert_eq!(sb.get(0).map(|s| s.seq), Some(Seq(1350)));
+    }
+
+    /// RFC 8985 §6.2 / Linux tcp_check_sack_reordering: an original transmission delivered
+    /// below data already SACKed arrived out of order; a retransmission delivered there did
+    /// not (it was sent later), and nothing is reordering without a SACK.
+    #[test]
+    fn an_original_delivered_below_sacked_data_is_reordering() {
+        let mut sb = ten();
+        let mut d = Delivered::default();
+        sb.ack(Seq(1200), t(20), None, &mut d);
+        assert!(!sb.rack.reordering_seen, "no SACK: in order");
+        let mut sb = ten();
+        sb.retransmitted(0, t(10));
+        sack(&mut sb, &[(Seq(1500), Seq(1600))], t(20), &mut d);
+        sb.ack(Seq(1100), t(21), None, &mut d);
+        assert!(!sb.rack.reordering_seen, "a retransmission");
+        sb.ack(Seq(1300), t(22), None, &mut d);
+        assert!(sb.rack.reordering_seen, "originals below the SACKed 1500");
+    }
+
+    /// The RTT source of a SACK is the earliest newly SACKed segment, whatever the order of
+    /// the blocks (the newest comes first, RFC 2018 §4); blocks outside [SND.UNA, SND.NXT]
+    /// are ignored (RFC 2018 leaves invalid blocks to the receiver of the SACK).
+    #[test]
+    fn sack_rtt_comes_from_the_earliest_segment_and_invalid_blocks_are_ignored() {
+        let mut sb = ten();
+        let mut d = Delivered::default();
+        sack(
+            &mut sb,
+            &[(Seq(1700), Seq(1800)), (Seq(1300), Seq(1400))],
+            t(20),
+            &mut d,
+        );
+        assert_eq!((d.sacked, d.sack_rtt_from), (200, Some(t(3))));
+        for block in [(Seq(1500), Seq(2100)), (Seq(900), Seq(1200))] {
+            let mut sb = ten();
+            let mut d = Delivered::default();
+            sack(&mut sb, &[block], t(20), &mut d);
+            assert_eq!((d.sacked, d.dsack), (0, false), "{block:?}");
+        }
     }
 
     #[test]

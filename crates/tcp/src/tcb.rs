@@ -1372,7 +1372,7 @@ impl Tcb {
     /// the segments again and retransmit what is lost.
     fn on_reorder_timeout(&mut self, cx: &mut Cx<'_>) {
         let reo_wnd = self.rack_reo_wnd();
-        let (marked, _, wait) = self.rtx.rack_detect(cx.now, reo_wnd);
+        let (marked, wait) = self.rtx.rack_detect(cx.now, reo_wnd);
         if marked > 0 {
             if self.ca != CaState::Recovery && self.ca != CaState::Loss {
                 self.enter_recovery(cx, Recovered::Sack);
@@ -2071,7 +2071,7 @@ impl Tcb {
         } else if cx.cfg.rack {
             if self.rtx.rack_advanced() {
                 let reo_wnd = self.rack_reo_wnd();
-                let (_, _, wait) = self.rtx.rack_detect(cx.now, reo_wnd);
+                let (_, wait) = self.rtx.rack_detect(cx.now, reo_wnd);
                 if let Some(w) = wait {
                     self.arm_reorder(cx, w);
                     rearm = false;
