@@ -1266,3 +1266,45 @@ impl TcpStack {
         (self.conns.live, self.tws.live)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::BTreeSet;
+    use std::hash::{BuildHasher, Hasher};
+
+    /// The lookup tables' hasher spreads what they hash: 4-tuples that differ in any field,
+    /// and each integer width on its own. A hasher that drops its input still gives right
+    /// answers, but every lookup would walk one bucket (the tables hold up to millions of
+    /// connections in a sweep).
+    #[test]
+    fn the_fast_hasher_spreads_its_keys() {
+        let build = std::hash::BuildHasherDefault::<FastHasher>::default();
+        let mut seen = BTreeSet::new();
+        for a in 0..16u32 {
+            for port in 40000..40064u16 {
+                let local = SocketAddrV4::new(Ipv4Addr::from(0x0a00_0001 + a), port);
+                let remote = SocketAddrV4::new(Ipv4Addr::new(10, 0, 0, 2), 80);
+                seen.insert(build.hash_one((local, remote)));
+            }
+        }
+        assert_eq!(seen.len(), 16 * 64, "4-tuples collide");
+        let widths: [(&str, fn(&mut FastHasher, u8)); 6] = [
+            ("u8", |h, n| h.write_u8(n)),
+            ("u16", |h, n| h.write_u16(u16::from(n) << 8)),
+            ("u32", |h, n| h.write_u32(u32::from(n) << 24)),
+            ("u64", |h, n| h.write_u64(u64::from(n) << 56)),
+            ("usize", |h, n| h.write_usize(usize::from(n))),
+            ("bytes", |h, n| h.write(&[1, n])),
+        ];
+        for (name, write) in widths {
+            let mut seen = BTreeSet::new();
+            for n in 0..=255u8 {
+                let mut h = FastHasher::default();
+                write(&mut h, n);
+                seen.insert(h.finish());
+            }
+            assert_eq!(seen.len(), 256, "{name}");
+        }
+    }
+}

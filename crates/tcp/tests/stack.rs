@@ -2,7 +2,7 @@
 
 mod common;
 
-use std::net::SocketAddrV4;
+use std::net::{Ipv4Addr, SocketAddrV4};
 
 use common::*;
 use netsim_core::{SimDuration, SimTime};
@@ -23,6 +23,55 @@ fn isn(cfg: TcpConfig, at: SimTime, port: u16) -> u32 {
     let out: Vec<_> = c.drain_output().collect();
     assert_eq!(out.len(), 1);
     out[0].packet.segment.seq.0
+}
+
+/// The ISN and TSval of the SYN a fresh stack at `local` (secret 7, linux profile) sends at
+/// time zero from `port` to `remote`.
+fn first_syn(local: Ipv4Addr, port: u16, remote: SocketAddrV4) -> (u32, u32) {
+    let mut c = TcpStack::new(local, TcpConfig::linux(), 7);
+    let bind = Bind {
+        port: Some(port),
+        reuse_addr: false,
+    };
+    c.connect(SimTime::ZERO, remote, bind).unwrap();
+    let syn = c.drain_output().next().unwrap().packet.segment;
+    (
+        syn.seq.0,
+        syn.options.timestamps.expect("linux sends timestamps").val,
+    )
+}
+
+/// Linux secure_tcp_seq and secure_tcp_ts_off: the ISN's hash covers each of the four
+/// fields of the 4-tuple (the low bits of each address too); the timestamp offset covers
+/// the two addresses and not the ports, so every connection between two hosts shares it.
+#[test]
+fn the_keyed_hashes_cover_every_field_they_name() {
+    let server = *server_addr().ip();
+    let base = first_syn(CLIENT, 40000, server_addr());
+    let next_ip = |ip: Ipv4Addr| Ipv4Addr::from(u32::from(ip) ^ 1);
+    let others = [
+        (
+            "local address",
+            first_syn(next_ip(CLIENT), 40000, server_addr()),
+        ),
+        ("local port", first_syn(CLIENT, 40001, server_addr())),
+        (
+            "remote address",
+            first_syn(CLIENT, 40000, SocketAddrV4::new(next_ip(server), PORT)),
+        ),
+        (
+            "remote port",
+            first_syn(CLIENT, 40000, SocketAddrV4::new(server, PORT + 1)),
+        ),
+    ];
+    for (field, (isn, tsval)) in others {
+        assert_ne!(isn, base.0, "the ISN ignores the {field}");
+        if field.ends_with("address") {
+            assert_ne!(tsval, base.1, "the timestamp offset ignores the {field}");
+        } else {
+            assert_eq!(tsval, base.1, "the timestamp offset depends on the {field}");
+        }
+    }
 }
 
 #[test]
@@ -256,4 +305,27 @@ fn listener_ignores_rst_and_answers_a_stray_ack_with_rst() {
         t.pending_to_c().is_empty(),
         "a RST to a listener is ignored"
     );
+}
+
+/// The trace interleaves events and segments in the order they happened: a state change
+/// before the segment it causes, after the segments sent before it (what every trace line's
+/// order rests on).
+#[test]
+fn events_and_segments_drain_in_the_order_they_happened() {
+    let mut t = Pair::linux();
+    let (c, _s) = t.establish();
+    t.c.set_nodelay(c, true).unwrap();
+    t.c.send(t.now, c, b"hello").unwrap();
+    t.c.close(t.now, c).unwrap();
+    let mut order = Vec::new();
+    t.c.drain_in_order(|p| {
+        order.push(match p {
+            netsim_tcp::Produced::Event(netsim_tcp::TcpEvent::State { from, to, .. }) => {
+                format!("{from:?}->{to:?}")
+            }
+            netsim_tcp::Produced::Event(e) => format!("{e}"),
+            netsim_tcp::Produced::Segment(out) => summary(&out.packet),
+        })
+    });
+    assert_eq!(order, ["P. 5", "Established->FinWait1", "F."]);
 }
