@@ -1289,7 +1289,8 @@ mod tests {
             }
         }
         assert_eq!(seen.len(), 16 * 64, "4-tuples collide");
-        let widths: [(&str, fn(&mut FastHasher, u8)); 6] = [
+        type Write = fn(&mut FastHasher, u8);
+        let widths: [(&str, Write); 6] = [
             ("u8", |h, n| h.write_u8(n)),
             ("u16", |h, n| h.write_u16(u16::from(n) << 8)),
             ("u32", |h, n| h.write_u32(u32::from(n) << 24)),
