@@ -60,9 +60,25 @@ struct Listener {
     socket: SocketId,
     backlog: u32,
     /// Established connections not yet accepted.
-    queue: VecDeque<u32>,
+    queue: VecDeque<Queued>,
     /// Connections in SYN_RECEIVED (Linux's request socks), by connection index.
     embryonic: BTreeSet<u32>,
+}
+
+/// An entry of a listener's accept queue.
+#[derive(Debug)]
+enum Queued {
+    /// A connection established and not accepted yet.
+    Live(u32),
+    /// A connection that ended before accept() (reset by the peer, timed out). As on Linux
+    /// (the child socket stays in the accept queue, counted against the backlog), accept()
+    /// still returns it, and the socket reports the error, then what was left to read.
+    Gone {
+        remote: SocketAddrV4,
+        error: Option<Errno>,
+        eof: bool,
+        unread: VecDeque<u8>,
+    },
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -509,7 +525,7 @@ impl TcpStack {
             let port = tcb.key.local.port();
             if let Some(l) = self.listeners.get_mut(&port) {
                 l.embryonic.remove(&idx);
-                l.queue.push_back(idx);
+                l.queue.push_back(Queued::Live(idx));
                 self.app.push(SocketEvent::Acceptable(l.socket));
             }
         }
@@ -529,8 +545,17 @@ impl TcpStack {
         }
         if tcb.passive {
             if let Some(l) = self.listeners.get_mut(&tcb.key.local.port()) {
-                if let Some(pos) = l.queue.iter().position(|&c| c == idx) {
-                    l.queue.remove(pos);
+                let queued = l
+                    .queue
+                    .iter_mut()
+                    .find(|q| matches!(q, Queued::Live(c) if *c == idx));
+                if let Some(entry) = queued {
+                    *entry = Queued::Gone {
+                        remote: tcb.key.remote,
+                        error: tcb.error,
+                        eof: tcb.fin_received,
+                        unread: tcb.take_unread(),
+                    };
                 } else {
                     l.embryonic.remove(&idx);
                 }
@@ -897,13 +922,36 @@ impl TcpStack {
             return Ok(None);
         }
         self.check_fd_limit()?;
-        let idx = self
+        let queued = self
             .listeners
             .get_mut(&port)
             .expect("listener exists")
             .queue
             .pop_front()
             .expect("checked non-empty");
+        let idx = match queued {
+            Queued::Live(idx) => idx,
+            Queued::Gone {
+                remote,
+                error,
+                eof,
+                unread,
+            } => {
+                let fd = self.alloc_fd(Sock::Dead { error, eof });
+                self.counters.accepted += 1;
+                if let Some(errno) = error {
+                    self.app.push(SocketEvent::Failed(fd, errno));
+                }
+                if !unread.is_empty() {
+                    self.leftovers.insert(fd.0, unread);
+                    self.app.push(SocketEvent::Readable(fd));
+                }
+                if eof {
+                    self.app.push(SocketEvent::PeerClosed(fd));
+                }
+                return Ok(Some((fd, remote)));
+            }
+        };
         let fd = self.alloc_fd(Sock::Conn(idx));
         let tcb = self
             .conns
@@ -1165,7 +1213,10 @@ impl TcpStack {
             to: State::Closed,
         });
         // Linux inet_csk_listen_stop: connections never accepted are reset.
-        for idx in listener.queue {
+        for queued in listener.queue {
+            let Queued::Live(idx) = queued else {
+                continue;
+            };
             let mark = self.events.len();
             self.orphans += 1;
             if let Some(tcb) = self.conns.get_mut(idx) {

@@ -835,6 +835,12 @@ fn handshake_ack_is_dropped_while_the_accept_queue_is_full() {
     // The client believes both are open.
     assert_eq!(t.c.state_of(first), Ok(State::Established));
     assert_eq!(t.c.state_of(second), Ok(State::Established));
+    // Only the ACK completing a handshake waits: data on the queued connection gets through
+    // and is acknowledged while the queue is full.
+    t.c.send(t.now, first, b"early").unwrap();
+    assert_eq!(t.deliver_to_s(), ["P. 5"]);
+    assert_eq!(t.deliver_to_c(), ["."]);
+    assert_eq!(t.c.unacked(first), 0);
     t.s.accept(t.now, listener)
         .unwrap()
         .expect("the first waits");
@@ -1048,4 +1054,36 @@ fn listen_twice_on_a_port_fails_with_eaddrinuse() {
     t.s.listen(t.now, PORT, 16).unwrap();
     assert_eq!(t.s.listen(t.now, PORT, 16), Err(Errno::AddrInUse));
     assert_eq!(t.s.state_counts()[State::Listen as usize], 1);
+}
+
+/// Linux (UNP §5.11's "connection abort before accept"; checked on Linux 6.18): a connection
+/// reset while it waits in the accept queue stays there: accept() returns it, in queue order,
+/// and its first recv() reports ECONNRESET; the connection queued behind it is untouched.
+/// (BSD drops it inside the kernel; POSIX says ECONNABORTED.)
+#[test]
+fn a_connection_reset_before_accept_is_still_accepted_and_reports_the_reset() {
+    let mut t = Pair::linux();
+    let listener = t.s.listen(t.now, PORT, 8).unwrap();
+    let first = t.c.connect(t.now, server_addr(), Bind::default()).unwrap();
+    t.exchange();
+    let second = t.c.connect(t.now, server_addr(), Bind::default()).unwrap();
+    t.exchange();
+    assert_eq!(t.c.state_of(second), Ok(State::Established));
+    t.c.abort(t.now, first).unwrap();
+    assert_eq!(t.deliver_to_s(), ["R."]);
+    t.collect();
+    let (a, _) = t.s.accept(t.now, listener).unwrap().expect("the reset one");
+    t.collect();
+    assert_eq!(
+        t.s_sock.last(),
+        Some(&SocketEvent::Failed(a, Errno::ConnReset))
+    );
+    let mut buf = Vec::new();
+    assert_eq!(t.s.recv(t.now, a, &mut buf, 100), Err(Errno::ConnReset));
+    let (b, _) = t.s.accept(t.now, listener).unwrap().expect("the live one");
+    assert_eq!(t.s.state_of(b), Ok(State::Established));
+    t.s.send(t.now, b, b"hi").unwrap();
+    t.exchange();
+    assert_eq!(t.c_read(second).0, b"hi");
+    assert_eq!(t.s.accept(t.now, listener), Ok(None));
 }

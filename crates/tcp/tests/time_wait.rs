@@ -719,6 +719,7 @@ fn new_syn_above_time_wait_reopens_the_4_tuple_with_isn_above_old_snd_nxt() {
             }],
         );
         assert_eq!(count(&t.s_log, Note::TimeWaitReusedBySyn), 1);
+        assert_eq!(t.s.counters().time_wait_reopened, 1);
         assert_eq!(t.s.table_sizes(), (1, 0), "TIME_WAIT ended, SYN_RECEIVED");
         let synack = take_to_c(&mut t);
         assert_eq!(synack.len(), 1);
