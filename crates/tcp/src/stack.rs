@@ -13,7 +13,7 @@ use crate::config::{IsnMode, TcpConfig};
 use crate::errno::Errno;
 use crate::event::{ConnKey, Note, SocketEvent, SocketId, TcpEvent};
 use crate::state::State;
-use crate::tcb::{After, Counters, Cx, Outgoing, Tcb};
+use crate::tcb::{Counters, Cx, Outgoing, Tcb};
 use crate::timewait::{TimeWait, TwAfter, TwTimestamps};
 
 /// One thing the stack produced, for [`TcpStack::drain_in_order`].
@@ -730,12 +730,9 @@ impl TcpStack {
         }
         let tcb = self.conns.get_mut(idx).expect("checked");
         let mut cx = cx!(self, now);
-        let after = tcb.on_segment(&mut cx, seg);
-        if after == After::BackToListen {
-            // The embryonic connection folds back into its listener.
-            self.settle(now, idx, mark);
-            return;
-        }
+        // An embryonic connection that folds back into its listener (a RST or SYN in
+        // SYN_RECEIVED) is settled like any other: in LISTEN again, it is retired.
+        tcb.on_segment(&mut cx, seg);
         self.settle(now, idx, mark);
     }
 

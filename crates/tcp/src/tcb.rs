@@ -333,15 +333,6 @@ pub(crate) fn timer_at(cfg: &TcpConfig, now: SimTime, after: SimDuration) -> Sim
     SimTime::from_nanos(expires.saturating_mul(tick))
 }
 
-/// How an incoming segment ended for this block.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum After {
-    /// Keep the block.
-    Keep,
-    /// A passive open was reset in SYN_RECEIVED: the block is gone, the listener stays.
-    BackToListen,
-}
-
 impl Tcb {
     fn blank(key: ConnKey, cfg: &TcpConfig, iss: Seq, ts_offset: u32, now: SimTime) -> Tcb {
         Tcb {
@@ -1459,11 +1450,11 @@ impl Tcb {
     // Segment arrival (RFC 9293 §3.10.7.3 and §3.10.7.4)
 
     /// Processes a segment for this connection. TIME_WAIT is handled by the stack.
-    pub(crate) fn on_segment(&mut self, cx: &mut Cx<'_>, seg: &Segment) -> After {
+    pub(crate) fn on_segment(&mut self, cx: &mut Cx<'_>, seg: &Segment) {
         debug_assert!(self.state != State::TimeWait && self.state != State::Closed);
         if self.state == State::SynSent {
             self.on_segment_syn_sent(cx, seg);
-            return After::Keep;
+            return;
         }
         let flags = seg.flags;
 
@@ -1474,7 +1465,7 @@ impl Tcb {
                     cx.counters.paws_rejects += 1;
                     cx.note(self.key, Note::PawsReject);
                     self.send_ack(cx);
-                    return After::Keep;
+                    return;
                 }
             }
         }
@@ -1487,7 +1478,7 @@ impl Tcb {
             && seg.seq == self.irs
         {
             self.emit(cx, TcpFlags::SYN | TcpFlags::ACK, self.iss, Vec::new());
-            return After::Keep;
+            return;
         }
 
         // Simultaneous open, the SYN-ACKs crossed. The peer's SYN is old (SEG.SEQ = IRS), so
@@ -1505,7 +1496,7 @@ impl Tcb {
         {
             self.set_dsack(self.irs, self.irs.add(1));
             self.syn_ack_accepted(cx, seg);
-            return After::Keep;
+            return;
         }
 
         // First: the sequence number check (four cases of §3.3.3). Follows Linux
@@ -1525,13 +1516,13 @@ impl Tcb {
         };
         if !bare_fin_at_zero_window && !acceptable {
             if flags.contains(TcpFlags::RST) {
-                return After::Keep;
+                return;
             }
             // RFC 5961 §4.2: a SYN in a synchronised state draws a challenge ACK whatever its
             // sequence number (Linux tcp_validate_incoming: `syn_challenge`, rate-limited).
             if flags.contains(TcpFlags::SYN) && self.state != State::SynReceived {
                 self.challenge_ack(cx);
-                return After::Keep;
+                return;
             }
             // RFC 9293 §3.10.7.4: with a zero window, still take a valid ACK.
             let zero_window_ack =
@@ -1560,14 +1551,14 @@ impl Tcb {
             if self.state != State::Closed {
                 self.output(cx);
             }
-            return After::Keep;
+            return;
         }
 
         // Second: RST (RFC 5961 §3.2: only an exact match resets; in-window gets a challenge).
         if flags.contains(TcpFlags::RST) {
             if seg.seq != self.rcv_nxt {
                 self.challenge_ack(cx);
-                return After::Keep;
+                return;
             }
             return self.on_reset(cx);
         }
@@ -1577,15 +1568,15 @@ impl Tcb {
         if flags.contains(TcpFlags::SYN) {
             if self.state == State::SynReceived && self.passive {
                 self.set_state(cx, State::Listen);
-                return After::BackToListen;
+                return;
             }
             self.challenge_ack(cx);
-            return After::Keep;
+            return;
         }
 
         // Fifth: the ACK field.
         if !flags.contains(TcpFlags::ACK) {
-            return After::Keep;
+            return;
         }
         self.heard_from_peer(cx);
         let handshake = (self.state == State::SynReceived).then_some(self.retransmits > 0);
@@ -1600,17 +1591,17 @@ impl Tcb {
                 // An unacceptable ACK: <SEQ=SEG.ACK><CTL=RST>.
                 cx.counters.resets_sent += 1;
                 self.emit(cx, TcpFlags::RST, seg.ack, Vec::new());
-                return After::Keep;
+                return;
             }
         }
         if !self.process_ack(cx, seg) {
-            return After::Keep;
+            return;
         }
         if let Some(resent) = handshake {
             self.rtt.handshake_done(resent);
         }
         if self.state == State::Closed {
-            return After::Keep;
+            return;
         }
 
         // RFC 7323 §4.3: remember the newest timestamp of an in-order segment.
@@ -1630,7 +1621,7 @@ impl Tcb {
                         cx.note(self.key, Note::DataAfterClose);
                         self.send_rst(cx);
                         self.set_state(cx, State::Closed);
-                        return After::Keep;
+                        return;
                     }
                     self.take_data(cx, seg);
                 }
@@ -1669,7 +1660,6 @@ impl Tcb {
 
         self.ack_check(cx);
         self.output(cx);
-        After::Keep
     }
 
     /// A segment from the peer passed the checks: the keep-alive clock restarts (Linux
@@ -1779,30 +1769,25 @@ impl Tcb {
     }
 
     /// An acceptable RST (RFC 9293 §3.10.7.4, second step).
-    fn on_reset(&mut self, cx: &mut Cx<'_>) -> After {
+    fn on_reset(&mut self, cx: &mut Cx<'_>) {
         match self.state {
             State::SynReceived if self.passive => {
                 self.set_state(cx, State::Listen);
-                After::BackToListen
             }
             State::SynReceived => {
                 self.fail(cx, Errno::ConnRefused);
-                After::Keep
             }
             State::CloseWait if cx.cfg.close_wait_reset_is_epipe => {
                 // Follows Linux tcp_reset: the peer already closed its side, so the error
                 // left for the application is EPIPE (its next send fails), not ECONNRESET.
                 self.fail(cx, Errno::BrokenPipe);
-                After::Keep
             }
             State::Established | State::FinWait1 | State::FinWait2 | State::CloseWait => {
                 self.fail(cx, Errno::ConnReset);
-                After::Keep
             }
             _ => {
                 // CLOSING, LAST_ACK: the peer is gone; Linux still records ECONNRESET.
                 self.fail(cx, Errno::ConnReset);
-                After::Keep
             }
         }
     }

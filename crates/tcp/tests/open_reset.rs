@@ -335,6 +335,10 @@ fn syn_to_closed_port_is_refused_with_econnrefused() {
     assert_eq!(t.c.send(t.now, fd, b"x"), Err(Errno::ConnRefused));
     assert_eq!(t.pending_to_s(), Vec::<String>::new(), "no RST for a RST");
     assert_eq!(t.c.next_deadline(), None, "no SYN retransmission");
+    assert_eq!(
+        (t.s.counters().resets_sent, t.c.counters().resets_sent),
+        (1, 0)
+    );
 }
 
 /// connect() to the server, whose every SYN is lost: nothing goes out before each of
@@ -836,14 +840,18 @@ fn handshake_ack_is_dropped_while_the_accept_queue_is_full() {
     assert_eq!(t.c.state_of(first), Ok(State::Established));
     assert_eq!(t.c.state_of(second), Ok(State::Established));
     // Only the ACK completing a handshake waits: data on the queued connection gets through
-    // and is acknowledged while the queue is full.
+    // and is acknowledged while the queue is full; accept() then reports it readable.
     t.c.send(t.now, first, b"early").unwrap();
     assert_eq!(t.deliver_to_s(), ["P. 5"]);
     assert_eq!(t.deliver_to_c(), ["."]);
     assert_eq!(t.c.unacked(first), 0);
-    t.s.accept(t.now, listener)
-        .unwrap()
-        .expect("the first waits");
+    let (a, _) =
+        t.s.accept(t.now, listener)
+            .unwrap()
+            .expect("the first waits");
+    t.collect();
+    assert_eq!(t.s_sock.last(), Some(&SocketEvent::Readable(a)));
+    assert_eq!(t.s.counters().accepted, 1);
     t.advance(ms(1024));
     assert_eq!(
         t.deliver_to_c(),
@@ -852,7 +860,15 @@ fn handshake_ack_is_dropped_while_the_accept_queue_is_full() {
     );
     assert_eq!(t.deliver_to_s(), ["."]);
     assert_eq!(conn_states(&t.s), ["ESTABLISHED", "ESTABLISHED"]);
-    assert!(t.s.accept(t.now, listener).unwrap().is_some());
+    let events = t.s_sock.len();
+    let (b, _) = t.s.accept(t.now, listener).unwrap().expect("the second");
+    t.collect();
+    assert!(
+        !t.s_sock[events..].contains(&SocketEvent::Readable(b)),
+        "nothing to read: {:?}",
+        &t.s_sock[events..]
+    );
+    assert_eq!(t.s.counters().accepted, 2);
 }
 
 // -------------------------------------------------------------------------------------------
@@ -1069,16 +1085,27 @@ fn a_connection_reset_before_accept_is_still_accepted_and_reports_the_reset() {
     let second = t.c.connect(t.now, server_addr(), Bind::default()).unwrap();
     t.exchange();
     assert_eq!(t.c.state_of(second), Ok(State::Established));
+    t.c.send(t.now, first, b"early").unwrap();
+    assert_eq!(t.deliver_to_s(), ["P. 5"]);
+    assert_eq!(t.deliver_to_c(), ["."]);
     t.c.abort(t.now, first).unwrap();
     assert_eq!(t.deliver_to_s(), ["R."]);
     t.collect();
+    let events = t.s_sock.len();
     let (a, _) = t.s.accept(t.now, listener).unwrap().expect("the reset one");
     t.collect();
     assert_eq!(
-        t.s_sock.last(),
-        Some(&SocketEvent::Failed(a, Errno::ConnReset))
+        t.s_sock[events..],
+        [
+            SocketEvent::Failed(a, Errno::ConnReset),
+            SocketEvent::Readable(a)
+        ]
     );
+    // What arrived before the reset is read first (Linux tcp_recvmsg copies queued data
+    // before it looks at the error).
     let mut buf = Vec::new();
+    assert_eq!(t.s.recv(t.now, a, &mut buf, 100), Ok(Received::Data(5)));
+    assert_eq!(buf, b"early");
     assert_eq!(t.s.recv(t.now, a, &mut buf, 100), Err(Errno::ConnReset));
     let (b, _) = t.s.accept(t.now, listener).unwrap().expect("the live one");
     assert_eq!(t.s.state_of(b), Ok(State::Established));

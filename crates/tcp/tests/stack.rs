@@ -329,3 +329,35 @@ fn events_and_segments_drain_in_the_order_they_happened() {
     });
     assert_eq!(order, ["P. 5", "Established->FinWait1", "F."]);
 }
+
+/// Linux __inet_hash_connect: the ephemeral port search passes over ports a listener holds
+/// and ports bound explicitly, even towards another peer (where the 4-tuple would be free).
+#[test]
+fn ephemeral_ports_pass_over_listening_and_bound_ports() {
+    let cfg = TcpConfig {
+        ephemeral_ports: (40000, 40002),
+        ..TcpConfig::linux()
+    };
+    let mut c = TcpStack::new(CLIENT, cfg, 7);
+    c.listen(SimTime::ZERO, 40000, 8).unwrap();
+    let other = SocketAddrV4::new(Ipv4Addr::new(10, 9, 9, 9), 80);
+    let bound = Bind {
+        port: Some(40001),
+        reuse_addr: false,
+    };
+    c.connect(SimTime::ZERO, other, bound).unwrap();
+    let fd = c
+        .connect(SimTime::ZERO, server_addr(), Bind::default())
+        .unwrap();
+    assert_eq!(c.conn_key(fd).map(|k| k.local.port()), Some(40002));
+    assert_eq!(
+        c.connect(
+            SimTime::ZERO,
+            SocketAddrV4::new(Ipv4Addr::new(10, 8, 8, 8), 80),
+            Bind::default()
+        )
+        .map(|fd| c.conn_key(fd).map(|k| k.local.port())),
+        Ok(Some(40002)),
+        "the same port towards another peer"
+    );
+}

@@ -919,6 +919,15 @@ fn tw_reuse_lets_connect_take_a_time_wait_4_tuple_after_one_second() {
     t.s.send(t.now, s, b"pong").unwrap();
     t.exchange();
     assert_eq!(t.c_read(c).0, b"pong");
+    // An explicitly bound port (SO_REUSEADDR, as bind() to a TIME_WAIT port needs) reuses
+    // its TIME_WAIT 4-tuple by the same rule.
+    let bound = Bind {
+        port: Some(50001),
+        reuse_addr: true,
+    };
+    let c2 = t.c.connect(t.now, server_addr(), bound).unwrap();
+    assert_eq!(t.c.conn_key(c2), Some(client_key(50001)));
+    assert_eq!(t.c.counters().time_wait_reused, 2);
 }
 
 #[test]
