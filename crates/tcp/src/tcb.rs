@@ -317,6 +317,8 @@ fn initial_window(cfg: &TcpConfig, mss: u16) -> u32 {
 /// from the current jiffy, then the expiry is rounded up to the granularity of the wheel
 /// level it lands in (1 jiffy below 63 jiffies, 8 below 504, 64 below 4032, 512 below
 /// 32 256, ...) plus one granule, so a timer never fires early and at most one granule late.
+/// A timeout beyond the wheel's last level (WHEEL_TIMEOUT_CUTOFF, 63 << 24 jiffies: 48.5
+/// days at HZ 250) is cut to WHEEL_TIMEOUT_MAX (62 << 24 jiffies) as calc_wheel_index does.
 pub(crate) fn timer_at(cfg: &TcpConfig, now: SimTime, after: SimDuration) -> SimTime {
     let tick = cfg.timer_tick.as_nanos();
     if tick == 0 {
@@ -324,8 +326,11 @@ pub(crate) fn timer_at(cfg: &TcpConfig, now: SimTime, after: SimDuration) -> Sim
     }
     let jiffies = now.as_nanos() / tick;
     let delta = after.as_nanos().div_ceil(tick);
+    let delta = if delta >= 63 << 24 { 62 << 24 } else { delta };
+    // The level: the first whose range (below 63 granules of 8^level jiffies) holds delta;
+    // the cut above keeps it at most 8, the last of LVL_DEPTH 9 (HZ > 100).
     let mut level = 0;
-    while level < 8 && delta >= 63u64 << (3 * level) {
+    while delta >= 63u64 << (3 * level) {
         level += 1;
     }
     let shift = 3 * level;
@@ -2403,4 +2408,70 @@ fn model_timeout(boundary: u32, rto_base: SimDuration, rto_max: SimDuration) -> 
         ((2u64 << thresh) - 1) * base + u64::from(boundary - thresh) * rto_max.as_nanos()
     };
     SimDuration::from_nanos(ns)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// RFC 7323 §2.3: the smallest shift whose scaled 16-bit field covers the buffer, at
+    /// most 14.
+    #[test]
+    fn window_scale_is_the_smallest_shift_that_fits_at_most_14() {
+        let cases = [
+            (0, 0),
+            (65_535, 0),
+            (65_536, 1),
+            (131_071, 1),
+            (131_072, 2),
+            (6 << 20, 7),
+            (0xFFFF << 14, 14),
+            ((0xFFFF << 14) + 1, 14),
+            (u32::MAX, 14),
+        ];
+        for (buf, shift) in cases {
+            assert_eq!(wscale_for(buf), shift, "{buf}");
+        }
+    }
+
+    /// Linux's timer wheel at HZ 250: whole jiffies rounded up, then the expiry down to the
+    /// level's granule plus one granule; beyond 63 << 24 jiffies the timeout is cut to
+    /// 62 << 24.
+    #[test]
+    fn timers_land_on_the_wheel_as_linux_puts_them() {
+        let cfg = TcpConfig::linux();
+        let tick = cfg.timer_tick.as_nanos();
+        assert_eq!(tick, 4_000_000);
+        let at = |jiffies: u64| SimTime::from_nanos(jiffies * tick);
+        let after = |jiffies: u64| SimDuration::from_nanos(jiffies * tick);
+        let now = at(1000);
+        // Level 0 (below 63 jiffies): the next jiffy after the timeout.
+        assert_eq!(timer_at(&cfg, now, after(10)), at(1011));
+        assert_eq!(timer_at(&cfg, now, SimDuration::from_nanos(1)), at(1002));
+        // Level 1 (granule 8): 1000 + 63 = 1063, down to the granule (1056), plus one: 1064.
+        assert_eq!(timer_at(&cfg, now, after(63)), at(1064));
+        assert_eq!(timer_at(&cfg, now, after(64)), at(1072));
+        // Level 2 (granule 64), from 504 jiffies: 1504 → 1472 + 64.
+        assert_eq!(timer_at(&cfg, now, after(504)), at(1536));
+        assert_eq!(timer_at(&cfg, now, after(503)), at(1504));
+        // The last level (granule 1 << 24), and the cut beyond it.
+        let top = |j: u64| ((j >> 24) + 1) << 24;
+        assert_eq!(
+            timer_at(&cfg, now, after(62 << 24)),
+            at(top(1000 + (62 << 24)))
+        );
+        for beyond in [63 << 24, 100 << 24, 1 << 40] {
+            assert_eq!(
+                timer_at(&cfg, now, after(beyond)),
+                at(top(1000 + (62 << 24))),
+                "{beyond}"
+            );
+        }
+        // Without a tick: exact.
+        let exact = TcpConfig {
+            timer_tick: SimDuration::ZERO,
+            ..TcpConfig::linux()
+        };
+        assert_eq!(timer_at(&exact, now, after(63)), at(1063));
+    }
 }

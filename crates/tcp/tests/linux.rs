@@ -971,6 +971,30 @@ fn keepalive_on(t: &mut Pair, c: SocketId) {
         .unwrap();
 }
 
+/// Linux do_tcp_setsockopt: TCP_KEEPIDLE, TCP_KEEPINTVL and TCP_KEEPCNT of 0 are EINVAL,
+/// each on its own; turning keep-alive off needs none of them.
+#[test]
+fn keepalive_settings_of_zero_are_invalid() {
+    let mut t = Pair::linux();
+    let (c, _s) = t.establish();
+    let zero = SimDuration::ZERO;
+    for (idle, interval, probes) in [
+        (Some(zero), Some(secs(1)), Some(3)),
+        (Some(secs(2)), Some(zero), Some(3)),
+        (Some(secs(2)), Some(secs(1)), Some(0)),
+    ] {
+        assert_eq!(
+            t.c.set_keepalive(t.now, c, true, idle, interval, probes),
+            Err(Errno::Invalid),
+            "{idle:?} {interval:?} {probes:?}"
+        );
+    }
+    assert_eq!(
+        t.c.set_keepalive(t.now, c, false, Some(zero), None, Some(0)),
+        Ok(())
+    );
+}
+
 /// Linux tcp_keepalive_timer and tcp_write_wakeup/tcp_xmit_probe_skb: after `idle` without a
 /// segment from the peer, a probe: an empty ACK with SEQ = SND.UNA − 1, which the peer
 /// answers with an ACK; the answer restarts the idle clock, so the next probe comes `idle`
@@ -1324,4 +1348,32 @@ fn after_a_resent_syn_ack_without_an_rtt_sample_the_servers_rto_is_three_seconds
         secs(3) <= rto && rto <= secs(3) + ms(256),
         "RTO after {rto}"
     );
+}
+
+/// Linux __tcp_oow_rate_limited (RFC 5961 §7): an out-of-window segment is answered at most
+/// once per tcp_invalid_ratelimit (500 ms), counted from the last answer: one 499 ms later
+/// is not answered, one exactly 500 ms after the answer is (`elapsed < rate_limit` limits).
+#[test]
+fn out_of_window_segments_are_answered_once_per_500_ms() {
+    let mut t = Pair::linux();
+    let (c, s) = t.establish();
+    t.s.send(t.now, s, b"x").unwrap();
+    let data = take_to_c(&mut t);
+    to_client(&mut t, &data[0]);
+    t.advance(ms(100));
+    let _ = t.c_read(c);
+    t.exchange();
+    let mut stray = data[0].clone();
+    stray.segment.seq = netsim_core::Seq(stray.segment.seq.0.wrapping_add(1 << 30));
+    stray.segment.payload = Vec::new();
+    let answers = |t: &mut Pair| {
+        to_client(t, &stray);
+        take_to_s(t).len()
+    };
+    assert_eq!(answers(&mut t), 1, "the first is answered");
+    t.advance(ms(499));
+    assert_eq!(answers(&mut t), 0, "499 ms later: rate-limited");
+    t.advance(ms(1));
+    assert_eq!(answers(&mut t), 1, "500 ms after the last answer");
+    assert_eq!(answers(&mut t), 0);
 }

@@ -314,9 +314,11 @@ fn listener_ignores_rst_and_answers_a_stray_ack_with_rst() {
 fn events_and_segments_drain_in_the_order_they_happened() {
     let mut t = Pair::linux();
     let (c, _s) = t.establish();
+    assert_eq!(t.c.counters().segments_sent, 2, "SYN and ACK");
     t.c.set_nodelay(c, true).unwrap();
     t.c.send(t.now, c, b"hello").unwrap();
     t.c.close(t.now, c).unwrap();
+    assert_eq!(t.c.counters().segments_sent, 4);
     let mut order = Vec::new();
     t.c.drain_in_order(|p| {
         order.push(match p {
