@@ -226,6 +226,8 @@ pub(crate) struct Tcb {
     snd_mss: u16,
     snd_wscale: u8,
     rcv_wscale: u8,
+    /// Both SYNs carried the window scale option (RFC 7323 §2.2), whatever the shifts.
+    ws_ok: bool,
     pub ts_on: bool,
     pub ts_recent: u32,
     pub ts_recent_at: SimTime,
@@ -375,6 +377,7 @@ impl Tcb {
             snd_mss: DEFAULT_MSS,
             snd_wscale: 0,
             rcv_wscale: 0,
+            ws_ok: false,
             ts_on: false,
             ts_recent: 0,
             ts_recent_at: now,
@@ -471,10 +474,12 @@ impl Tcb {
         let peer_mss = o.mss.unwrap_or(DEFAULT_MSS);
         match (cx.cfg.window_scale, o.window_scale) {
             (true, Some(shift)) => {
+                self.ws_ok = true;
                 self.snd_wscale = shift.min(MAX_WSCALE);
                 self.rcv_wscale = wscale_for(cx.cfg.rcv_buf_max);
             }
             _ => {
+                self.ws_ok = false;
                 self.snd_wscale = 0;
                 self.rcv_wscale = 0;
             }
@@ -624,9 +629,9 @@ impl Tcb {
         let mut options = TcpOptions::default();
         if syn {
             options.mss = Some(cx.cfg.mss);
-            // A SYN-ACK offers an option only if the SYN did (RFC 7323 §1.3, RFC 2018 §2).
-            let offer_ws =
-                cx.cfg.window_scale && (!ack || self.rcv_wscale > 0 || self.snd_wscale > 0);
+            // A SYN-ACK offers an option only if the SYN did (RFC 7323 §1.3, RFC 2018 §2),
+            // even when both shifts are 0 (Linux tcp_synack_options: wscale_ok).
+            let offer_ws = cx.cfg.window_scale && (!ack || self.ws_ok);
             if offer_ws {
                 options.window_scale = Some(wscale_for(cx.cfg.rcv_buf_max));
             }

@@ -87,6 +87,17 @@ fn window_scaling_only_when_both_sides_offer_it() {
         "{:?}",
         windows(&from_c)
     );
+
+    // Both offer it with shift 0 (buffers that fit 16 bits): the SYN-ACK still carries the
+    // option, since the SYN did (Linux tcp_synack_options tests wscale_ok, not the shift).
+    let server = netsim_tcp::TcpConfig {
+        rcv_buf: 65_535,
+        rcv_buf_max: 65_535,
+        ..linux(5000)
+    };
+    let mut t = Pair::new(linux(1000), server);
+    let (_, _, synack) = syn_edited(&mut t, |p| p.segment.options.window_scale = Some(0));
+    assert_eq!(synack.segment.options.window_scale, Some(0));
 }
 
 fn windows(ps: &[Packet]) -> Vec<u16> {

@@ -1077,6 +1077,29 @@ fn orphan_fin_wait_2_times_out_and_the_late_fin_gets_rst() {
     assert_eq!(t.s.table_sizes(), (0, 0));
 }
 
+/// Linux tcp_rcv_state_process (FIN_WAIT1 → FIN_WAIT2 of a socket that is not SOCK_DEAD):
+/// after shutdown(SHUT_WR) the application still holds the socket, so FIN_WAIT_2 has no
+/// timer and waits for the peer's FIN as long as it takes; the peer's data still arrives.
+#[test]
+fn a_half_closed_socket_waits_in_fin_wait_2_without_a_timeout() {
+    let mut t = Pair::linux();
+    let (c, s) = t.establish();
+    assert_eq!(t.c.counters().established, 1);
+    t.c.shutdown(t.now, c).unwrap();
+    assert_eq!(t.deliver_to_s(), ["F."]);
+    t.advance(ms(40));
+    assert_eq!(t.deliver_to_c(), ["."], "the delayed ACK of the FIN");
+    assert_eq!(t.c.state_of(c), Ok(State::FinWait2));
+    t.advance(secs(2 * 3600));
+    assert_eq!(t.c.state_of(c), Ok(State::FinWait2));
+    assert!(!noted(&t.c_log, Note::FinWait2Timeout));
+    t.s.send(t.now, s, b"late").unwrap();
+    t.s.close(t.now, s).unwrap();
+    t.exchange();
+    assert_eq!(t.c_read(c).0, b"late");
+    assert_eq!(t.c.table_sizes(), (0, 1), "TIME_WAIT after the peer's FIN");
+}
+
 /// Data that arrives with (or just before) the peer's FIN stays readable after the connection
 /// has moved on to TIME_WAIT, as on Linux (the socket outlives its connection until close()).
 #[test]

@@ -1377,3 +1377,49 @@ fn out_of_window_segments_are_answered_once_per_500_ms() {
     assert_eq!(answers(&mut t), 1, "500 ms after the last answer");
     assert_eq!(answers(&mut t), 0);
 }
+
+/// Linux __tcp_select_window: a scaled window (shift 7 here) is rounded up to the next
+/// 128 bytes when the buffer has room for that, so it is not scaled away: the handshake's ACK
+/// offers 64 240 bytes as 502 (FINDINGS 1f: `win 63` for 64 240 at shift 10). When the
+/// window is all the free space, rounding up would offer more than is free, so it is rounded
+/// down: 5 900 bytes free of a 10 000-byte buffer are 46 units. RFC rules always round down
+/// (130 972 bytes free are 1 023 units).
+#[test]
+fn a_scaled_window_is_rounded_up_only_when_the_buffer_has_room() {
+    let mut t = Pair::linux();
+    t.s.listen(t.now, PORT, 8).unwrap();
+    t.c.connect(t.now, server_addr(), Bind::default()).unwrap();
+    assert_eq!(arrive_at_s(&mut t, ms(1)), ["S"]);
+    assert_eq!(arrive_at_c(&mut t, ms(1)), ["S."]);
+    let ack = take_to_s(&mut t);
+    assert_eq!(windows_of(&ack), [502]);
+
+    let small = TcpConfig {
+        rcv_buf: 10_000,
+        ..linux(5000)
+    };
+    for (name, server, sends, window) in [
+        ("linux, small buffer", small, &[100, 1000, 3000][..], 46),
+        ("rfc", rfc_rules(5000), &[100][..], 1023),
+    ] {
+        let mut t = Pair::new(linux(1000), server);
+        let (c, _s) = t.establish();
+        let mut acks = Vec::new();
+        for &n in sends {
+            t.c.send(t.now, c, &vec![1; n]).unwrap();
+            for p in take_to_s(&mut t) {
+                to_server(&mut t, &p);
+            }
+            t.advance(ms(50));
+            acks = take_to_c(&mut t);
+            for p in &acks {
+                to_client(&mut t, p);
+            }
+        }
+        assert_eq!(windows_of(&acks).last(), Some(&window), "{name}");
+    }
+}
+
+fn windows_of(ps: &[Packet]) -> Vec<u16> {
+    ps.iter().map(|p| p.segment.window).collect()
+}

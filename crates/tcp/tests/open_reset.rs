@@ -598,8 +598,10 @@ fn abort_sends_rst_skips_time_wait_and_resets_the_peer() {
         let (fd, peer) = (sc.fd.unwrap(), sc.peer.unwrap());
         assert_eq!(conn_states(&t.c), [state]);
         assert_eq!(conn_states(&t.s), [peer_state]);
+        let resets = t.c.counters().resets_sent;
         t.c.abort(t.now, fd).unwrap();
         t.collect();
+        assert_eq!(t.c.counters().resets_sent, resets + 1, "{state}");
         assert!(noted(&t.c_log, Note::Abort), "{state}");
         assert!(path(&t.c_log).ends_with(&[state, "CLOSED"]), "{state}");
         assert_eq!(t.c.table_sizes(), (0, 0), "{state}: no TIME_WAIT");

@@ -1087,3 +1087,27 @@ fn state_counts_tell_each_state_and_count_time_wait_from_the_table() {
         assert_eq!(counts.iter().sum::<u32>() - listening, live + tw);
     }
 }
+
+/// Linux tcp_timewait_state_process / tcp_v4_timewait_ack: TIME_WAIT answers a resent FIN
+/// with the window the connection last offered (tw_rcv_wnd, scaled as before), not a zero
+/// or empty one.
+#[test]
+fn time_wait_answers_with_the_window_the_connection_last_offered() {
+    let mut t = Pair::linux();
+    let (c, s) = t.establish();
+    t.c.close(t.now, c).unwrap();
+    t.exchange();
+    t.s.close(t.now, s).unwrap();
+    t.collect();
+    let fin = std::mem::take(&mut t.to_c);
+    assert_eq!(fin.len(), 1);
+    deliver_late_to_c(&mut t, &fin);
+    let last_ack = take_to_s(&mut t);
+    assert_eq!(last_ack.len(), 1);
+    assert_eq!(t.c.table_sizes(), (0, 1), "the client is in TIME_WAIT");
+    deliver_late_to_c(&mut t, &fin);
+    let again = take_to_s(&mut t);
+    assert_eq!(again.len(), 1);
+    assert_eq!(again[0].window, last_ack[0].window);
+    assert!(again[0].window > 1, "{}", again[0].window);
+}
