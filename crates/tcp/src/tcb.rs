@@ -239,7 +239,8 @@ pub(crate) struct Tcb {
     rtt: Rtt,
     /// RFC 6298 §3's one timed segment: (end, send time).
     rtt_timed: Option<(Seq, SimTime)>,
-    /// When our SYN (or SYN-ACK) was first sent.
+    /// When the block was made: an active open sends its SYN then (the handshake's RTT
+    /// sample is timed from it; only SYN_SENT takes that sample).
     syn_sent_at: SimTime,
     /// Timeouts since the last forward progress (Linux icsk_retransmits).
     retransmits: u32,
@@ -546,18 +547,10 @@ impl Tcb {
                 // Linux tcp_fin_timeout: an orphan does not wait forever for the peer's FIN.
                 self.fin_wait_2_at = Some(cx.now + cx.cfg.fin_timeout);
             }
-            State::Closed | State::TimeWait | State::Listen => self.clear_timers(),
+            // CLOSED, TIME_WAIT and LISTEN (an embryonic connection reset) need no timers:
+            // the stack retires the block at once (a TIME_WAIT entry has its own).
             _ => {}
         }
-    }
-
-    fn clear_timers(&mut self) {
-        self.rtx_at = None;
-        self.persist_at = None;
-        self.acks.timer = None;
-        self.acks.comp_timer = None;
-        self.fin_wait_2_at = None;
-        self.keepalive_at = None;
     }
 
     /// Reports an error to the application and closes (RST received, timeout, refusal).
@@ -691,9 +684,6 @@ impl Tcb {
         } else {
             TcpFlags::SYN
         };
-        if self.retransmits == 0 {
-            self.syn_sent_at = cx.now;
-        }
         self.emit(cx, flags, self.iss, Vec::new());
         self.snd_nxt = self.iss.add(1);
         if self.rtx_at.is_none() {

@@ -1121,3 +1121,26 @@ fn data_arriving_with_the_fin_stays_readable_after_time_wait() {
     let mut rest = Vec::new();
     assert_eq!(t.c.recv(t.now, c, &mut rest, 100), Ok(Received::Eof));
 }
+
+/// RFC 9293 §3.10.2 (SEND in SYN-SENT: "queue the data for transmission after entering
+/// ESTABLISHED"): data written during the handshake waits for it: the SYN and its
+/// retransmission go alone, and the data goes once the SYN-ACK is in.
+#[test]
+fn data_written_in_syn_sent_waits_for_the_handshake() {
+    let mut t = Pair::linux();
+    let listener = t.s.listen(t.now, PORT, 8).unwrap();
+    let c =
+        t.c.connect(t.now, server_addr(), netsim_tcp::Bind::default())
+            .unwrap();
+    assert_eq!(t.c.send(t.now, c, b"early bird"), Ok(10));
+    assert_eq!(t.lose_to_s(), ["S"]);
+    t.advance(secs(1) + ms(100));
+    assert_eq!(t.deliver_to_s(), ["S"], "the SYN again, alone");
+    assert_eq!(t.deliver_to_c(), ["S."]);
+    // Linux tcp_rcv_synsent_state_process: with a write pending, the ACK of the SYN-ACK
+    // rides on the data.
+    assert_eq!(t.pending_to_s(), ["P. 10"]);
+    t.exchange();
+    let (s, _) = t.s.accept(t.now, listener).unwrap().expect("accepted");
+    assert_eq!(t.s_read(s).0, b"early bird");
+}

@@ -1423,3 +1423,35 @@ fn a_scaled_window_is_rounded_up_only_when_the_buffer_has_room() {
 fn windows_of(ps: &[Packet]) -> Vec<u16> {
     ps.iter().map(|p| p.segment.window).collect()
 }
+
+/// The SACK blocks a data segment carries (Linux tcp_established_options): what fits beside
+/// the data within the MSS the segment was cut for, at most 3 beside timestamps: none on a
+/// full segment, 2 when 20 bytes are spare (4 + 2 × 8), all 3 on a small one. (Linux cuts
+/// the data shorter instead, tcp_current_mss: a difference listed in the conformance notes.)
+#[test]
+fn a_data_segment_carries_the_sack_blocks_that_fit_beside_its_data() {
+    let mut t = Pair::linux();
+    let (c, s) = t.establish();
+    let segs = flight(&mut t, c, 7, MSS);
+    for i in [1, 3, 5, 6] {
+        to_server(&mut t, &segs[i]);
+    }
+    t.advance(ms(5)); // the compressed fourth duplicate ACK
+    let dupacks = take_to_c(&mut t);
+    assert_eq!(
+        blocks(dupacks.last().unwrap(), &segs),
+        [(5, 7), (3, 4), (1, 2)]
+    );
+    t.s.set_nodelay(s, true).unwrap();
+    for (len, carried) in [(MSS, 0), (MSS - 20, 2), (100, 3)] {
+        t.s.send(t.now, s, &vec![9; len]).unwrap();
+        let out = take_to_c(&mut t);
+        assert_eq!(out.len(), 1);
+        assert_eq!(out[0].segment.payload.len(), len);
+        assert_eq!(
+            out[0].segment.options.sack.as_slice().len(),
+            carried,
+            "{len} bytes"
+        );
+    }
+}
