@@ -215,6 +215,9 @@ pub(crate) struct Tcb {
     pub fin_received: bool,
     /// RCV.NXT our last ACK carried (Linux rcv_wup).
     last_ack_sent: Seq,
+    /// The right edge of the window we advertised last (RCV.NXT + RCV.WND then; Linux
+    /// rcv_wup + rcv_wnd).
+    rcv_adv: Seq,
     /// The most we offer (Linux rcv_ssthresh): grows with the data received.
     rcv_wnd_limit: u32,
     /// SACK blocks we report, most recent first (RFC 2018 §4; Linux selective_acks).
@@ -372,6 +375,7 @@ impl Tcb {
             ooo_fin: None,
             fin_received: false,
             last_ack_sent: Seq(0),
+            rcv_adv: Seq(0),
             rcv_wnd_limit: cfg.rcv_buf,
             rcv_sacks: Vec::new(),
             dsack: None,
@@ -644,8 +648,11 @@ impl Tcb {
         if ack && !syn && self.sack_ok {
             options.sack = self.sack_blocks(offer_ts, payload.len());
         }
+        let window = self.window_field(cx.cfg, syn);
         if ack {
             self.last_ack_sent = self.rcv_nxt;
+            let scale = if syn { 0 } else { self.rcv_wscale };
+            self.rcv_adv = self.rcv_nxt.add(u32::from(window) << scale);
             self.ack_now = false;
             self.dsack = None;
             self.acks.sent();
@@ -654,7 +661,7 @@ impl Tcb {
             seq,
             ack: if ack { self.rcv_nxt } else { Seq(0) },
             flags,
-            window: self.window_field(cx.cfg, syn),
+            window,
             options,
             payload,
             ..Segment::default()
@@ -853,8 +860,12 @@ impl Tcb {
         }
         self.acks.data_sent(cx.now);
         // Linux tcp_event_new_data_sent: the first segment in flight starts the RTO (a
-        // pending probe is replaced by it too).
-        if first_in_flight || self.rtx_at.is_none() || self.rtx_kind == RtxTimer::Probe {
+        // pending probe is replaced by it too). Nothing in flight means no timer armed.
+        debug_assert!(
+            !first_in_flight || self.rtx_at.is_none(),
+            "a timer with nothing out"
+        );
+        if self.rtx_at.is_none() || self.rtx_kind == RtxTimer::Probe {
             self.arm(cx, RtxTimer::Rto, self.rtt.rto());
         }
         self.persist_at = None;
@@ -961,11 +972,10 @@ impl Tcb {
     /// peer's delayed ACK; plus 2 ms otherwise), or at the RTO if that comes first. Returns
     /// whether a probe was scheduled.
     fn schedule_loss_probe(&mut self, cx: &Cx<'_>, advancing_rto: bool) -> bool {
+        // (A SYN is not in the retransmission queue: no probe during the handshake.)
         if !(cx.cfg.tail_loss_probe && self.sack_ok)
             || self.rtx.is_empty()
             || self.ca != CaState::Open
-            || self.state == State::SynSent
-            || self.state == State::SynReceived
         {
             return false;
         }
@@ -1040,9 +1050,8 @@ impl Tcb {
             }
             return Ok(0);
         }
-        let before = self.rcv_wnd(cx.cfg);
         out.extend(self.rcv_buf.drain(..n));
-        if !self.state.is_synchronized() || self.state == State::SynReceived {
+        if !self.state.is_synchronized() {
             return Ok(n);
         }
         // Linux tcp_cleanup_rbuf: an owed ACK goes now if the read emptied the buffer of
@@ -1052,11 +1061,13 @@ impl Tcb {
             self.send_ack(cx);
             return Ok(n);
         }
-        // Receiver SWS avoidance (RFC 9293 §3.8.6.2.2): announce the opened window once it
-        // grew by at least min(buffer / 2, MSS).
-        let grown = self.rcv_wnd(cx.cfg) - before;
+        // Receiver SWS avoidance (RFC 9293 §3.8.6.2.2): the right edge advertised last stays
+        // until the window would grow past it by at least min(buffer / 2, MSS); a window
+        // update goes then, if what is left of the advertised one is below that.
+        let advertised = self.rcv_adv.diff(self.rcv_nxt).max(0) as u32;
         let threshold = (cx.cfg.rcv_buf / 2).min(u32::from(cx.cfg.mss));
-        let was_small = before < threshold;
+        let was_small = advertised < threshold;
+        let grown = self.rcv_wnd(cx.cfg).saturating_sub(advertised);
         if !self.fin_received && was_small && grown >= threshold {
             self.send_ack(cx);
         }

@@ -1144,3 +1144,111 @@ fn data_written_in_syn_sent_waits_for_the_handshake() {
     let (s, _) = t.s.accept(t.now, listener).unwrap().expect("accepted");
     assert_eq!(t.s_read(s).0, b"early bird");
 }
+
+/// close() with data still queued (more than the initial window of 10 segments): the FIN
+/// rides on the last segment only (RFC 9293 §3.10.4: the FIN follows all queued data), and
+/// when that segment is lost the timeout resends it with its FIN, counted as a FIN
+/// retransmission.
+#[test]
+fn close_with_data_queued_puts_the_fin_on_the_last_segment() {
+    let mut t = Pair::linux();
+    let (c, _s) = t.establish();
+    t.c.send(t.now, c, &[3; 20_000]).unwrap();
+    t.c.close(t.now, c).unwrap();
+    let mut sent = Vec::new();
+    for _ in 0..10 {
+        let out = take_to_s(&mut t);
+        if out.is_empty() {
+            break;
+        }
+        let last = out.last().unwrap().clone();
+        let fin = last.segment.flags.contains(netsim_core::TcpFlags::FIN);
+        for p in &out {
+            if p.segment.seq != last.segment.seq || !fin {
+                to_server(&mut t, p); // everything arrives but a segment with the FIN
+            }
+        }
+        sent.extend(out);
+        t.advance(ms(50));
+        for a in take_to_c(&mut t) {
+            to_client(&mut t, &a);
+        }
+    }
+    let fins: Vec<usize> = sent
+        .iter()
+        .enumerate()
+        .filter(|(_, p)| p.segment.flags.contains(netsim_core::TcpFlags::FIN))
+        .map(|(i, _)| i)
+        .collect();
+    assert_eq!(fins, [sent.len() - 1], "{:?}", summaries(&sent));
+    let last = &sent[sent.len() - 1];
+    assert_eq!(
+        last.segment.payload.len(),
+        20_000 % 1448,
+        "data and FIN together"
+    );
+    let mut resent = Vec::new();
+    for _ in 0..200 {
+        t.advance(ms(10));
+        resent = take_to_s(&mut t);
+        if !resent.is_empty() {
+            break;
+        }
+    }
+    assert_eq!(
+        seqs(&resent)[..1],
+        [last.segment.seq.0],
+        "{:?}",
+        summaries(&resent)
+    );
+    assert_eq!(t.c.counters().fin_retransmits, 1);
+}
+
+/// RFC 6298 §5.1 (Linux tcp_event_new_data_sent): new data sent while earlier data is
+/// outstanding does not restart the retransmission timer: with both segments lost, the
+/// first goes again 200 ms after it was sent, not 200 ms after the second.
+#[test]
+fn new_data_does_not_restart_a_running_retransmission_timer() {
+    let mut t = Pair::new(rfc_rules(1000), rfc_rules(5000));
+    let (c, _s) = t.establish();
+    t.c.set_nodelay(c, true).unwrap();
+    let start = t.now;
+    t.c.send(t.now, c, &[1; 100]).unwrap();
+    assert_eq!(t.lose_to_s(), ["P. 100"]);
+    t.advance(ms(100));
+    t.c.send(t.now, c, &[2; 100]).unwrap();
+    assert_eq!(t.lose_to_s(), ["P. 100"]);
+    t.advance(ms(99));
+    assert!(t.pending_to_s().is_empty());
+    t.advance(ms(1));
+    assert_eq!(t.now, start + ms(200));
+    let resent = take_to_s(&mut t);
+    assert_eq!(seqs(&resent), [1001], "{:?}", summaries(&resent));
+}
+
+/// Receiver SWS avoidance (RFC 9293 §3.8.6.2.2): with the window nearly closed, a read that
+/// frees less than min(buffer / 2, MSS) announces nothing; the read that brings the freed
+/// space to an MSS sends the window update.
+#[test]
+fn a_window_update_waits_until_an_mss_is_free() {
+    let server = netsim_tcp::TcpConfig {
+        rcv_buf: 4 * 1460,
+        rcv_buf_max: 4 * 1460,
+        delayed_ack: None,
+        ..linux(5000)
+    };
+    let mut t = Pair::new(linux(1000), server);
+    let (c, s) = t.establish();
+    t.c.send(t.now, c, &[1; 8 * 1448]).unwrap();
+    t.exchange();
+    assert_eq!(t.c.unacked(c), 4 * 1448, "the window is full");
+    let mut buf = Vec::new();
+    assert_eq!(t.s.recv(t.now, s, &mut buf, 1000), Ok(Received::Data(1000)));
+    assert_eq!(
+        t.pending_to_c(),
+        Vec::<String>::new(),
+        "1 000 bytes free: no update"
+    );
+    assert_eq!(t.s.recv(t.now, s, &mut buf, 500), Ok(Received::Data(500)));
+    assert_eq!(t.pending_to_c(), ["."], "1 500 bytes free: the update");
+}

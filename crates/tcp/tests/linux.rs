@@ -1455,3 +1455,28 @@ fn a_data_segment_carries_the_sack_blocks_that_fit_beside_its_data() {
         );
     }
 }
+
+/// Linux tcp_schedule_loss_probe: no loss probe outside TCP_CA_Open. In SACK recovery whose
+/// retransmission is lost too, nothing goes until the RTO (the probe would resend the last
+/// segment 2·SRTT after the last ACK).
+#[test]
+fn no_loss_probe_during_recovery() {
+    let one_way = ms(10);
+    let (mut t, c, _s) = connected(linux(1000), linux(5000), one_way);
+    let segs = flight(&mut t, c, 6, MSS);
+    t.advance(one_way);
+    for p in &segs[1..] {
+        to_server(&mut t, p);
+    }
+    t.advance(ms(2)); // the compressed SACK
+    assert_eq!(arrive_at_c(&mut t, one_way).len(), 4);
+    let resent = take_to_s(&mut t);
+    assert_eq!(seqs(&resent), seqs(&segs[..1]), "the hole, at once");
+    assert_eq!(t.c.counters().recoveries, 1);
+    let next = client_speaks_after(&mut t, secs(2));
+    assert!(next >= ms(200), "the RTO, after {next}");
+    assert_eq!(
+        (t.c.counters().loss_probes, t.c.counters().timeouts),
+        (0, 1)
+    );
+}
