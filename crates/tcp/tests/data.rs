@@ -1251,4 +1251,31 @@ fn a_window_update_waits_until_an_mss_is_free() {
     );
     assert_eq!(t.s.recv(t.now, s, &mut buf, 500), Ok(Received::Data(500)));
     assert_eq!(t.pending_to_c(), ["."], "1 500 bytes free: the update");
+
+    // A buffer smaller than two segments: half the buffer is the threshold.
+    let server = netsim_tcp::TcpConfig {
+        rcv_buf: 2000,
+        rcv_buf_max: 2000,
+        delayed_ack: None,
+        ..linux(5000)
+    };
+    let mut t = Pair::new(linux(1000), server);
+    let (c, s) = t.establish();
+    t.c.send(t.now, c, &[1; 4000]).unwrap();
+    t.exchange();
+    // The server took one segment (1 448 bytes); the 552 bytes left are too few for the
+    // client to send into (sender SWS avoidance), so the advertised edge stays there.
+    assert_eq!(t.c.unacked(c), 4000 - 1448);
+    assert_eq!(t.s.recv(t.now, s, &mut buf, 999), Ok(Received::Data(999)));
+    assert_eq!(
+        t.pending_to_c(),
+        Vec::<String>::new(),
+        "1 551 bytes free, 999 past the advertised edge"
+    );
+    assert_eq!(t.s.recv(t.now, s, &mut buf, 1), Ok(Received::Data(1)));
+    assert_eq!(
+        t.pending_to_c(),
+        ["."],
+        "1 000 past the edge: half the buffer"
+    );
 }

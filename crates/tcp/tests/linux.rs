@@ -1480,3 +1480,42 @@ fn no_loss_probe_during_recovery() {
         (0, 1)
     );
 }
+
+/// RFC 6937 (PRR; Linux tcp_cwnd_reduction): in recovery the sender sends about
+/// ssthresh / prior cwnd (one half, Reno) of what is delivered, retransmissions and new
+/// data alike. Ten segments out, the first lost, more data waiting: the first two SACKs let
+/// out a new segment each (pipe shrinks, cwnd untouched), the third starts recovery and
+/// resends the hole; the seven SACKs of recovery let out three segments in all, the hole and
+/// two new ones, every second delivery.
+#[test]
+fn prr_counts_new_data_sent_in_recovery() {
+    let one_way = ms(10);
+    let (mut t, c, _s) = connected(linux(1000), linux(5000), one_way);
+    t.c.set_nodelay(c, true).unwrap();
+    t.c.send(t.now, c, &[4; 20 * MSS]).unwrap();
+    let segs = take_to_s(&mut t);
+    assert_eq!(segs.len(), 10, "the initial window");
+    t.advance(one_way);
+    let mut acks = Vec::new();
+    for p in &segs[1..] {
+        to_server(&mut t, p);
+        acks.extend(take_to_c(&mut t));
+        t.advance(ms(1));
+        acks.extend(take_to_c(&mut t));
+    }
+    t.advance(one_way);
+    let mut before = Vec::new();
+    let mut during = Vec::new();
+    for a in &acks {
+        let in_recovery = t.c.counters().recoveries == 1;
+        to_client(&mut t, a);
+        let out = take_to_s(&mut t).len();
+        if in_recovery || t.c.counters().recoveries == 1 {
+            during.push(out);
+        } else {
+            before.push(out);
+        }
+    }
+    assert_eq!(before, [1, 1], "new data before recovery");
+    assert_eq!(during, [1, 0, 1, 0, 1, 0, 0]);
+}
