@@ -1094,10 +1094,18 @@ fn a_half_closed_socket_waits_in_fin_wait_2_without_a_timeout() {
     assert_eq!(t.c.state_of(c), Ok(State::FinWait2));
     assert!(!noted(&t.c_log, Note::FinWait2Timeout));
     t.s.send(t.now, s, b"late").unwrap();
-    t.s.close(t.now, s).unwrap();
     t.exchange();
     assert_eq!(t.c_read(c).0, b"late");
-    assert_eq!(t.c.table_sizes(), (0, 1), "TIME_WAIT after the peer's FIN");
+    // close() now makes it an orphan: the FIN_WAIT_2 timer starts then (Linux tcp_close
+    // arms tcp_fin_time for a socket already in FIN_WAIT_2).
+    t.c.close(t.now, c).unwrap();
+    let closed = t.now;
+    t.advance(secs(60) - ms(1));
+    assert_eq!(t.c.state_counts()[State::FinWait2 as usize], 1);
+    t.advance(ms(1));
+    assert!(noted(&t.c_log, Note::FinWait2Timeout));
+    assert_eq!(t.now - closed, secs(60));
+    assert_eq!(t.c.table_sizes(), (0, 0));
 }
 
 /// Data that arrives with (or just before) the peer's FIN stays readable after the connection
@@ -1277,5 +1285,37 @@ fn a_window_update_waits_until_an_mss_is_free() {
         t.pending_to_c(),
         ["."],
         "1 000 past the edge: half the buffer"
+    );
+}
+
+/// A connection that times out (RFC 9293 §3.8.3's R2; ETIMEDOUT) sends nothing more, even
+/// when its delayed-ACK timer falls due at the same instant: the data retries run out 600 ms
+/// after the first send (RTO 200 ms, then 400 ms; `data_retries: 1`), and the peer's data
+/// arrived 40 ms before, so an ACK is owed then too.
+#[test]
+fn a_connection_that_times_out_sends_no_ack_it_owed() {
+    let client = netsim_tcp::TcpConfig {
+        data_retries: 1,
+        ..rfc_rules(1000)
+    };
+    let mut t = Pair::new(client, rfc_rules(5000));
+    let (c, s) = t.establish();
+    t.c.set_nodelay(c, true).unwrap();
+    let start = t.now;
+    t.c.send(t.now, c, &[1; 100]).unwrap();
+    assert_eq!(t.lose_to_s(), ["P. 100"]);
+    t.advance(ms(200));
+    assert_eq!(t.lose_to_s(), ["P. 100"], "the first timeout");
+    t.advance(ms(360));
+    t.s.send(t.now, s, b"reply").unwrap();
+    assert_eq!(t.deliver_to_c(), ["P. 5"]);
+    assert_eq!(t.pending_to_s(), Vec::<String>::new(), "the ACK is delayed");
+    t.advance(ms(40));
+    assert_eq!(t.now - start, ms(600));
+    assert_eq!(errors(&t.c_log), ["ETIMEDOUT"]);
+    assert_eq!(
+        t.pending_to_s(),
+        Vec::<String>::new(),
+        "nothing after the timeout"
     );
 }

@@ -1519,3 +1519,53 @@ fn prr_counts_new_data_sent_in_recovery() {
     assert_eq!(before, [1, 1], "new data before recovery");
     assert_eq!(during, [1, 0, 1, 0, 1, 0, 0]);
 }
+
+/// Linux tcp_write_timeout (tcp_retries2 = 15, retransmits_timed_out): data that is never
+/// acknowledged ends the connection with ETIMEDOUT once the back-off of 15 retransmissions
+/// from a 200 ms RTO has passed (924.6 s; RTO capped at 120 s), on the passive side as on
+/// the active one; no RST goes.
+#[test]
+fn unacknowledged_data_times_out_after_fifteen_retransmissions() {
+    let one_way = ms(1);
+    let (mut t, _c, s) = connected(linux(1000), linux(5000), one_way);
+    t.s.send(t.now, s, &[1; 100]).unwrap();
+    let start = t.now;
+    let mut resends = 0;
+    let mut timed_out_at = None;
+    while t.now - start < secs(1000) {
+        t.advance(ms(100));
+        let lost = t.lose_to_c();
+        assert!(lost.iter().all(|l| l == "P. 100"), "{lost:?}");
+        resends += lost.len();
+        if timed_out_at.is_none() && !errors(&t.s_log).is_empty() {
+            timed_out_at = Some(t.now - start);
+        }
+    }
+    let took = timed_out_at.expect("a timeout");
+    assert_eq!(errors(&t.s_log), ["ETIMEDOUT"]);
+    assert!(
+        secs(924) <= took && took <= secs(940),
+        "timed out after {took} and {resends} resends"
+    );
+    // The first send, the loss probe and 15 timeouts (the probe is not a timeout).
+    assert_eq!(resends, 17);
+    assert_eq!(t.s.state_of(s), Ok(State::Closed));
+}
+
+/// Linux tcp_keepalive_timer skips SYN_SENT (TCPF_SYN_SENT): keep-alive set on a connecting
+/// socket sends no probe while the SYN goes unanswered; only SYNs go.
+#[test]
+fn keepalive_sends_no_probe_in_syn_sent() {
+    let mut t = Pair::linux();
+    let c = t.c.connect(t.now, server_addr(), Bind::default()).unwrap();
+    t.c.set_keepalive(t.now, c, true, Some(secs(2)), Some(secs(1)), Some(3))
+        .unwrap();
+    let mut sent = Vec::new();
+    for _ in 0..100 {
+        t.advance(ms(100));
+        sent.extend(t.lose_to_s());
+    }
+    // SYNs at 0, 1, 2, 3, 4 (linear timeouts), 5 and 7 s.
+    assert_eq!(sent, ["S"; 7]);
+    assert_eq!(t.c.counters().keepalive_probes, 0);
+}
