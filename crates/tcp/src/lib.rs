@@ -25,4 +25,4 @@ pub use errno::Errno;
 pub use event::{ConnKey, Note, Resent, SocketEvent, SocketId, TcpEvent};
 pub use stack::{Bind, Listen, Produced, Received, TcpStack};
 pub use state::State;
-pub use tcb::{Counters, Outgoing};
+pub use tcb::{Counters, Outgoing, TcpInfo};

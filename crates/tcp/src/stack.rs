@@ -13,7 +13,7 @@ use crate::config::{IsnMode, TcpConfig};
 use crate::errno::Errno;
 use crate::event::{ConnKey, Note, SocketEvent, SocketId, TcpEvent};
 use crate::state::State;
-use crate::tcb::{Counters, Cx, Outgoing, Tcb};
+use crate::tcb::{Counters, Cx, Outgoing, Tcb, TcpInfo};
 use crate::timewait::{TimeWait, TwAfter, TwTimestamps};
 
 /// One thing the stack produced, for [`TcpStack::drain_in_order`].
@@ -1306,6 +1306,15 @@ impl TcpStack {
         match self.sock(fd) {
             Ok(Sock::Conn(idx)) => self.conns.get(idx).map_or(0, Tcb::unacked),
             _ => 0,
+        }
+    }
+
+    /// The congestion state of the connection behind a socket (Linux getsockopt TCP_INFO),
+    /// or None when there is no connection.
+    pub fn info(&self, fd: SocketId) -> Option<TcpInfo> {
+        match self.sock(fd) {
+            Ok(Sock::Conn(idx)) => self.conns.get(idx).map(Tcb::info),
+            _ => None,
         }
     }
 

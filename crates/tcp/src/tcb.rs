@@ -145,6 +145,27 @@ pub(crate) fn wscale_for(buf: u32) -> u8 {
     shift
 }
 
+/// What the sender's congestion state is, as Linux's TCP_INFO reports it (tcpi_snd_cwnd,
+/// tcpi_snd_ssthresh, tcpi_ca_state, tcpi_rto, tcpi_rtt): for tests and reports.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct TcpInfo {
+    /// Congestion window, bytes.
+    pub cwnd: u32,
+    /// Slow-start threshold, bytes (u32::MAX until the first loss).
+    pub ssthresh: u32,
+    /// The MSS segments are cut to, bytes.
+    pub snd_mss: u16,
+    /// In fast recovery (Linux TCP_CA_Recovery).
+    pub in_recovery: bool,
+    /// After a retransmission timeout, until what was outstanding then is acknowledged
+    /// (Linux TCP_CA_Loss).
+    pub in_loss: bool,
+    /// The retransmission timeout now, back-off included.
+    pub rto: SimDuration,
+    /// The smoothed RTT, once measured.
+    pub srtt: Option<SimDuration>,
+}
+
 /// Loss-recovery state of the sender (Linux icsk_ca_state; Disorder is Open here).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
 enum CaState {
@@ -713,6 +734,19 @@ impl Tcb {
 
     fn data_end(&self) -> Seq {
         self.data_base.add(self.snd_buf.len() as u32)
+    }
+
+    /// The sender's congestion state (Linux TCP_INFO).
+    pub(crate) fn info(&self) -> TcpInfo {
+        TcpInfo {
+            cwnd: self.cwnd,
+            ssthresh: self.ssthresh,
+            snd_mss: self.snd_mss,
+            in_recovery: self.ca == CaState::Recovery,
+            in_loss: self.ca == CaState::Loss,
+            rto: self.rtt.rto(),
+            srtt: self.rtt.srtt(),
+        }
     }
 
     /// Bytes queued by the application and not sent yet.
@@ -1313,7 +1347,21 @@ impl Tcb {
     /// segment not SACKed is lost; cwnd is one segment; recovery waits for SND.NXT.
     fn enter_loss(&mut self, cx: &mut Cx<'_>) {
         let mss = u32::from(self.snd_mss);
-        if self.ca != CaState::Loss || self.retransmits <= 1 || self.snd_una.ge(self.high_seq) {
+        // Whether this timeout lowers ssthresh. Linux (tcp_enter_loss): from Open, once the
+        // previous episode's data is all acknowledged, or on the first timeout of a Loss
+        // episode; not in fast recovery, which lowered it already. RFC 5681 §3.1 (4): on the
+        // first timeout of a segment, recovery or not; a later timeout of the same segment
+        // finds the same FlightSize (nothing new goes while it is out), so lowering again
+        // gives the same value and NewReno needs no test.
+        let new_episode = match cx.cfg.congestion {
+            Congestion::LinuxReno => {
+                self.ca == CaState::Open
+                    || self.snd_una.ge(self.high_seq)
+                    || (self.ca == CaState::Loss && self.retransmits <= 1)
+            }
+            Congestion::NewReno => true,
+        };
+        if new_episode {
             self.ssthresh = self.loss_ssthresh(cx.cfg);
         }
         self.rtx.mark_all_lost();

@@ -1473,12 +1473,72 @@ fn no_loss_probe_during_recovery() {
     let resent = take_to_s(&mut t);
     assert_eq!(seqs(&resent), seqs(&segs[..1]), "the hole, at once");
     assert_eq!(t.c.counters().recoveries, 1);
+    let in_recovery = t.c.info(c).unwrap();
+    assert!(in_recovery.in_recovery);
+    assert_eq!(in_recovery.ssthresh, 5 * MSS as u32, "half of 10 segments");
     let next = client_speaks_after(&mut t, secs(2));
     assert!(next >= ms(200), "the RTO, after {next}");
     assert_eq!(
         (t.c.counters().loss_probes, t.c.counters().timeouts),
         (0, 1)
     );
+    // Linux tcp_enter_loss: a timeout in fast recovery does not lower ssthresh again (the
+    // recovery did); nor does the second timeout of the same episode. cwnd is one segment.
+    let after = t.c.info(c).unwrap();
+    assert!(after.in_loss);
+    assert_eq!((after.cwnd, after.ssthresh), (MSS as u32, 5 * MSS as u32));
+    assert_eq!(t.lose_to_s().len(), 1);
+    client_speaks_after(&mut t, secs(2));
+    let again = t.c.info(c).unwrap();
+    assert_eq!((again.cwnd, again.ssthresh), (MSS as u32, 5 * MSS as u32));
+    assert_eq!(t.c.counters().timeouts, 2);
+}
+
+/// Linux tcp_enter_loss and tcp_reno_ssthresh: a timeout from the open state halves cwnd
+/// into ssthresh, at least two segments: 10 segments out give 5; with 2 out (an initial
+/// window of 2), 2, not 1. RFC 5681 §3.1 (4) (NewReno, the rfc rules): half the flight,
+/// at least two segments. A second timeout of the same data lowers nothing.
+#[test]
+fn a_timeout_halves_the_window_into_ssthresh_at_least_two_segments() {
+    let small = TcpConfig {
+        initial_cwnd_segments: 2,
+        ..linux(1000)
+    };
+    let small_rfc = TcpConfig {
+        initial_cwnd_segments: 2,
+        ..rfc_rules(1000)
+    };
+    for (name, cfg, n, ssthresh) in [
+        ("linux", linux(1000), 10, 5),
+        ("linux, 2 out", small, 2, 2),
+        ("rfc, 2 out", small_rfc, 2, 2),
+    ] {
+        let (mut t, c, _s) = connected(cfg, linux(5000), ms(1));
+        flight(&mut t, c, n, MSS);
+        let before = t.c.info(c).unwrap();
+        assert_eq!(before.ssthresh, u32::MAX, "{name}");
+        while t.c.counters().timeouts == 0 {
+            client_speaks_after(&mut t, secs(2));
+            t.lose_to_s();
+        }
+        let info = t.c.info(c).unwrap();
+        assert!(info.in_loss, "{name}");
+        assert_eq!(
+            (info.cwnd, info.ssthresh),
+            (MSS as u32, ssthresh * MSS as u32),
+            "{name}"
+        );
+        // The second timeout of the same segment leaves ssthresh (RFC 5681 §3.1: "MUST
+        // NOT" be lowered again for it; Linux: not the first timeout of the episode).
+        t.lose_to_s();
+        client_speaks_after(&mut t, secs(5));
+        assert_eq!(t.c.counters().timeouts, 2, "{name}");
+        assert_eq!(
+            t.c.info(c).unwrap().ssthresh,
+            ssthresh * MSS as u32,
+            "{name}"
+        );
+    }
 }
 
 /// RFC 6937 (PRR; Linux tcp_cwnd_reduction): in recovery the sender sends about
