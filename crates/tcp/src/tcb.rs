@@ -1405,9 +1405,8 @@ impl Tcb {
             if let Some(last) = self.rtx.last_index() {
                 cx.counters.loss_probes += 1;
                 cx.note(self.key, Note::TailLossProbe);
-                let before = self.snd_nxt;
                 let sent_new = self.can_send_data() && self.send_new(cx, Push::Probe);
-                self.tlp_retrans = !(sent_new && self.snd_nxt != before);
+                self.tlp_retrans = !sent_new;
                 if self.tlp_retrans {
                     self.retransmit(cx, last);
                 }

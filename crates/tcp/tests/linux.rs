@@ -1629,3 +1629,81 @@ fn keepalive_sends_no_probe_in_syn_sent() {
     assert_eq!(sent, ["S"; 7]);
     assert_eq!(t.c.counters().keepalive_probes, 0);
 }
+
+/// RFC 7323 §5.3 R1 (Linux tcp_validate_incoming: "Reset is accepted even if it did not
+/// pass PAWS"): a RST at RCV.NXT with a TSval older than TS.Recent still resets.
+#[test]
+fn a_reset_is_exempt_from_paws() {
+    let one_way = ms(5);
+    let (mut t, c, s) = connected(linux(1000), linux(5000), one_way);
+    t.s.send(t.now, s, &[1; 10]).unwrap();
+    let data = take_to_c(&mut t);
+    t.advance(ms(100));
+    to_client(&mut t, &data[0]);
+    t.advance(ms(100));
+    let _ = t.c_read(c);
+    let mut rst = data[0].clone();
+    rst.segment.flags = netsim_core::TcpFlags::RST;
+    rst.segment.seq = netsim_core::Seq(data[0].segment.seq.0 + 10);
+    rst.segment.payload = Vec::new();
+    let rst = with_tsval(&rst, tsval(&data[0]) - 1000);
+    to_client(&mut t, &rst);
+    assert_eq!(t.c.counters().paws_rejects, 0);
+    assert_eq!(errors(&t.c_log), ["ECONNRESET"]);
+}
+
+/// Linux tcp_keepalive_timer: no keep-alive probe while data is in flight (the
+/// retransmission timer watches the peer then) or waits behind a closed window (the persist
+/// timer does): the probes seen are retransmissions or window probes, none counted as
+/// keep-alive.
+#[test]
+fn keepalive_waits_while_data_is_in_flight_or_blocked() {
+    // Data in flight, every copy lost.
+    let (mut t, c, s) = connected(linux(1000), linux(5000), ms(1));
+    request_reply(&mut t, c, s, ms(1));
+    keepalive_on(&mut t, c);
+    t.c.send(t.now, c, &[1; 100]).unwrap();
+    for _ in 0..100 {
+        t.advance(ms(100));
+        assert!(t.lose_to_s().iter().all(|p| p == "P. 100"));
+    }
+    assert_eq!(t.c.counters().keepalive_probes, 0, "in flight");
+
+    // Data blocked by a zero window, nothing in flight.
+    let server = TcpConfig {
+        rcv_buf: 4 * 1460,
+        rcv_buf_max: 4 * 1460,
+        delayed_ack: None,
+        ..linux(5000)
+    };
+    let mut t = Pair::new(linux(1000), server);
+    let (c, _s) = t.establish();
+    keepalive_on(&mut t, c);
+    t.c.send(t.now, c, &[1; 8 * 1448]).unwrap();
+    t.exchange();
+    for _ in 0..100 {
+        t.advance(ms(100));
+        t.exchange();
+    }
+    assert_eq!(t.c.counters().keepalive_probes, 0, "blocked");
+    assert!(noted(&t.c_log, Note::WindowProbe));
+}
+
+/// RFC 1122 §4.2.3.6 with exact timers (rfc rules): the first keep-alive probe goes exactly
+/// `idle` after the last segment from the peer, not a timer tick later.
+#[test]
+fn keepalive_probes_exactly_idle_after_the_peer_fell_silent() {
+    let (mut t, c, s) = connected(rfc_rules(1000), rfc_rules(5000), ms(1));
+    request_reply(&mut t, c, s, ms(1));
+    t.advance(ms(100));
+    t.exchange();
+    t.s.send(t.now, s, b"last").unwrap();
+    assert_eq!(t.deliver_to_c(), ["P. 4"]);
+    let silent_since = t.now;
+    keepalive_on(&mut t, c);
+    while t.c.counters().keepalive_probes == 0 {
+        client_speaks_after(&mut t, secs(10)); // the delayed ACK of the reply first
+        t.lose_to_s();
+    }
+    assert_eq!(t.now - silent_since, secs(2));
+}
