@@ -1707,3 +1707,81 @@ fn keepalive_probes_exactly_idle_after_the_peer_fell_silent() {
     }
     assert_eq!(t.now - silent_since, secs(2));
 }
+
+/// Linux tcp_disordered_ack, each condition on its own: a segment older than TS.Recent gets
+/// through PAWS only if it is a pure ACK, at RCV.NXT, acknowledging SND.UNA, with the window
+/// unchanged, and no older than 1.2 × the RTO in timestamp ticks (tcp_tsval_replay: rto ×
+/// 1200 / HZ). Breaking any one of them makes it a PAWS reject. With RFC 7323 §5.3 alone, a
+/// TSval equal to TS.Recent passes.
+#[test]
+fn each_condition_of_a_disordered_ack_is_needed() {
+    let one_way = ms(5);
+    let (mut t, c, _s) = connected(linux(1000), linux(5000), one_way);
+    let segs = flight(&mut t, c, 3, 100);
+    t.advance(one_way);
+    to_server(&mut t, &segs[1]);
+    let older = take_to_c(&mut t).remove(0);
+    t.advance(ms(20));
+    to_server(&mut t, &segs[2]);
+    let newer = take_to_c(&mut t).remove(0);
+    t.advance(one_way);
+    to_client(&mut t, &newer);
+    let _ = t.hold_to_s();
+    let rto_ms = (t.c.info(c).unwrap().rto.as_nanos() / 1_000_000) as u32;
+    let limit = rto_ms * 6 / 5;
+    let variant = |edit: &dyn Fn(&mut Packet)| {
+        let mut p = older.clone();
+        edit(&mut p);
+        p
+    };
+    let cases: Vec<(&str, Packet, bool)> = vec![
+        ("the disordered ACK itself", older.clone(), false),
+        (
+            "with data",
+            variant(&|p| p.segment.payload = vec![0; 1]),
+            true,
+        ),
+        ("not at RCV.NXT", variant(&|p| p.segment.seq.0 += 1), true),
+        (
+            "not acknowledging SND.UNA",
+            variant(&|p| p.segment.ack.0 -= 100),
+            true,
+        ),
+        ("a new window", variant(&|p| p.segment.window -= 1), true),
+        (
+            "older than 1.2 RTO",
+            with_tsval(&older, tsval(&newer) - limit - 1),
+            true,
+        ),
+        (
+            "1.2 RTO old",
+            with_tsval(&older, tsval(&newer) - limit),
+            false,
+        ),
+    ];
+    for (name, p, rejected) in cases {
+        let before = t.c.counters().paws_rejects;
+        to_client(&mut t, &p);
+        let _ = t.hold_to_s();
+        assert_eq!(
+            t.c.counters().paws_rejects - before,
+            u64::from(rejected),
+            "{name}"
+        );
+    }
+
+    // RFC 7323 §5.3 alone: older is rejected, equal passes.
+    let rfc_paws = TcpConfig {
+        paws_linux_exemptions: false,
+        ..linux(1000)
+    };
+    let (mut t, c, s) = connected(rfc_paws, linux(5000), one_way);
+    t.s.send(t.now, s, &[1; 10]).unwrap();
+    let data = take_to_c(&mut t);
+    to_client(&mut t, &data[0]);
+    let mut again = data[0].clone();
+    again.segment.seq.0 += 10;
+    to_client(&mut t, &again);
+    assert_eq!(t.c.counters().paws_rejects, 0, "the same TSval");
+    assert_eq!(t.c.readable(c), 20);
+}
