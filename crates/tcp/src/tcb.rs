@@ -263,8 +263,8 @@ pub(crate) struct Tcb {
     rtt: Rtt,
     /// RFC 6298 §3's one timed segment: (end, send time).
     rtt_timed: Option<(Seq, SimTime)>,
-    /// When the block was made: an active open sends its SYN then (the handshake's RTT
-    /// sample is timed from it; only SYN_SENT takes that sample).
+    /// When the block was made: an active open sends its SYN then, a passive one its
+    /// SYN-ACK (the handshake's RTT sample is timed from it).
     syn_sent_at: SimTime,
     /// Timeouts since the last forward progress (Linux icsk_retransmits).
     retransmits: u32,
@@ -1656,6 +1656,12 @@ impl Tcb {
             return;
         }
         if let Some(resent) = handshake {
+            // Linux tcp_synack_rtt_meas: a SYN-ACK sent once is timed from when it went
+            // (the block was made then), if the ACK's timestamp gave no sample.
+            if !resent && self.passive && self.rtt.srtt().is_none() {
+                let r = cx.now.saturating_since(self.syn_sent_at);
+                self.rtt.sample(r, self.snd_una, self.snd_nxt);
+            }
             self.rtt.handshake_done(resent);
         }
         if self.state == State::Closed {
@@ -1840,11 +1846,9 @@ impl Tcb {
                 // left for the application is EPIPE (its next send fails), not ECONNRESET.
                 self.fail(cx, Errno::BrokenPipe);
             }
-            State::Established | State::FinWait1 | State::FinWait2 | State::CloseWait => {
-                self.fail(cx, Errno::ConnReset);
-            }
             _ => {
-                // CLOSING, LAST_ACK: the peer is gone; Linux still records ECONNRESET.
+                // ESTABLISHED, FIN_WAIT_1/2, CLOSE_WAIT; and CLOSING, LAST_ACK, where the
+                // peer is gone anyway: Linux records ECONNRESET in every one.
                 self.fail(cx, Errno::ConnReset);
             }
         }
@@ -1924,9 +1928,11 @@ impl Tcb {
         if ts.ecr == 0 {
             return None;
         }
+        // Linux tcp_ack_update_rtt: a delta of INT_MAX / 1000 ms (35.8 minutes) or more is
+        // no sample (an echo from the future, or not ours).
         let ms = self.ts_now(now).wrapping_sub(ts.ecr);
-        if ms > 1 << 30 {
-            return None; // from the future: not ours
+        if ms >= i32::MAX as u32 / 1000 {
+            return None;
         }
         Some(SimDuration::from_millis(u64::from(ms.max(1))))
     }

@@ -271,6 +271,36 @@ fn syn_sent_answers_an_unacceptable_ack_with_a_reset_at_its_ack_number() {
     assert_eq!(summaries(&answer), ["R"]);
     assert_eq!(answer[0].segment.seq, synack.segment.ack);
     assert_eq!(t.c.state_of(c), Ok(State::SynSent));
+    assert_eq!(t.c.counters().resets_sent, 1);
+}
+
+/// RFC 9293 §3.10.7.4 (fifth step, SYN-RECEIVED): an ACK outside SND.UNA < SEG.ACK =<
+/// SND.NXT does not establish the connection; it is answered <SEQ=SEG.ACK><CTL=RST>.
+#[test]
+fn syn_received_answers_an_ack_beyond_snd_nxt_with_a_reset() {
+    let mut t = Pair::linux();
+    let (_, _, synack) = syn_edited(&mut t, |_| {});
+    to_client(&mut t, &synack);
+    let mut ack = take_to_s(&mut t).remove(0);
+    ack.segment.ack = ack.segment.ack.add(1000);
+    to_server(&mut t, &ack);
+    let answer = take_to_c(&mut t);
+    assert_eq!(summaries(&answer), ["R"]);
+    assert_eq!(answer[0].segment.seq, ack.segment.ack);
+    assert_eq!(t.s.counters().resets_sent, 1);
+    assert_eq!(t.s.counters().established, 0);
+}
+
+/// RFC 7323 §2.3: the window of the ACK that completes the handshake is scaled: the server
+/// can send 20 segments at once into the client's 64 240-byte window (502 << 7), not 3 bytes.
+#[test]
+fn the_window_of_the_handshake_ack_is_scaled() {
+    let mut t = Pair::linux();
+    let (listener, _c, synack) = syn_edited(&mut t, |_| {});
+    let s = finish_handshake(&mut t, listener, &synack);
+    t.s.set_nodelay(s, true).unwrap();
+    t.s.send(t.now, s, &[5; 10 * 1448]).unwrap();
+    assert_eq!(lens(&take_to_c(&mut t)), [1448; 10], "the initial window");
 }
 
 /// RFC 9293 §3.10.7.4, the four cases: a segment with data is acceptable when its first or

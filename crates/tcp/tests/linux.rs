@@ -1321,33 +1321,60 @@ fn after_a_resent_syn_without_an_rtt_sample_the_rto_is_three_seconds() {
 }
 
 /// The same on the passive side: the SYN-ACK was resent, no sample, the server's first data
-/// RTO is 3 s (Linux, loss probe off).
+/// RTO is 3 s (loss probe off), under both profiles; without the resend, the RFC rules' RTO
+/// is the 200 ms floor (the handshake timed the SYN-ACK).
 #[test]
 fn after_a_resent_syn_ack_without_an_rtt_sample_the_servers_rto_is_three_seconds() {
-    let cfg = |isn| TcpConfig {
+    let plain = |cfg: TcpConfig| TcpConfig {
         timestamps: false,
         tail_loss_probe: false,
-        ..linux(isn)
+        ..cfg
     };
-    let one_way = ms(10);
-    let mut t = Pair::new(cfg(1000), cfg(5000));
-    let listener = t.s.listen(t.now, PORT, 8).unwrap();
-    t.c.connect(t.now, server_addr(), Bind::default()).unwrap();
-    assert_eq!(arrive_at_s(&mut t, one_way), ["S"]);
-    assert_eq!(t.lose_to_c(), ["S."]);
-    server_speaks_after(&mut t, secs(2));
-    // The client's SYN timer fired first; its second SYN is lost.
-    assert_eq!(t.lose_to_s(), ["S"]);
-    assert_eq!(arrive_at_c(&mut t, one_way), ["S."]);
-    assert_eq!(arrive_at_s(&mut t, one_way), ["."]);
-    let (s, _) = t.s.accept(t.now, listener).unwrap().expect("accepted");
-    t.s.send(t.now, s, &[1; 100]).unwrap();
-    assert_eq!(t.lose_to_c(), ["P. 100"]);
-    let rto = server_speaks_after(&mut t, secs(10));
-    assert!(
-        secs(3) <= rto && rto <= secs(3) + ms(256),
-        "RTO after {rto}"
-    );
+    for (name, client, server, resend, low, high) in [
+        (
+            "linux",
+            plain(linux(1000)),
+            plain(linux(5000)),
+            true,
+            secs(3),
+            secs(3) + ms(256),
+        ),
+        (
+            "rfc",
+            plain(rfc_rules(1000)),
+            plain(rfc_rules(5000)),
+            true,
+            secs(3),
+            secs(3),
+        ),
+        (
+            "rfc, no resend",
+            plain(rfc_rules(1000)),
+            plain(rfc_rules(5000)),
+            false,
+            ms(200),
+            ms(200),
+        ),
+    ] {
+        let one_way = ms(10);
+        let mut t = Pair::new(client, server);
+        let listener = t.s.listen(t.now, PORT, 8).unwrap();
+        t.c.connect(t.now, server_addr(), Bind::default()).unwrap();
+        assert_eq!(arrive_at_s(&mut t, one_way), ["S"]);
+        if resend {
+            assert_eq!(t.lose_to_c(), ["S."]);
+            server_speaks_after(&mut t, secs(2));
+            // The client's SYN timer fired first; its second SYN is lost.
+            assert_eq!(t.lose_to_s(), ["S"], "{name}");
+        }
+        assert_eq!(arrive_at_c(&mut t, one_way), ["S."]);
+        assert_eq!(arrive_at_s(&mut t, one_way), ["."]);
+        let (s, _) = t.s.accept(t.now, listener).unwrap().expect("accepted");
+        t.s.send(t.now, s, &[1; 100]).unwrap();
+        assert_eq!(t.lose_to_c(), ["P. 100"]);
+        let rto = server_speaks_after(&mut t, secs(10));
+        assert!(low <= rto && rto <= high, "{name}: RTO after {rto}");
+    }
 }
 
 /// Linux __tcp_oow_rate_limited (RFC 5961 §7): an out-of-window segment is answered at most
@@ -1371,11 +1398,20 @@ fn out_of_window_segments_are_answered_once_per_500_ms() {
         take_to_s(t).len()
     };
     assert_eq!(answers(&mut t), 1, "the first is answered");
+    assert!(noted(&t.c_log, Note::OutOfWindow));
     t.advance(ms(499));
     assert_eq!(answers(&mut t), 0, "499 ms later: rate-limited");
     t.advance(ms(1));
     assert_eq!(answers(&mut t), 1, "500 ms after the last answer");
     assert_eq!(answers(&mut t), 0);
+    // Data beyond the window is not data we had: the answer carries no D-SACK.
+    t.advance(ms(500));
+    let mut beyond = stray.clone();
+    beyond.segment.payload = vec![7; 10];
+    to_client(&mut t, &beyond);
+    let answer = take_to_s(&mut t);
+    assert_eq!(answer.len(), 1);
+    assert!(answer[0].segment.options.sack.as_slice().is_empty());
 }
 
 /// Linux __tcp_select_window: a scaled window (shift 7 here) is rounded up to the next
