@@ -1821,3 +1821,24 @@ fn each_condition_of_a_disordered_ack_is_needed() {
     assert_eq!(t.c.counters().paws_rejects, 0, "the same TSval");
     assert_eq!(t.c.readable(c), 20);
 }
+
+/// Linux tcp_clean_rtx_queue / tcp_ack_update_rtt without timestamps: the ACK of data sent
+/// once is an RTT sample from its send time (Karn: not when retransmitted data is in the
+/// ACK). A 1 ms handshake, then a 100 ms round trip: SRTT moves by 1/8 of the difference.
+#[test]
+fn without_timestamps_an_ack_of_original_data_is_timed() {
+    let no_ts = |cfg: TcpConfig| TcpConfig {
+        timestamps: false,
+        ..cfg
+    };
+    let (mut t, c, _s) = connected(no_ts(linux(1000)), no_ts(linux(5000)), ms(1));
+    let before = t.c.info(c).unwrap().srtt.expect("the handshake's sample");
+    assert_eq!(before, ms(2));
+    t.c.send(t.now, c, &[1; 100]).unwrap();
+    arrive_at_s(&mut t, ms(50));
+    t.advance(ms(40)); // the delayed ACK
+    arrive_at_c(&mut t, ms(10));
+    let after = t.c.info(c).unwrap().srtt.unwrap();
+    // 100 ms sample: 2 + (100 - 2) / 8 = 14.25 ms.
+    assert_eq!(after, SimDuration::from_micros(14_250));
+}
