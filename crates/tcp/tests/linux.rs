@@ -1602,18 +1602,48 @@ fn prr_counts_new_data_sent_in_recovery() {
     t.advance(one_way);
     let mut before = Vec::new();
     let mut during = Vec::new();
+    let mut sent = Vec::new();
     for a in &acks {
         let in_recovery = t.c.counters().recoveries == 1;
         to_client(&mut t, a);
-        let out = take_to_s(&mut t).len();
+        let out = take_to_s(&mut t);
         if in_recovery || t.c.counters().recoveries == 1 {
-            during.push(out);
+            during.push(out.len());
         } else {
-            before.push(out);
+            before.push(out.len());
         }
+        sent.extend(out);
     }
     assert_eq!(before, [1, 1], "new data before recovery");
     assert_eq!(during, [1, 0, 1, 0, 1, 0, 0]);
+    // The hole's copy arrives: the ACK covers everything sent before recovery (high_seq),
+    // recovery ends with cwnd = ssthresh (RFC 6937; Linux tcp_end_cwnd_reduction).
+    let info = t.c.info(c).unwrap();
+    assert!(info.in_recovery);
+    t.advance(one_way);
+    for p in &sent {
+        to_server(&mut t, p);
+    }
+    t.advance(ms(1));
+    t.advance(one_way);
+    let mut ended = None;
+    for a in take_to_c(&mut t) {
+        to_client(&mut t, &a);
+        let info = t.c.info(c).unwrap();
+        if !info.in_recovery {
+            ended = Some(info);
+            break;
+        }
+    }
+    // The ACK that ends it then grows cwnd as congestion avoidance does for the ten
+    // segments it covers (Linux tcp_cong_control after tcp_fastretrans_alert): 5 + 10 / 5.
+    let after = ended.expect("recovery ends");
+    assert!(!after.in_loss, "{after:?}");
+    assert_eq!(
+        (after.cwnd, after.ssthresh),
+        (7 * MSS as u32, 5 * MSS as u32),
+        "{after:?}"
+    );
 }
 
 /// Linux tcp_write_timeout (tcp_retries2 = 15, retransmits_timed_out): data that is never
