@@ -1319,3 +1319,57 @@ fn a_connection_that_times_out_sends_no_ack_it_owed() {
         "nothing after the timeout"
     );
 }
+
+/// The writer is woken (Writable) when acknowledged data leaves the send buffer, and only
+/// then: the ACK of a FIN frees no buffer and wakes nobody.
+#[test]
+fn acknowledged_data_wakes_the_writer_and_an_acked_fin_does_not() {
+    let mut t = Pair::linux();
+    let (c, _s) = t.establish();
+    t.c.send(t.now, c, &[1; 100]).unwrap();
+    t.deliver_to_s();
+    t.advance(ms(50));
+    let events = t.c_sock.len();
+    assert_eq!(t.deliver_to_c(), ["."]);
+    assert_eq!(t.c_sock[events..], [SocketEvent::Writable(c)]);
+    t.c.shutdown(t.now, c).unwrap();
+    t.deliver_to_s();
+    t.advance(ms(50));
+    let events = t.c_sock.len();
+    assert_eq!(t.deliver_to_c(), ["."]);
+    assert_eq!(t.c.state_of(c), Ok(State::FinWait2));
+    assert!(
+        !t.c_sock[events..].contains(&SocketEvent::Writable(c)),
+        "{:?}",
+        &t.c_sock[events..]
+    );
+}
+
+/// RFC 9293 §3.10.7.4 (LAST-ACK: "the only thing that can arrive in this state is an
+/// acknowledgment of our FIN"): an ACK that covers our data but not the FIN leaves the
+/// connection in LAST_ACK (the ACK of the FIN closing it is tested in `close`).
+#[test]
+fn last_ack_closes_only_when_the_fin_is_acknowledged() {
+    let mut t = Pair::linux();
+    let (c, s) = t.establish();
+    t.c.close(t.now, c).unwrap();
+    t.exchange();
+    assert_eq!(t.s.state_of(s), Ok(State::CloseWait));
+    t.s.set_nodelay(s, true).unwrap();
+    t.s.send(t.now, s, b"bye").unwrap();
+    t.s.close(t.now, s).unwrap();
+    let out = take_to_c(&mut t);
+    assert_eq!(summaries(&out), ["P. 3", "F."]);
+    to_client(&mut t, &out[0]); // the data alone; the FIN is late
+    let ack = take_to_s(&mut t);
+    assert_eq!(
+        summaries(&ack),
+        ["R."],
+        "the client closed with unread data coming: a RST"
+    );
+    let mut data_ack = ack[0].clone();
+    data_ack.segment.flags = netsim_core::TcpFlags::ACK;
+    to_server(&mut t, &data_ack);
+    let last_ack = |t: &Pair| t.s.state_counts()[State::LastAck as usize];
+    assert_eq!(last_ack(&t), 1, "the FIN is not acknowledged");
+}
