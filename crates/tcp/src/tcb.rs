@@ -2240,21 +2240,15 @@ impl Tcb {
                 }
             }
             Congestion::LinuxReno => {
-                let mut acked = acked;
-                if self.cwnd < self.ssthresh {
-                    // tcp_slow_start: one segment per segment acknowledged, up to ssthresh.
-                    let room = self.ssthresh - self.cwnd;
-                    let grow = acked.min(room);
-                    self.cwnd += grow;
-                    acked -= grow;
-                }
-                if acked > 0 && self.cwnd >= self.ssthresh {
-                    // tcp_cong_avoid_ai: one segment per window of acknowledged data.
-                    self.cwnd_acked += acked;
-                    while self.cwnd_acked >= self.cwnd {
-                        self.cwnd_acked -= self.cwnd;
-                        self.cwnd += mss;
-                    }
+                // tcp_slow_start: one segment per segment acknowledged, up to ssthresh.
+                let grow = acked.min(self.ssthresh.saturating_sub(self.cwnd));
+                self.cwnd += grow;
+                // tcp_cong_avoid_ai: what is left (something only once cwnd reached
+                // ssthresh) counts towards one segment per window of acknowledged data.
+                self.cwnd_acked += acked - grow;
+                while self.cwnd_acked >= self.cwnd {
+                    self.cwnd_acked -= self.cwnd;
+                    self.cwnd += mss;
                 }
             }
         }
@@ -2491,6 +2485,62 @@ mod tests {
         for (buf, shift) in cases {
             assert_eq!(wscale_for(buf), shift, "{buf}");
         }
+    }
+
+    /// A blank block with a 1 000-byte MSS and the given cwnd and ssthresh in segments.
+    fn sender(cwnd_segments: u32, ssthresh_segments: u32) -> Tcb {
+        let cfg = TcpConfig::linux();
+        let key = ConnKey {
+            local: std::net::SocketAddrV4::new(std::net::Ipv4Addr::new(10, 0, 0, 1), 1),
+            remote: std::net::SocketAddrV4::new(std::net::Ipv4Addr::new(10, 0, 0, 2), 2),
+        };
+        let mut tcb = Tcb::blank(key, &cfg, Seq(0), 0, SimTime::ZERO);
+        tcb.snd_mss = 1000;
+        tcb.cwnd = cwnd_segments * 1000;
+        tcb.ssthresh = ssthresh_segments * 1000;
+        tcb
+    }
+
+    /// RFC 5681 §3.1 (NewReno): slow start adds at most an SMSS per ACK while cwnd <
+    /// ssthresh; from cwnd = ssthresh on, congestion avoidance adds SMSS² / cwnd per ACK.
+    /// Linux tcp_slow_start and tcp_cong_avoid_ai: slow start adds what was acknowledged up
+    /// to ssthresh, the rest counts towards one segment per window acknowledged.
+    #[test]
+    fn cwnd_grows_by_slow_start_then_congestion_avoidance() {
+        let reno = TcpConfig {
+            congestion: Congestion::NewReno,
+            ..TcpConfig::linux()
+        };
+        let mut t = sender(2, 4);
+        t.grow_cwnd(&reno, 3000);
+        assert_eq!(t.cwnd, 3000, "slow start: one SMSS for an ACK of three");
+        t.grow_cwnd(&reno, 1000);
+        assert_eq!(t.cwnd, 4000);
+        t.grow_cwnd(&reno, 1000);
+        assert_eq!(t.cwnd, 4250, "at ssthresh: SMSS * SMSS / cwnd");
+
+        let linux = TcpConfig::linux();
+        let mut t = sender(2, 4);
+        t.grow_cwnd(&linux, 3000);
+        assert_eq!(
+            (t.cwnd, t.cwnd_acked),
+            (4000, 1000),
+            "to ssthresh, the rest counted"
+        );
+        t.grow_cwnd(&linux, 3000);
+        assert_eq!(
+            (t.cwnd, t.cwnd_acked),
+            (5000, 0),
+            "a window acknowledged: +1"
+        );
+        t.grow_cwnd(&linux, 11_000);
+        assert_eq!(
+            (t.cwnd, t.cwnd_acked),
+            (7000, 0),
+            "5 then 6 acknowledged: +2"
+        );
+        t.grow_cwnd(&linux, 0);
+        assert_eq!((t.cwnd, t.cwnd_acked), (7000, 0));
     }
 
     /// Linux's timer wheel at HZ 250: whole jiffies rounded up, then the expiry down to the
