@@ -1673,6 +1673,27 @@ fn unacknowledged_data_times_out_after_fifteen_retransmissions() {
         secs(924) <= took && took <= secs(940),
         "timed out after {took} and {resends} resends"
     );
+    // Below the RTO cap the budget is the plain doubling: tcp_retries2 = 3 gives
+    // (2^4 - 1) × 200 ms = 3 s (tcp_model_timeout's first branch).
+    let three = TcpConfig {
+        data_retries: 3,
+        tail_loss_probe: false,
+        ..linux(5000)
+    };
+    let (mut t, _c, s) = connected(linux(1000), three, one_way);
+    t.s.send(t.now, s, &[1; 100]).unwrap();
+    let start = t.now;
+    let mut timed_out_at = None;
+    while timed_out_at.is_none() && t.now - start < secs(60) {
+        t.advance(ms(10));
+        t.lose_to_c();
+        if !errors(&t.s_log).is_empty() {
+            timed_out_at = Some(t.now - start);
+        }
+    }
+    let took = timed_out_at.expect("a timeout");
+    assert!(secs(3) <= took && took <= secs(3) + ms(300), "{took}");
+
     // The first send, the loss probe and 15 timeouts (the probe is not a timeout).
     assert_eq!(resends, 17);
     assert_eq!(t.s.state_of(s), Ok(State::Closed));

@@ -1110,4 +1110,11 @@ fn time_wait_answers_with_the_window_the_connection_last_offered() {
     assert_eq!(again.len(), 1);
     assert_eq!(again[0].window, last_ack[0].window);
     assert!(again[0].window > 1, "{}", again[0].window);
+    // With timestamps, echoing the FIN's (Linux tcp_v4_timewait_ack: tw_ts_recent).
+    let fin_ts = fin[0].segment.options.timestamps.expect("timestamps").val;
+    let echo = again[0]
+        .options
+        .timestamps
+        .expect("timestamps in TIME_WAIT's ACK");
+    assert_eq!(echo.ecr, fin_ts);
 }
