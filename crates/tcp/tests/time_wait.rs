@@ -1118,3 +1118,162 @@ fn time_wait_answers_with_the_window_the_connection_last_offered() {
         .expect("timestamps in TIME_WAIT's ACK");
     assert_eq!(echo.ecr, fin_ts);
 }
+
+/// RFC rules for TIME_WAIT with timestamps (RFC 9293 §3.10.7.4, RFC 7323 §5.3, RFC 5961
+/// §4.2, RFC 6191), each rule by itself: a retransmitted FIN is acknowledged, restarts the
+/// timer and its newer TSval becomes TS.Recent (echoed from then on); a segment with an
+/// older TSval is a PAWS reject, answered with an ACK; a RST at RCV.NXT with an older TSval
+/// still ends TIME_WAIT (RSTs are exempt from PAWS); a SYN with an older TSval is not PAWS-
+/// dropped but gets a challenge ACK (no reopen); a SYN-ACK is no new SYN; old data that ends
+/// exactly at RCV.NXT is an old duplicate and gets an ACK.
+#[test]
+fn time_wait_rfc_rules_one_by_one() {
+    let rfc_tw = |isn| TcpConfig {
+        time_wait_rules: TimeWaitRules::Rfc9293,
+        ..linux(isn)
+    };
+    let setup = || {
+        let mut t = Pair::new(rfc_tw(1000), linux(5000));
+        let listener = t.s.listen(t.now, PORT, 16).unwrap();
+        let (c, s) = connect_and_accept(&mut t, listener, FIXED_PORT);
+        let fin = close_client_first(&mut t, c, s);
+        assert_eq!(t.c.table_sizes(), (0, 1));
+        (t, fin)
+    };
+    let ts = |p: &Packet| p.segment.options.timestamps.expect("timestamps");
+    let with_ts = |p: &Packet, val: u32| {
+        let mut p = p.clone();
+        let old = ts(&p);
+        p.segment.options.timestamps = Some(Timestamps { val, ..old });
+        p
+    };
+
+    // The FIN again, 10 ms newer: ACK, timer restarted, TS.Recent taken.
+    let (mut t, fin) = setup();
+    t.advance(ms(10));
+    let newer = with_ts(&fin, ts(&fin).val + 10);
+    deliver_late_to_c(&mut t, &[newer]);
+    assert_eq!(count(&t.c_log, Note::TimeWaitRestarted), 1);
+    let ack = take_to_s(&mut t);
+    assert_eq!(ack.len(), 1);
+    assert_eq!(ack[0].options.timestamps.unwrap().ecr, ts(&fin).val + 10);
+
+    // An older TSval on a pure ACK: a PAWS reject, answered.
+    let (mut t, fin) = setup();
+    let mut old_ack = with_ts(&fin, ts(&fin).val - 5);
+    old_ack.segment.flags = TcpFlags::ACK;
+    deliver_late_to_c(&mut t, &[old_ack]);
+    assert_eq!(t.c.counters().paws_rejects, 1);
+    assert_eq!(take_to_s(&mut t).len(), 1);
+
+    // An older TSval on a RST at RCV.NXT: still a reset.
+    let (mut t, fin) = setup();
+    let mut rst = with_ts(&fin, ts(&fin).val - 5);
+    rst.segment.flags = TcpFlags::RST;
+    rst.segment.seq = rst.segment.seq.add(1);
+    deliver_late_to_c(&mut t, &[rst]);
+    assert_eq!(t.c.counters().paws_rejects, 0);
+    assert_eq!(t.c.table_sizes(), (0, 0), "TIME_WAIT ended");
+
+    // An older TSval on a SYN: no PAWS drop, no reopen, a challenge ACK.
+    let (mut t, fin) = setup();
+    let mut syn = with_ts(&fin, ts(&fin).val - 5);
+    syn.segment.flags = TcpFlags::SYN;
+    syn.segment.seq = syn.segment.seq.add(100_000);
+    deliver_late_to_c(&mut t, &[syn]);
+    assert_eq!(t.c.counters().paws_rejects, 0);
+    assert_eq!(t.c.counters().challenge_acks, 1);
+    assert_eq!(t.c.table_sizes(), (0, 1), "still TIME_WAIT");
+    assert_eq!(take_to_s(&mut t).len(), 1);
+
+    // A SYN-ACK above RCV.NXT with a newer TSval: not a new SYN.
+    let (mut t, fin) = setup();
+    let mut synack = with_ts(&fin, ts(&fin).val + 5);
+    synack.segment.flags = TcpFlags::SYN | TcpFlags::ACK;
+    synack.segment.seq = synack.segment.seq.add(100_000);
+    deliver_late_to_c(&mut t, &[synack]);
+    assert_eq!(count(&t.c_log, Note::TimeWaitReusedBySyn), 0);
+    assert_eq!(t.c.table_sizes(), (0, 1), "still TIME_WAIT");
+
+    // One byte at the FIN's sequence number, so it ends at RCV.NXT: an old duplicate (its
+    // last byte is below RCV.NXT), answered.
+    let (mut t, fin) = setup();
+    let mut old = fin.clone();
+    old.segment.flags = TcpFlags::ACK;
+    old.segment.payload = vec![1];
+    deliver_late_to_c(&mut t, &[old]);
+    assert_eq!(take_to_s(&mut t).len(), 1, "the old byte gets an ACK");
+}
+
+/// Linux rules for TIME_WAIT (tcp_timewait_state_process, tcp_timewait_check_oow_rate_limit),
+/// one by one: a segment with data (or a FIN) is answered every time, a pure ACK at most
+/// once per 500 ms; an older TSval is counted as a PAWS reject; the TSval of a bare ACK at
+/// RCV.NXT becomes TS.Recent (the next answer echoes it).
+#[test]
+fn time_wait_linux_rules_one_by_one() {
+    let setup = || {
+        let mut t = Pair::linux();
+        let listener = t.s.listen(t.now, PORT, 16).unwrap();
+        let (c, s) = connect_and_accept(&mut t, listener, FIXED_PORT);
+        let fin = close_client_first(&mut t, c, s);
+        (t, fin)
+    };
+    let ts = |p: &Packet| p.segment.options.timestamps.expect("timestamps");
+    let with_ts = |p: &Packet, val: u32| {
+        let mut p = p.clone();
+        let old = ts(&p);
+        p.segment.options.timestamps = Some(Timestamps { val, ..old });
+        p
+    };
+
+    // Old data twice within 500 ms: both answered. A pure old ACK twice: once.
+    let (mut t, fin) = setup();
+    let mut data = fin.clone();
+    data.segment.flags = TcpFlags::ACK;
+    data.segment.seq = fin.segment.seq.add(u32::MAX - 9);
+    data.segment.payload = vec![1; 10];
+    for _ in 0..2 {
+        deliver_late_to_c(&mut t, std::slice::from_ref(&data));
+        assert_eq!(take_to_s(&mut t).len(), 1, "data is always answered");
+    }
+    let mut pure = data.clone();
+    pure.segment.payload = Vec::new();
+    deliver_late_to_c(&mut t, std::slice::from_ref(&pure));
+    deliver_late_to_c(&mut t, std::slice::from_ref(&pure));
+    assert!(
+        take_to_s(&mut t).len() <= 1,
+        "a pure ACK at most once per 500 ms"
+    );
+
+    // An older TSval: a PAWS reject, counted.
+    let (mut t, fin) = setup();
+    let mut old = with_ts(&fin, ts(&fin).val - 5);
+    old.segment.flags = TcpFlags::ACK;
+    deliver_late_to_c(&mut t, &[old]);
+    assert_eq!(t.c.counters().paws_rejects, 1);
+
+    // A bare ACK at RCV.NXT with a newer TSval (the in-window case): its TSval becomes
+    // TS.Recent; then an old duplicate's answer echoes it.
+    let (mut t, fin) = setup();
+    t.advance(ms(600));
+    let mut bare = with_ts(&fin, ts(&fin).val + 600);
+    bare.segment.flags = TcpFlags::ACK;
+    bare.segment.seq = fin.segment.seq.add(1);
+    deliver_late_to_c(&mut t, &[bare]);
+    assert!(
+        take_to_s(&mut t).is_empty(),
+        "a bare in-window ACK needs no answer"
+    );
+    t.advance(ms(600));
+    let mut dup = with_ts(&fin, ts(&fin).val + 600);
+    dup.segment.flags = TcpFlags::ACK;
+    dup.segment.seq = fin.segment.seq.add(u32::MAX - 9);
+    dup.segment.payload = vec![1; 10];
+    deliver_late_to_c(&mut t, &[dup]);
+    let answer = take_to_s(&mut t);
+    assert_eq!(answer.len(), 1);
+    assert_eq!(
+        answer[0].options.timestamps.unwrap().ecr,
+        ts(&fin).val + 600
+    );
+}
