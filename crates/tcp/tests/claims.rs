@@ -482,3 +482,26 @@ fn after_a_timeout_duplicate_acks_for_older_data_start_no_fast_retransmit() {
         "no fast recovery entered"
     );
 }
+
+/// RFC 2018 §2: SACK is used only when both SYNs carried SACK-permitted. A peer that sends
+/// SACK blocks anyway on a connection without SACK is not believed: the blocks neither
+/// shrink the pipe (no extra data goes) nor mark anything delivered.
+#[test]
+fn sack_blocks_on_a_connection_without_sack_are_ignored() {
+    let mut t = Pair::new(rfc_rules(1000), rfc_rules(5000));
+    let (c, _s) = t.establish();
+    t.c.set_nodelay(c, true).unwrap();
+    t.c.send(t.now, c, &[1; 20 * 1448]).unwrap();
+    let data = take_to_s(&mut t);
+    assert_eq!(data.len(), 10, "the initial window");
+    to_server(&mut t, &data[1]);
+    let mut dup = take_to_c(&mut t).remove(0);
+    assert_eq!(dup.segment.ack, data[0].segment.seq);
+    let left = data[1].segment.seq;
+    let right = data[9].segment.seq.add(1448);
+    dup.segment.options.sack = netsim_core::SackBlocks::NONE;
+    dup.segment.options.sack.push((left, right));
+    to_client(&mut t, &dup);
+    let out = take_to_s(&mut t);
+    assert!(out.len() <= 1, "{:?}", summaries(&out));
+}

@@ -1373,3 +1373,59 @@ fn last_ack_closes_only_when_the_fin_is_acknowledged() {
     let last_ack = |t: &Pair| t.s.state_counts()[State::LastAck as usize];
     assert_eq!(last_ack(&t), 1, "the FIN is not acknowledged");
 }
+
+/// RFC 6582 with RFC 6937 (NewReno and PRR without SACK; Linux tcp_add_reno_sack): each
+/// duplicate ACK stands for one delivered segment. Ten segments out, the first lost, more
+/// data waiting.
+#[test]
+fn newreno_counts_each_duplicate_ack_as_a_delivered_segment() {
+    let mut t = Pair::new(rfc_rules(1000), rfc_rules(5000));
+    let (c, _s) = t.establish();
+    t.c.set_nodelay(c, true).unwrap();
+    t.c.send(t.now, c, &[1; 20 * 1448]).unwrap();
+    let data = take_to_s(&mut t);
+    assert_eq!(data.len(), 10);
+    let mut dupacks = Vec::new();
+    for p in &data[1..] {
+        to_server(&mut t, p);
+        dupacks.extend(take_to_c(&mut t));
+    }
+    assert_eq!(dupacks.len(), 9);
+    let mut per_ack = Vec::new();
+    let mut sent = Vec::new();
+    for a in &dupacks {
+        to_client(&mut t, a);
+        let out = take_to_s(&mut t);
+        per_ack.push(out.len());
+        sent.extend(out);
+    }
+    // The first ACK is no duplicate: with the RFC window rules the out-of-order segment
+    // shrank the window it carries. The next two let out a new segment each (each
+    // duplicate stands for a delivered segment, so the pipe shrinks: RFC 3042's limited
+    // transmit falls out of the accounting), the third of them resends the hole, and PRR
+    // then lets new data out for some of the rest.
+    assert_eq!(
+        per_ack,
+        [0, 1, 1, 1, 1, 0, 1, 0, 0],
+        "{:?}",
+        summaries(&sent)
+    );
+    assert_eq!(
+        seqs(&sent[2..3]),
+        seqs(&data[..1]),
+        "the hole, on the third duplicate"
+    );
+    let info = t.c.info(c).unwrap();
+    assert!(info.in_recovery);
+    // Everything sent in the episode arrives, the hole first: its ACK is partial (the new
+    // segments sent before recovery are above it), the last one covers high_seq and ends
+    // recovery.
+    for p in &sent {
+        to_server(&mut t, p);
+    }
+    t.advance(ms(1));
+    for a in take_to_c(&mut t) {
+        to_client(&mut t, &a);
+    }
+    assert!(!t.c.info(c).unwrap().in_recovery);
+}
