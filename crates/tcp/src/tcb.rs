@@ -2000,7 +2000,7 @@ impl Tcb {
         } else if advanced {
             self.grow_cwnd(cx.cfg, d.acked);
         }
-        if advanced || d.sacked > 0 {
+        if advanced {
             if self.rtx.is_empty() {
                 self.rtx_at = None;
             } else if rearm {

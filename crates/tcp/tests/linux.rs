@@ -1893,3 +1893,33 @@ fn without_timestamps_an_ack_of_original_data_is_timed() {
     // 100 ms sample: 2 + (100 - 2) / 8 = 14.25 ms.
     assert_eq!(after, SimDuration::from_micros(14_250));
 }
+
+/// Linux tcp_ack (FLAG_SET_XMIT_TIMER only with FLAG_ACKED) and RFC 6298 §5.3: only an ACK
+/// that acknowledges new data restarts the retransmission timer; a SACK alone does not.
+/// Three segments at once, the first lost, the second SACKed 150 ms later (one SACK: no
+/// recovery; RACK and the loss probe off): the first goes again at the RTO counted from
+/// its own send, not 150 ms later.
+#[test]
+fn a_sack_alone_does_not_restart_the_retransmission_timer() {
+    let plain = |cfg: TcpConfig| TcpConfig {
+        rack: false,
+        tail_loss_probe: false,
+        ..cfg
+    };
+    let (mut t, c, _s) = connected(plain(linux(1000)), linux(5000), ms(1));
+    let rto = t.c.info(c).unwrap().rto;
+    let start = t.now;
+    let segs = flight(&mut t, c, 3, MSS);
+    t.advance(ms(150));
+    to_server(&mut t, &segs[1]);
+    let sack = take_to_c(&mut t);
+    assert_eq!(blocks(&sack[0], &segs), [(1, 2)]);
+    to_client(&mut t, &sack[0]);
+    let resend = client_speaks_after(&mut t, secs(2));
+    let at = t.now - start;
+    assert_eq!(seqs(&take_to_s(&mut t))[..1], seqs(&segs[..1]));
+    assert!(
+        rto <= at && at <= rto + ms(40),
+        "resent {at} after the send (RTO {rto}; {resend} after the SACK)"
+    );
+}
