@@ -926,8 +926,19 @@ impl TcpStack {
             .queue
             .pop_front()
             .expect("checked non-empty");
-        let idx = match queued {
-            Queued::Live(idx) => idx,
+        // What the new socket reports at once: an error the connection ended with, data
+        // waiting to be read, the peer's FIN.
+        let (fd, remote, failed, readable, eof) = match queued {
+            Queued::Live(idx) => {
+                let fd = self.alloc_fd(Sock::Conn(idx));
+                let tcb = self
+                    .conns
+                    .get_mut(idx)
+                    .expect("queued connections are live");
+                tcb.socket = Some(fd);
+                let readable = tcb.readable() > 0;
+                (fd, tcb.key.remote, None, readable, tcb.fin_received)
+            }
             Queued::Gone {
                 remote,
                 error,
@@ -935,33 +946,21 @@ impl TcpStack {
                 unread,
             } => {
                 let fd = self.alloc_fd(Sock::Dead { error, eof });
-                self.counters.accepted += 1;
-                if let Some(errno) = error {
-                    self.app.push(SocketEvent::Failed(fd, errno));
-                }
-                if !unread.is_empty() {
+                let readable = !unread.is_empty();
+                if readable {
                     self.leftovers.insert(fd.0, unread);
-                    self.app.push(SocketEvent::Readable(fd));
                 }
-                if eof {
-                    self.app.push(SocketEvent::PeerClosed(fd));
-                }
-                return Ok(Some((fd, remote)));
+                (fd, remote, error, readable, eof)
             }
         };
-        let fd = self.alloc_fd(Sock::Conn(idx));
-        let tcb = self
-            .conns
-            .get_mut(idx)
-            .expect("queued connections are live");
-        tcb.socket = Some(fd);
-        let remote = tcb.key.remote;
-        let pending = (tcb.readable() > 0, tcb.fin_received);
         self.counters.accepted += 1;
-        if pending.0 {
+        if let Some(errno) = failed {
+            self.app.push(SocketEvent::Failed(fd, errno));
+        }
+        if readable {
             self.app.push(SocketEvent::Readable(fd));
         }
-        if pending.1 {
+        if eof {
             self.app.push(SocketEvent::PeerClosed(fd));
         }
         Ok(Some((fd, remote)))

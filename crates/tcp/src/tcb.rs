@@ -1640,10 +1640,8 @@ impl Tcb {
         let handshake = (self.state == State::SynReceived).then_some(self.retransmits > 0);
         if self.state == State::SynReceived {
             if self.snd_una.lt(seg.ack) && seg.ack.le(self.snd_nxt) {
-                self.snd_wnd = u32::from(seg.window) << self.snd_wscale;
-                self.max_snd_wnd = self.max_snd_wnd.max(self.snd_wnd);
-                self.snd_wl1 = seg.seq;
-                self.snd_wl2 = seg.ack;
+                // The window comes with process_ack below (SND.WL1 is the SYN's sequence
+                // number, so this ACK updates it).
                 self.set_state(cx, State::Established);
             } else {
                 // An unacceptable ACK: <SEQ=SEG.ACK><CTL=RST>.
