@@ -55,9 +55,6 @@ pub struct NetStats {
     pub dropped: BTreeMap<DropReason, u64>,
     /// Timers that fired.
     pub timers_fired: u64,
-    /// Packets delivered later than the network lifetime after they were sent. The network
-    /// makes this impossible; the counter is the oracle that checks it.
-    pub late_deliveries: u64,
 }
 
 impl NetStats {
@@ -897,10 +894,6 @@ impl<H: Host, S: TraceSink<H::Event>> Sim<H, S> {
                     net.drop_packet(flight.id, &flight.packet, DropReason::HostDown);
                 } else {
                     net.stats.delivered += 1;
-                    let age = net.now.saturating_since(flight.sent_at);
-                    if net.topology.lifetime.is_some_and(|l| age > l) {
-                        net.stats.late_deliveries += 1;
-                    }
                     net.emit(TraceKind::Delivered {
                         host: flight.to,
                         id: flight.id,

@@ -19,14 +19,18 @@ use crate::wire::Fate;
 /// How often a rule matched and fired (the engine's own count).
 pub type Count = FaultCount;
 
+/// The counts of every rule, one per rule, shared by the judges of all links: the model
+/// counts a rule's `Nth` and `Every` over the whole network, not per link.
+pub type SharedCounts = std::sync::Arc<std::sync::Mutex<Vec<Count>>>;
+
 /// The fault rules of one link, with their counts.
 #[derive(Debug)]
 pub struct Judge {
     rules: Vec<FaultRule>,
     /// Per direction of the link: (sender, receiver).
     ends: [(HostId, HostId); 2],
-    /// Per rule.
-    pub counts: Vec<Count>,
+    /// Per rule, shared with the other links' judges.
+    counts: SharedCounts,
     /// What each endpoint of each connection has done with FINs, by endpoint.
     ends_seen: BTreeMap<SocketAddrV4, EndSeen>,
 }
@@ -66,9 +70,9 @@ fn label(me: &EndSeen, flags: TcpFlags) -> &'static str {
 }
 
 impl Judge {
-    /// The judge of the link between hosts `a` and `b` (direction 0 is a to b).
-    pub fn new(rules: Vec<FaultRule>, a: HostId, b: HostId) -> Judge {
-        let counts = vec![Count::default(); rules.len()];
+    /// The judge of the link between hosts `a` and `b` (direction 0 is a to b), counting
+    /// into `counts` (one per rule).
+    pub fn new(rules: Vec<FaultRule>, counts: SharedCounts, a: HostId, b: HostId) -> Judge {
         Judge {
             rules,
             ends: [(a, b), (b, a)],
@@ -85,7 +89,10 @@ impl Judge {
         };
         let (from, to) = self.ends[direction.min(1)];
         let state = self.sender_state(&packet);
-        let v = judge_faults(&self.rules, &mut self.counts, from, to, &packet, state);
+        let v = {
+            let mut counts = self.counts.lock().expect("fault counts");
+            judge_faults(&self.rules, &mut counts, from, to, &packet, state)
+        };
         if v.drop.is_some() {
             return Fate::Drop;
         }

@@ -192,14 +192,17 @@ pub fn run(
     let start = std::time::Instant::now();
     let mono_start = states::monotonic_now();
     let mut wires = Vec::new();
-    let mut judges = Vec::new();
+    let fault_counts: faults::SharedCounts = std::sync::Arc::new(std::sync::Mutex::new(vec![
+        faults::Count::default();
+        plan.faults.len()
+    ]));
     for (link, (a, b)) in plan.links.iter().zip(ends) {
         let judge = std::sync::Arc::new(std::sync::Mutex::new(faults::Judge::new(
             plan.faults.clone(),
+            fault_counts.clone(),
             netsim_engine::HostId(link.a as u32),
             netsim_engine::HostId(link.b as u32),
         )));
-        judges.push(judge.clone());
         let cut_plan = plan.clone();
         let (ha, hb) = (link.a, link.b);
         let cuts: wire::Cuts = std::sync::Arc::new(move |d, at| {
@@ -294,17 +297,7 @@ pub fn run(
     if interrupted() {
         return Err(KernelError::Interrupted);
     }
-    // A rule counts on every link it watches.
-    let mut fault_counts = vec![faults::Count::default(); plan.faults.len()];
-    for judge in &judges {
-        for (total, c) in fault_counts
-            .iter_mut()
-            .zip(&judge.lock().expect("judge").counts)
-        {
-            total.matched += c.matched;
-            total.fired += c.fired;
-        }
-    }
+    let fault_counts = fault_counts.lock().expect("fault counts").clone();
     Ok(KernelRun {
         packets,
         apps,

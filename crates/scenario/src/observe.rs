@@ -93,11 +93,44 @@ pub struct PacketLedger {
     pub delivered: u64,
     /// `Dropped` records.
     pub dropped: u64,
-    /// Deliveries later than the lifetime after the send, as text (time, packet, age).
-    pub late: Vec<String>,
+    /// Deliveries later than the lifetime after the send (time, packet, age).
+    pub late: Findings,
     /// Records that do not fit: a delivery or drop of a packet not in flight (never sent,
     /// or already gone), a copy of one not in flight, an id sent twice.
-    pub anomalies: Vec<String>,
+    pub anomalies: Findings,
+}
+
+/// How many times an oracle found something, and the first one as text. Only the first is
+/// formatted and kept: a run where every packet breaks a rule costs a count, not a string
+/// per packet.
+#[derive(Debug, Clone, Default)]
+pub struct Findings {
+    count: u64,
+    first: Option<String>,
+}
+
+impl Findings {
+    fn note(&mut self, describe: impl FnOnce() -> String) {
+        if self.first.is_none() {
+            self.first = Some(describe());
+        }
+        self.count += 1;
+    }
+
+    /// Nothing found.
+    pub fn is_empty(&self) -> bool {
+        self.count == 0
+    }
+
+    /// How many.
+    pub fn len(&self) -> u64 {
+        self.count
+    }
+
+    /// The first, as text.
+    pub fn first(&self) -> Option<&str> {
+        self.first.as_deref()
+    }
 }
 
 /// Packet ids in flight. Ids are handed out in increasing order, so the ones in flight lie in
@@ -168,7 +201,7 @@ impl PacketLedger {
                 self.sent += 1;
                 if !self.in_flight.insert(id.0, at) {
                     self.anomalies
-                        .push(format!("{at}: packet {} sent twice", id.0));
+                        .note(|| format!("{at}: packet {} sent twice", id.0));
                 }
             }
             TraceKind::Duplicated { id, copy, .. } => {
@@ -178,12 +211,12 @@ impl PacketLedger {
                     Some(sent) => {
                         if !self.in_flight.insert(copy.0, sent) {
                             self.anomalies
-                                .push(format!("{at}: copy {} of a packet sent twice", copy.0));
+                                .note(|| format!("{at}: copy {} of a packet sent twice", copy.0));
                         }
                     }
                     None => self
                         .anomalies
-                        .push(format!("{at}: copy of packet {}, not in flight", id.0)),
+                        .note(|| format!("{at}: copy of packet {}, not in flight", id.0)),
                 }
             }
             TraceKind::Delivered { id, packet, .. } => {
@@ -192,22 +225,24 @@ impl PacketLedger {
                     Some(sent) => {
                         let age = at.saturating_since(sent);
                         if self.lifetime.is_some_and(|l| age > l) {
-                            self.late.push(format!(
-                                "{at}: packet {} ({} > {}) delivered {age} after it was sent",
-                                id.0, packet.src, packet.dst
-                            ));
+                            self.late.note(|| {
+                                format!(
+                                    "{at}: packet {} ({} > {}) delivered {age} after it was sent",
+                                    id.0, packet.src, packet.dst
+                                )
+                            });
                         }
                     }
                     None => self
                         .anomalies
-                        .push(format!("{at}: packet {} delivered, not in flight", id.0)),
+                        .note(|| format!("{at}: packet {} delivered, not in flight", id.0)),
                 }
             }
             TraceKind::Dropped { id, .. } => {
                 self.dropped += 1;
                 if self.in_flight.remove(id.0).is_none() {
                     self.anomalies
-                        .push(format!("{at}: packet {} dropped, not in flight", id.0));
+                        .note(|| format!("{at}: packet {} dropped, not in flight", id.0));
                 }
             }
             _ => {}
@@ -294,5 +329,74 @@ impl<S: TraceSink<HostEvent>> TraceSink<HostEvent> for Observer<S> {
             }
         }
         self.inner.record(record);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use netsim_core::Packet;
+    use netsim_engine::{Cause, DropReason, PacketId};
+
+    fn at(ms: u64) -> SimTime {
+        SimTime::from_nanos(ms * 1_000_000)
+    }
+
+    /// The ledger judges the trace records alone (no engine counter is involved): a packet
+    /// delivered or dropped that was never sent, a copy of a packet not in flight and an id
+    /// sent twice are anomalies; a delivery later than the lifetime after the send (a copy
+    /// counting from its original's send) is late; only the first of each is kept as text.
+    #[test]
+    fn the_ledger_finds_records_that_do_not_fit_on_its_own() {
+        let mut l = PacketLedger {
+            lifetime: Some(SimDuration::from_millis(100)),
+            ..PacketLedger::default()
+        };
+        let p = Packet {
+            src: Ipv4Addr::new(10, 0, 0, 1),
+            dst: Ipv4Addr::new(10, 0, 0, 2),
+            segment: netsim_core::Segment::default(),
+        };
+        let sent = |id| TraceKind::Sent {
+            host: HostId(0),
+            id: PacketId(id),
+            packet: &p,
+            sender_state: "ESTABLISHED",
+        };
+        let delivered = |id| TraceKind::Delivered {
+            host: HostId(1),
+            id: PacketId(id),
+            packet: &p,
+        };
+        l.record(at(0), &sent(1));
+        l.record(at(0), &sent(2));
+        l.record(
+            at(10),
+            &TraceKind::Duplicated {
+                id: PacketId(2),
+                copy: PacketId(3),
+                packet: &p,
+                cause: Cause::Link,
+            },
+        );
+        l.record(at(50), &delivered(1));
+        assert!(l.anomalies.is_empty() && l.late.is_empty());
+        l.record(at(150), &delivered(3)); // the copy: 150 ms after its original's send
+        assert_eq!(l.late.len(), 1);
+        assert!(l.late.first().unwrap().contains("packet 3"));
+        l.record(at(160), &delivered(9)); // never sent
+        l.record(at(160), &sent(2)); // sent twice
+        l.record(
+            at(170),
+            &TraceKind::Dropped {
+                id: PacketId(1),
+                packet: &p,
+                reason: DropReason::Loss,
+            },
+        ); // already delivered
+        assert_eq!(l.anomalies.len(), 3);
+        assert!(l.anomalies.first().unwrap().contains("packet 9 delivered"));
+        assert_eq!((l.sent, l.copies, l.delivered, l.dropped), (3, 1, 3, 1));
+        assert_eq!(l.in_flight.len(), 1, "packet 2 is still out");
     }
 }
