@@ -9,7 +9,7 @@
 mod common;
 
 use common::*;
-use netsim_core::{Packet, SimDuration, SimTime, Timestamps};
+use netsim_core::{Packet, SimDuration, SimTime};
 use netsim_tcp::{Bind, Errno, Note, Received, SocketEvent, SocketId, State, TcpConfig, TcpStack};
 
 /// Effective MSS with timestamps: 1460 less 12 bytes of options.
@@ -36,37 +36,6 @@ fn arrive_at_c(t: &mut Pair, d: SimDuration) -> Vec<String> {
         to_client(t, p);
     }
     summaries(&ps)
-}
-
-/// Lets time pass, timer by timer, until the client sends something; returns how long that
-/// took. Panics if nothing comes within `limit`.
-fn client_speaks_after(t: &mut Pair, limit: SimDuration) -> SimDuration {
-    speaks_after(t, limit, |t| !t.to_s.is_empty())
-}
-
-/// The same for the server.
-fn server_speaks_after(t: &mut Pair, limit: SimDuration) -> SimDuration {
-    speaks_after(t, limit, |t| !t.to_c.is_empty())
-}
-
-fn speaks_after(t: &mut Pair, limit: SimDuration, spoke: fn(&Pair) -> bool) -> SimDuration {
-    let start = t.now;
-    let end = start + limit;
-    loop {
-        t.collect();
-        if spoke(t) {
-            return t.now - start;
-        }
-        let next = [t.c.next_deadline(), t.s.next_deadline()]
-            .into_iter()
-            .flatten()
-            .min()
-            .filter(|n| *n <= end);
-        let Some(next) = next else {
-            panic!("nothing sent within {limit}");
-        };
-        t.advance(next.saturating_since(t.now));
-    }
 }
 
 /// Virtual time since the start, in microseconds.
@@ -124,6 +93,22 @@ fn flight(t: &mut Pair, c: SocketId, n: usize, len: usize) -> Vec<Packet> {
     let segs = take_to_s(t);
     assert_eq!(segs.len(), n, "the whole flight goes out");
     segs
+}
+
+/// `cfg` without the timestamps option (so a resent SYN leaves the handshake untimed).
+fn without_timestamps(cfg: TcpConfig) -> TcpConfig {
+    TcpConfig {
+        timestamps: false,
+        ..cfg
+    }
+}
+
+/// `cfg` without timestamps and without the loss probe: the first resend is the RTO.
+fn untimed(cfg: TcpConfig) -> TcpConfig {
+    TcpConfig {
+        tail_loss_probe: false,
+        ..without_timestamps(cfg)
+    }
 }
 
 /// The SACK blocks of an ACK as segment numbers of `flight`: `(2, 4)` covers segments 2 and 3.
@@ -1089,19 +1074,6 @@ fn keepalive_probe_to_a_restarted_peer_gets_rst_and_econnreset() {
 // -------------------------------------------------------------------------------------------
 // PAWS (tcp_input.c tcp_paws_discard)
 
-/// A copy of `p` with TSval `tsval`.
-fn with_tsval(p: &Packet, tsval: u32) -> Packet {
-    let mut p = p.clone();
-    let ts = p.segment.options.timestamps.expect("timestamps");
-    p.segment.options.timestamps = Some(Timestamps { val: tsval, ..ts });
-    p
-}
-
-/// The TSval of a segment.
-fn tsval(p: &Packet) -> u32 {
-    p.segment.options.timestamps.expect("timestamps").val
-}
-
 /// Linux tcp_paws_discard: a reordered duplicate ACK whose TSval is older than TS.Recent
 /// (tcp_disordered_ack: pure, at RCV.NXT, ACK = SND.UNA, same window, age within the RTO)
 /// is not dropped, nor is a segment one tick older than TS.Recent (TCP_PAWS_WINDOW); RFC 7323
@@ -1260,12 +1232,11 @@ fn a_pure_ack_that_crosses_our_delayed_ack_is_not_answered() {
 /// Guards `Rtt::srtt`'s "no sample yet" (`srtt8 > 0` → `>= 0` passed every other test).
 #[test]
 fn without_an_rtt_sample_the_loss_probe_waits_one_second() {
-    let no_ts = |cfg: TcpConfig| TcpConfig {
-        timestamps: false,
-        ..cfg
-    };
     let one_way = ms(10);
-    let mut t = Pair::new(no_ts(linux(1000)), no_ts(linux(5000)));
+    let mut t = Pair::new(
+        without_timestamps(linux(1000)),
+        without_timestamps(linux(5000)),
+    );
     let listener = t.s.listen(t.now, PORT, 8).unwrap();
     let c = t.c.connect(t.now, server_addr(), Bind::default()).unwrap();
     assert_eq!(t.lose_to_s(), ["S"]);
@@ -1291,14 +1262,9 @@ fn without_an_rtt_sample_the_loss_probe_waits_one_second() {
 /// resend is the RTO); Linux's 3 s timer lands on the wheel's 256 ms steps.
 #[test]
 fn after_a_resent_syn_without_an_rtt_sample_the_rto_is_three_seconds() {
-    let plain = |cfg: TcpConfig| TcpConfig {
-        timestamps: false,
-        tail_loss_probe: false,
-        ..cfg
-    };
     for (name, cfg, slack) in [
-        ("linux", plain(linux(1000)), ms(256)),
-        ("rfc", plain(rfc_rules(1000)), SimDuration::ZERO),
+        ("linux", untimed(linux(1000)), ms(256)),
+        ("rfc", untimed(rfc_rules(1000)), SimDuration::ZERO),
     ] {
         let one_way = ms(10);
         let mut t = Pair::new(cfg.clone(), cfg);
@@ -1325,32 +1291,27 @@ fn after_a_resent_syn_without_an_rtt_sample_the_rto_is_three_seconds() {
 /// is the 200 ms floor (the handshake timed the SYN-ACK).
 #[test]
 fn after_a_resent_syn_ack_without_an_rtt_sample_the_servers_rto_is_three_seconds() {
-    let plain = |cfg: TcpConfig| TcpConfig {
-        timestamps: false,
-        tail_loss_probe: false,
-        ..cfg
-    };
     for (name, client, server, resend, low, high) in [
         (
             "linux",
-            plain(linux(1000)),
-            plain(linux(5000)),
+            untimed(linux(1000)),
+            untimed(linux(5000)),
             true,
             secs(3),
             secs(3) + ms(256),
         ),
         (
             "rfc",
-            plain(rfc_rules(1000)),
-            plain(rfc_rules(5000)),
+            untimed(rfc_rules(1000)),
+            untimed(rfc_rules(5000)),
             true,
             secs(3),
             secs(3),
         ),
         (
             "rfc, no resend",
-            plain(rfc_rules(1000)),
-            plain(rfc_rules(5000)),
+            untimed(rfc_rules(1000)),
+            untimed(rfc_rules(5000)),
             false,
             ms(200),
             ms(200),
@@ -1428,7 +1389,7 @@ fn a_scaled_window_is_rounded_up_only_when_the_buffer_has_room() {
     assert_eq!(arrive_at_s(&mut t, ms(1)), ["S"]);
     assert_eq!(arrive_at_c(&mut t, ms(1)), ["S."]);
     let ack = take_to_s(&mut t);
-    assert_eq!(windows_of(&ack), [502]);
+    assert_eq!(windows(&ack), [502]);
 
     let small = TcpConfig {
         rcv_buf: 10_000,
@@ -1452,12 +1413,8 @@ fn a_scaled_window_is_rounded_up_only_when_the_buffer_has_room() {
                 to_client(&mut t, p);
             }
         }
-        assert_eq!(windows_of(&acks).last(), Some(&window), "{name}");
+        assert_eq!(windows(&acks).last(), Some(&window), "{name}");
     }
-}
-
-fn windows_of(ps: &[Packet]) -> Vec<u16> {
-    ps.iter().map(|p| p.segment.window).collect()
 }
 
 /// The SACK blocks a data segment carries (Linux tcp_established_options): what fits beside
@@ -1673,6 +1630,9 @@ fn unacknowledged_data_times_out_after_fifteen_retransmissions() {
         secs(924) <= took && took <= secs(940),
         "timed out after {took} and {resends} resends"
     );
+    // The first send, the loss probe and 15 timeouts (the probe is not a timeout).
+    assert_eq!(resends, 17);
+    assert_eq!(t.s.state_of(s), Ok(State::Closed));
     // Below the RTO cap the budget is the plain doubling: tcp_retries2 = 3 gives
     // (2^4 - 1) × 200 ms = 3 s (tcp_model_timeout's first branch).
     let three = TcpConfig {
@@ -1693,9 +1653,6 @@ fn unacknowledged_data_times_out_after_fifteen_retransmissions() {
     }
     let took = timed_out_at.expect("a timeout");
     assert!(secs(3) <= took && took <= secs(3) + ms(300), "{took}");
-
-    // The first send, the loss probe and 15 timeouts (the probe is not a timeout).
-    assert_eq!(resends, 17);
     assert_eq!(t.s.state_of(s), Ok(State::Closed));
 }
 
@@ -1756,13 +1713,8 @@ fn keepalive_waits_while_data_is_in_flight_or_blocked() {
     }
     assert_eq!(t.c.counters().keepalive_probes, 0, "in flight");
 
-    // Data blocked by a zero window, nothing in flight.
-    let server = TcpConfig {
-        rcv_buf: 4 * 1460,
-        rcv_buf_max: 4 * 1460,
-        delayed_ack: None,
-        ..linux(5000)
-    };
+    // Data blocked by a window too small for a segment (then closed), nothing in flight.
+    let server = four_segment_server();
     let mut t = Pair::new(linux(1000), server);
     let (c, _s) = t.establish();
     keepalive_on(&mut t, c);
@@ -1871,6 +1823,11 @@ fn each_condition_of_a_disordered_ack_is_needed() {
     to_client(&mut t, &again);
     assert_eq!(t.c.counters().paws_rejects, 0, "the same TSval");
     assert_eq!(t.c.readable(c), 20);
+    let mut older = with_tsval(&data[0], tsval(&data[0]) - 1);
+    older.segment.seq.0 += 20;
+    to_client(&mut t, &older);
+    assert_eq!(t.c.counters().paws_rejects, 1, "one tick older");
+    assert_eq!(t.c.readable(c), 20);
 }
 
 /// Linux tcp_clean_rtx_queue / tcp_ack_update_rtt without timestamps: the ACK of data sent
@@ -1878,11 +1835,11 @@ fn each_condition_of_a_disordered_ack_is_needed() {
 /// ACK). A 1 ms handshake, then a 100 ms round trip: SRTT moves by 1/8 of the difference.
 #[test]
 fn without_timestamps_an_ack_of_original_data_is_timed() {
-    let no_ts = |cfg: TcpConfig| TcpConfig {
-        timestamps: false,
-        ..cfg
-    };
-    let (mut t, c, _s) = connected(no_ts(linux(1000)), no_ts(linux(5000)), ms(1));
+    let (mut t, c, _s) = connected(
+        without_timestamps(linux(1000)),
+        without_timestamps(linux(5000)),
+        ms(1),
+    );
     let before = t.c.info(c).unwrap().srtt.expect("the handshake's sample");
     assert_eq!(before, ms(2));
     t.c.send(t.now, c, &[1; 100]).unwrap();

@@ -6,7 +6,7 @@
 
 use std::net::{Ipv4Addr, SocketAddrV4};
 
-use netsim_core::{Packet, SimDuration, SimTime};
+use netsim_core::{Packet, SimDuration, SimTime, Timestamps};
 use netsim_tcp::{
     Bind, IsnMode, Received, SocketEvent, SocketId, State, TcpConfig, TcpEvent, TcpStack,
 };
@@ -323,5 +323,70 @@ pub fn assert_legal(log: &[TcpEvent]) {
             !matches!(e, TcpEvent::IllegalTransition { .. }),
             "illegal transition: {e}"
         );
+    }
+}
+
+/// Lets time pass, timer by timer, until the client sends something; returns how long that
+/// took. Panics if nothing comes within `limit`.
+pub fn client_speaks_after(t: &mut Pair, limit: SimDuration) -> SimDuration {
+    speaks_after(t, limit, |t| !t.to_s.is_empty())
+}
+
+/// The same for the server.
+pub fn server_speaks_after(t: &mut Pair, limit: SimDuration) -> SimDuration {
+    speaks_after(t, limit, |t| !t.to_c.is_empty())
+}
+
+pub fn speaks_after(t: &mut Pair, limit: SimDuration, spoke: fn(&Pair) -> bool) -> SimDuration {
+    let start = t.now;
+    let end = start + limit;
+    loop {
+        t.collect();
+        if spoke(t) {
+            return t.now - start;
+        }
+        let next = [t.c.next_deadline(), t.s.next_deadline()]
+            .into_iter()
+            .flatten()
+            .min()
+            .filter(|n| *n <= end);
+        let Some(next) = next else {
+            panic!("nothing sent within {limit}");
+        };
+        t.advance(next.saturating_since(t.now));
+    }
+}
+
+/// A copy of `p` with TSval `tsval`.
+pub fn with_tsval(p: &Packet, tsval: u32) -> Packet {
+    let mut p = p.clone();
+    let ts = p.segment.options.timestamps.expect("timestamps");
+    p.segment.options.timestamps = Some(Timestamps { val: tsval, ..ts });
+    p
+}
+
+/// The TSval of a segment.
+pub fn tsval(p: &Packet) -> u32 {
+    p.segment.options.timestamps.expect("timestamps").val
+}
+
+/// Payload lengths of some segments.
+pub fn lens(ps: &[Packet]) -> Vec<usize> {
+    ps.iter().map(|p| p.segment.payload.len()).collect()
+}
+
+/// Window fields of some segments.
+pub fn windows(ps: &[Packet]) -> Vec<u16> {
+    ps.iter().map(|p| p.segment.window).collect()
+}
+
+/// A server (ISN 5000) with a receive buffer of 4 × 1460 bytes, so four full segments fill
+/// it and leave 48 bytes, that acknowledges at once (no delayed ACK).
+pub fn four_segment_server() -> TcpConfig {
+    TcpConfig {
+        rcv_buf: 4 * 1460,
+        rcv_buf_max: 4 * 1460,
+        delayed_ack: None,
+        ..linux(5000)
     }
 }
