@@ -383,8 +383,8 @@ fn kernel(
         out.push_str(&format!(
             "injection {}: {mark}: model {}, kernel {}\n",
             i + 1,
-            inject_outcome(model),
-            inject_outcome(kernel)
+            model,
+            kernel
         ));
     }
     if c.undecodable > 0 {
@@ -409,14 +409,6 @@ fn kernel(
 }
 
 /// What became of a crafted segment, in words (the text output and the JSON alike).
-fn inject_outcome(o: &netsim_engine::InjectOutcome) -> String {
-    match o {
-        netsim_engine::InjectOutcome::Sent => "sent".into(),
-        netsim_engine::InjectOutcome::Pending => "not reached".into(),
-        netsim_engine::InjectOutcome::Failed(why) => format!("not sent ({why})"),
-    }
-}
-
 /// The comparison of `netsim kernel` as JSON.
 fn write_kernel_json(
     path: &Path,
@@ -471,9 +463,7 @@ fn write_kernel_json(
     let injections: Vec<serde_json::Value> = c
         .injections
         .iter()
-        .map(
-            |(m, k)| serde_json::json!({ "model": inject_outcome(m), "kernel": inject_outcome(k) }),
-        )
+        .map(|(m, k)| serde_json::json!({ "model": m.to_string(), "kernel": k.to_string() }))
         .collect();
     let paths: Vec<serde_json::Value> = c
         .paths

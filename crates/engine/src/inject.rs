@@ -78,6 +78,17 @@ pub enum InjectOutcome {
     Failed(String),
 }
 
+/// One wording for every report: "sent", or "not sent: why".
+impl std::fmt::Display for InjectOutcome {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            InjectOutcome::Sent => f.write_str("sent"),
+            InjectOutcome::Pending => f.write_str("not sent: the run ended first"),
+            InjectOutcome::Failed(why) => write!(f, "not sent: {why}"),
+        }
+    }
+}
+
 /// The payload byte of injected segments.
 pub const INJECTED_BYTE: u8 = b'!';
 
