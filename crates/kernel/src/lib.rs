@@ -160,33 +160,30 @@ pub fn run(
         namespaces.push(ns);
     }
     // One TUN device per end of each link: the host's address on it, the peer behind it.
+    let open_end = |l: usize, me: usize, peer: usize| -> Result<tun::Tun, KernelError> {
+        let ns = &namespaces[me];
+        let dev = format!("tun{l}");
+        let tun = ns.inside("TUN", || tun::Tun::open(&dev))?;
+        ns.ip(&[
+            "addr",
+            "add",
+            &format!("{}/32", plan.hosts[me].addr),
+            "dev",
+            &dev,
+        ])?;
+        ns.ip(&["link", "set", &dev, "up"])?;
+        ns.ip(&[
+            "route",
+            "add",
+            &format!("{}/32", plan.hosts[peer].addr),
+            "dev",
+            &dev,
+        ])?;
+        Ok(tun)
+    };
     let mut ends = Vec::new();
     for (l, link) in plan.links.iter().enumerate() {
-        let mut pair = Vec::new();
-        for (me, peer) in [(link.a, link.b), (link.b, link.a)] {
-            let ns = &namespaces[me];
-            let dev = format!("tun{l}");
-            let tun = ns.inside("TUN", || tun::Tun::open(&dev))?;
-            ns.ip(&[
-                "addr",
-                "add",
-                &format!("{}/32", plan.hosts[me].addr),
-                "dev",
-                &dev,
-            ])?;
-            ns.ip(&["link", "set", &dev, "up"])?;
-            ns.ip(&[
-                "route",
-                "add",
-                &format!("{}/32", plan.hosts[peer].addr),
-                "dev",
-                &dev,
-            ])?;
-            pair.push(tun);
-        }
-        let b = pair.pop().expect("two ends");
-        let a = pair.pop().expect("two ends");
-        ends.push((a, b));
+        ends.push((open_end(l, link.a, link.b)?, open_end(l, link.b, link.a)?));
     }
     let trace = states::StateTrace::start(&prefix)?;
     let start = std::time::Instant::now();
