@@ -1735,8 +1735,10 @@ impl Tcb {
     }
 
     /// After a segment: decide whether an owed ACK goes now or later.
+    /// (`ack_now` is never set here on entry: every `output` that follows setting it sends
+    /// the ACK, and `emit` clears it.)
     fn ack_check(&mut self, cx: &mut Cx<'_>) {
-        if !self.acks.pending || self.ack_now {
+        if !self.acks.pending {
             return;
         }
         let since = self.unacked_received();
@@ -2241,12 +2243,20 @@ impl Tcb {
                 // tcp_slow_start: one segment per segment acknowledged, up to ssthresh.
                 let grow = acked.min(self.ssthresh.saturating_sub(self.cwnd));
                 self.cwnd += grow;
-                // tcp_cong_avoid_ai: what is left (something only once cwnd reached
-                // ssthresh) counts towards one segment per window of acknowledged data.
-                self.cwnd_acked += acked - grow;
-                while self.cwnd_acked >= self.cwnd {
-                    self.cwnd_acked -= self.cwnd;
+                // tcp_cong_avoid_ai with w = cwnd as it was: what is left (something only
+                // once cwnd reached ssthresh) counts towards one segment per window of
+                // acknowledged data; credit left over from a larger window goes first, as
+                // one segment.
+                let w = self.cwnd.max(1);
+                if self.cwnd_acked >= w {
+                    self.cwnd_acked = 0;
                     self.cwnd += mss;
+                }
+                self.cwnd_acked += acked - grow;
+                if self.cwnd_acked >= w {
+                    let delta = self.cwnd_acked / w;
+                    self.cwnd_acked -= delta * w;
+                    self.cwnd += delta * mss;
                 }
             }
         }
@@ -2534,11 +2544,21 @@ mod tests {
         t.grow_cwnd(&linux, 11_000);
         assert_eq!(
             (t.cwnd, t.cwnd_acked),
-            (7000, 0),
-            "5 then 6 acknowledged: +2"
+            (7000, 1000),
+            "11 acknowledged at w = 5: +2 (divided by the window as it was), 1 left"
         );
         t.grow_cwnd(&linux, 0);
-        assert_eq!((t.cwnd, t.cwnd_acked), (7000, 0));
+        assert_eq!((t.cwnd, t.cwnd_acked), (7000, 1000));
+        // Credit gathered at a larger window (cwnd since reduced) counts as one segment
+        // only, then what this ACK acknowledged counts from zero.
+        t.cwnd = 5000;
+        t.cwnd_acked = 8000;
+        t.grow_cwnd(&linux, 6000);
+        assert_eq!(
+            (t.cwnd, t.cwnd_acked),
+            (7000, 1000),
+            "+1 for the credit, +1 for 6 at w = 5"
+        );
     }
 
     /// Linux's timer wheel at HZ 250: whole jiffies rounded up, then the expiry down to the

@@ -289,3 +289,36 @@ fn ack_lost_so_the_fin_arrives_first_gives_closing() {
     assert_legal(&t.c_log);
     assert_legal(&t.s_log);
 }
+
+/// RFC 9293 §3.10.7.4 (fifth step): an ACK of our FIN moves FIN_WAIT_1 to FIN_WAIT_2, also
+/// when the segment carrying it has a FIN that cannot be taken yet (it lies ahead of lost
+/// data). The rfc profile's diagram would take FIN_WAIT_1 straight to TIME_WAIT with that
+/// FIN, so it must see the ACK on its own; Linux takes the ACK first anyway. When the lost
+/// data arrives the queued FIN is taken: TIME_WAIT.
+#[test]
+fn a_fin_ahead_of_a_gap_that_acknowledges_our_fin_gives_fin_wait_2() {
+    let diagram = TcpConfig {
+        fin_wait_1_acks_first: false,
+        ..linux(1000)
+    };
+    for client in [diagram, linux(1000)] {
+        let mut t = Pair::new(client, linux(5000));
+        let (c, s) = t.establish();
+        t.c.shutdown(t.now, c).unwrap();
+        assert_eq!(t.deliver_to_s(), ["F."]);
+        t.s.send(t.now, s, &[7; 100]).unwrap();
+        let data = take_to_c(&mut t);
+        assert_eq!(summaries(&data), ["P. 100"]);
+        t.s.close(t.now, s).unwrap();
+        assert_eq!(t.deliver_to_c(), ["F."], "the FIN, ahead of the lost data");
+        assert_eq!(t.c.state_of(c), Ok(State::FinWait2));
+        to_client(&mut t, &data[0]);
+        assert_eq!(t.c.table_sizes(), (0, 1), "in the TIME_WAIT table");
+        assert_eq!(t.c_read(c), (vec![7; 100], Received::Data(100)));
+        assert_eq!(
+            path(&t.c_log)[3..],
+            ["FIN_WAIT_1", "FIN_WAIT_2", "TIME_WAIT"]
+        );
+        assert_legal(&t.c_log);
+    }
+}

@@ -1880,3 +1880,154 @@ fn a_sack_alone_does_not_restart_the_retransmission_timer() {
         "resent {at} after the send (RTO {rto}; {resend} after the SACK)"
     );
 }
+
+/// Linux tcp_data_queue_ofo: a FIN ahead of a gap is queued out of order like data, so the
+/// duplicate ACK it draws SACKs it (joined to the data block before it), and a copy of it
+/// draws a D-SACK (tcp_data_queue_ofo's "already have it" path, RFC 2883 §4). As the fourth
+/// duplicate for one RCV.NXT it is compressed like data (__tcp_ack_snd_check); without SACK
+/// (rfc_rules) every duplicate goes at once.
+#[test]
+fn a_fin_ahead_of_a_gap_is_sacked_and_its_copy_dsacked() {
+    let one_way = ms(5);
+    let (mut t, c, _s) = connected(linux(1000), linux(5000), one_way);
+    let segs = flight(&mut t, c, 2, 100);
+    t.c.shutdown(t.now, c).unwrap();
+    let fin = take_to_s(&mut t);
+    assert_eq!(summaries(&fin), ["F."]);
+    let fin_seq = fin[0].segment.seq;
+    to_server(&mut t, &segs[1]);
+    take_to_c(&mut t);
+    to_server(&mut t, &fin[0]);
+    let dup = take_to_c(&mut t);
+    assert_eq!(summaries(&dup), ["."], "a duplicate ACK at once");
+    assert_eq!(acks(&dup), [segs[0].segment.seq.0]);
+    assert_eq!(
+        dup[0].segment.options.sack.as_slice(),
+        [(segs[1].segment.seq, fin_seq.add(1))],
+        "no D-SACK: the FIN's block, joined to the data's"
+    );
+    to_server(&mut t, &fin[0]);
+    let dsack = take_to_c(&mut t);
+    assert_eq!(
+        dsack[0].segment.options.sack.as_slice(),
+        [
+            (fin_seq, fin_seq.add(1)),
+            (segs[1].segment.seq, fin_seq.add(1))
+        ],
+        "the copy: D-SACK first"
+    );
+
+    // The fourth duplicate: data, data, data, then the FIN.
+    for (server, at_once) in [(linux(5000), false), (rfc_rules(5000), true)] {
+        let (mut t, c, _s) = connected(linux(1000), server, one_way);
+        let segs = flight(&mut t, c, 4, 100);
+        t.c.shutdown(t.now, c).unwrap();
+        let fin = take_to_s(&mut t);
+        for p in &segs[1..] {
+            to_server(&mut t, p);
+            assert_eq!(t.pending_to_c(), ["."], "at_once {at_once}");
+            take_to_c(&mut t);
+        }
+        to_server(&mut t, &fin[0]);
+        assert_eq!(
+            t.pending_to_c().len(),
+            usize::from(at_once),
+            "at_once {at_once}: the FIN's duplicate"
+        );
+    }
+}
+
+/// Linux tcp_send_dupack: only a segment carrying data (or a FIN) below RCV.NXT means our
+/// ACK was lost and sends the receiver back to quick ACKs. An old pure ACK is answered but
+/// leaves ping-pong mode alone: the next request's ACK still waits to ride on the reply.
+#[test]
+fn an_old_pure_ack_leaves_ping_pong_mode_alone() {
+    let one_way = ms(1);
+    let (mut t, c, s) = connected(linux(1000), linux(5000), one_way);
+    t.c.send(t.now, c, &[1; 64]).unwrap();
+    let request = take_to_s(&mut t);
+    t.advance(one_way);
+    to_server(&mut t, &request[0]);
+    t.s_read(s);
+    t.s.send(t.now, s, &[2; 64]).unwrap();
+    arrive_at_c(&mut t, one_way);
+    t.c_read(c);
+    let ack = take_to_s(&mut t);
+    t.advance(one_way);
+    to_server(&mut t, &ack[0]);
+    // A pure ACK sent before the request (SEG.SEQ below RCV.NXT), with a fresh timestamp.
+    let mut old = with_tsval(&request[0], tsval(&ack[0]));
+    old.segment.payload.clear();
+    old.segment.flags = netsim_core::TcpFlags::ACK;
+    to_server(&mut t, &old);
+    assert_eq!(t.pending_to_c(), ["."], "answered");
+    take_to_c(&mut t);
+    t.c.send(t.now, c, &[3; 64]).unwrap();
+    arrive_at_s(&mut t, one_way);
+    assert!(
+        t.pending_to_c().is_empty(),
+        "ping-pong: the ACK of the next request waits"
+    );
+}
+
+/// RFC 6298 §3 (rfc_rules, no timestamps): one segment is timed per round trip, and only an
+/// ACK that covers it gives a sample. A segment from the peer that acknowledges nothing
+/// new, 4 ms after the timed one went, is no sample; the ACK of it, 100 ms after, is:
+/// SRTT = 7/8 · 2 ms (the handshake's) + 1/8 · 100 ms.
+#[test]
+fn only_the_ack_of_the_timed_segment_gives_an_rtt_sample() {
+    let one_way = ms(1);
+    let (mut t, c, s) = connected(untimed(rfc_rules(1000)), linux(5000), one_way);
+    assert_eq!(t.c.info(c).unwrap().srtt, Some(ms(2)));
+    t.c.send(t.now, c, &[1; 100]).unwrap();
+    let timed = take_to_s(&mut t);
+    t.s.send(t.now, s, &[2; 10]).unwrap();
+    let crossing = take_to_c(&mut t);
+    assert_eq!(summaries(&crossing), ["P. 10"]);
+    t.advance(ms(4));
+    to_client(&mut t, &crossing[0]);
+    assert_eq!(t.c.info(c).unwrap().srtt, Some(ms(2)), "no sample");
+    take_to_s(&mut t);
+    t.advance(ms(46));
+    to_server(&mut t, &timed[0]);
+    t.advance(ms(50));
+    t.exchange();
+    assert_eq!(t.c.info(c).unwrap().srtt, Some(ms(2) * 7 / 8 + ms(100) / 8));
+}
+
+/// Linux tcp_enter_loss / tcp_fastretrans_alert: a loss episode (after a timeout) ends when
+/// everything outstanding at the timeout is acknowledged, and cwnd goes on from where slow
+/// start took it; only a fast-recovery episode ends by setting cwnd to ssthresh (RFC 6937).
+/// Ten segments out, the RTO fires (cwnd 1, ssthresh 5), then the originals turn out to have
+/// arrived: one ACK covers all ten. (No timestamps here: with them Linux would find the
+/// timeout spurious and undo it, tcp_try_undo_loss; this model does not undo.)
+#[test]
+fn a_loss_episode_ends_with_the_window_slow_start_gave() {
+    let one_way = ms(1);
+    // Without timestamps a segment carries 1460 bytes.
+    let mss = 1460;
+    let (mut t, c, _s) = connected(untimed(linux(1000)), linux(5000), one_way);
+    let segs = flight(&mut t, c, 10, mss);
+    client_speaks_after(&mut t, secs(2));
+    assert_eq!(t.lose_to_s().len(), 1, "the head, resent at the RTO");
+    let lost = t.c.info(c).unwrap();
+    assert!(lost.in_loss);
+    assert_eq!((lost.cwnd, lost.ssthresh), (mss as u32, 5 * mss as u32));
+    for p in &segs {
+        to_server(&mut t, p);
+    }
+    t.advance(ms(50));
+    let all = take_to_c(&mut t);
+    let last = all.last().expect("ACKs");
+    assert_eq!(last.segment.ack, segs[9].segment.seq.add(mss as u32));
+    to_client(&mut t, last);
+    let after = t.c.info(c).unwrap();
+    assert!(!after.in_loss && !after.in_recovery, "{after:?}");
+    // tcp_slow_start takes cwnd from 1 to ssthresh (5) with 4 of the 10 segments acked;
+    // tcp_cong_avoid_ai adds one segment for the other 6 (one per cwnd's worth).
+    assert_eq!(
+        (after.cwnd, after.ssthresh),
+        (6 * mss as u32, 5 * mss as u32),
+        "{after:?}"
+    );
+}
