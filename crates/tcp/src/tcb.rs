@@ -1959,12 +1959,15 @@ impl Tcb {
         }
         let window = u32::from(seg.window) << self.snd_wscale;
         let advanced = ack.gt(self.snd_una);
-        let duplicate = !advanced
+        // Linux's FLAG_NOT_DUP: the ACK acknowledged something, carried data or changed the
+        // window. Without it (and without SYN or FIN) the ACK repeats the last one.
+        let repeats = !advanced
             && ack == self.snd_una
             && seg.payload.is_empty()
             && !seg.flags.intersects(TcpFlags::SYN | TcpFlags::FIN)
-            && window == self.snd_wnd
-            && !self.rtx.is_empty();
+            && window == self.snd_wnd;
+        // RFC 5681 §2's duplicate ACK also needs data outstanding.
+        let duplicate = repeats && !self.rtx.is_empty();
         // Window update (SND.WL1/WL2 rule).
         if self.snd_wl1.lt(seg.seq) || (self.snd_wl1 == seg.seq && self.snd_wl2.le(ack)) {
             self.snd_wnd = window;
@@ -1989,7 +1992,7 @@ impl Tcb {
         }
         self.rtt_from_ack(cx, seg, &d, advanced);
         if self.tlp_high_seq.is_some() {
-            self.process_tlp_ack(cx, ack, advanced, duplicate, &d);
+            self.process_tlp_ack(cx, ack, repeats, &d);
         }
         if !self.sack_ok {
             self.count_reno_sacks(&mut d, advanced, duplicate);
@@ -2266,14 +2269,7 @@ impl Tcb {
     /// SND.NXT of a resent probe means the probe repaired a loss: reduce cwnd once (CWR).
     /// The ACK of the probe itself is not beyond it: the episode stays open (and no other
     /// probe goes) until later data is acknowledged.
-    fn process_tlp_ack(
-        &mut self,
-        cx: &Cx<'_>,
-        ack: Seq,
-        advanced: bool,
-        duplicate: bool,
-        d: &Delivered,
-    ) {
+    fn process_tlp_ack(&mut self, cx: &Cx<'_>, ack: Seq, repeats: bool, d: &Delivered) {
         let Some(high) = self.tlp_high_seq else {
             return;
         };
@@ -2287,7 +2283,10 @@ impl Tcb {
             self.tlp_high_seq = None;
             self.ssthresh = self.loss_ssthresh(cx.cfg);
             self.cwnd = self.ssthresh;
-        } else if duplicate && !advanced {
+        } else if repeats && d.sacked == 0 {
+            // A pure duplicate (nothing acknowledged or newly SACKed, no data, the same
+            // window): the probe and the original both arrived, and the peer sends no
+            // D-SACK. No loss.
             self.tlp_high_seq = None;
         }
     }
@@ -2327,12 +2326,14 @@ impl Tcb {
         let wnd = self.rcv_wnd(cx.cfg);
         let len = seg.payload.len();
         let offset = self.rcv_nxt.diff(seg.seq);
-        if offset >= 0 && (offset as usize) < len {
-            // Starts at or before RCV.NXT: take the new part that fits the window.
+        if offset < 0 {
+            self.take_ahead_of_gap(seg, wnd);
+        } else if (offset as usize) < len {
+            // Starts at or before RCV.NXT: take the new part that fits the window; the part
+            // before RCV.NXT we had already (a D-SACK of it, Linux tcp_data_queue's partial
+            // packet; an empty block when it starts at RCV.NXT is no block).
             let skip = offset as usize;
-            if skip > 0 {
-                self.set_dsack(seg.seq, self.rcv_nxt);
-            }
+            self.set_dsack(seg.seq, self.rcv_nxt);
             let take = (len - skip).min(wnd as usize);
             self.rcv_buf.extend(&seg.payload[skip..skip + take]);
             self.rcv_nxt = self.rcv_nxt.add(take as u32);
@@ -2362,28 +2363,32 @@ impl Tcb {
                 self.ooo_fin = None;
                 self.take_fin(cx);
             }
-        } else if offset < 0 {
-            // Ahead of a gap: keep it and report it (RFC 5681 §4.2: a duplicate ACK at once;
-            // RFC 2018: with a SACK block). Data already held is a D-SACK (RFC 2883).
-            let end = seg.seq.add(len as u32);
-            let held = self
-                .rcv_sacks
-                .iter()
-                .any(|&(l, r)| seg.seq.ge(l) && end.le(r));
-            self.ooo.insert(seg.seq, &seg.payload, self.rcv_nxt, wnd);
-            if held {
-                self.set_dsack(seg.seq, end);
-            } else {
-                self.sack_new_block(seg.seq, end);
-            }
-            self.acks.schedule();
-            if !self.sack_ok {
-                self.acks.schedule_now();
-            }
         } else {
-            // Entirely old: a duplicate. Acknowledge at once, never deliver twice.
+            // Entirely old (acceptable because it ends at or after the RCV.NXT our last ACK
+            // carried): our ACK was lost. A D-SACK, at once, and quick ACKs again (Linux
+            // tcp_data_queue: tcp_dsack_set, tcp_enter_quickack_mode); never delivered twice.
             self.set_dsack(seg.seq, seg.seq.add(len as u32));
             self.acks.enter_quickack(wnd);
+        }
+    }
+
+    /// Data ahead of a gap: keep it and report it (RFC 5681 §4.2: a duplicate ACK at once;
+    /// RFC 2018: with a SACK block). Data already held is a D-SACK (RFC 2883).
+    fn take_ahead_of_gap(&mut self, seg: &Segment, wnd: u32) {
+        let end = seg.seq.add(seg.payload.len() as u32);
+        let held = self
+            .rcv_sacks
+            .iter()
+            .any(|&(l, r)| seg.seq.ge(l) && end.le(r));
+        self.ooo.insert(seg.seq, &seg.payload, self.rcv_nxt, wnd);
+        if held {
+            self.set_dsack(seg.seq, end);
+        } else {
+            self.sack_new_block(seg.seq, end);
+        }
+        self.acks.schedule();
+        if !self.sack_ok {
+            self.acks.schedule_now();
         }
     }
 

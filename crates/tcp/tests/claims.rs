@@ -324,6 +324,19 @@ fn a_segment_that_overlaps_rcv_nxt_is_acceptable_and_its_new_bytes_taken() {
             "{:?}",
             summaries(&acks)
         );
+        // The 5 old bytes: a D-SACK with SACK (RFC 2883 §4; Linux tcp_data_queue's partial
+        // packet), nothing without.
+        let dsack = first.segment.seq.add(95)..first.segment.seq.add(100);
+        let blocks: Vec<_> = acks
+            .iter()
+            .map(|a| a.segment.options.sack.as_slice().to_vec())
+            .collect();
+        let expected = if t.s.config().sack {
+            vec![(dsack.start, dsack.end)]
+        } else {
+            vec![]
+        };
+        assert_eq!(blocks, [expected]);
         let (got, _) = t.s_read(s);
         assert_eq!(got.len(), 195);
         assert_eq!(got[100..], [2; 95]);

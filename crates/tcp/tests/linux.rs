@@ -2031,3 +2031,191 @@ fn a_loss_episode_ends_with_the_window_slow_start_gave() {
         "{after:?}"
     );
 }
+
+/// Linux tcp_data_queue ("a retransmit"): a copy of data already received that is still
+/// acceptable (it ends at the RCV.NXT of an ACK not yet sent, tcp_sequence's rcv_wup) means
+/// our ACK was lost or late: a D-SACK of it goes at once, and the receiver is back in
+/// quick-ACK mode (tcp_enter_quickack_mode), so the next data is ACKed at once too. The
+/// copy is not delivered again.
+#[test]
+fn a_copy_of_data_whose_ack_is_still_delayed_gets_a_dsack_and_quick_acks() {
+    let one_way = ms(1);
+    let (mut t, c, s) = connected(linux(1000), linux(5000), one_way);
+    request_reply(&mut t, c, s, one_way);
+    t.c.send(t.now, c, &[5; 100]).unwrap();
+    let data = take_to_s(&mut t);
+    t.advance(one_way);
+    to_server(&mut t, &data[0]);
+    assert!(t.pending_to_c().is_empty(), "ping-pong: the ACK waits");
+    to_server(&mut t, &data[0]);
+    let dsack = take_to_c(&mut t);
+    assert_eq!(summaries(&dsack), ["."], "at once");
+    let (seq, len) = (data[0].segment.seq, 100);
+    assert_eq!(dsack[0].segment.ack, seq.add(len));
+    assert_eq!(
+        dsack[0].segment.options.sack.as_slice(),
+        [(seq, seq.add(len))]
+    );
+    assert_eq!(t.s_read(s), (vec![5; 100], Received::Data(100)), "once");
+    t.advance(one_way);
+    to_client(&mut t, &dsack[0]);
+    t.c.send(t.now, c, &[6; 100]).unwrap();
+    assert_eq!(arrive_at_s(&mut t, one_way), ["P. 100"]);
+    assert_eq!(t.pending_to_c(), ["."], "quick-ACK mode: at once");
+}
+
+/// Linux tcp_event_data_recv and tcp_grow_window: each data segment of 128 bytes or more
+/// lets the offered window (rcv_ssthresh) grow by max(2 · advmss, 2 · its length); a shorter
+/// one does not. A peer that ignores our MSS and sends 3 000 bytes at once grows it by
+/// 6 000. The rfc profile offers its whole free buffer from the start.
+#[test]
+fn each_segment_of_128_bytes_or_more_grows_the_offered_window() {
+    let window_after = |server: TcpConfig, len: usize| {
+        let (mut t, c, s) = connected(linux(1000), server, ms(1));
+        t.c.set_nodelay(c, true).unwrap();
+        t.c.send(t.now, c, &vec![1; len.min(MSS)]).unwrap();
+        let mut seg = take_to_s(&mut t).remove(0);
+        seg.segment.payload = vec![1; len];
+        to_server(&mut t, &seg);
+        t.advance(ms(200)); // the rfc profile's delayed ACK
+        let ack = take_to_c(&mut t);
+        assert_eq!(acks(&ack), [seg.segment.seq.0 + len as u32], "len {len}");
+        assert_eq!(t.s_read(s).0.len(), len);
+        u32::from(ack[0].segment.window) << 7
+    };
+    // The server offers 65 160 at first (its SYN-ACK's window); the ACK's window is the
+    // offer (the buffer has room for it) in units of 128 rounded up (tcp_select_window).
+    let first = 65_160_u32.div_ceil(128) * 128;
+    assert_eq!(
+        window_after(linux(5000), 127),
+        first,
+        "127 bytes: no growth"
+    );
+    assert_eq!(
+        window_after(linux(5000), 128),
+        (65_160 + 2 * 1460_u32).div_ceil(128) * 128,
+        "128 bytes: two MSS"
+    );
+    assert_eq!(
+        window_after(linux(5000), 3000),
+        (65_160 + 6000_u32).div_ceil(128) * 128,
+        "3 000 bytes: twice its length"
+    );
+    // The rfc profile: the free buffer (the ACK goes before the read), scaled down.
+    let rfc = rfc_rules(5000);
+    let free = rfc.rcv_buf - 1000;
+    assert_eq!(window_after(rfc, 1000), free >> 7 << 7, "rfc: the buffer");
+}
+
+/// How the server's answers after a loss probe end the episode.
+#[derive(Clone, Copy, Debug)]
+enum ProbeAnswer {
+    /// Only the ACK of the probe's copy, with its D-SACK (the originals' ACKs were lost).
+    Dsack,
+    /// The originals' ACK, then the probe's answer without a D-SACK block (a peer with
+    /// net.ipv4.tcp_dsack = 0): a pure duplicate.
+    PureDuplicate,
+    /// The originals' ACK, then the same ACK offering a larger window: a window update.
+    WindowUpdate,
+    /// The originals' ACK alone.
+    AckOfOriginals,
+}
+
+/// Two segments arrive but their ACKs are lost; the loss probe resends the second; the
+/// server answers as `answer` says. Then a new flight of two is lost: returns the loss
+/// probes and timeouts counted once the client has resent something for it.
+fn next_tail_loss_after(answer: ProbeAnswer) -> (u64, u64) {
+    let one_way = ms(10);
+    let (mut t, c, _s) = connected(linux(1000), linux(5000), one_way);
+    let segs = flight(&mut t, c, 2, MSS);
+    t.advance(one_way);
+    to_server(&mut t, &segs[0]);
+    to_server(&mut t, &segs[1]);
+    t.advance(ms(1));
+    let originals = take_to_c(&mut t);
+    assert!(!originals.is_empty(), "{answer:?}");
+    client_speaks_after(&mut t, secs(1));
+    assert_eq!(t.c.counters().loss_probes, 1, "{answer:?}");
+    assert_eq!(seqs(&take_to_s(&mut t)), seqs(&segs[1..]), "{answer:?}");
+    to_server(&mut t, &segs[1]);
+    let dsack = take_to_c(&mut t);
+    assert_eq!(dsack.len(), 1, "{answer:?}");
+    assert!(!dsack[0].segment.options.sack.is_empty(), "{answer:?}");
+    t.advance(one_way);
+    let last_original = originals.last().unwrap();
+    match answer {
+        ProbeAnswer::Dsack => to_client(&mut t, &dsack[0]),
+        ProbeAnswer::PureDuplicate => {
+            to_client(&mut t, last_original);
+            let mut plain = dsack[0].clone();
+            plain.segment.options.sack = Default::default();
+            to_client(&mut t, &plain);
+        }
+        ProbeAnswer::WindowUpdate => {
+            to_client(&mut t, last_original);
+            let mut update = last_original.clone();
+            update.segment.window += 10;
+            to_client(&mut t, &update);
+        }
+        ProbeAnswer::AckOfOriginals => to_client(&mut t, last_original),
+    }
+    assert_eq!(t.c.unacked(c), 0, "{answer:?}");
+    t.lose_to_s();
+    flight(&mut t, c, 2, MSS);
+    t.lose_to_s();
+    client_speaks_after(&mut t, secs(2));
+    let n = t.c.counters();
+    (n.loss_probes, n.timeouts)
+}
+
+/// Linux tcp_process_tlp_ack (RFC 8985 §7.4): one probe per episode, and the episode ends
+/// when the ACKs show the probe found no loss: a D-SACK of the probe (the original arrived
+/// too), or a pure duplicate ACK (nothing acknowledged, no data, the same window, nothing
+/// newly SACKed: FLAG_NOT_DUP and FLAG_DATA_SACKED unset) from a peer that sends no D-SACK.
+/// The ACK of the originals (not beyond the probe) or a window update leaves it open, so the
+/// next tail loss gets no probe: the RTO resends.
+#[test]
+fn a_dsack_or_a_pure_duplicate_ends_a_loss_probe_episode() {
+    use ProbeAnswer::*;
+    assert_eq!(next_tail_loss_after(Dsack), (2, 0), "ended: a second probe");
+    assert_eq!(next_tail_loss_after(PureDuplicate), (2, 0), "ended");
+    assert_eq!(next_tail_loss_after(WindowUpdate), (1, 1), "open: the RTO");
+    assert_eq!(
+        next_tail_loss_after(AckOfOriginals),
+        (1, 1),
+        "open: the RTO"
+    );
+}
+
+/// Linux tcp_process_tlp_ack: a probe that sent new data (tlp_retrans unset) repaired
+/// nothing: its ACK ends the episode, and a later ACK beyond it reduces nothing.
+#[test]
+fn a_loss_probe_of_new_data_reduces_nothing() {
+    let one_way = ms(10);
+    let (mut t, c, _s) = connected(linux(1000), linux(5000), one_way);
+    t.c.send(t.now, c, &[1; 100]).unwrap();
+    t.c.send(t.now, c, &[2; 50]).unwrap();
+    let first = take_to_s(&mut t);
+    assert_eq!(summaries(&first), ["P. 100"], "the 50 bytes wait (Nagle)");
+    t.advance(one_way);
+    to_server(&mut t, &first[0]);
+    take_to_c(&mut t); // its ACK is lost
+    client_speaks_after(&mut t, secs(1));
+    assert_eq!(
+        arrive_at_s(&mut t, one_way),
+        ["P. 50"],
+        "the probe: new data"
+    );
+    assert_eq!(arrive_at_c(&mut t, one_way), ["."]);
+    assert_eq!(t.c.unacked(c), 0);
+    let before = t.c.info(c).unwrap();
+    t.c.send(t.now, c, &[3; 100]).unwrap();
+    arrive_at_s(&mut t, one_way);
+    t.advance(ms(40)); // the delayed ACK, if any
+    arrive_at_c(&mut t, one_way);
+    assert_eq!(t.c.unacked(c), 0);
+    let after = t.c.info(c).unwrap();
+    assert_eq!(t.c.counters().loss_probes, 1);
+    assert_eq!(after.ssthresh, u32::MAX, "no reduction: {after:?}");
+    assert!(after.cwnd >= before.cwnd, "{before:?} {after:?}");
+}
