@@ -1423,7 +1423,9 @@ impl Tcb {
         let reo_wnd = self.rack_reo_wnd();
         let (marked, wait) = self.rtx.rack_detect(cx.now, reo_wnd);
         if marked > 0 {
-            if self.ca != CaState::Recovery && self.ca != CaState::Loss {
+            // Linux tcp_rack_reo_timeout: recovery from any state but recovery (from Loss
+            // too, which tcp_enter_recovery then leaves with a new ssthresh).
+            if self.ca != CaState::Recovery {
                 self.enter_recovery(cx, Recovered::Sack);
                 self.prr(u32::from(self.snd_mss), false);
             }
@@ -2132,8 +2134,12 @@ impl Tcb {
         } else {
             self.rtx.mark_lost_by_dupthresh();
         }
+        // Linux tcp_time_to_recover: a segment marked lost; or, without RACK, DupThresh
+        // segments SACKed (RFC 6675 §5). With RACK the SACKs count only through the marks
+        // RACK makes (its reordering window is zero once DupThresh are SACKed, unless
+        // reordering was seen).
         let lost = self.rtx.lost_out() > 0;
-        let dupthresh = self.sack_ok && self.rtx.sacked_out() >= DUP_THRESH;
+        let dupthresh = self.sack_ok && !cx.cfg.rack && self.rtx.sacked_out() >= DUP_THRESH;
         if self.ca == CaState::Open && (lost || dupthresh) && !self.rtx.is_empty() {
             let how = if self.sack_ok {
                 Recovered::Sack
@@ -2512,6 +2518,101 @@ mod tests {
         tcb.cwnd = cwnd_segments * 1000;
         tcb.ssthresh = ssthresh_segments * 1000;
         tcb
+    }
+
+    /// Without SACK (Linux tcp_add_reno_sack, tcp_limit_reno_sacked, tcp_remove_reno_sacks):
+    /// each duplicate ACK counts one segment delivered, while the count stays below the
+    /// segments outstanding (one of them is the hole); a cumulative ACK of k segments counts
+    /// max(k − duplicates, 1) delivered, as the duplicates already counted all but the hole.
+    #[test]
+    fn duplicate_acks_without_sack_count_as_delivered_segments() {
+        let mut t = sender(10, 10);
+        for i in 0..4u32 {
+            t.rtx
+                .push(Seq(i * 1000), Seq((i + 1) * 1000), false, SimTime::ZERO);
+        }
+        let mut delivered = Vec::new();
+        for _ in 0..5 {
+            let mut d = Delivered::default();
+            t.count_reno_sacks(&mut d, false, true);
+            delivered.push(d.delivered);
+        }
+        assert_eq!(delivered, [1000, 1000, 1000, 0, 0], "4 out: 3 at most");
+        assert_eq!(t.reno_sacked, 3);
+        let cumulative = |t: &mut Tcb, segments: u32| {
+            let mut d = Delivered {
+                acked: segments * 1000,
+                delivered: segments * 1000,
+                ..Delivered::default()
+            };
+            t.count_reno_sacks(&mut d, true, false);
+            (d.delivered, t.reno_sacked)
+        };
+        assert_eq!(
+            cumulative(&mut t, 2),
+            (1000, 2),
+            "the hole, and one taken back"
+        );
+        assert_eq!(cumulative(&mut t, 5), (3000, 0), "5 - 2 counted before");
+        assert_eq!(cumulative(&mut t, 1), (1000, 0), "at least the hole");
+    }
+
+    /// Linux tcp_ack_update_rtt: an echoed timestamp gives an RTT sample of the clock's
+    /// advance since, at least 1 ms, if it is below INT_MAX / 1000 ms; an echo of 0, from
+    /// the future, or older than that gives none.
+    #[test]
+    fn an_echoed_timestamp_gives_a_sample_only_within_linux_bounds() {
+        let mut t = sender(10, 10);
+        t.ts_on = true;
+        t.ts_offset = 5_000;
+        let now = SimTime::ZERO + SimDuration::from_secs(3);
+        let clock = t.ts_now(now);
+        let echo = |ecr: u32| Segment {
+            options: TcpOptions {
+                timestamps: Some(Timestamps { val: 1, ecr }),
+                ..TcpOptions::default()
+            },
+            ..Segment::default()
+        };
+        let ms = |n: u64| Some(SimDuration::from_millis(n));
+        let bound = i32::MAX as u32 / 1000;
+        assert_eq!(t.ts_rtt(now, &echo(clock - 40)), ms(40));
+        assert_eq!(t.ts_rtt(now, &echo(clock)), ms(1), "at least 1 ms");
+        assert_eq!(
+            t.ts_rtt(now, &echo(clock.wrapping_sub(bound - 1))),
+            ms(u64::from(bound - 1))
+        );
+        assert_eq!(
+            t.ts_rtt(now, &echo(clock.wrapping_sub(bound))),
+            None,
+            "too old"
+        );
+        assert_eq!(t.ts_rtt(now, &echo(clock + 1)), None, "from the future");
+        assert_eq!(t.ts_rtt(now, &echo(0)), None, "no echo");
+        t.ts_on = false;
+        assert_eq!(
+            t.ts_rtt(now, &echo(clock - 40)),
+            None,
+            "timestamps not agreed"
+        );
+    }
+
+    /// Linux tcp_model_timeout: the time `boundary` retransmissions take with an RTO of
+    /// `base` doubling up to `max`: (2^(b+1) − 1) · base while the doubling stays below
+    /// max, then max for each one after. tcp_retries2 = 15 from 200 ms: 924.6 s.
+    #[test]
+    fn the_retransmission_budget_is_linux_tcp_model_timeout() {
+        let (base, max) = (SimDuration::from_millis(200), SimDuration::from_secs(120));
+        let secs = |s: f64| SimDuration::from_nanos((s * 1e9).round() as u64);
+        assert_eq!(model_timeout(3, base, max), secs(3.0));
+        assert_eq!(
+            model_timeout(9, base, max),
+            secs(204.6),
+            "up to ilog2(600) = 9"
+        );
+        assert_eq!(model_timeout(10, base, max), secs(324.6));
+        assert_eq!(model_timeout(15, base, max), secs(924.6));
+        assert_eq!(model_timeout(0, base, max), base);
     }
 
     /// RFC 5681 §3.1 (NewReno): slow start adds at most an SMSS per ACK while cwnd <

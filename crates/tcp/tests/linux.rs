@@ -2219,3 +2219,62 @@ fn a_loss_probe_of_new_data_reduces_nothing() {
     assert_eq!(after.ssthresh, u32::MAX, "no reduction: {after:?}");
     assert!(after.cwnd >= before.cwnd, "{before:?} {after:?}");
 }
+
+/// Linux tcp_time_to_recover with RACK: recovery starts only when a segment is marked lost
+/// (`lost_out`), never on the count of SACKed segments alone (the DupThresh rule is for
+/// connections without RACK). Once reordering was seen (tcp_rack_reo_wnd), RACK waits a
+/// quarter of the minimum RTT even with three segments SACKed, and keeps waiting so in
+/// recovery; the reordering timer then marks the hole lost and starts recovery
+/// (tcp_rack_reo_timeout), and a second hole found the same way in recovery does not start
+/// a second one.
+#[test]
+fn once_reordering_was_seen_rack_waits_before_recovery() {
+    let one_way = ms(10);
+    let (mut t, c, _s) = connected(linux(1000), linux(5000), one_way);
+    // Two segments arrive swapped: the SACK of the second, then the ACK of both.
+    let pair = flight(&mut t, c, 2, MSS);
+    t.advance(one_way);
+    to_server(&mut t, &pair[1]);
+    to_server(&mut t, &pair[0]);
+    assert_eq!(arrive_at_c(&mut t, one_way), [".", "."]);
+    assert_eq!(t.c.unacked(c), 0);
+    assert_eq!(t.c.counters().recoveries, 0);
+
+    // Eight segments; the first and the fifth are lost.
+    let segs = flight(&mut t, c, 8, MSS);
+    t.advance(one_way);
+    for p in &segs[1..4] {
+        to_server(&mut t, p);
+    }
+    let first_sacks = take_to_c(&mut t);
+    for p in &segs[5..] {
+        to_server(&mut t, p);
+    }
+    t.advance(ms(2));
+    let later_sacks = take_to_c(&mut t);
+    t.advance(one_way);
+    for a in &first_sacks {
+        to_client(&mut t, a);
+    }
+    assert!(t.pending_to_s().is_empty(), "three SACKed: RACK waits");
+    assert_eq!(t.c.counters().recoveries, 0, "not on the SACK count");
+    let wait = client_speaks_after(&mut t, secs(1));
+    // reo_wnd = min_rtt / 4 = 5 ms, plus the timer's two ticks and wheel rounding.
+    assert!(
+        ms(5) <= wait && wait <= ms(5) + ms(16),
+        "resent after {wait}"
+    );
+    assert_eq!(seqs(&take_to_s(&mut t)), seqs(&segs[..1]));
+    assert_eq!(t.c.counters().recoveries, 1);
+    let ssthresh = t.c.info(c).unwrap().ssthresh;
+    for a in &later_sacks {
+        to_client(&mut t, a);
+    }
+    assert!(t.pending_to_s().is_empty(), "in recovery RACK still waits");
+    client_speaks_after(&mut t, secs(1));
+    assert_eq!(seqs(&take_to_s(&mut t))[..1], seqs(&segs[4..5]));
+    let info = t.c.info(c).unwrap();
+    assert_eq!(t.c.counters().recoveries, 1, "the same recovery");
+    assert!(info.in_recovery);
+    assert_eq!(info.ssthresh, ssthresh);
+}
