@@ -374,4 +374,73 @@ mod tests {
             .unwrap_err();
         assert!(e.contains("not known yet"), "{e}");
     }
+    /// Only a bare SYN after a FIN or RST opens a new incarnation of a 4-tuple: a SYN-ACK,
+    /// a bare RST or a plain ACK after the FIN belong to the old one.
+    #[test]
+    fn only_a_bare_syn_after_the_close_opens_a_new_incarnation() {
+        let mut w = WireWatch::default();
+        w.sent(&seg(1, 40000, 2, 80, "S", 1000, 0));
+        w.sent(&seg(1, 40000, 2, 80, "F.", 1001, 0));
+        for flags in ["S.", "R", "."] {
+            w.sent(&seg(2, 80, 1, 40000, flags, 5000, 0));
+        }
+        let mut second = inj(SeqRef::Abs(1), SeqRef::Abs(0));
+        second.ports = InjectPorts::Conn(2);
+        let e = w.resolve(&second, addr).unwrap_err();
+        assert!(
+            e.contains("connection 2 between the two hosts has not appeared"),
+            "{e}"
+        );
+        w.sent(&seg(1, 40000, 2, 80, "S", 9000, 0));
+        assert!(w.resolve(&second, addr).is_ok());
+    }
+
+    /// A SYN delivered again later (an old duplicate) leaves the receiver's RCV.NXT alone.
+    #[test]
+    fn a_second_syn_does_not_reset_rcv_nxt() {
+        let mut w = WireWatch::default();
+        let syn = seg(1, 40000, 2, 80, "S", 1000, 0);
+        let data = seg(1, 40000, 2, 80, ".", 1001, 100);
+        for p in [&syn, &data, &syn] {
+            w.sent(p);
+            w.delivered(p);
+        }
+        let p = w
+            .resolve(&inj(SeqRef::Abs(0), SeqRef::RcvNxt(HostId(1), 0)), addr)
+            .unwrap();
+        assert_eq!(p.segment.ack, Seq(1101));
+    }
+
+    /// Connections are counted per pair of hosts, in either direction: one between other
+    /// hosts does not count, and an injection from the passive side takes the ports the
+    /// other way round.
+    #[test]
+    fn connections_are_counted_between_the_two_hosts_only() {
+        let mut w = WireWatch::default();
+        w.sent(&seg(1, 41000, 3, 80, "S", 1, 0)); // host 0 -> host 2
+        w.sent(&seg(1, 40000, 2, 80, "S", 1000, 0)); // host 0 -> host 1
+        let p = w
+            .resolve(&inj(SeqRef::Abs(0), SeqRef::Abs(0)), addr)
+            .unwrap();
+        assert_eq!((p.segment.src_port, p.segment.dst_port), (40000, 80));
+        let mut back = inj(SeqRef::Abs(0), SeqRef::Abs(0));
+        (back.from, back.to) = (HostId(1), HostId(0));
+        let p = w.resolve(&back, addr).unwrap();
+        assert_eq!((p.segment.src_port, p.segment.dst_port), (80, 40000));
+        assert_eq!((p.src, p.dst), (addr(HostId(1)), addr(HostId(0))));
+    }
+
+    /// How an injection's outcome reads in reports.
+    #[test]
+    fn outcomes_read_as_sent_or_why_not() {
+        assert_eq!(InjectOutcome::Sent.to_string(), "sent");
+        assert_eq!(
+            InjectOutcome::Pending.to_string(),
+            "not sent: the run ended first"
+        );
+        assert_eq!(
+            InjectOutcome::Failed("no connection".into()).to_string(),
+            "not sent: no connection"
+        );
+    }
 }

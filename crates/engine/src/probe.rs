@@ -46,11 +46,6 @@ impl Probe {
         Probe::default()
     }
 
-    /// Packets of the plan not sent yet.
-    pub fn unsent(&self) -> usize {
-        self.plan.len() - self.next
-    }
-
     fn arm_next(&mut self, ctx: &mut Ctx<'_, NoEvent>) {
         if let Some(p) = self.plan.get(self.next) {
             ctx.set_timer(p.at, self.next as u64);

@@ -145,6 +145,23 @@ mod tests {
         assert_eq!(popped, expected);
     }
 
+    /// `peek` shows what `pop` will return, and `==` on entries agrees with their order
+    /// (the heap relies on `Ord`; `Eq` must not contradict it).
+    #[test]
+    fn peek_shows_the_next_pop_and_equality_agrees_with_order() {
+        let mut q = EventQueue::default();
+        assert_eq!(q.peek(), None);
+        q.push(SimTime::from_nanos(5), Ev::Net(1));
+        q.push(SimTime::from_nanos(3), Ev::Net(2));
+        assert_eq!(q.peek(), Some((SimTime::from_nanos(3), Ev::Net(2))));
+        assert_eq!(q.peek(), q.pop());
+        assert_eq!(q.peek(), Some((SimTime::from_nanos(5), Ev::Net(1))));
+        let e = |at, seq| Entry::new(SimTime::from_nanos(at), seq, Ev::Net(0));
+        for (a, b) in [(e(1, 1), e(1, 1)), (e(1, 1), e(1, 2)), (e(1, 2), e(2, 1))] {
+            assert_eq!(a == b, a.cmp(&b) == Ordering::Equal);
+        }
+    }
+
     #[test]
     fn entries_round_trip_every_kind() {
         let mut slab = crate::slab::Slab::default();

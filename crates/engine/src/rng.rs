@@ -129,6 +129,56 @@ mod tests {
     }
 
     #[test]
+    fn a_probability_keeps_its_value() {
+        for x in [0.0, 0.25, 1.0] {
+            assert_eq!(Probability::new(x).unwrap().get(), x);
+        }
+    }
+
+    /// `below(n)` gives every value of `[0, n)` and nothing else, about evenly.
+    #[test]
+    fn below_is_uniform_over_its_range() {
+        let mut s = Stream::derive(5, "below");
+        let mut counts = [0u32; 10];
+        for _ in 0..10_000 {
+            let v = s.below(10);
+            assert!(v < 10, "{v}");
+            counts[v as usize] += 1;
+        }
+        // 1 000 expected each; 5 standard deviations (≈ 30) either side.
+        assert!(
+            counts.iter().all(|&c| (850..=1150).contains(&c)),
+            "{counts:?}"
+        );
+        assert_eq!(s.below(1), 0);
+        assert!((0..1000).any(|_| s.below(u64::MAX) > u64::MAX / 2));
+    }
+
+    /// `duration_up_to(max)` reaches both ends of `[0, max]`.
+    #[test]
+    fn durations_cover_the_whole_range() {
+        let mut s = Stream::derive(4, "durations");
+        let max = SimDuration::from_nanos(10);
+        let mut seen = [false; 11];
+        for _ in 0..1_000 {
+            seen[s.duration_up_to(max).as_nanos() as usize] = true;
+        }
+        assert!(seen.iter().all(|&x| x), "{seen:?}");
+    }
+
+    /// `chance(p)` comes true about p of the time.
+    #[test]
+    fn chance_matches_its_probability() {
+        let mut s = Stream::derive(6, "chance");
+        let hits = (0..10_000)
+            .filter(|_| s.chance(Probability::new(0.3).unwrap()))
+            .count();
+        assert!((2_850..=3_150).contains(&hits), "{hits}");
+        assert!(!s.chance(Probability::NEVER));
+        assert!(s.chance(Probability::ALWAYS));
+    }
+
+    #[test]
     fn durations_stay_in_range() {
         let mut s = Stream::derive(3, "x");
         let max = SimDuration::from_micros(10);

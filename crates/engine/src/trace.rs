@@ -545,3 +545,296 @@ impl<E: fmt::Display> TraceSink<E> for TextLines {
         self.lines.push(line);
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use netsim_core::Segment;
+    use std::net::Ipv4Addr;
+
+    fn packet(seq: u32, flags: TcpFlags) -> Packet {
+        Packet {
+            src: Ipv4Addr::new(10, 0, 0, 1),
+            dst: Ipv4Addr::new(10, 0, 0, 2),
+            segment: Segment {
+                src_port: 1000,
+                dst_port: 80,
+                seq: Seq(seq),
+                flags,
+                ..Segment::default()
+            },
+        }
+    }
+
+    /// One record of every kind, and for each a second that differs in one field (the ids,
+    /// hosts, reasons, causes, delays, tokens, labels, directions and ends of a change).
+    fn records(p: &Packet) -> Vec<TraceRecord<'_, NoEvent>> {
+        let t = SimTime::after(SimDuration::from_millis(1));
+        let id = PacketId(7);
+        let (h0, h1) = (HostId(0), HostId(1));
+        let kinds = vec![
+            TraceKind::Sent {
+                host: h0,
+                id,
+                packet: p,
+                sender_state: "ESTABLISHED",
+            },
+            TraceKind::Sent {
+                host: h1,
+                id,
+                packet: p,
+                sender_state: "ESTABLISHED",
+            },
+            TraceKind::Sent {
+                host: h0,
+                id,
+                packet: p,
+                sender_state: "SYN_SENT",
+            },
+            TraceKind::Delivered {
+                host: h0,
+                id,
+                packet: p,
+            },
+            TraceKind::Delivered {
+                host: h1,
+                id,
+                packet: p,
+            },
+            TraceKind::Delivered {
+                host: h0,
+                id: PacketId(8),
+                packet: p,
+            },
+            TraceKind::Dropped {
+                id,
+                packet: p,
+                reason: DropReason::Loss,
+            },
+            TraceKind::Dropped {
+                id,
+                packet: p,
+                reason: DropReason::QueueFull,
+            },
+            TraceKind::Dropped {
+                id,
+                packet: p,
+                reason: DropReason::Mtu,
+            },
+            TraceKind::Dropped {
+                id,
+                packet: p,
+                reason: DropReason::LifetimeExpired,
+            },
+            TraceKind::Dropped {
+                id,
+                packet: p,
+                reason: DropReason::Partition,
+            },
+            TraceKind::Dropped {
+                id,
+                packet: p,
+                reason: DropReason::HostDown,
+            },
+            TraceKind::Dropped {
+                id,
+                packet: p,
+                reason: DropReason::NoRoute,
+            },
+            TraceKind::Dropped {
+                id,
+                packet: p,
+                reason: DropReason::Fault(FaultId(0)),
+            },
+            TraceKind::Dropped {
+                id,
+                packet: p,
+                reason: DropReason::Fault(FaultId(1)),
+            },
+            TraceKind::Duplicated {
+                id,
+                copy: PacketId(9),
+                packet: p,
+                cause: Cause::Link,
+            },
+            TraceKind::Duplicated {
+                id,
+                copy: PacketId(9),
+                packet: p,
+                cause: Cause::Fault(FaultId(0)),
+            },
+            TraceKind::Duplicated {
+                id,
+                copy: PacketId(10),
+                packet: p,
+                cause: Cause::Link,
+            },
+            TraceKind::Delayed {
+                id,
+                packet: p,
+                by: SimDuration::from_millis(5),
+                cause: Cause::Link,
+            },
+            TraceKind::Delayed {
+                id,
+                packet: p,
+                by: SimDuration::from_millis(6),
+                cause: Cause::Link,
+            },
+            TraceKind::Delayed {
+                id,
+                packet: p,
+                by: SimDuration::from_millis(5),
+                cause: Cause::Fault(FaultId(2)),
+            },
+            TraceKind::Held {
+                id,
+                packet: p,
+                fault: FaultId(0),
+            },
+            TraceKind::Held {
+                id,
+                packet: p,
+                fault: FaultId(1),
+            },
+            TraceKind::Released { id, packet: p },
+            TraceKind::Released {
+                id: PacketId(8),
+                packet: p,
+            },
+            TraceKind::Timer {
+                host: h0,
+                token: 1,
+                label: "",
+            },
+            TraceKind::Timer {
+                host: h0,
+                token: 2,
+                label: "",
+            },
+            TraceKind::Timer {
+                host: h1,
+                token: 1,
+                label: "",
+            },
+            TraceKind::Timer {
+                host: h0,
+                token: 1,
+                label: "rto",
+            },
+            TraceKind::Network(NetChange::Partition(h0, h1, Direction::Both)),
+            TraceKind::Network(NetChange::Partition(h0, h1, Direction::OneWay)),
+            TraceKind::Network(NetChange::Partition(h1, h0, Direction::Both)),
+            TraceKind::Network(NetChange::Heal(h0, h1, Direction::Both)),
+            TraceKind::Network(NetChange::Heal(h0, h1, Direction::OneWay)),
+            TraceKind::Network(NetChange::Crash(h0)),
+            TraceKind::Network(NetChange::Crash(h1)),
+            TraceKind::Network(NetChange::Restart(h0)),
+        ];
+        kinds
+            .into_iter()
+            .map(|kind| TraceRecord { at: t, kind })
+            .collect()
+    }
+
+    fn hash(r: &TraceRecord<'_, NoEvent>) -> u64 {
+        let mut h = StableHasher::default();
+        r.hash_into(&mut h);
+        h.finish()
+    }
+
+    /// Two records that differ in any field hash differently; the time counts too.
+    #[test]
+    fn every_field_of_a_record_reaches_its_hash() {
+        let p = packet(1, TcpFlags::ACK);
+        let rs = records(&p);
+        let hashes: std::collections::BTreeSet<u64> = rs.iter().map(hash).collect();
+        assert_eq!(
+            hashes.len(),
+            rs.len(),
+            "a collision among {} records",
+            rs.len()
+        );
+        let later = TraceRecord {
+            at: SimTime::after(SimDuration::from_millis(2)),
+            kind: TraceKind::Released {
+                id: PacketId(7),
+                packet: &p,
+            },
+        };
+        assert!(!hashes.contains(&hash(&later)));
+    }
+
+    /// The hash of a fixed list of records. Every snapshot and every stored report carries
+    /// trace hashes: if this changes, they all do, and reports of older versions no longer
+    /// compare. Change it only on purpose.
+    #[test]
+    fn the_trace_hash_is_pinned() {
+        let p = packet(1, TcpFlags::ACK);
+        let mut h = StableHasher::default();
+        for r in records(&p) {
+            r.hash_into(&mut h);
+        }
+        assert_eq!(h.finish(), PINNED_HASH, "got {:#x}", h.finish());
+    }
+
+    const PINNED_HASH: u64 = 0x7d51_5f86_c9fa_2a38;
+
+    /// The text form: aligned time, the actor column as wide as the longest host name, and
+    /// sequence numbers relative to the ISN of the SYN each direction sent last.
+    #[test]
+    fn text_lines_name_hosts_and_number_sequence_relative_to_the_syn() {
+        let names = ["client".to_string(), "server".to_string()];
+        let mut sink = TextWriter::new(Vec::new());
+        TraceSink::<NoEvent>::start(&mut sink, &names);
+        let syn = packet(1000, TcpFlags::SYN);
+        let data = packet(1001, TcpFlags::ACK);
+        let at = |ms| SimTime::after(SimDuration::from_millis(ms));
+        for (t, kind) in [
+            (
+                1,
+                TraceKind::Sent {
+                    host: HostId(0),
+                    id: PacketId(1),
+                    packet: &syn,
+                    sender_state: "SYN_SENT",
+                },
+            ),
+            (
+                2,
+                TraceKind::Delivered {
+                    host: HostId(1),
+                    id: PacketId(1),
+                    packet: &syn,
+                },
+            ),
+            (
+                3,
+                TraceKind::Dropped {
+                    id: PacketId(2),
+                    packet: &data,
+                    reason: DropReason::Loss,
+                },
+            ),
+            (4, TraceKind::Network(NetChange::Crash(HostId(1)))),
+        ] {
+            TraceSink::<NoEvent>::record(&mut sink, &TraceRecord { at: at(t), kind });
+        }
+        let text = String::from_utf8(sink.finish().unwrap()).unwrap();
+        let lines: Vec<&str> = text.lines().collect();
+        assert_eq!(lines.len(), 4, "{text}");
+        assert!(
+            lines[0]
+                .starts_with("   0.001000s    client > 10.0.0.1:1000 > 10.0.0.2:80 [S] seq 1000"),
+            "{text}"
+        );
+        assert!(lines[1].starts_with("   0.002000s    server < "), "{text}");
+        assert!(
+            lines[2].starts_with(
+                "   0.003000s    net    drop (loss) 10.0.0.1:1000 > 10.0.0.2:80 [.] seq 1 "
+            ),
+            "{text}"
+        );
+        assert_eq!(lines[3], "   0.004000s    net    crash server");
+    }
+}

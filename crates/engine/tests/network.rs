@@ -251,10 +251,55 @@ fn full_queue_drops_tail_packets_in_bytes() {
         ..LinkConfig::default()
     };
     let plan = stream(A, B, SimTime::ZERO, SimDuration::ZERO, 4, 1000);
-    let r = run(two_hosts(config), vec![plan, vec![]], 1);
+    let r = run(two_hosts(config.clone()), vec![plan, vec![]], 1);
     assert_eq!(arrivals(&r, B).len(), 3);
     assert_eq!(r.outcome.stats.dropped(DropReason::QueueFull), 1);
     assert_eq!(lines_with(&r, "drop (queue full)").len(), 1);
+
+    // At the boundary: 2080 bytes of queue hold exactly two waiting packets.
+    let exact = LinkConfig {
+        queue: Some(QueueLimit::Bytes(2080)),
+        ..config
+    };
+    let plan = stream(A, B, SimTime::ZERO, SimDuration::ZERO, 4, 1000);
+    let r = run(two_hosts(exact), vec![plan, vec![]], 1);
+    assert_eq!(arrivals(&r, B).len(), 3, "full to the byte is not over");
+}
+
+/// Jitter adds up to its amount to the latency, for originals and copies alike: every
+/// arrival lies within [latency, latency + jitter] of its send time, and both ends of the
+/// range are approached.
+#[test]
+fn jitter_keeps_every_arrival_within_latency_plus_jitter() {
+    let config = LinkConfig {
+        latency: ms(5),
+        jitter: ms(2),
+        duplicate: p(0.5),
+        ..LinkConfig::default()
+    };
+    let plan = stream(A, B, SimTime::ZERO, ms(10), 400, 10);
+    let r = run(two_hosts(config), vec![plan, vec![]], 3);
+    let got = arrivals(&r, B);
+    assert!(r.outcome.stats.copies > 150, "copies arrive too");
+    assert_eq!(got.len() as u64, 400 + r.outcome.stats.copies);
+    let delays: Vec<SimDuration> = got
+        .iter()
+        .map(|&(t, seq)| t.saturating_since(SimTime::ZERO + ms(10) * u64::from(seq)))
+        .collect();
+    assert!(
+        delays.iter().all(|&d| ms(5) <= d && d <= ms(7)),
+        "{delays:?}"
+    );
+    assert!(
+        delays
+            .iter()
+            .any(|&d| d < ms(5) + SimDuration::from_micros(100))
+    );
+    assert!(
+        delays
+            .iter()
+            .any(|&d| d > ms(7) - SimDuration::from_micros(100))
+    );
 }
 
 #[test]
@@ -410,7 +455,8 @@ fn crashed_host_drops_arrivals_loses_timers_and_restarts_fresh() {
     t.schedule.push((at_ms(5), NetChange::Crash(B)));
     t.schedule.push((at_ms(20), NetChange::Restart(B)));
     // a sends at 0, 10 (arrives while b is down), 30. b planned to send at 8 and 12 (while
-    // down: its timer is void, and the restart skips what fell due) and at 40.
+    // down: its timer is void, and the restart skips what fell due), at 20 (due the instant
+    // it restarts: sent) and at 40.
     let a_plan: Vec<Planned> = [0u64, 10, 30]
         .iter()
         .map(|&t| Planned {
@@ -419,7 +465,7 @@ fn crashed_host_drops_arrivals_loses_timers_and_restarts_fresh() {
             label: "",
         })
         .collect();
-    let b_plan: Vec<Planned> = [8u64, 12, 40]
+    let b_plan: Vec<Planned> = [8u64, 12, 20, 40]
         .iter()
         .map(|&t| Planned {
             at: at_ms(t),
@@ -431,7 +477,7 @@ fn crashed_host_drops_arrivals_loses_timers_and_restarts_fresh() {
     let b = &r.hosts[1];
     assert_eq!((b.crashes, b.restarts), (1, 1));
     assert_eq!(arrivals(&r, B), vec![(at_ms(1), 0), (at_ms(31), 30)]);
-    assert_eq!(arrivals(&r, A), vec![(at_ms(41), 40)]);
+    assert_eq!(arrivals(&r, A), vec![(at_ms(21), 20), (at_ms(41), 40)]);
     let drops = lines_with(&r, "drop (host down)");
     assert_eq!(drops.len(), 1);
     assert!(drops[0].contains("0.011000s"));
@@ -850,4 +896,460 @@ fn impossible_configurations_are_refused_with_the_reason() {
     let msg = t.validate().unwrap_err().to_string();
     assert!(msg.contains("fault 1") && msg.contains("host #9"), "{msg}");
     assert_eq!(FaultId(0).to_string(), "fault 1");
+}
+
+/// Each validation rule at its boundary: the last valid value passes, the first invalid one
+/// is refused with its own error (host numbers, seq ranges, the MTU floor, injections).
+#[test]
+fn validation_rules_hold_at_their_boundaries() {
+    let fault_to = |h: u32, seq: Option<(u32, u32)>| {
+        let mut t = two_hosts(quiet_link());
+        t.faults.push(FaultRule {
+            filter: PacketFilter {
+                to: Some(HostId(h)),
+                seq,
+                ..PacketFilter::default()
+            },
+            occurrence: Occurrence::Every,
+            action: FaultAction::Drop,
+        });
+        t.validate()
+    };
+    assert_eq!(fault_to(1, None), Ok(()), "the last host");
+    assert!(
+        matches!(
+            fault_to(2, None),
+            Err(BuildError::UnknownHost {
+                index: 2,
+                count: 2,
+                ..
+            })
+        ),
+        "{:?}",
+        fault_to(2, None)
+    );
+    assert_eq!(fault_to(1, Some((5, 5))), Ok(()), "a one-number range");
+    let empty = fault_to(1, Some((6, 5))).unwrap_err().to_string();
+    assert!(empty.contains("seq range 6..=5 is empty"), "{empty}");
+
+    let mtu = |bytes| {
+        let t = two_hosts(LinkConfig {
+            mtu_bytes: Some(bytes),
+            ..quiet_link()
+        });
+        t.validate().is_ok()
+    };
+    assert!(mtu(netsim_engine::MIN_MTU_BYTES));
+    assert!(!mtu(netsim_engine::MIN_MTU_BYTES - 1));
+
+    use netsim_engine::{InjectPorts, Injection, SeqRef};
+    let inject = |from: u32, to: u32, ports: InjectPorts, seq: SeqRef| {
+        let mut t = two_hosts(quiet_link());
+        let good = Injection {
+            from: A,
+            to: B,
+            ports: InjectPorts::Conn(1),
+            flags: TcpFlags::ACK,
+            seq: SeqRef::Abs(1),
+            ack: SeqRef::Abs(1),
+            len: 0,
+            window: 0,
+            options: Default::default(),
+        };
+        let candidate = Injection {
+            from: HostId(from),
+            to: HostId(to),
+            ports,
+            seq,
+            ..good.clone()
+        };
+        t.injections.push((at_ms(1), good));
+        t.injections.push((at_ms(2), candidate));
+        t.validate().map_err(|e| e.to_string())
+    };
+    let conn = InjectPorts::Conn(1);
+    let ports = InjectPorts::Ports { src: 1, dst: 2 };
+    assert_eq!(inject(0, 1, conn, SeqRef::SndNxt(A, 0)), Ok(()));
+    assert_eq!(inject(0, 1, conn, SeqRef::RcvNxt(B, -1)), Ok(()));
+    assert_eq!(inject(1, 0, ports, SeqRef::Abs(7)), Ok(()));
+    for (case, err) in [
+        (inject(1, 1, conn, SeqRef::Abs(1)), "from a host to itself"),
+        (inject(0, 1, ports, SeqRef::SndNxt(A, 0)), "need `conn`"),
+        (
+            inject(0, 1, conn, SeqRef::SndNxt(HostId(2), 0)),
+            "not an end of it",
+        ),
+        (
+            inject(0, 1, InjectPorts::Conn(0), SeqRef::Abs(1)),
+            "count from 1",
+        ),
+    ] {
+        let msg = case.unwrap_err();
+        assert!(msg.contains("injection 2") && msg.contains(err), "{msg}");
+    }
+    // A third host on no link: an end that is neither host of the injection.
+    let mut t = two_hosts(quiet_link());
+    t.add_host("c", addr(HostId(2)));
+    t.injections.push((
+        at_ms(1),
+        Injection {
+            from: A,
+            to: B,
+            ports: conn,
+            flags: TcpFlags::ACK,
+            seq: SeqRef::RcvNxt(HostId(2), 0),
+            ack: SeqRef::Abs(0),
+            len: 0,
+            window: 0,
+            options: Default::default(),
+        },
+    ));
+    let msg = t.validate().unwrap_err().to_string();
+    assert!(msg.contains("not an end of it"), "{msg}");
+}
+
+/// A filter on ports matches only its ports, source and destination each.
+#[test]
+fn filters_match_ports() {
+    let mut t = two_hosts(quiet_link());
+    for (src, dst) in [(Some(1000), None), (None, Some(1000))] {
+        t.faults.push(FaultRule {
+            filter: PacketFilter {
+                src_port: src,
+                dst_port: dst,
+                ..PacketFilter::default()
+            },
+            occurrence: Occurrence::Every,
+            action: FaultAction::Drop,
+        });
+    }
+    // A's packets go from port 1000 to 1001; B's from 1001 to 1000.
+    let r = run(
+        t,
+        vec![
+            stream(A, B, SimTime::ZERO, ms(1), 2, 10),
+            stream(B, A, SimTime::ZERO, ms(1), 3, 10),
+        ],
+        1,
+    );
+    let fired: Vec<u64> = r.outcome.faults.iter().map(|c| c.fired).collect();
+    assert_eq!(fired, vec![2, 3], "source 1000: A's; destination 1000: B's");
+    assert!(arrivals(&r, A).is_empty() && arrivals(&r, B).is_empty());
+}
+
+// ---------------------------------------------------------------------------------------------
+// Records, counters and boundaries of the run loop
+
+/// Every record of a run, by kind: (kind, packet id, copy id).
+fn record_ids(
+    topology: netsim_engine::Topology,
+    plans: Vec<Vec<Planned>>,
+) -> Vec<(&'static str, u64, u64)> {
+    use netsim_engine::TraceKind as K;
+    use std::{cell::RefCell, rc::Rc};
+    let seen = Rc::new(RefCell::new(Vec::new()));
+    let sink = {
+        let seen = Rc::clone(&seen);
+        move |r: &TraceRecord<'_, netsim_engine::NoEvent>| {
+            let row = match r.kind {
+                K::Sent { id, .. } => ("sent", id.0, 0),
+                K::Delivered { id, .. } => ("delivered", id.0, 0),
+                K::Duplicated { id, copy, .. } => ("duplicated", id.0, copy.0),
+                K::Dropped { id, .. } => ("dropped", id.0, 0),
+                _ => return,
+            };
+            seen.borrow_mut().push(row);
+        }
+    };
+    let hosts = plans.into_iter().map(Probe::new).collect();
+    let mut sim = Sim::new(topology, hosts, 1, RunLimits::default(), sink).unwrap();
+    sim.run().unwrap();
+    seen.take()
+}
+
+/// Each packet sent gets its own number, and so does each copy; a copy is delivered under its
+/// own number.
+#[test]
+fn packets_and_copies_have_distinct_numbers() {
+    let config = LinkConfig {
+        duplicate: p(1.0),
+        ..quiet_link()
+    };
+    let rows = record_ids(
+        two_hosts(config),
+        vec![stream(A, B, SimTime::ZERO, ms(1), 3, 0), vec![]],
+    );
+    let sent: Vec<u64> = rows.iter().filter(|r| r.0 == "sent").map(|r| r.1).collect();
+    let copies: Vec<u64> = rows
+        .iter()
+        .filter(|r| r.0 == "duplicated")
+        .map(|r| r.2)
+        .collect();
+    let mut delivered: Vec<u64> = rows
+        .iter()
+        .filter(|r| r.0 == "delivered")
+        .map(|r| r.1)
+        .collect();
+    assert_eq!(sent.len(), 3);
+    assert_eq!(copies.len(), 3);
+    let mut all: Vec<u64> = sent.iter().chain(&copies).copied().collect();
+    all.sort_unstable();
+    all.dedup();
+    assert_eq!(all.len(), 6, "six distinct numbers: {rows:?}");
+    delivered.sort_unstable();
+    assert_eq!(delivered, all, "each original and each copy delivered once");
+}
+
+/// The outcome's counters agree with the trace: records, timers fired, the end time.
+#[test]
+fn the_outcome_counts_records_and_timers() {
+    let limits = RunLimits::default();
+    let topology = two_hosts(quiet_link());
+    let hosts = vec![
+        Probe::new(stream(A, B, SimTime::ZERO, ms(3), 4, 0)),
+        Probe::listener(),
+    ];
+    let mut sim = Sim::new(
+        topology,
+        hosts,
+        1,
+        limits,
+        netsim_engine::TextLines::default(),
+    )
+    .unwrap();
+    let outcome = sim.run().unwrap();
+    let lines = &sim.sink().lines;
+    assert_eq!(outcome.trace_records, lines.len() as u64);
+    let timer_lines = lines.iter().filter(|l| l.contains(" timer ")).count() as u64;
+    assert_eq!(outcome.stats.timers_fired, timer_lines);
+    assert_eq!(outcome.stats.timers_fired, 4, "one per planned packet");
+    assert_eq!(sim.now(), outcome.end);
+    assert_eq!(outcome.end, at_ms(10), "the last arrival");
+}
+
+/// A packet whose arrival falls exactly on its lifetime's end is delivered; a nanosecond
+/// later it has expired.
+#[test]
+fn a_packet_arriving_at_the_end_of_its_lifetime_is_delivered() {
+    for (lifetime, delivered) in [(ms(1), 1), (ms(1) - SimDuration::from_nanos(1), 0)] {
+        let mut t = two_hosts(quiet_link());
+        t.lifetime = Some(lifetime);
+        let r = run(t, vec![stream(A, B, SimTime::ZERO, ms(1), 1, 0), vec![]], 1);
+        assert_eq!(arrivals(&r, B).len(), delivered, "lifetime {lifetime}");
+    }
+}
+
+/// An event due exactly at the end time still runs.
+#[test]
+fn an_event_at_the_end_time_runs() {
+    let limits = RunLimits {
+        end: Some(at_ms(1)),
+        ..RunLimits::default()
+    };
+    let r = run_with(
+        two_hosts(quiet_link()),
+        vec![stream(A, B, SimTime::ZERO, ms(1), 1, 0), vec![]],
+        1,
+        limits,
+    );
+    assert_eq!(arrivals(&r, B), vec![(at_ms(1), 0)]);
+}
+
+/// A host that arms timers at 10 and 20 ms and cancels the second.
+#[derive(Default)]
+struct CancelLater {
+    fired: Vec<u64>,
+}
+
+impl netsim_engine::Host for CancelLater {
+    type Event = netsim_engine::NoEvent;
+    fn start(&mut self, ctx: &mut netsim_engine::Ctx<'_, Self::Event>) {
+        ctx.set_timer(at_ms(10), 1);
+        let later = ctx.set_timer(at_ms(20), 2);
+        ctx.cancel_timer(later);
+    }
+    fn packet(&mut self, _: &mut netsim_engine::Ctx<'_, Self::Event>, _: netsim_core::Packet) {}
+    fn timer(&mut self, _: &mut netsim_engine::Ctx<'_, Self::Event>, token: u64) {
+        self.fired.push(token);
+    }
+    fn crash(&mut self) {}
+    fn restart(&mut self, _: &mut netsim_engine::Ctx<'_, Self::Event>) {}
+}
+
+/// With an end time, a run whose only entries left after the end are cancelled timers
+/// stopped because nothing was left to do: it ends idle at its last event, not at the end.
+#[test]
+fn only_cancelled_timers_past_the_end_leave_the_run_idle() {
+    let mut t = netsim_engine::Topology::default();
+    t.add_host("h", addr(A));
+    let limits = RunLimits {
+        end: Some(at_ms(15)),
+        ..RunLimits::default()
+    };
+    let mut sim = Sim::new(t, vec![CancelLater::default()], 1, limits, NullSink).unwrap();
+    let outcome = sim.run().unwrap();
+    assert_eq!(sim.hosts()[0].fired, vec![1]);
+    assert_eq!((outcome.stop, outcome.end), (Stop::Idle, at_ms(10)));
+}
+
+/// What a host reports goes into the trace (and its hash).
+#[derive(Debug)]
+struct Said(u32);
+
+impl std::fmt::Display for Said {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "said {}", self.0)
+    }
+}
+
+impl netsim_engine::TraceEvent for Said {
+    fn hash_into(&self, h: &mut netsim_core::StableHasher) {
+        h.write_u64(u64::from(self.0));
+    }
+}
+
+struct Talker(u32);
+
+impl netsim_engine::Host for Talker {
+    type Event = Said;
+    fn start(&mut self, ctx: &mut netsim_engine::Ctx<'_, Said>) {
+        ctx.event(Said(self.0));
+    }
+    fn packet(&mut self, _: &mut netsim_engine::Ctx<'_, Said>, _: netsim_core::Packet) {}
+    fn timer(&mut self, _: &mut netsim_engine::Ctx<'_, Said>, _: u64) {}
+    fn crash(&mut self) {}
+    fn restart(&mut self, _: &mut netsim_engine::Ctx<'_, Said>) {}
+}
+
+#[test]
+fn protocol_events_reach_the_trace_and_its_hash() {
+    let go = |word| {
+        let mut t = netsim_engine::Topology::default();
+        t.add_host("h", addr(A));
+        let mut sim = Sim::new(
+            t,
+            vec![Talker(word)],
+            1,
+            RunLimits::default(),
+            netsim_engine::TextLines::default(),
+        )
+        .unwrap();
+        let outcome = sim.run().unwrap();
+        (outcome.trace_hash, sim.sink().lines.clone())
+    };
+    let (h1, lines) = go(1);
+    assert_eq!(lines, ["   0.000000s    h   said 1"]);
+    assert_ne!(h1, go(2).0);
+}
+
+/// A one-way partition drops what is in flight in its direction only; a packet held by a
+/// fault is not on the link, so the cut finds it when it is released (dropped then, at the
+/// release time); a packet released before the cut is back on the link and is dropped
+/// with the others in flight.
+#[test]
+fn a_partition_drops_what_is_on_the_link_in_its_direction() {
+    let mut t = two_hosts(LinkConfig {
+        latency: ms(10),
+        ..LinkConfig::default()
+    });
+    // A's packets: seq 0 held until 30 ms, seq 1 held until 2 ms (then on the link until
+    // 12), seq 2 plain (on the link 1..11). B's packet 7 travels 1..11 the other way.
+    t.faults.push(FaultRule {
+        filter: PacketFilter {
+            seq: Some((0, 0)),
+            ..PacketFilter::default()
+        },
+        occurrence: Occurrence::Every,
+        action: FaultAction::Hold(Release::At(at_ms(30))),
+    });
+    t.faults.push(FaultRule {
+        filter: PacketFilter {
+            seq: Some((1, 1)),
+            ..PacketFilter::default()
+        },
+        occurrence: Occurrence::Every,
+        action: FaultAction::Hold(Release::At(at_ms(2))),
+    });
+    t.schedule
+        .push((at_ms(5), NetChange::Partition(A, B, Direction::OneWay)));
+    let r = run(
+        t,
+        vec![
+            stream(A, B, SimTime::ZERO, ms(0), 2, 0)
+                .into_iter()
+                .chain(
+                    stream(A, B, at_ms(1), ms(0), 1, 0)
+                        .into_iter()
+                        .map(|mut p| {
+                            p.packet.segment.seq = netsim_core::Seq(2);
+                            p
+                        }),
+                )
+                .collect(),
+            vec![Planned {
+                at: at_ms(1),
+                packet: packet(B, A, 7, TcpFlags::ACK, 0),
+                label: "",
+            }],
+        ],
+        1,
+    );
+    assert_eq!(arrivals(&r, A), vec![(at_ms(11), 7)], "the other direction");
+    assert!(arrivals(&r, B).is_empty());
+    let drops = lines_with(&r, "drop (partition)");
+    assert_eq!(drops.len(), 3, "{:#?}", r.lines);
+    assert!(
+        drops[0].starts_with("   0.005000s") && drops[0].contains("seq 1 "),
+        "{drops:?}"
+    );
+    assert!(
+        drops[1].starts_with("   0.005000s") && drops[1].contains("seq 2 "),
+        "{drops:?}"
+    );
+    assert!(
+        drops[2].starts_with("   0.030000s") && drops[2].contains("seq 0 "),
+        "{drops:?}"
+    );
+}
+
+/// An injection goes on the link of its `from` host at its time, as that host would send it,
+/// whatever else the schedule holds; one whose connection never appeared fails with the
+/// reason.
+#[test]
+fn injections_go_on_the_link_at_their_time() {
+    use netsim_engine::{InjectOutcome, InjectPorts, Injection, SeqRef};
+    let mut t = two_hosts(quiet_link());
+    t.schedule
+        .push((at_ms(50), NetChange::Partition(A, B, Direction::Both)));
+    let crafted = |ports| Injection {
+        from: A,
+        to: B,
+        ports,
+        flags: TcpFlags::RST,
+        seq: SeqRef::Abs(42),
+        ack: SeqRef::Abs(0),
+        len: 3,
+        window: 0,
+        options: Default::default(),
+    };
+    t.injections
+        .push((at_ms(5), crafted(InjectPorts::Ports { src: 7, dst: 9 })));
+    // The first injection's 4-tuple is connection 1 on the wire; there is no second one.
+    t.injections.push((at_ms(6), crafted(InjectPorts::Conn(2))));
+    let r = run(t, vec![vec![], vec![]], 1);
+    let got = &r.hosts[1].received;
+    assert_eq!(got.len(), 1);
+    let (at, p) = &got[0];
+    assert_eq!(*at, at_ms(6), "sent at 5 ms, 1 ms of latency");
+    assert_eq!((p.src, p.dst), (addr(A), addr(B)));
+    assert_eq!((p.segment.src_port, p.segment.dst_port), (7, 9));
+    assert_eq!(p.segment.seq.0, 42);
+    assert_eq!(p.segment.payload, b"!!!");
+    assert_eq!(r.outcome.injections[0], InjectOutcome::Sent);
+    assert!(
+        matches!(&r.outcome.injections[1], InjectOutcome::Failed(why) if why.contains("has not appeared")),
+        "{:?}",
+        r.outcome.injections
+    );
+    assert_eq!(lines_with(&r, "(injected)").len(), 1, "{:#?}", r.lines);
 }
