@@ -1353,3 +1353,68 @@ fn injections_go_on_the_link_at_their_time() {
     );
     assert_eq!(lines_with(&r, "(injected)").len(), 1, "{:#?}", r.lines);
 }
+
+/// The sabotage switch that makes the accounting oracle fire: every fifth packet (numbers 4,
+/// 9, …, counting from 0) vanishes from its link with no record, so sent = delivered +
+/// dropped + in flight no longer holds.
+#[test]
+fn sabotage_loses_every_fifth_packet_without_a_record() {
+    let mut t = two_hosts(quiet_link());
+    t.sabotage.lose_without_record = true;
+    let hosts = vec![
+        Probe::new(stream(A, B, SimTime::ZERO, ms(1), 10, 0)),
+        Probe::listener(),
+    ];
+    let mut sim = Sim::new(t, hosts, 1, RunLimits::default(), NullSink).unwrap();
+    let outcome = sim.run().unwrap();
+    let got: Vec<u32> = sim.hosts()[1]
+        .received
+        .iter()
+        .map(|(_, p)| p.segment.seq.0)
+        .collect();
+    assert_eq!(got, [0, 1, 2, 4, 5, 6, 7, 9], "ids 4 and 9 are seq 3 and 8");
+    let s = &outcome.stats;
+    assert_eq!((s.sent, s.delivered, s.dropped_total()), (10, 8, 0));
+    assert_eq!(outcome.in_flight, 0);
+}
+
+/// A host that arms a timer at 20 ms when it starts, and nothing when it restarts.
+#[derive(Default)]
+struct Sleeper;
+
+impl netsim_engine::Host for Sleeper {
+    type Event = netsim_engine::NoEvent;
+    fn start(&mut self, ctx: &mut netsim_engine::Ctx<'_, Self::Event>) {
+        ctx.set_timer(at_ms(20), 1);
+    }
+    fn packet(&mut self, _: &mut netsim_engine::Ctx<'_, Self::Event>, _: netsim_core::Packet) {}
+    fn timer(&mut self, _: &mut netsim_engine::Ctx<'_, Self::Event>, _: u64) {
+        panic!("a timer armed before the crash fired");
+    }
+    fn crash(&mut self) {}
+    fn restart(&mut self, _: &mut netsim_engine::Ctx<'_, Self::Event>) {}
+}
+
+/// A timer armed before a crash is void after the restart: past the end time it leaves the
+/// run idle, not stopped by the end.
+#[test]
+fn a_timer_from_before_a_crash_is_stale() {
+    let mut t = netsim_engine::Topology::default();
+    let h = t.add_host("h", addr(A));
+    t.schedule.push((at_ms(5), NetChange::Crash(h)));
+    t.schedule.push((at_ms(6), NetChange::Restart(h)));
+    let limits = RunLimits {
+        end: Some(at_ms(15)),
+        ..RunLimits::default()
+    };
+    let mut sim = Sim::new(t, vec![Sleeper], 1, limits, NullSink).unwrap();
+    let outcome = sim.run().unwrap();
+    assert_eq!((outcome.stop, outcome.end), (Stop::Idle, at_ms(6)));
+    // Without an end time the stale timer is skipped, never fired.
+    let mut t = netsim_engine::Topology::default();
+    let h = t.add_host("h", addr(A));
+    t.schedule.push((at_ms(5), NetChange::Crash(h)));
+    t.schedule.push((at_ms(6), NetChange::Restart(h)));
+    let mut sim = Sim::new(t, vec![Sleeper], 1, RunLimits::default(), NullSink).unwrap();
+    assert_eq!(sim.run().unwrap().stats.timers_fired, 0);
+}
