@@ -2134,13 +2134,13 @@ impl Tcb {
         } else {
             self.rtx.mark_lost_by_dupthresh();
         }
-        // Linux tcp_time_to_recover: a segment marked lost; or, without RACK, DupThresh
-        // segments SACKed (RFC 6675 §5). With RACK the SACKs count only through the marks
-        // RACK makes (its reordering window is zero once DupThresh are SACKed, unless
-        // reordering was seen).
+        // Linux tcp_time_to_recover: a segment is marked lost. (Without RACK, DupThresh
+        // segments SACKed, RFC 6675 §5, which the marking above turns into a lost head: the
+        // segment at SND.UNA is never SACKed. With RACK the SACKs count only through the
+        // marks RACK makes: its reordering window is zero once DupThresh are SACKed, unless
+        // reordering was seen.)
         let lost = self.rtx.lost_out() > 0;
-        let dupthresh = self.sack_ok && !cx.cfg.rack && self.rtx.sacked_out() >= DUP_THRESH;
-        if self.ca == CaState::Open && (lost || dupthresh) && !self.rtx.is_empty() {
+        if self.ca == CaState::Open && lost && !self.rtx.is_empty() {
             let how = if self.sack_ok {
                 Recovered::Sack
             } else {
@@ -2330,51 +2330,44 @@ impl Tcb {
     /// In-order (or out-of-order) data (RFC 9293 §3.10.7.4, seventh step).
     fn take_data(&mut self, cx: &mut Cx<'_>, seg: &Segment) {
         let wnd = self.rcv_wnd(cx.cfg);
-        let len = seg.payload.len();
-        let offset = self.rcv_nxt.diff(seg.seq);
-        if offset < 0 {
-            self.take_ahead_of_gap(seg, wnd);
-        } else if (offset as usize) < len {
-            // Starts at or before RCV.NXT: take the new part that fits the window; the part
-            // before RCV.NXT we had already (a D-SACK of it, Linux tcp_data_queue's partial
-            // packet; an empty block when it starts at RCV.NXT is no block).
-            let skip = offset as usize;
-            self.set_dsack(seg.seq, self.rcv_nxt);
-            let take = (len - skip).min(wnd as usize);
-            self.rcv_buf.extend(&seg.payload[skip..skip + take]);
-            self.rcv_nxt = self.rcv_nxt.add(take as u32);
-            let had_gap = !self.ooo.is_empty();
-            let mut more = Vec::new();
-            self.ooo.pop_ready(self.rcv_nxt, &mut more);
-            self.rcv_nxt = self.rcv_nxt.add(more.len() as u32);
-            self.rcv_buf.extend(more);
-            // RFC 2018 §4: blocks now below RCV.NXT are reported no more.
-            let rcv_nxt = self.rcv_nxt;
-            self.rcv_sacks.retain(|&(l, _)| l.gt(rcv_nxt));
-            // Linux tcp_incr_quickack sizes the quota by the window offered before this data.
-            // A full-sized segment is one of our own effective MSS (the timestamps option
-            // taken off), as RFC 5681 §4.2's "full-sized" means.
-            let full = u32::from(self.snd_mss);
-            self.acks
-                .data_received(cx.now, take as u32, full, self.rtt.rto(), wnd);
-            // RFC 5681 §4.2: a filled gap is acknowledged at once.
-            if had_gap && self.ooo.is_empty() {
-                self.acks.schedule_now();
-            }
-            self.grow_window(cx.cfg, take as u32);
-            if let Some(s) = self.socket {
-                cx.app.push(SocketEvent::Readable(s));
-            }
-            if self.ooo_fin == Some(self.rcv_nxt) {
-                self.ooo_fin = None;
-                self.take_fin(cx);
-            }
-        } else {
-            // Entirely old (acceptable because it ends at or after the RCV.NXT our last ACK
-            // carried): our ACK was lost. A D-SACK, at once, and quick ACKs again (Linux
-            // tcp_data_queue: tcp_dsack_set, tcp_enter_quickack_mode); never delivered twice.
-            self.set_dsack(seg.seq, seg.seq.add(len as u32));
-            self.acks.enter_quickack(wnd);
+        let Ok(skip) = usize::try_from(self.rcv_nxt.diff(seg.seq)) else {
+            return self.take_ahead_of_gap(seg, wnd);
+        };
+        // Starts at or before RCV.NXT: take the new part that fits the window; the part
+        // before RCV.NXT we had already (a D-SACK of it, Linux tcp_data_queue's partial
+        // packet; an empty block when it starts at RCV.NXT is no block). It ends after
+        // RCV.NXT: the first step answers data that is all old (a D-SACK and quick ACKs,
+        // as Linux's tcp_data_queue does for it) and never passes it here.
+        self.set_dsack(seg.seq, self.rcv_nxt);
+        let fresh = &seg.payload[skip.min(seg.payload.len())..];
+        let take = fresh.len().min(wnd as usize);
+        self.rcv_buf.extend(&fresh[..take]);
+        self.rcv_nxt = self.rcv_nxt.add(take as u32);
+        let had_gap = !self.ooo.is_empty();
+        let mut more = Vec::new();
+        self.ooo.pop_ready(self.rcv_nxt, &mut more);
+        self.rcv_nxt = self.rcv_nxt.add(more.len() as u32);
+        self.rcv_buf.extend(more);
+        // RFC 2018 §4: blocks now below RCV.NXT are reported no more.
+        let rcv_nxt = self.rcv_nxt;
+        self.rcv_sacks.retain(|&(l, _)| l.gt(rcv_nxt));
+        // Linux tcp_incr_quickack sizes the quota by the window offered before this data.
+        // A full-sized segment is one of our own effective MSS (the timestamps option
+        // taken off), as RFC 5681 §4.2's "full-sized" means.
+        let full = u32::from(self.snd_mss);
+        self.acks
+            .data_received(cx.now, take as u32, full, self.rtt.rto(), wnd);
+        // RFC 5681 §4.2: a filled gap is acknowledged at once.
+        if had_gap && self.ooo.is_empty() {
+            self.acks.schedule_now();
+        }
+        self.grow_window(cx.cfg, take as u32);
+        if let Some(s) = self.socket {
+            cx.app.push(SocketEvent::Readable(s));
+        }
+        if self.ooo_fin == Some(self.rcv_nxt) {
+            self.ooo_fin = None;
+            self.take_fin(cx);
         }
     }
 

@@ -271,12 +271,20 @@ fn ack_lost_so_the_fin_arrives_first_gives_closing() {
     assert_eq!(from_server, ["F.", "."]);
     t.collect();
     t.to_c.pop(); // lose the ACK of the client's FIN
+    let fin = t.to_c[0].clone();
     assert_eq!(t.deliver_to_c(), ["F."]);
     assert!(
         path(&t.c_log).ends_with(&["FIN_WAIT_1", "CLOSING"]),
         "{:?}",
         path(&t.c_log)
     );
+    // An ACK that does not cover our FIN (the server's FIN's number, without the FIN)
+    // leaves CLOSING alone: only the ACK of our FIN leads to TIME_WAIT.
+    let mut short = fin.clone();
+    short.segment.flags = netsim_core::TcpFlags::ACK;
+    short.segment.seq = fin.segment.seq.add(1);
+    to_client(&mut t, &short);
+    assert_eq!(path(&t.c_log).last(), Some(&"CLOSING"));
     // The client acknowledges the FIN; its own FIN is retransmitted after the RTO and the
     // server (CLOSING too, then TIME_WAIT) answers; the client moves on to TIME_WAIT.
     t.run_for(secs(5));

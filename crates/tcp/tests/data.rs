@@ -275,17 +275,28 @@ fn zero_window_still_takes_a_valid_ack() {
     // ignores the zero window) acknowledges them.
     t.c.send(t.now, c, &[4; 100]).unwrap();
     assert_eq!(t.lose_to_s(), ["P. 100"]);
+    // 50 more wait behind the unacknowledged short segment (Nagle).
+    t.c.send(t.now, c, &[5; 50]).unwrap();
+    assert!(t.pending_to_s().is_empty());
     let mut next = segs[3].clone();
     next.segment.seq = netsim_core::Seq(rcv_nxt);
     next.segment.ack = netsim_core::Seq(1101);
     next.segment.payload = down[4 * MSS..].to_vec();
     to_client(&mut t, &next);
-    assert_eq!(t.c.unacked(c), 0, "the ACK was taken");
+    assert_eq!(
+        t.c.unacked(c),
+        50,
+        "the ACK was taken, and the 50 bytes sent"
+    );
     assert_eq!(t.c.readable(c), 4 * MSS, "the text was not");
     let answer = take_to_s(&mut t);
     assert_eq!(
         (summaries(&answer), acks(&answer), windows(&answer)),
-        (vec![".".into()], vec![rcv_nxt], vec![0])
+        (
+            vec![".".into(), "P. 50".into()],
+            vec![rcv_nxt, rcv_nxt],
+            vec![0, 0]
+        )
     );
 }
 

@@ -2032,11 +2032,12 @@ fn a_loss_episode_ends_with_the_window_slow_start_gave() {
     );
 }
 
-/// Linux tcp_data_queue ("a retransmit"): a copy of data already received that is still
-/// acceptable (it ends at the RCV.NXT of an ACK not yet sent, tcp_sequence's rcv_wup) means
-/// our ACK was lost or late: a D-SACK of it goes at once, and the receiver is back in
-/// quick-ACK mode (tcp_enter_quickack_mode), so the next data is ACKed at once too. The
-/// copy is not delivered again.
+/// Linux tcp_data_queue ("a retransmit"): a copy of data already received, whose ACK is
+/// still delayed (Linux's tcp_sequence lets it in: it ends after rcv_wup), means our ACK was
+/// lost or late: a D-SACK of it goes at once, and the receiver is back in quick-ACK mode
+/// (tcp_enter_quickack_mode), so the next data is ACKed at once too. The copy is not
+/// delivered again and wakes no reader. (The model answers it in the first step, as it does
+/// any data that is all old; the segments on the wire are Linux's.)
 #[test]
 fn a_copy_of_data_whose_ack_is_still_delayed_gets_a_dsack_and_quick_acks() {
     let one_way = ms(1);
@@ -2047,7 +2048,9 @@ fn a_copy_of_data_whose_ack_is_still_delayed_gets_a_dsack_and_quick_acks() {
     t.advance(one_way);
     to_server(&mut t, &data[0]);
     assert!(t.pending_to_c().is_empty(), "ping-pong: the ACK waits");
+    let events = t.s_sock.len();
     to_server(&mut t, &data[0]);
+    assert_eq!(t.s_sock.len(), events, "the copy wakes no reader");
     let dsack = take_to_c(&mut t);
     assert_eq!(summaries(&dsack), ["."], "at once");
     let (seq, len) = (data[0].segment.seq, 100);

@@ -1116,3 +1116,28 @@ fn a_connection_reset_before_accept_is_still_accepted_and_reports_the_reset() {
     assert_eq!(t.c_read(second).0, b"hi");
     assert_eq!(t.s.accept(t.now, listener), Ok(None));
 }
+
+/// Only a SYN-ACK in an active SYN_RECEIVED is the crossed SYN-ACK of a simultaneous open
+/// (RFC 9293 §3.5 Figure 7). In ESTABLISHED an empty ACK whose SEG.SEQ is the peer's ISN is
+/// just old (below RCV.NXT): answered with a duplicate ACK, no D-SACK (it carries nothing),
+/// and no state change.
+#[test]
+fn an_old_ack_at_the_peers_isn_is_not_a_crossed_syn_ack() {
+    let mut t = Pair::linux();
+    let (c, s) = t.establish();
+    t.s.send(t.now, s, &[1; 10]).unwrap();
+    let data = take_to_c(&mut t);
+    to_client(&mut t, &data[0]);
+    take_to_s(&mut t);
+    let transitions = path(&t.c_log).len();
+    let mut old = data[0].clone();
+    old.segment.seq = Seq(5000); // the server's ISN: the client's IRS
+    old.segment.payload.clear();
+    t.advance(SimDuration::from_millis(600)); // past the rate limit of answers
+    to_client(&mut t, &old);
+    let answer = take_to_s(&mut t);
+    assert_eq!(summaries(&answer), ["."]);
+    assert!(answer[0].segment.options.sack.is_empty(), "no D-SACK");
+    assert_eq!(path(&t.c_log).len(), transitions, "no state change");
+    assert_eq!(t.c.state_of(c), Ok(State::Established));
+}
