@@ -29,21 +29,21 @@ impl SimDuration {
     pub const fn from_nanos(ns: u64) -> Self {
         SimDuration(ns)
     }
-    /// A span of `us` microseconds.
+    /// A span of `us` microseconds (saturating, as every constructor here).
     pub const fn from_micros(us: u64) -> Self {
-        SimDuration(us * NS_PER_US)
+        SimDuration(us.saturating_mul(NS_PER_US))
     }
     /// A span of `ms` milliseconds.
     pub const fn from_millis(ms: u64) -> Self {
-        SimDuration(ms * NS_PER_MS)
+        SimDuration(ms.saturating_mul(NS_PER_MS))
     }
     /// A span of `s` seconds.
     pub const fn from_secs(s: u64) -> Self {
-        SimDuration(s * NS_PER_S)
+        SimDuration(s.saturating_mul(NS_PER_S))
     }
     /// A span of `min` minutes.
     pub const fn from_mins(min: u64) -> Self {
-        SimDuration(min * NS_PER_MIN)
+        SimDuration(min.saturating_mul(NS_PER_MIN))
     }
     /// The span in nanoseconds.
     pub const fn as_nanos(self) -> u64 {
@@ -107,10 +107,16 @@ impl SimTime {
     }
 }
 
+// Time saturates: a sum or product past the last representable value (about 584 years) is
+// that value. A run always ends before it, so a deadline that saturated is one that never
+// comes; scenario values are bounded at check time, but their sums (a script's sleeps, a
+// backed-off timer, delays added by several faults) need not be, and must not panic.
+
 impl Add<SimDuration> for SimDuration {
     type Output = SimDuration;
+    /// Saturating at [`SimDuration::MAX`].
     fn add(self, rhs: SimDuration) -> SimDuration {
-        SimDuration(self.0.checked_add(rhs.0).expect("SimDuration overflow"))
+        self.saturating_add(rhs)
     }
 }
 
@@ -129,8 +135,9 @@ impl Sub<SimDuration> for SimDuration {
 
 impl Mul<u64> for SimDuration {
     type Output = SimDuration;
+    /// Saturating at [`SimDuration::MAX`].
     fn mul(self, rhs: u64) -> SimDuration {
-        SimDuration(self.0.checked_mul(rhs).expect("SimDuration overflow"))
+        self.saturating_mul(rhs)
     }
 }
 
@@ -144,8 +151,9 @@ impl Div<u64> for SimDuration {
 
 impl Add<SimDuration> for SimTime {
     type Output = SimTime;
+    /// Saturating at [`SimTime::MAX`].
     fn add(self, rhs: SimDuration) -> SimTime {
-        SimTime(self.0.checked_add(rhs.0).expect("SimTime overflow"))
+        self.saturating_add(rhs)
     }
 }
 
@@ -308,6 +316,23 @@ impl FromStr for SimDuration {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Sums and products of time saturate at the last instant instead of overflowing.
+    #[test]
+    fn time_arithmetic_saturates() {
+        let big = SimDuration::from_nanos(u64::MAX - 5);
+        assert_eq!(big + SimDuration::from_nanos(10), SimDuration::MAX);
+        assert_eq!(SimDuration::from_secs(3) * u64::MAX, SimDuration::MAX);
+        let mut t = SimTime::from_nanos(u64::MAX - 1);
+        t += SimDuration::from_secs(1);
+        assert_eq!(t, SimTime::MAX);
+        assert_eq!(SimDuration::from_mins(u64::MAX), SimDuration::MAX);
+        assert_eq!(SimDuration::from_millis(u64::MAX / 1000), SimDuration::MAX);
+        assert_eq!(
+            SimDuration::from_secs(2) + SimDuration::from_secs(3),
+            SimDuration::from_secs(5)
+        );
+    }
 
     #[test]
     fn durations_print_in_short_exact_units() {

@@ -67,16 +67,42 @@ pub fn parse_bandwidth(text: &str) -> Result<u64, String> {
             ));
         }
     };
-    let value: f64 = number
-        .parse()
-        .map_err(|_| format!("expected a number before the unit in \"{text}\""))?;
-    let bps = value * scale as f64;
-    if !(bps >= 1.0 && bps < u64::MAX as f64) || bps.fract() != 0.0 {
+    // Exact decimal arithmetic: "4.1Mbit" is 4 100 000 bit/s (a float would make it
+    // 4 099 999.999…).
+    let not_a_number = || format!("expected a number before the unit in \"{text}\"");
+    let (whole, frac) = number.split_once('.').unwrap_or((number, ""));
+    if whole.is_empty() && frac.is_empty() || frac.contains('.') {
+        return Err(not_a_number());
+    }
+    let too_big = || format!("bandwidth \"{text}\" is above the limit of 2^64 - 1 bit/s");
+    let digits = |d: &str| -> Result<u64, String> {
+        if d.is_empty() {
+            return Ok(0);
+        }
+        d.parse::<u64>().map_err(|_| too_big())
+    };
+    let mut bps = digits(whole)?.checked_mul(scale).ok_or_else(too_big)?;
+    // Each fractional digit is worth a tenth of the one before; the scale is a power of 10.
+    let mut place = scale;
+    for c in frac.chars() {
+        place /= 10;
+        let d = u64::from(c.to_digit(10).ok_or_else(not_a_number)?);
+        if place == 0 {
+            if d != 0 {
+                return Err(format!(
+                    "bandwidth \"{text}\" must be a whole number of bits per second"
+                ));
+            }
+            continue;
+        }
+        bps = bps.checked_add(d * place).ok_or_else(too_big)?;
+    }
+    if bps == 0 {
         return Err(format!(
-            "bandwidth \"{text}\" must be a whole number of bits per second, at least 1"
+            "bandwidth \"{text}\" must be at least 1 bit/s (leave it out for no limit)"
         ));
     }
-    Ok(bps as u64)
+    Ok(bps)
 }
 
 impl<'de> Deserialize<'de> for Bandwidth {
@@ -116,5 +142,24 @@ mod tests {
         assert!(parse_bandwidth("0Mbit").is_err());
         assert!(parse_bandwidth("0.5bit").is_err());
         assert!(parse_bandwidth("fast").is_err());
+        // Decimals are exact, to the last bit.
+        assert_eq!(parse_bandwidth("4.1Mbit"), Ok(4_100_000));
+        assert_eq!(parse_bandwidth("0.001kbit"), Ok(1));
+        assert_eq!(parse_bandwidth("2.000bit"), Ok(2));
+        assert_eq!(parse_bandwidth("1.000000001Gbit"), Ok(1_000_000_001));
+        assert_eq!(parse_bandwidth(".5kbit"), Ok(500));
+        assert_eq!(parse_bandwidth("18446744073bit"), Ok(18_446_744_073));
+        assert_eq!(parse_bandwidth("18446744073709551615bit"), Ok(u64::MAX));
+        for bad in [
+            "0.0001kbit",
+            "1.2.3Mbit",
+            ".Mbit",
+            "18446744073709551616bit",
+            "18446744074Gbit",
+            "0bit",
+        ] {
+            let e = parse_bandwidth(bad).unwrap_err();
+            assert!(e.contains(bad), "{bad}: {e}");
+        }
     }
 }

@@ -217,6 +217,13 @@ pub struct TcpConfig {
 }
 
 impl TcpConfig {
+    /// The longest TCP duration a configuration may hold.
+    pub const DURATION_MAX: SimDuration = SimDuration::from_secs(24 * 3600);
+    /// The largest retry or probe count.
+    pub const COUNT_MAX: u32 = 255;
+    /// The largest initial congestion window, in segments.
+    pub const INITIAL_CWND_MAX: u32 = 10_000;
+
     /// Linux defaults (values of a 6.x kernel):
     /// - TIME_WAIT 60 s: `TCP_TIMEWAIT_LEN` in include/net/tcp.h (so MSL = 30 s here);
     /// - tcp_fin_timeout 60 s; ip_local_port_range 32768–60999;
@@ -370,8 +377,58 @@ impl TcpConfig {
         self.time_wait.unwrap_or(self.msl * 2)
     }
 
-    /// What makes this configuration unusable, if anything.
+    /// What makes this configuration unusable, if anything. Besides the rules between
+    /// settings, every duration is at most [`TcpConfig::DURATION_MAX`] (a day: Linux's TCP
+    /// timers are seconds to hours), every retry or probe count at most
+    /// [`TcpConfig::COUNT_MAX`], buffers at most 1 GiB and the initial window at most
+    /// [`TcpConfig::INITIAL_CWND_MAX`] segments: bounds no real stack reaches, that keep
+    /// every timer and window computation far from overflow.
     pub fn problem(&self) -> Option<String> {
+        let durations = [
+            ("msl", Some(self.msl)),
+            ("time_wait", self.time_wait),
+            ("fin_timeout", Some(self.fin_timeout)),
+            ("rto_initial", Some(self.rto_initial)),
+            ("rto_min", Some(self.rto_min)),
+            ("rto_max", Some(self.rto_max)),
+            ("delayed_ack", self.delayed_ack),
+            ("invalid_ratelimit", self.invalid_ratelimit),
+            ("keepalive_time", Some(self.keepalive_time)),
+            ("keepalive_interval", Some(self.keepalive_interval)),
+        ];
+        for (name, d) in durations {
+            if let Some(d) = d.filter(|&d| d > Self::DURATION_MAX) {
+                return Some(format!(
+                    "{name} {d} is above the limit of {} for TCP durations",
+                    Self::DURATION_MAX
+                ));
+            }
+        }
+        let counts = [
+            ("syn_retries", self.syn_retries),
+            ("synack_retries", self.synack_retries),
+            ("data_retries", self.data_retries),
+            ("syn_linear_timeouts", self.syn_linear_timeouts),
+            ("keepalive_probes", self.keepalive_probes),
+        ];
+        for (name, n) in counts {
+            if n > Self::COUNT_MAX {
+                return Some(format!(
+                    "{name} {n} is above the limit of {}",
+                    Self::COUNT_MAX
+                ));
+            }
+        }
+        if self.initial_cwnd_segments > Self::INITIAL_CWND_MAX {
+            return Some(format!(
+                "initial_cwnd_segments {} is above the limit of {}",
+                self.initial_cwnd_segments,
+                Self::INITIAL_CWND_MAX
+            ));
+        }
+        if self.snd_buf > 1 << 30 || self.rcv_buf_max > 1 << 30 {
+            return Some("snd_buf and rcv_buf_max are at most 1 GiB".into());
+        }
         let (lo, hi) = self.ephemeral_ports;
         if lo == 0 || lo > hi {
             return Some(format!(
@@ -537,7 +594,64 @@ mod problem_tests {
                 Box::new(|c| c.msl = SimDuration::ZERO),
                 "msl",
             ),
+            (
+                Box::new(|c| c.initial_cwnd_segments = TcpConfig::INITIAL_CWND_MAX),
+                Box::new(|c| c.initial_cwnd_segments = TcpConfig::INITIAL_CWND_MAX + 1),
+                "initial_cwnd_segments 10001 is above the limit",
+            ),
+            (
+                Box::new(|c| c.snd_buf = 1 << 30),
+                Box::new(|c| c.snd_buf = (1 << 30) + 1),
+                "at most 1 GiB",
+            ),
+            (
+                Box::new(|c| c.rcv_buf_max = 1 << 30),
+                Box::new(|c| c.rcv_buf_max = (1 << 30) + 1),
+                "at most 1 GiB",
+            ),
         ];
+        // Every duration and every count at its limit, then one past it.
+        let day = TcpConfig::DURATION_MAX;
+        let past = day + SimDuration::from_nanos(1);
+        type Set<T> = fn(&mut TcpConfig, T);
+        let durations: [(&str, Set<SimDuration>); 10] = [
+            ("msl", |c, d| c.msl = d),
+            ("time_wait", |c, d| c.time_wait = Some(d)),
+            ("fin_timeout", |c, d| c.fin_timeout = d),
+            ("rto_initial", |c, d| c.rto_initial = d),
+            ("rto_min", |c, d| {
+                c.rto_initial = TcpConfig::DURATION_MAX;
+                c.rto_min = d
+            }),
+            ("rto_max", |c, d| c.rto_max = d),
+            ("delayed_ack", |c, d| c.delayed_ack = Some(d)),
+            ("invalid_ratelimit", |c, d| c.invalid_ratelimit = Some(d)),
+            ("keepalive_time", |c, d| c.keepalive_time = d),
+            ("keepalive_interval", |c, d| c.keepalive_interval = d),
+        ];
+        for (name, set) in durations {
+            let at = |d| {
+                with(|c| {
+                    c.rto_max = day;
+                    set(c, d)
+                })
+            };
+            assert_eq!(at(day), None, "{name} at a day");
+            let e = at(past).unwrap_or_else(|| panic!("{name} past a day is refused"));
+            assert!(e.starts_with(name) && e.contains("above the limit"), "{e}");
+        }
+        let counts: [(&str, Set<u32>); 5] = [
+            ("syn_retries", |c, n| c.syn_retries = n),
+            ("synack_retries", |c, n| c.synack_retries = n),
+            ("data_retries", |c, n| c.data_retries = n),
+            ("syn_linear_timeouts", |c, n| c.syn_linear_timeouts = n),
+            ("keepalive_probes", |c, n| c.keepalive_probes = n),
+        ];
+        for (name, set) in counts {
+            assert_eq!(with(|c| set(c, TcpConfig::COUNT_MAX)), None, "{name}");
+            let e = with(|c| set(c, TcpConfig::COUNT_MAX + 1)).expect("refused");
+            assert_eq!(e, format!("{name} 256 is above the limit of 255"));
+        }
         for (i, (ok, bad, fragment)) in cases.iter().enumerate() {
             assert_eq!(with(|c| ok(c)), None, "case {i}: the edge is valid");
             let e =
