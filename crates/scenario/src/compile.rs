@@ -276,13 +276,16 @@ impl Compiler<'_> {
         topology
             .validate()
             .map_err(|e| self.at.key("hosts", e.to_string()))?;
+        // A scenario always has an end, and the end bounds virtual time: the engine's time cap
+        // (for runs without an end) is the end itself, however far it lies.
+        let end = SimTime::after(f.end.0);
         let limits = RunLimits {
-            end: Some(SimTime::after(f.end.0)),
+            end: Some(end),
             max_events: f
                 .limits
                 .and_then(|l| l.max_events)
                 .unwrap_or(RunLimits::default().max_events),
-            ..RunLimits::default()
+            max_time: end,
         };
         let randomize = self.randomize(&topology)?;
         Ok(Compiled {
@@ -825,6 +828,19 @@ impl Compiler<'_> {
                     return Err(here(
                         "KeepAlive",
                         "keep-alive needs an idle time and an interval above 0 and at least one probe".into(),
+                    ));
+                }
+                let max = netsim_tcp::KEEPALIVE_TIME_MAX;
+                if idle.is_some_and(|d| d.0 > max)
+                    || interval.is_some_and(|d| d.0 > max)
+                    || probes.is_some_and(|p| p > netsim_tcp::KEEPALIVE_PROBES_MAX)
+                {
+                    return Err(here(
+                        "KeepAlive",
+                        format!(
+                            "keep-alive idle and interval are at most {max} and probes at most {} (Linux MAX_TCP_KEEPIDLE, MAX_TCP_KEEPINTVL, MAX_TCP_KEEPCNT)",
+                            netsim_tcp::KEEPALIVE_PROBES_MAX
+                        ),
                     ));
                 }
                 Step::KeepAlive {

@@ -213,6 +213,36 @@ fn bad_values_point_at_their_line_and_column_and_say_what_was_expected() {
             "t.ron:17:",
             "not both",
         ),
+        (
+            "Send(100), Close]",
+            "Send(100), KeepAlive(idle: \"32768s\"), Close]",
+            "t.ron:7:",
+            "at most 32767s",
+        ),
+        (
+            "Send(100), Close]",
+            "Send(100), KeepAlive(probes: 128), Close]",
+            "t.ron:7:",
+            "probes at most 127",
+        ),
+        (
+            "addr: \"10.0.0.1\",",
+            "addr: \"10.0.0.1\", tcp: (msl: \"25h\"),",
+            "t.ron:7:",
+            "msl 25h is above the limit of 24h",
+        ),
+        (
+            "addr: \"10.0.0.1\",",
+            "addr: \"10.0.0.1\", tcp: (data_retries: 256),",
+            "t.ron:7:",
+            "data_retries 256 is above the limit of 255",
+        ),
+        (
+            "latency: \"1ms\"",
+            "latency: \"1ms\", bandwidth: \"0.0001kbit\"",
+            "t.ron:11:",
+            "whole number of bits per second",
+        ),
     ];
     for (from, to, at, fragment) in cases {
         let msg = error_for(from, to);

@@ -23,6 +23,8 @@ mod timewait;
 pub use config::{AckPolicy, Congestion, IsnMode, RtoRules, TcpConfig, TimeWaitRules, WindowRules};
 pub use errno::Errno;
 pub use event::{ConnKey, Note, Resent, SocketEvent, SocketId, TcpEvent};
-pub use stack::{Bind, Listen, Produced, Received, TcpStack};
+pub use stack::{
+    Bind, KEEPALIVE_PROBES_MAX, KEEPALIVE_TIME_MAX, Listen, Produced, Received, TcpStack,
+};
 pub use state::State;
 pub use tcb::{Counters, Outgoing, TcpInfo};

@@ -218,6 +218,12 @@ enum TimerTarget {
     TimeWait(u32, u32),
 }
 
+/// The longest keep-alive idle time or interval a socket may set (Linux MAX_TCP_KEEPIDLE and
+/// MAX_TCP_KEEPINTVL, 32 767 s).
+pub const KEEPALIVE_TIME_MAX: SimDuration = SimDuration::from_secs(32_767);
+/// The most keep-alive probes a socket may set (Linux MAX_TCP_KEEPCNT).
+pub const KEEPALIVE_PROBES_MAX: u32 = 127;
+
 /// One host's TCP.
 #[derive(Debug)]
 pub struct TcpStack {
@@ -1267,6 +1273,13 @@ impl TcpStack {
             )
         });
         if values.is_some_and(|(i, v, p)| i.is_zero() || v.is_zero() || p == 0) {
+            return Err(Errno::Invalid);
+        }
+        // Linux do_tcp_setsockopt: TCP_KEEPIDLE and TCP_KEEPINTVL at most MAX_TCP_KEEPIDLE and
+        // MAX_TCP_KEEPINTVL (32 767 s), TCP_KEEPCNT at most MAX_TCP_KEEPCNT (127).
+        let too_long = |d: Option<SimDuration>| d.is_some_and(|d| d > KEEPALIVE_TIME_MAX);
+        if too_long(idle) || too_long(interval) || probes.is_some_and(|p| p > KEEPALIVE_PROBES_MAX)
+        {
             return Err(Errno::Invalid);
         }
         match self.conn_of(fd)? {

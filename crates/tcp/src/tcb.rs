@@ -1463,7 +1463,10 @@ impl Tcb {
         }
         let quiet = cx.now.saturating_since(self.last_rcv_at);
         if quiet < idle {
-            self.rearm_keepalive(cx);
+            // Linux tcp_keepalive_timer: wait what is left of the idle time, from now. (An
+            // idle time beyond the timer wheel's reach is cut; counting the rest from now
+            // makes progress where re-arming from the last segment would not.)
+            self.keepalive_at = Some(timer_at(cx.cfg, cx.now, idle.saturating_sub(quiet)));
             return;
         }
         if self.keepalive_sent >= probes {

@@ -963,10 +963,26 @@ fn keepalive_settings_of_zero_are_invalid() {
     let mut t = Pair::linux();
     let (c, _s) = t.establish();
     let zero = SimDuration::ZERO;
+    // Linux do_tcp_setsockopt: 1..=32 767 s (MAX_TCP_KEEPIDLE, MAX_TCP_KEEPINTVL) and
+    // 1..=127 probes (MAX_TCP_KEEPCNT); the largest values are valid.
+    assert_eq!(
+        t.c.set_keepalive(
+            t.now,
+            c,
+            true,
+            Some(secs(32_767)),
+            Some(secs(32_767)),
+            Some(127)
+        ),
+        Ok(())
+    );
     for (idle, interval, probes) in [
         (Some(zero), Some(secs(1)), Some(3)),
         (Some(secs(2)), Some(zero), Some(3)),
         (Some(secs(2)), Some(secs(1)), Some(0)),
+        (Some(secs(32_768)), Some(secs(1)), Some(3)),
+        (Some(secs(2)), Some(secs(32_768)), Some(3)),
+        (Some(secs(2)), Some(secs(1)), Some(128)),
     ] {
         assert_eq!(
             t.c.set_keepalive(t.now, c, true, idle, interval, probes),
@@ -2280,4 +2296,28 @@ fn once_reordering_was_seen_rack_waits_before_recovery() {
     assert_eq!(t.c.counters().recoveries, 1, "the same recovery");
     assert!(info.in_recovery);
     assert_eq!(info.ssthresh, ssthresh);
+}
+
+/// An idle time beyond the timer wheel's reach (62 << 24 ticks: 1 040 s with 1 µs ticks) is
+/// waited out in steps, each counted from now (Linux tcp_keepalive_timer re-arms for what is
+/// left): the probe goes at the idle time, and the stack does not spin on a timer due now.
+#[test]
+fn a_keepalive_idle_beyond_the_wheel_is_waited_out() {
+    let fine = TcpConfig {
+        timer_tick: SimDuration::from_micros(1),
+        ..linux(1000)
+    };
+    let (mut t, c, _s) = connected(fine, linux(5000), ms(1));
+    t.c.set_keepalive(t.now, c, true, Some(secs(2_000)), Some(secs(1)), Some(1))
+        .unwrap();
+    let start = t.now;
+    let probe_after = client_speaks_after(&mut t, secs(3_000));
+    assert_eq!(t.c.counters().keepalive_probes, 1, "after {probe_after}");
+    // Each step lands on the wheel's last level, whose granule is 2^24 ticks (16.8 s here).
+    let since = t.now.saturating_since(start);
+    let granule = SimDuration::from_micros(1 << 24);
+    assert!(
+        secs(2_000) <= since && since <= secs(2_000) + granule * 2,
+        "probe {since} after the last segment"
+    );
 }
