@@ -11,8 +11,34 @@ use netsim_core::{SimDuration, SimTime};
 use netsim_engine::{NullSink, TextLines, TextWriter};
 use netsim_scenario::{Report, Scenario};
 
+/// Writes to standard output like `print!`, but a reader that closed the pipe (`netsim run
+/// … | head`) ends the process quietly instead of panicking; see [`stdout_failed`].
+macro_rules! out {
+    ($($arg:tt)*) => {
+        $crate::write_stdout(format_args!($($arg)*))
+    };
+}
+
 mod json;
 mod sweep;
+
+/// Writes `args` to standard output (see [`out!`]).
+pub(crate) fn write_stdout(args: std::fmt::Arguments<'_>) {
+    if let Err(e) = io::stdout().lock().write_fmt(args) {
+        stdout_failed(e);
+    }
+}
+
+/// Standard output failed. When the reader closed the pipe this is no error: the process ends
+/// at once, silently, with the status of a process killed by SIGPIPE (141), as Unix tools do.
+/// Any other failure (a full disk) is reported, exit 2.
+pub(crate) fn stdout_failed(e: io::Error) -> ! {
+    if e.kind() == io::ErrorKind::BrokenPipe {
+        std::process::exit(141);
+    }
+    eprintln!("netsim: cannot write to standard output: {e}");
+    std::process::exit(2);
+}
 
 /// Deterministic network simulator: replays a scenario file exactly from its seed.
 #[derive(Parser)]
@@ -199,16 +225,14 @@ fn run(
             let (report, sink) = scenario
                 .run(seed, TextWriter::new(stdout()))
                 .map_err(failed_run)?;
-            sink.finish()
-                .map_err(|e| format!("cannot write the trace: {e}"))?;
+            sink.finish().unwrap_or_else(|e| stdout_failed(e));
             report
         }
         (false, Format::Json) => {
             let (report, sink) = scenario
                 .run(seed, json::JsonLines::new(stdout()))
                 .map_err(failed_run)?;
-            sink.finish()
-                .map_err(|e| format!("cannot write the trace: {e}"))?;
+            sink.finish().unwrap_or_else(|e| stdout_failed(e));
             report
         }
     };
@@ -220,10 +244,7 @@ fn run(
             json::summary(&scenario, seed, &report, wall.as_secs_f64())
         ),
     };
-    io::stdout()
-        .lock()
-        .write_all(text.as_bytes())
-        .map_err(|e| format!("cannot write the summary: {e}"))?;
+    out!("{text}");
     Ok(if report.passed() {
         ExitCode::SUCCESS
     } else {
@@ -238,9 +259,10 @@ fn verify(file: &Path, scenario: &Scenario, seed: u64) -> Result<ExitCode, Strin
     let second = scenario.run(seed, NullSink).map_err(failed_run)?.0;
     let (a, b) = (first.outcome.trace_hash, second.outcome.trace_hash);
     if a == b {
-        println!(
-            "deterministic: 2 runs of {} with seed {seed}, {} trace records each, hash {a:016x}",
-            scenario.file.name, first.outcome.trace_records
+        out!(
+            "deterministic: 2 runs of {} with seed {seed}, {} trace records each, hash {a:016x}\n",
+            scenario.file.name,
+            first.outcome.trace_records
         );
         return Ok(ExitCode::SUCCESS);
     }
@@ -260,14 +282,14 @@ fn verify(file: &Path, scenario: &Scenario, seed: u64) -> Result<ExitCode, Strin
         .zip(&lines_b)
         .position(|(x, y)| x != y)
         .unwrap_or(lines_a.len().min(lines_b.len()));
-    println!("NOT deterministic: trace hashes {a:016x} and {b:016x} differ");
-    println!("first difference at trace line {}:", at + 1);
-    println!(
-        "  run 1: {}",
+    out!("NOT deterministic: trace hashes {a:016x} and {b:016x} differ\n");
+    out!("first difference at trace line {}:\n", at + 1);
+    out!(
+        "  run 1: {}\n",
         lines_a.get(at).map_or("(end of trace)", String::as_str)
     );
-    println!(
-        "  run 2: {}",
+    out!(
+        "  run 2: {}\n",
         lines_b.get(at).map_or("(end of trace)", String::as_str)
     );
     Ok(ExitCode::from(1))
@@ -397,7 +419,7 @@ fn kernel(
     out.push_str(&format!(
         "result:   {verdict} (model seed {seed}, {horizon:?} on the kernel)\n"
     ));
-    print!("{out}");
+    out!("{out}");
     if let Some(path) = json {
         write_kernel_json(path, file, &scenario.file.name, seed, horizon, &c)?;
     }
@@ -500,7 +522,7 @@ fn check(files: &[PathBuf]) -> Result<ExitCode, String> {
     let mut bad = 0;
     for file in files {
         match netsim_scenario::load(file) {
-            Ok(s) => println!("ok: {} ({})", file.display(), s.file.name),
+            Ok(s) => out!("ok: {} ({})\n", file.display(), s.file.name),
             Err(e) => {
                 eprintln!("{e}");
                 bad += 1;
@@ -547,9 +569,9 @@ fn list(dir: &Path) -> Result<ExitCode, String> {
                     .next()
                     .unwrap_or("")
                     .trim_end_matches('.');
-                println!("{name:<width$}  {:<21}  {first}", kernel_mark(&s));
+                out!("{name:<width$}  {:<21}  {first}\n", kernel_mark(&s));
             }
-            Err(e) => println!("{name:<width$}  (invalid: {e})"),
+            Err(e) => out!("{name:<width$}  (invalid: {e})\n"),
         }
     }
     Ok(ExitCode::SUCCESS)

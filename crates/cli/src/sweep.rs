@@ -21,9 +21,9 @@ pub struct Args {
     /// Seed range, `A..B` (B excluded) or `A..=B`.
     #[arg(long, value_parser = crate::parse_seeds)]
     seeds: (u64, u64),
-    /// Threads (default: every core).
-    #[arg(long)]
-    jobs: Option<usize>,
+    /// Threads, at least 1 (default: every core).
+    #[arg(long, value_parser = clap::value_parser!(u32).range(1..))]
+    jobs: Option<u32>,
     /// Run only the K-th of N slices of the range, e.g. 3/8 (for batch schedulers).
     #[arg(long, value_parser = crate::parse_shard)]
     shard: Option<(u64, u64)>,
@@ -58,9 +58,10 @@ pub fn sweep(args: Args) -> Result<ExitCode, String> {
     if let Some(cap) = args.max_events {
         scenario.compiled.limits.max_events = cap;
     }
-    let jobs = args
-        .jobs
-        .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
+    let jobs = args.jobs.map_or_else(
+        || std::thread::available_parallelism().map_or(1, |n| n.get()),
+        |n| n as usize,
+    );
     let options = SweepOptions {
         seeds: args.seeds,
         jobs,
@@ -95,7 +96,7 @@ pub fn sweep(args: Args) -> Result<ExitCode, String> {
         }
     }
     write_json(&report, args.json.as_deref())?;
-    print!("{}", report.text(SHOWN));
+    out!("{}", report.text(SHOWN));
     Ok(if report.passed == report.runs {
         ExitCode::SUCCESS
     } else {
@@ -113,7 +114,7 @@ pub fn merge(files: &[PathBuf], json: Option<&Path>) -> Result<ExitCode, String>
     }
     let merged = netsim_sweep::merge(&parts)?;
     write_json(&merged, json)?;
-    print!("{}", merged.text(SHOWN));
+    out!("{}", merged.text(SHOWN));
     Ok(if merged.passed == merged.runs {
         ExitCode::SUCCESS
     } else {
