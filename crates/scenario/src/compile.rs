@@ -374,6 +374,16 @@ impl Compiler<'_> {
                 }
             }
         }
+        // The sender's state is a TCP state name, or the label of an injected segment.
+        if let Some(name) = def.state.as_deref() {
+            if State::from_name(name).is_none() && name != netsim_engine::inject::INJECTED {
+                return Err(here(&format!(
+                    "unknown state `{name}` (expected one of {}, or `{}`)",
+                    State::ALL.map(State::name).join(", "),
+                    netsim_engine::inject::INJECTED
+                )));
+            }
+        }
         let occurrence = match def.occurrence {
             OccurrenceDef::Nth(0) => {
                 return Err(here("occurrences count from 1: Nth(0) would never fire"));

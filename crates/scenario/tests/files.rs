@@ -214,6 +214,12 @@ fn bad_values_point_at_their_line_and_column_and_say_what_was_expected() {
             "not both",
         ),
         (
+            "from: \"client\", occurrence",
+            "from: \"client\", state: \"TIME-WAIT\", occurrence",
+            "t.ron:14:",
+            "unknown state `TIME-WAIT` (expected one of CLOSED, LISTEN,",
+        ),
+        (
             "Send(100), Close]",
             "Send(100), KeepAlive(idle: \"32768s\"), Close]",
             "t.ron:7:",
