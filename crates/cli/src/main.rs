@@ -29,6 +29,43 @@ pub(crate) fn write_stdout(args: std::fmt::Arguments<'_>) {
     }
 }
 
+/// Writes `text` to `path` atomically: into a temporary file in the same directory, then
+/// renamed over `path`, so a reader never sees half a file and an interrupted run leaves the
+/// old one whole.
+pub(crate) fn write_atomic(path: &Path, text: &str) -> Result<(), String> {
+    let fail = |e: io::Error| format!("{}: {e}", path.display());
+    let name = path
+        .file_name()
+        .ok_or_else(|| format!("{}: not a file name", path.display()))?;
+    let tmp = path.with_file_name(format!(
+        ".{}.{}.tmp",
+        name.to_string_lossy(),
+        std::process::id()
+    ));
+    let written = std::fs::File::create(&tmp)
+        .and_then(|mut f| f.write_all(text.as_bytes()).and_then(|()| f.sync_all()))
+        .and_then(|()| std::fs::rename(&tmp, path));
+    if let Err(e) = written {
+        let _ = std::fs::remove_file(&tmp);
+        return Err(fail(e));
+    }
+    Ok(())
+}
+
+/// Checks, before any work, that a file can be written at `path` (its directory exists and
+/// takes new files), so a long run does not find out only at its end.
+pub(crate) fn check_writable(path: &Path) -> Result<(), String> {
+    let probe = path.with_file_name(format!(
+        ".{}.{}.probe",
+        path.file_name()
+            .map_or("out".into(), |n| n.to_string_lossy()),
+        std::process::id()
+    ));
+    std::fs::File::create(&probe)
+        .and_then(|_| std::fs::remove_file(&probe))
+        .map_err(|e| format!("{}: cannot write here: {e}", path.display()))
+}
+
 /// Standard output failed. When the reader closed the pipe this is no error: the process ends
 /// at once, silently, with the status of a process killed by SIGPIPE (141), as Unix tools do.
 /// Any other failure (a full disk) is reported, exit 2.
@@ -319,6 +356,9 @@ fn kernel(
     json: Option<&Path>,
 ) -> Result<ExitCode, String> {
     let scenario = netsim_scenario::load(file).map_err(|e| e.to_string())?;
+    if let Some(path) = json {
+        check_writable(path)?;
+    }
     let horizon = until.unwrap_or(SimDuration::from_secs(2));
     if horizon > KERNEL_HORIZON_MAX {
         return Err(format!(
@@ -515,7 +555,7 @@ fn write_kernel_json(
         })).collect::<Vec<_>>(),
     });
     let text = serde_json::to_string_pretty(&doc).map_err(|e| e.to_string())?;
-    std::fs::write(path, text + "\n").map_err(|e| format!("{}: {e}", path.display()))
+    write_atomic(path, &(text + "\n"))
 }
 
 fn check(files: &[PathBuf]) -> Result<ExitCode, String> {

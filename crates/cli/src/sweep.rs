@@ -55,6 +55,9 @@ pub fn version() -> String {
 
 pub fn sweep(args: Args) -> Result<ExitCode, String> {
     let mut scenario = netsim_scenario::load(&args.file).map_err(|e| e.to_string())?;
+    if let Some(path) = &args.json {
+        crate::check_writable(path)?;
+    }
     if let Some(cap) = args.max_events {
         scenario.compiled.limits.max_events = cap;
     }
@@ -105,6 +108,9 @@ pub fn sweep(args: Args) -> Result<ExitCode, String> {
 }
 
 pub fn merge(files: &[PathBuf], json: Option<&Path>) -> Result<ExitCode, String> {
+    if let Some(path) = json {
+        crate::check_writable(path)?;
+    }
     let mut parts = Vec::with_capacity(files.len());
     for f in files {
         let text = std::fs::read_to_string(f).map_err(|e| format!("{}: {e}", f.display()))?;
@@ -127,5 +133,5 @@ fn write_json(report: &SweepReport, path: Option<&Path>) -> Result<(), String> {
         return Ok(());
     };
     let text = serde_json::to_string_pretty(report).map_err(|e| e.to_string())?;
-    std::fs::write(path, text + "\n").map_err(|e| format!("{}: {e}", path.display()))
+    crate::write_atomic(path, &(text + "\n"))
 }

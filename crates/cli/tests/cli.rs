@@ -396,3 +396,44 @@ fn jobs_must_be_at_least_one() {
         stderr(&o)
     );
 }
+
+/// An output path that cannot be written is refused before any work (exit 2, the path named);
+/// a report is written whole, with no temporary file left beside it.
+#[test]
+fn output_paths_are_checked_first_and_written_whole() {
+    let o = netsim(&[
+        "sweep",
+        &scenario("lost_final_ack.ron"),
+        "--seeds",
+        "0..100000000",
+        "--json",
+        "/nonexistent/dir/report.json",
+    ]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(
+        stderr(&o).contains("/nonexistent/dir/report.json: cannot write here"),
+        "{}",
+        stderr(&o)
+    );
+    assert_eq!(stdout(&o), "", "no work was done");
+    let dir = std::env::temp_dir().join(format!("netsim-cli-out-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join("report.json");
+    let o = netsim(&[
+        "sweep",
+        &scenario("lost_final_ack.ron"),
+        "--seeds",
+        "0..50",
+        "--quiet",
+        "--json",
+        path.to_str().unwrap(),
+    ]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    let text = std::fs::read_to_string(&path).unwrap();
+    assert!(text.trim_end().ends_with('}'), "a whole JSON document");
+    let names: Vec<_> = std::fs::read_dir(&dir)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().into_string().unwrap())
+        .collect();
+    assert_eq!(names, ["report.json"], "nothing else left in the directory");
+}
