@@ -234,6 +234,9 @@ pub struct TcpStack {
     tws: Table<TimeWait>,
     /// Lookups only: never iterated, so its order cannot reach any output.
     demux: FastMap<(u16, SocketAddrV4), Demux>,
+    /// Per remote endpoint, the entries of `demux` whose local port is ephemeral (lookups
+    /// only).
+    remote_users: FastMap<SocketAddrV4, u32>,
     listeners: BTreeMap<u16, Listener>,
     /// Socket handles. Numbers are never reused within a run, so an event queued for a closed
     /// socket can never be mistaken for one of a newer socket (lookups only).
@@ -285,6 +288,7 @@ impl TcpStack {
             conns: Table::default(),
             tws: Table::default(),
             demux: FastMap::default(),
+            remote_users: FastMap::default(),
             listeners: BTreeMap::new(),
             sockets: FastMap::default(),
             leftovers: FastMap::default(),
@@ -594,6 +598,9 @@ impl TcpStack {
         let port = key.local.port();
         if self.demux.insert((port, key.remote), entry).is_none() {
             *self.port_users.entry(port).or_insert(0) += 1;
+            if self.is_ephemeral(port) {
+                *self.remote_users.entry(key.remote).or_insert(0) += 1;
+            }
         }
     }
 
@@ -606,7 +613,20 @@ impl TcpStack {
                     self.port_users.remove(&port);
                 }
             }
+            if self.is_ephemeral(port) {
+                if let Some(n) = self.remote_users.get_mut(&key.remote) {
+                    *n -= 1;
+                    if *n == 0 {
+                        self.remote_users.remove(&key.remote);
+                    }
+                }
+            }
         }
+    }
+
+    fn is_ephemeral(&self, port: u16) -> bool {
+        let (lo, hi) = self.cfg.ephemeral_ports;
+        (lo..=hi).contains(&port)
     }
 
     fn unbind(&mut self, port: u16) {
@@ -1057,6 +1077,13 @@ impl TcpStack {
     ) -> Result<(u16, Option<u32>), Errno> {
         let (lo, hi) = self.cfg.ephemeral_ports;
         let span = u32::from(hi - lo) + 1;
+        // Every port of the range already carries a connection to `remote`: without
+        // TIME_WAIT reuse no port can be had, and the answer comes without a scan (so a host
+        // that keeps connecting while its ports are exhausted pays O(1) a call, not O(range)).
+        let users = self.remote_users.get(&remote).copied().unwrap_or(0);
+        if users >= span && !self.cfg.tw_reuse {
+            return Err(Errno::AddrNotAvail);
+        }
         for _ in 0..span {
             let port = self.port_cursor;
             self.port_cursor = if port >= hi { lo } else { port + 1 };

@@ -1270,3 +1270,33 @@ fn time_wait_linux_rules_one_by_one() {
     assert_eq!(answer.len(), 1);
     assert_eq!(answer[0].options.timestamps.unwrap().ecr, tsval(&fin) + 600);
 }
+
+/// Ephemeral ports are per remote endpoint (Linux __inet_hash_connect checks the 4-tuple):
+/// with every port of a three-port range in TIME_WAIT towards the server's port 80, connect()
+/// to it fails with EADDRNOTAVAIL, a connect() to port 81 still gets a port, and when the
+/// TIME_WAITs end the ports serve port 80 again.
+#[test]
+fn exhausted_ephemeral_ports_are_per_remote_and_come_back() {
+    let client = TcpConfig {
+        ephemeral_ports: (40000, 40002),
+        ..linux(1000)
+    };
+    let mut t = Pair::new(client, linux(5000));
+    let listener = t.s.listen(t.now, PORT, 16).unwrap();
+    for _ in 0..3 {
+        let (c, s) = connect_and_accept(&mut t, listener, Bind::default());
+        close_client_first(&mut t, c, s);
+    }
+    assert_eq!(t.c.table_sizes(), (0, 3));
+    for _ in 0..2 {
+        assert_eq!(
+            t.c.connect(t.now, server_addr(), Bind::default()),
+            Err(Errno::AddrNotAvail)
+        );
+    }
+    let other = SocketAddrV4::new(*server_addr().ip(), 81);
+    assert!(t.c.connect(t.now, other, Bind::default()).is_ok());
+    t.advance(secs(60));
+    assert_eq!(t.c.table_sizes().1, 0, "the TIME_WAITs ended");
+    assert!(t.c.connect(t.now, server_addr(), Bind::default()).is_ok());
+}
