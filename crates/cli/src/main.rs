@@ -89,7 +89,7 @@ struct Cli {
 enum Command {
     /// Run a scenario: print its trace, then a summary.
     ///
-    /// Example: netsim run scenarios/lossy_link.ron --seed 7
+    /// Example: netsim run scenarios/lossy_link_handshake.ron --seed 7
     Run {
         /// The scenario file (.ron).
         file: PathBuf,

@@ -437,3 +437,60 @@ fn output_paths_are_checked_first_and_written_whole() {
         .collect();
     assert_eq!(names, ["report.json"], "nothing else left in the directory");
 }
+
+/// Every scenario path the README, scenarios/README.md, the docs and each command's `--help`
+/// name exists, and the README's "replay one failing seed" example does fail.
+#[test]
+fn documented_paths_exist_and_the_readme_example_fails_as_it_says() {
+    let root: PathBuf = [env!("CARGO_MANIFEST_DIR"), "..", ".."].iter().collect();
+    let mut texts: Vec<(String, String)> = Vec::new();
+    let mut docs = vec![root.join("README.md"), root.join("scenarios/README.md")];
+    for entry in std::fs::read_dir(root.join("docs")).unwrap() {
+        let path = entry.unwrap().path();
+        if path.extension().is_some_and(|e| e == "md") {
+            docs.push(path);
+        }
+    }
+    for doc in docs {
+        let text = std::fs::read_to_string(&doc).unwrap();
+        texts.push((doc.display().to_string(), text));
+    }
+    for cmd in ["run", "check", "sweep", "merge", "kernel", "list"] {
+        texts.push((
+            format!("netsim {cmd} --help"),
+            stdout(&netsim(&[cmd, "--help"])),
+        ));
+    }
+    let mut named = 0;
+    for (source, text) in &texts {
+        for (i, _) in text.match_indices("scenarios/") {
+            let tail = &text[i..];
+            let end = tail
+                .find(|c: char| !(c.is_ascii_alphanumeric() || "_/.-".contains(c)))
+                .unwrap_or(tail.len());
+            let path = tail[..end].trim_end_matches('.');
+            // A placeholder in capitals (`scenarios/NAME.ron`) names no file.
+            if !path.ends_with(".ron") || path.contains("NAME") {
+                continue;
+            }
+            named += 1;
+            assert!(
+                root.join(path).is_file(),
+                "{source} names {path}, which does not exist"
+            );
+        }
+    }
+    assert!(named > 20, "the texts name scenarios ({named} found)");
+    let replay = netsim(&[
+        "run",
+        &scenario("sweep_stale_data.ron"),
+        "--seed",
+        "0",
+        "--quiet",
+    ]);
+    assert_eq!(
+        replay.status.code(),
+        Some(1),
+        "the README's failing seed fails"
+    );
+}
