@@ -54,11 +54,26 @@ pub fn load(path: &Path) -> Result<Scenario, ScenarioError> {
 pub fn parse(src: &str, path: &str) -> Result<Scenario, ScenarioError> {
     let options =
         ron::Options::default().with_default_extension(ron::extensions::Extensions::IMPLICIT_SOME);
-    let file: ScenarioFile = options.from_str(src).map_err(|e| ScenarioError {
-        path: path.to_string(),
-        line: e.span.start.line,
-        col: e.span.start.col,
-        message: e.code.to_string(),
+    let file: ScenarioFile = options.from_str(src).map_err(|e| {
+        // ron can point at the blank before the offending value (`latency: 5` at the space):
+        // move to the value itself.
+        let (line, mut col) = (e.span.start.line, e.span.start.col);
+        if let Some(text) = src.lines().nth(line.saturating_sub(1)) {
+            let blanks = text
+                .chars()
+                .skip(col.saturating_sub(1))
+                .take_while(|c| *c == ' ' || *c == '\t')
+                .count();
+            if col.saturating_sub(1) + blanks < text.chars().count() {
+                col += blanks;
+            }
+        }
+        ScenarioError {
+            path: path.to_string(),
+            line,
+            col,
+            message: e.code.to_string(),
+        }
     })?;
     let compiled = compile::compile(&file, Locator { path, src })?;
     Ok(Scenario { file, compiled })

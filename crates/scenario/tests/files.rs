@@ -214,6 +214,12 @@ fn bad_values_point_at_their_line_and_column_and_say_what_was_expected() {
             "not both",
         ),
         (
+            "latency: \"1ms\"",
+            "latency: 5",
+            "t.ron:11:49:",
+            "Expected string",
+        ),
+        (
             "from: \"client\", occurrence",
             "from: \"client\", state: \"TIME-WAIT\", occurrence",
             "t.ron:14:",
