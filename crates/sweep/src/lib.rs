@@ -350,6 +350,48 @@ pub fn shrink(scenario: &Scenario, seed: u64) -> (String, usize) {
     (scenario.schedule_text(seed, &enabled), left)
 }
 
+/// What makes a shard report impossible, read from a file: a shard number outside 1..=N, more
+/// shards than seeds, a run count other than its slice's size, more passes than runs, or more
+/// failures than failed runs.
+fn check_shard_report(p: &SweepReport) -> Result<(), String> {
+    let (start, end) = p.seeds;
+    if start > end {
+        return Err(format!("seed range {start}..{end} is reversed"));
+    }
+    let Some((k, n)) = p.shard else {
+        return Err("a report that is not a shard cannot be merged".into());
+    };
+    if k == 0 || k > n || n > (end - start).max(1) {
+        return Err(format!(
+            "shard {k}/{n} is impossible for seeds {start}..{end} (1 <= K <= N <= the number of seeds)"
+        ));
+    }
+    let (lo, hi) = shard_range(p.seeds, (k, n));
+    let failed = p
+        .runs
+        .checked_sub(p.passed)
+        .ok_or_else(|| format!("shard {k}/{n} says {} passed of {} runs", p.passed, p.runs))?;
+    if p.stopped_after.is_none() && p.runs != hi - lo {
+        return Err(format!(
+            "shard {k}/{n} covers seeds {lo}..{hi} ({} runs) but reports {} runs",
+            hi - lo,
+            p.runs
+        ));
+    }
+    let by_kind_max = p.failures_by_kind.values().copied().max().unwrap_or(0);
+    if p.failing.len() as u64 > failed || by_kind_max > failed {
+        return Err(format!(
+            "shard {k}/{n} lists more failures than its {failed} failed runs"
+        ));
+    }
+    if p.failing.iter().any(|f| f.seed < lo || f.seed >= hi) {
+        return Err(format!(
+            "shard {k}/{n} lists a failing seed outside {lo}..{hi}"
+        ));
+    }
+    Ok(())
+}
+
 /// Folds shard reports of one sweep into the report of the whole range. Refuses reports of
 /// other scenarios, versions or ranges, and missing or repeated shards.
 pub fn merge(parts: &[SweepReport]) -> Result<SweepReport, String> {
@@ -360,6 +402,7 @@ pub fn merge(parts: &[SweepReport]) -> Result<SweepReport, String> {
         .ok_or("the first report is not a shard (it has no --shard K/N)")?;
     let mut seen = BTreeSet::new();
     for p in parts {
+        check_shard_report(p)?;
         if (p.scenario.as_str(), p.version.as_str(), p.seeds)
             != (first.scenario.as_str(), first.version.as_str(), first.seeds)
         {
@@ -379,9 +422,21 @@ pub fn merge(parts: &[SweepReport]) -> Result<SweepReport, String> {
             );
         }
     }
-    let missing: Vec<u64> = (1..=n).filter(|k| !seen.contains(k)).collect();
-    if !missing.is_empty() {
-        return Err(format!("missing shards: {missing:?} of {n}"));
+    if seen.len() as u64 != n {
+        // The first few missing ones, found without walking all of 1..=n (n may be huge).
+        let mut missing = Vec::new();
+        let mut want = 1;
+        for &k in seen.iter().chain(std::iter::once(&(n + 1))) {
+            while want < k && missing.len() < 10 {
+                missing.push(want);
+                want += 1;
+            }
+            want = k + 1;
+        }
+        return Err(format!(
+            "missing shards ({} of {n} given), first: {missing:?}",
+            seen.len()
+        ));
     }
     let mut merged = SweepReport {
         shard: None,

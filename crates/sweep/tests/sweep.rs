@@ -83,12 +83,58 @@ fn shards_merge_into_the_report_of_the_whole_range() {
         .collect();
     let merged = merge(&parts).unwrap();
     assert_eq!(merged.without_timing(), whole.without_timing());
+    let e = merge(&parts[..2]).unwrap_err();
     assert!(
-        merge(&parts[..2])
-            .unwrap_err()
-            .contains("missing shards: [3]")
+        e.contains("missing shards (2 of 3 given), first: [3]"),
+        "{e}"
     );
     assert!(merge(&[parts[0].clone(), parts[0].clone(), parts[2].clone()]).is_err());
+
+    // Reports read from files are checked before anything is folded: each edit below makes
+    // one impossible, and merge names what is wrong (no panic, no hang).
+    let edited = |edit: &dyn Fn(&mut SweepReport)| {
+        let mut bad = parts.clone();
+        edit(&mut bad[1]);
+        merge(&bad).unwrap_err()
+    };
+    for (what, e) in [
+        ("K > N", edited(&|p| p.shard = Some((7, 3)))),
+        ("K = 0", edited(&|p| p.shard = Some((0, 3)))),
+        ("passed > runs", edited(&|p| p.passed = p.runs + 1)),
+        ("runs off the slice", edited(&|p| p.runs += 1)),
+        (
+            "N of 10^15",
+            edited(&|p| p.shard = Some((2, 1_000_000_000_000_000))),
+        ),
+        (
+            "more failing seeds than failures",
+            edited(&|p| {
+                p.passed = p.runs;
+            }),
+        ),
+    ] {
+        assert!(
+            e.starts_with("shard ") || e.contains("shard"),
+            "{what}: {e}"
+        );
+    }
+    let e = edited(&|p| p.shard = Some((2, 1_000_000_000_000_000)));
+    assert!(e.contains("impossible for seeds 100..700"), "{e}");
+    let e = edited(&|p| p.runs += 1);
+    assert!(
+        e.contains("covers seeds 300..500 (200 runs) but reports 201 runs"),
+        "{e}"
+    );
+    // A thousand missing shards are named by the first few, without walking them all.
+    let mut big = parts[0].clone();
+    big.seeds = (0, 1_000_000_000_000);
+    big.shard = Some((1, 1_000_000_000_000));
+    big.runs = 1;
+    big.passed = 1;
+    big.failing.clear();
+    big.failures_by_kind.clear();
+    let e = merge(&[big]).unwrap_err();
+    assert!(e.contains("first: [2, 3, 4, 5, 6, 7, 8, 9, 10, 11]"), "{e}");
 }
 
 #[test]
