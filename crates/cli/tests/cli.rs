@@ -257,12 +257,24 @@ fn shard_reports_merge_into_the_whole_sweep() {
 
 #[test]
 fn kernel_compares_a_story_with_the_real_kernel_and_finds_it_the_same() {
-    let o = netsim(&[
-        "kernel",
-        &scenario("handshake_and_client_close.ron"),
-        "--until",
-        "1s",
-    ]);
+    // The kernel side runs in real time, driven by this (debug) build: a slow moment can
+    // delay one of its segments past the comparison's tolerance. Up to three attempts, as the
+    // kernel crate's story tests allow.
+    let attempt = || {
+        netsim(&[
+            "kernel",
+            &scenario("handshake_and_client_close.ron"),
+            "--until",
+            "1s",
+        ])
+    };
+    let mut o = attempt();
+    for _ in 0..2 {
+        if o.status.code() == Some(0) {
+            break;
+        }
+        o = attempt();
+    }
     let out = stdout(&o);
     assert_eq!(o.status.code(), Some(0), "{out}{}", stderr(&o));
     assert!(out.contains("connection 1: same (11 segments)"), "{out}");
