@@ -33,37 +33,36 @@ pub(crate) fn write_stdout(args: std::fmt::Arguments<'_>) {
 /// renamed over `path`, so a reader never sees half a file and an interrupted run leaves the
 /// old one whole.
 pub(crate) fn write_atomic(path: &Path, text: &str) -> Result<(), String> {
-    let fail = |e: io::Error| format!("{}: {e}", path.display());
-    let name = path
-        .file_name()
-        .ok_or_else(|| format!("{}: not a file name", path.display()))?;
-    let tmp = path.with_file_name(format!(
-        ".{}.{}.tmp",
-        name.to_string_lossy(),
-        std::process::id()
-    ));
+    let tmp = hidden_sibling(path, "tmp")?;
     let written = std::fs::File::create(&tmp)
         .and_then(|mut f| f.write_all(text.as_bytes()).and_then(|()| f.sync_all()))
         .and_then(|()| std::fs::rename(&tmp, path));
-    if let Err(e) = written {
+    written.map_err(|e| {
         let _ = std::fs::remove_file(&tmp);
-        return Err(fail(e));
-    }
-    Ok(())
+        format!("{}: {e}", path.display())
+    })
 }
 
 /// Checks, before any work, that a file can be written at `path` (its directory exists and
 /// takes new files), so a long run does not find out only at its end.
 pub(crate) fn check_writable(path: &Path) -> Result<(), String> {
-    let probe = path.with_file_name(format!(
-        ".{}.{}.probe",
-        path.file_name()
-            .map_or("out".into(), |n| n.to_string_lossy()),
-        std::process::id()
-    ));
+    let probe = hidden_sibling(path, "probe")?;
     std::fs::File::create(&probe)
         .and_then(|_| std::fs::remove_file(&probe))
         .map_err(|e| format!("{}: cannot write here: {e}", path.display()))
+}
+
+/// `.NAME.PID.SUFFIX` beside `path`: a scratch file of this process in the same directory
+/// (so a rename onto `path` stays within one file system).
+fn hidden_sibling(path: &Path, suffix: &str) -> Result<PathBuf, String> {
+    let name = path
+        .file_name()
+        .ok_or_else(|| format!("{}: not a file name", path.display()))?;
+    Ok(path.with_file_name(format!(
+        ".{}.{}.{suffix}",
+        name.to_string_lossy(),
+        std::process::id()
+    )))
 }
 
 /// Standard output failed. When the reader closed the pipe this is no error: the process ends
@@ -470,7 +469,6 @@ fn kernel(
     })
 }
 
-/// What became of a crafted segment, in words (the text output and the JSON alike).
 /// The comparison of `netsim kernel` as JSON.
 fn write_kernel_json(
     path: &Path,

@@ -379,7 +379,7 @@ impl Compiler<'_> {
             if State::from_name(name).is_none() && name != netsim_engine::inject::INJECTED {
                 return Err(here(&format!(
                     "unknown state `{name}` (expected one of {}, or `{}`)",
-                    State::ALL.map(State::name).join(", "),
+                    state_names(),
                     netsim_engine::inject::INJECTED
                 )));
             }
@@ -886,9 +886,10 @@ impl Compiler<'_> {
         let host = |name: &str| self.host("expect", i, name);
         let state = |name: &str| {
             State::from_name(name).ok_or_else(|| {
-                here(&quoted(name), format!(
-                    "unknown state `{name}` (expected one of CLOSED, LISTEN, SYN_SENT, SYN_RECEIVED, ESTABLISHED, FIN_WAIT_1, FIN_WAIT_2, CLOSING, TIME_WAIT, CLOSE_WAIT, LAST_ACK)"
-                ))
+                here(
+                    &quoted(name),
+                    format!("unknown state `{name}` (expected one of {})", state_names()),
+                )
             })
         };
         let bounds = |at_least: Option<u64>,
@@ -1110,4 +1111,9 @@ impl Compiler<'_> {
         }
         Ok(items)
     }
+}
+
+/// The TCP state names a scenario may use, as the trace prints them.
+fn state_names() -> String {
+    State::ALL.map(State::name).join(", ")
 }

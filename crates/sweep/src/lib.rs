@@ -350,10 +350,11 @@ pub fn shrink(scenario: &Scenario, seed: u64) -> (String, usize) {
     (scenario.schedule_text(seed, &enabled), left)
 }
 
-/// What makes a shard report impossible, read from a file: a shard number outside 1..=N, more
-/// shards than seeds, a run count other than its slice's size, more passes than runs, or more
+/// A shard report read from a file, checked: returns its (K, N), or what makes it
+/// impossible or unmergeable: no shard, a shard number outside 1..=N, more shards than seeds,
+/// an early stop, a run count other than its slice's size, more passes than runs, or more
 /// failures than failed runs.
-fn check_shard_report(p: &SweepReport) -> Result<(), String> {
+fn check_shard_report(p: &SweepReport) -> Result<(u64, u64), String> {
     let (start, end) = p.seeds;
     if start > end {
         return Err(format!("seed range {start}..{end} is reversed"));
@@ -361,6 +362,11 @@ fn check_shard_report(p: &SweepReport) -> Result<(), String> {
     let Some((k, n)) = p.shard else {
         return Err("a report that is not a shard cannot be merged".into());
     };
+    if p.stopped_after.is_some() {
+        return Err(
+            "a shard stopped early (--stop-after): its report does not cover its range".into(),
+        );
+    }
     if k == 0 || k > n || n > (end - start).max(1) {
         return Err(format!(
             "shard {k}/{n} is impossible for seeds {start}..{end} (1 <= K <= N <= the number of seeds)"
@@ -371,7 +377,7 @@ fn check_shard_report(p: &SweepReport) -> Result<(), String> {
         .runs
         .checked_sub(p.passed)
         .ok_or_else(|| format!("shard {k}/{n} says {} passed of {} runs", p.passed, p.runs))?;
-    if p.stopped_after.is_none() && p.runs != hi - lo {
+    if p.runs != hi - lo {
         return Err(format!(
             "shard {k}/{n} covers seeds {lo}..{hi} ({} runs) but reports {} runs",
             hi - lo,
@@ -389,7 +395,7 @@ fn check_shard_report(p: &SweepReport) -> Result<(), String> {
             "shard {k}/{n} lists a failing seed outside {lo}..{hi}"
         ));
     }
-    Ok(())
+    Ok((k, n))
 }
 
 /// Folds shard reports of one sweep into the report of the whole range. Refuses reports of
@@ -402,7 +408,7 @@ pub fn merge(parts: &[SweepReport]) -> Result<SweepReport, String> {
         .ok_or("the first report is not a shard (it has no --shard K/N)")?;
     let mut seen = BTreeSet::new();
     for p in parts {
-        check_shard_report(p)?;
+        let (k, m) = check_shard_report(p)?;
         if (p.scenario.as_str(), p.version.as_str(), p.seeds)
             != (first.scenario.as_str(), first.version.as_str(), first.seeds)
         {
@@ -411,15 +417,8 @@ pub fn merge(parts: &[SweepReport]) -> Result<SweepReport, String> {
                 p.scenario, p.version, p.seeds, first.scenario, first.version, first.seeds
             ));
         }
-        match p.shard {
-            Some((k, m)) if m == n && seen.insert(k) => {}
-            Some((k, m)) => return Err(format!("shard {k}/{m} is repeated or from another split")),
-            None => return Err("a report that is not a shard cannot be merged".into()),
-        }
-        if p.stopped_after.is_some() {
-            return Err(
-                "a shard stopped early (--stop-after): its report does not cover its range".into(),
-            );
+        if m != n || !seen.insert(k) {
+            return Err(format!("shard {k}/{m} is repeated or from another split"));
         }
     }
     if seen.len() as u64 != n {

@@ -118,6 +118,8 @@ fn shards_merge_into_the_report_of_the_whole_range() {
             "{what}: {e}"
         );
     }
+    let e = edited(&|p| p.stopped_after = Some(1));
+    assert!(e.contains("a shard stopped early (--stop-after)"), "{e}");
     let e = edited(&|p| p.shard = Some((2, 1_000_000_000_000_000)));
     assert!(e.contains("impossible for seeds 100..700"), "{e}");
     let e = edited(&|p| p.runs += 1);
