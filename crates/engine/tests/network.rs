@@ -797,22 +797,35 @@ fn runaway_run_stops_at_the_time_cap_with_an_error() {
     assert!(err.to_string().contains("time cap"));
 }
 
-/// A host that arms two timers and cancels the first.
+/// A host that arms timer 1 at 10 ms and timer 2 at 20 ms when it starts, cancels the one
+/// numbered `cancel`, and records the timers that fire.
 #[derive(Default)]
-struct Canceller {
+struct TwoTimers {
+    cancel: Option<u64>,
     fired: Vec<u64>,
 }
 
-impl netsim_engine::Host for Canceller {
+impl TwoTimers {
+    fn cancelling(token: u64) -> TwoTimers {
+        TwoTimers {
+            cancel: Some(token),
+            fired: Vec::new(),
+        }
+    }
+}
+
+impl netsim_engine::Host for TwoTimers {
     type Event = netsim_engine::NoEvent;
     fn start(&mut self, ctx: &mut netsim_engine::Ctx<'_, Self::Event>) {
-        let first = ctx.set_timer(at_ms(10), 1);
-        ctx.set_timer(at_ms(20), 2);
-        assert!(ctx.cancel_timer(first));
-        assert!(
-            !ctx.cancel_timer(first),
-            "a cancelled timer cannot be cancelled twice"
-        );
+        let ids = [ctx.set_timer(at_ms(10), 1), ctx.set_timer(at_ms(20), 2)];
+        if let Some(token) = self.cancel {
+            let id = ids[token as usize - 1];
+            assert!(ctx.cancel_timer(id));
+            assert!(
+                !ctx.cancel_timer(id),
+                "a cancelled timer cannot be cancelled twice"
+            );
+        }
     }
     fn packet(&mut self, _: &mut netsim_engine::Ctx<'_, Self::Event>, _: netsim_core::Packet) {}
     fn timer(&mut self, _: &mut netsim_engine::Ctx<'_, Self::Event>, token: u64) {
@@ -828,7 +841,7 @@ fn cancelled_timers_never_fire_and_are_not_counted_as_events() {
     t.add_host("h", addr(A));
     let mut sim = Sim::new(
         t,
-        vec![Canceller::default()],
+        vec![TwoTimers::cancelling(1)],
         1,
         RunLimits::default(),
         NullSink,
@@ -1155,27 +1168,6 @@ fn an_event_at_the_end_time_runs() {
     assert_eq!(arrivals(&r, B), vec![(at_ms(1), 0)]);
 }
 
-/// A host that arms timers at 10 and 20 ms and cancels the second.
-#[derive(Default)]
-struct CancelLater {
-    fired: Vec<u64>,
-}
-
-impl netsim_engine::Host for CancelLater {
-    type Event = netsim_engine::NoEvent;
-    fn start(&mut self, ctx: &mut netsim_engine::Ctx<'_, Self::Event>) {
-        ctx.set_timer(at_ms(10), 1);
-        let later = ctx.set_timer(at_ms(20), 2);
-        ctx.cancel_timer(later);
-    }
-    fn packet(&mut self, _: &mut netsim_engine::Ctx<'_, Self::Event>, _: netsim_core::Packet) {}
-    fn timer(&mut self, _: &mut netsim_engine::Ctx<'_, Self::Event>, token: u64) {
-        self.fired.push(token);
-    }
-    fn crash(&mut self) {}
-    fn restart(&mut self, _: &mut netsim_engine::Ctx<'_, Self::Event>) {}
-}
-
 /// With an end time, a run whose only entries left after the end are cancelled timers
 /// stopped because nothing was left to do: it ends idle at its last event, not at the end.
 #[test]
@@ -1186,7 +1178,7 @@ fn only_cancelled_timers_past_the_end_leave_the_run_idle() {
         end: Some(at_ms(15)),
         ..RunLimits::default()
     };
-    let mut sim = Sim::new(t, vec![CancelLater::default()], 1, limits, NullSink).unwrap();
+    let mut sim = Sim::new(t, vec![TwoTimers::cancelling(2)], 1, limits, NullSink).unwrap();
     let outcome = sim.run().unwrap();
     assert_eq!(sim.hosts()[0].fired, vec![1]);
     assert_eq!((outcome.stop, outcome.end), (Stop::Idle, at_ms(10)));
@@ -1378,43 +1370,25 @@ fn sabotage_loses_every_fifth_packet_without_a_record() {
     assert_eq!(outcome.in_flight, 0);
 }
 
-/// A host that arms a timer at 20 ms when it starts, and nothing when it restarts.
-#[derive(Default)]
-struct Sleeper;
-
-impl netsim_engine::Host for Sleeper {
-    type Event = netsim_engine::NoEvent;
-    fn start(&mut self, ctx: &mut netsim_engine::Ctx<'_, Self::Event>) {
-        ctx.set_timer(at_ms(20), 1);
-    }
-    fn packet(&mut self, _: &mut netsim_engine::Ctx<'_, Self::Event>, _: netsim_core::Packet) {}
-    fn timer(&mut self, _: &mut netsim_engine::Ctx<'_, Self::Event>, _: u64) {
-        panic!("a timer armed before the crash fired");
-    }
-    fn crash(&mut self) {}
-    fn restart(&mut self, _: &mut netsim_engine::Ctx<'_, Self::Event>) {}
-}
-
 /// A timer armed before a crash is void after the restart: past the end time it leaves the
 /// run idle, not stopped by the end.
 #[test]
 fn a_timer_from_before_a_crash_is_stale() {
-    let mut t = netsim_engine::Topology::default();
-    let h = t.add_host("h", addr(A));
-    t.schedule.push((at_ms(5), NetChange::Crash(h)));
-    t.schedule.push((at_ms(6), NetChange::Restart(h)));
-    let limits = RunLimits {
+    let run = |limits: RunLimits| {
+        let mut t = netsim_engine::Topology::default();
+        let h = t.add_host("h", addr(A));
+        t.schedule.push((at_ms(5), NetChange::Crash(h)));
+        t.schedule.push((at_ms(6), NetChange::Restart(h)));
+        let mut sim = Sim::new(t, vec![TwoTimers::default()], 1, limits, NullSink).unwrap();
+        let outcome = sim.run().unwrap();
+        assert_eq!(sim.hosts()[0].fired, Vec::<u64>::new(), "none fires");
+        outcome
+    };
+    let outcome = run(RunLimits {
         end: Some(at_ms(15)),
         ..RunLimits::default()
-    };
-    let mut sim = Sim::new(t, vec![Sleeper], 1, limits, NullSink).unwrap();
-    let outcome = sim.run().unwrap();
+    });
     assert_eq!((outcome.stop, outcome.end), (Stop::Idle, at_ms(6)));
-    // Without an end time the stale timer is skipped, never fired.
-    let mut t = netsim_engine::Topology::default();
-    let h = t.add_host("h", addr(A));
-    t.schedule.push((at_ms(5), NetChange::Crash(h)));
-    t.schedule.push((at_ms(6), NetChange::Restart(h)));
-    let mut sim = Sim::new(t, vec![Sleeper], 1, RunLimits::default(), NullSink).unwrap();
-    assert_eq!(sim.run().unwrap().stats.timers_fired, 0);
+    // Without an end time the stale timers are skipped, never fired.
+    assert_eq!(run(RunLimits::default()).stats.timers_fired, 0);
 }

@@ -223,6 +223,8 @@ impl TcpConfig {
     pub const COUNT_MAX: u32 = 255;
     /// The largest initial congestion window, in segments.
     pub const INITIAL_CWND_MAX: u32 = 10_000;
+    /// The largest buffer: 1 GiB, the most window scaling can offer.
+    pub const BUF_MAX: u32 = 1 << 30;
 
     /// Linux defaults (values of a 6.x kernel):
     /// - TIME_WAIT 60 s: `TCP_TIMEWAIT_LEN` in include/net/tcp.h (so MSL = 30 s here);
@@ -426,7 +428,7 @@ impl TcpConfig {
                 Self::INITIAL_CWND_MAX
             ));
         }
-        if self.snd_buf > 1 << 30 || self.rcv_buf_max > 1 << 30 {
+        if self.snd_buf > Self::BUF_MAX || self.rcv_buf_max > Self::BUF_MAX {
             return Some("snd_buf and rcv_buf_max are at most 1 GiB".into());
         }
         let (lo, hi) = self.ephemeral_ports;
@@ -447,7 +449,7 @@ impl TcpConfig {
         if self.rcv_buf < u32::from(self.mss) || self.snd_buf < u32::from(self.mss) {
             return Some("buffers must hold at least one MSS".into());
         }
-        if self.rcv_buf > 1 << 30 {
+        if self.rcv_buf > Self::BUF_MAX {
             return Some("rcv_buf is above the 1 GiB that window scaling can offer".into());
         }
         if self.initial_cwnd_segments == 0 {

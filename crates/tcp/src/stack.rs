@@ -218,6 +218,16 @@ enum TimerTarget {
     TimeWait(u32, u32),
 }
 
+/// One user fewer of `key` in a count map; a count that reaches zero leaves the map.
+fn count_down<K: std::hash::Hash + Eq>(map: &mut FastMap<K, u32>, key: K) {
+    if let Some(n) = map.get_mut(&key) {
+        *n -= 1;
+        if *n == 0 {
+            map.remove(&key);
+        }
+    }
+}
+
 /// The longest keep-alive idle time or interval a socket may set (Linux MAX_TCP_KEEPIDLE and
 /// MAX_TCP_KEEPINTVL, 32 767 s).
 pub const KEEPALIVE_TIME_MAX: SimDuration = SimDuration::from_secs(32_767);
@@ -607,19 +617,9 @@ impl TcpStack {
     fn demux_remove(&mut self, key: &ConnKey) {
         let port = key.local.port();
         if self.demux.remove(&(port, key.remote)).is_some() {
-            if let Some(n) = self.port_users.get_mut(&port) {
-                *n -= 1;
-                if *n == 0 {
-                    self.port_users.remove(&port);
-                }
-            }
+            count_down(&mut self.port_users, port);
             if self.is_ephemeral(port) {
-                if let Some(n) = self.remote_users.get_mut(&key.remote) {
-                    *n -= 1;
-                    if *n == 0 {
-                        self.remote_users.remove(&key.remote);
-                    }
-                }
+                count_down(&mut self.remote_users, key.remote);
             }
         }
     }

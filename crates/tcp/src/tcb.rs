@@ -1709,10 +1709,7 @@ impl Tcb {
                     self.acks.schedule_now();
                 } else {
                     self.sack_new_block(fin_seq, fin_seq.add(1));
-                    self.acks.schedule();
-                    if !self.sack_ok {
-                        self.acks.schedule_now();
-                    }
+                    self.owe_duplicate_ack();
                 }
                 self.ooo_fin = Some(fin_seq);
             }
@@ -2388,6 +2385,13 @@ impl Tcb {
         } else {
             self.sack_new_block(seg.seq, end);
         }
+        self.owe_duplicate_ack();
+    }
+
+    /// Something arrived ahead of a gap: a duplicate ACK is owed. Without SACK it goes at
+    /// once (RFC 5681 §4.2); with SACK the ACK scheduler decides (Linux compresses the fourth
+    /// and later duplicates for one RCV.NXT).
+    fn owe_duplicate_ack(&mut self) {
         self.acks.schedule();
         if !self.sack_ok {
             self.acks.schedule_now();
@@ -2631,26 +2635,20 @@ mod tests {
 
         let linux = TcpConfig::linux();
         let mut t = sender(2, 4);
-        t.grow_cwnd(&linux, 3000);
-        assert_eq!(
-            (t.cwnd, t.cwnd_acked),
-            (4000, 1000),
-            "to ssthresh, the rest counted"
-        );
-        t.grow_cwnd(&linux, 3000);
-        assert_eq!(
-            (t.cwnd, t.cwnd_acked),
-            (5000, 0),
-            "a window acknowledged: +1"
-        );
-        t.grow_cwnd(&linux, 11_000);
-        assert_eq!(
-            (t.cwnd, t.cwnd_acked),
-            (7000, 1000),
-            "11 acknowledged at w = 5: +2 (divided by the window as it was), 1 left"
-        );
-        t.grow_cwnd(&linux, 0);
-        assert_eq!((t.cwnd, t.cwnd_acked), (7000, 1000));
+        // (bytes acknowledged, (cwnd, credit) after it, why)
+        for (acked, after, why) in [
+            (3000, (4000, 1000), "to ssthresh, the rest counted"),
+            (3000, (5000, 0), "a window acknowledged: +1"),
+            (
+                11_000,
+                (7000, 1000),
+                "11 acknowledged at w = 5: +2 (divided by the window as it was), 1 left",
+            ),
+            (0, (7000, 1000), "nothing acknowledged"),
+        ] {
+            t.grow_cwnd(&linux, acked);
+            assert_eq!((t.cwnd, t.cwnd_acked), after, "{why}");
+        }
         // Credit gathered at a larger window (cwnd since reduced) counts as one segment
         // only, then what this ACK acknowledged counts from zero.
         t.cwnd = 5000;
