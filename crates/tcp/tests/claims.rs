@@ -479,12 +479,7 @@ fn after_a_timeout_duplicate_acks_for_older_data_start_no_fast_retransmit() {
 /// shrink the pipe, so no extra data goes (believed, they would let out nine segments).
 #[test]
 fn sack_blocks_on_a_connection_without_sack_are_ignored() {
-    let mut t = Pair::new(rfc_rules(1000), rfc_rules(5000));
-    let (c, _s) = t.establish();
-    t.c.set_nodelay(c, true).unwrap();
-    t.c.send(t.now, c, &[1; 20 * 1448]).unwrap();
-    let data = take_to_s(&mut t);
-    assert_eq!(data.len(), 10, "the initial window");
+    let (mut t, _c, data) = rfc_initial_window_out();
     to_server(&mut t, &data[1]);
     let mut dup = take_to_c(&mut t).remove(0);
     assert_eq!(dup.segment.ack, data[0].segment.seq);

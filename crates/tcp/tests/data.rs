@@ -1361,12 +1361,7 @@ fn last_ack_closes_only_when_the_fin_is_acknowledged() {
 /// data waiting.
 #[test]
 fn newreno_counts_each_duplicate_ack_as_a_delivered_segment() {
-    let mut t = Pair::new(rfc_rules(1000), rfc_rules(5000));
-    let (c, _s) = t.establish();
-    t.c.set_nodelay(c, true).unwrap();
-    t.c.send(t.now, c, &[1; 20 * 1448]).unwrap();
-    let data = take_to_s(&mut t);
-    assert_eq!(data.len(), 10);
+    let (mut t, c, data) = rfc_initial_window_out();
     let mut dupacks = Vec::new();
     for p in &data[1..] {
         to_server(&mut t, p);

@@ -390,3 +390,16 @@ pub fn four_segment_server() -> TcpConfig {
         ..linux(5000)
     }
 }
+
+/// Both sides on the rfc rules (no SACK), the client with TCP_NODELAY and 20 segments to
+/// send: returns the pair, the client's socket and the initial window of 10 segments it sent
+/// (undelivered).
+pub fn rfc_initial_window_out() -> (Pair, SocketId, Vec<Packet>) {
+    let mut t = Pair::new(rfc_rules(1000), rfc_rules(5000));
+    let (c, _s) = t.establish();
+    t.c.set_nodelay(c, true).unwrap();
+    t.c.send(t.now, c, &[1; 20 * 1448]).unwrap();
+    let data = take_to_s(&mut t);
+    assert_eq!(data.len(), 10, "the initial window");
+    (t, c, data)
+}
