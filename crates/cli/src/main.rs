@@ -205,7 +205,24 @@ fn parse_duration(text: &str) -> Result<SimDuration, String> {
     text.parse().map_err(|e| format!("{e}"))
 }
 
+/// A panic in a sweep's run is caught and reported as that seed's failure: its default
+/// message on stderr would only interleave with the progress bar and the report. Panics
+/// anywhere else print as usual.
+fn quiet_panics_of_sweep_runs() {
+    let default = std::panic::take_hook();
+    std::panic::set_hook(Box::new(move |info| {
+        let thread = std::thread::current();
+        if !thread
+            .name()
+            .is_some_and(|n| n.starts_with(netsim_sweep::THREAD_PREFIX))
+        {
+            default(info);
+        }
+    }));
+}
+
 fn main() -> ExitCode {
+    quiet_panics_of_sweep_runs();
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Run {

@@ -4,6 +4,9 @@
 use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
+use std::sync::Arc;
+use std::sync::atomic::AtomicBool;
+use std::time::Instant;
 
 use indicatif::{ProgressBar, ProgressStyle};
 use netsim_sweep::{SweepOptions, SweepReport};
@@ -44,13 +47,35 @@ pub struct Args {
     quiet: bool,
 }
 
-/// The version line every report carries.
+/// The version line every report carries: the release, the commit (given at build time by
+/// `NETSIM_COMMIT`, or read from git) and the fingerprint of the sources (see build.rs).
 pub fn version() -> String {
     format!(
-        "netsim {} (commit {})",
+        "netsim {} (commit {}, source {})",
         env!("CARGO_PKG_VERSION"),
-        env!("NETSIM_COMMIT")
+        env!("NETSIM_COMMIT"),
+        env!("NETSIM_SOURCE")
     )
+}
+
+/// Exit status of a sweep stopped by SIGINT or SIGTERM (128 + SIGINT, as shells report it).
+const INTERRUPTED: u8 = 130;
+
+/// SIGINT and SIGTERM set the returned flag, which stops the sweep after the runs under way; a
+/// second one ends the process at once (exit 130) for a user who does not want to wait.
+fn interrupt_on_signals() -> Result<Arc<AtomicBool>, String> {
+    let flag = Arc::new(AtomicBool::new(false));
+    for signal in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
+        // Registered first, so it sees the flag as the previous signal left it.
+        signal_hook::flag::register_conditional_shutdown(
+            signal,
+            i32::from(INTERRUPTED),
+            flag.clone(),
+        )
+        .and_then(|_| signal_hook::flag::register(signal, flag.clone()))
+        .map_err(|e| format!("cannot handle signal {signal}: {e}"))?;
+    }
+    Ok(flag)
 }
 
 pub fn sweep(args: Args) -> Result<ExitCode, String> {
@@ -66,41 +91,49 @@ pub fn sweep(args: Args) -> Result<ExitCode, String> {
         |n| n as usize,
     );
     let options = SweepOptions {
-        seeds: args.seeds,
         jobs,
         shard: args.shard,
         stop_after: args.stop_after,
-        file: args.file.display().to_string(),
-        version: version(),
+        interrupt: interrupt_on_signals()?,
+        ..SweepOptions::new(args.seeds, &args.file.display().to_string(), &version())
     };
-    let (start, end) = match args.shard {
-        Some(shard) => netsim_sweep::shard_range(args.seeds, shard),
-        None => args.seeds,
-    };
+    out!(
+        "{}",
+        netsim_sweep::empty_report(&scenario, &options).header()
+    );
+    let (start, end) = options.range();
     let bar = if args.quiet || !std::io::stderr().is_terminal() {
         ProgressBar::hidden()
     } else {
         let bar = ProgressBar::new(end - start);
         bar.set_style(
-            ProgressStyle::with_template("{bar:40} {pos}/{len} seeds, {per_sec}, {msg}, eta {eta}")
+            ProgressStyle::with_template("{bar:40} {pos}/{len} seeds, {msg}, eta {eta}")
                 .expect("a valid template"),
         );
         bar
     };
-    let mut report = netsim_sweep::sweep(&scenario, &options, |done, failed| {
-        bar.set_position(done);
-        bar.set_message(format!("{failed} failed"));
+    let started = Instant::now();
+    let mut report = netsim_sweep::sweep(&scenario, &options, |p| {
+        let rate = p.done as f64 / started.elapsed().as_secs_f64().max(1e-3);
+        bar.set_position(p.done);
+        bar.set_message(format!(
+            "{} seeds/s, {} failed",
+            netsim_sweep::human_rate(rate),
+            p.failed
+        ));
     })?;
     bar.finish_and_clear();
-    if args.shrink {
+    if args.shrink && !report.interrupted {
         for failing in report.failing.iter_mut().take(SHOWN) {
             let (text, _) = netsim_sweep::shrink(&scenario, failing.seed);
             failing.shrunk = Some(text);
         }
     }
     write_json(&report, args.json.as_deref())?;
-    out!("{}", report.text(SHOWN));
-    Ok(if report.passed == report.runs {
+    out!("{}", report.body(SHOWN));
+    Ok(if report.interrupted {
+        ExitCode::from(INTERRUPTED)
+    } else if report.passed == report.runs {
         ExitCode::SUCCESS
     } else {
         ExitCode::from(1)

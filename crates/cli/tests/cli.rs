@@ -200,6 +200,56 @@ fn sweep_reports_failing_seeds_with_replay_commands_and_exits_1() {
 }
 
 #[test]
+fn an_interrupted_sweep_writes_a_partial_report_and_exits_130() {
+    use std::io::BufRead;
+    for signal in ["-INT", "-TERM"] {
+        let json = std::env::temp_dir().join(format!(
+            "netsim-partial-{}{signal}.json",
+            std::process::id()
+        ));
+        let file = scenario("bulk_transfer_lossy.ron");
+        let mut child = Command::new(env!("CARGO_BIN_EXE_netsim"))
+            .args(["sweep", &file, "--seeds", "0..1000000", "--jobs", "2"])
+            .args(["--json", json.to_str().unwrap()])
+            .stdout(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        // The header comes first, before any seed has run.
+        let mut out = std::io::BufReader::new(child.stdout.take().unwrap());
+        let mut header = String::new();
+        out.read_line(&mut header).unwrap();
+        assert!(
+            header.starts_with("sweep of bulk-transfer-lossy (")
+                && header.contains("seeds 0..1000000, netsim 0.1.0 (commit "),
+            "{header}"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(500));
+        let killed = Command::new("kill")
+            .args([signal, &child.id().to_string()])
+            .status()
+            .unwrap();
+        assert!(killed.success());
+        let mut rest = String::new();
+        std::io::Read::read_to_string(&mut out, &mut rest).unwrap();
+        let status = child.wait().unwrap();
+        assert_eq!(status.code(), Some(130), "{signal}: {rest}");
+        let report: serde_json::Value =
+            serde_json::from_str(&std::fs::read_to_string(&json).unwrap()).unwrap();
+        let done = report["done"][1].as_u64().unwrap();
+        assert_eq!(report["interrupted"], true);
+        assert_eq!(report["runs"].as_u64(), Some(done));
+        assert!(done < 1_000_000, "{done}");
+        assert!(
+            rest.starts_with(&format!(
+                "INTERRUPTED: partial report of seeds 0..{done}; resume with --seeds {done}..1000000\n"
+            )),
+            "{rest}"
+        );
+        let _ = std::fs::remove_file(json);
+    }
+}
+
+#[test]
 fn shard_reports_merge_into_the_whole_sweep() {
     let file = scenario("sweep_stale_data.ron");
     let dir = std::env::temp_dir().join(format!("netsim-merge-{}", std::process::id()));

@@ -36,6 +36,9 @@ pub struct Scenario {
     pub file: ScenarioFile,
     /// What the engine runs.
     pub compiled: Compiled,
+    /// Stable hash of the file's text as read (sweep reports carry it, so shards of an edited
+    /// file are not merged with those of the original).
+    pub source_hash: u64,
 }
 
 /// Reads, parses and checks the scenario at `path`.
@@ -76,7 +79,11 @@ pub fn parse(src: &str, path: &str) -> Result<Scenario, ScenarioError> {
         }
     })?;
     let compiled = compile::compile(&file, Locator { path, src })?;
-    Ok(Scenario { file, compiled })
+    Ok(Scenario {
+        file,
+        compiled,
+        source_hash: netsim_core::hash::hash_str(src),
+    })
 }
 
 /// What one host did, for the summary.

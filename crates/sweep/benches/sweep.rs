@@ -18,14 +18,10 @@ fn rate(file: &str, seeds: u64, jobs: usize) -> f64 {
         .join(file);
     let scenario = netsim_scenario::load(&path).expect("a catalogue scenario");
     let options = SweepOptions {
-        seeds: (0, seeds),
         jobs,
-        shard: None,
-        stop_after: None,
-        file: file.into(),
-        version: "bench".into(),
+        ..SweepOptions::new((0, seeds), file, "bench")
     };
-    let report = sweep(&scenario, &options, |_, _| {}).expect("runs");
+    let report = sweep(&scenario, &options, |_| {}).expect("runs");
     report.runs as f64 / report.timing.wall_seconds
 }
 

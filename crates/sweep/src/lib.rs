@@ -1,57 +1,41 @@
 //! Seed sweeps: one compiled scenario run under a range of seeds on a pool of threads, each
 //! run checked by the scenario's oracles and expectations, folded into a [`SweepReport`] that
-//! is the same whatever the number of threads (results are ordered by seed, never by arrival).
-//! Shards of a range give reports that [`merge`] folds back into the report of the whole range.
+//! is the same whatever the number of threads (results are folded in seed order, never in
+//! order of arrival) and whose size does not grow with the number of seeds (the first
+//! [`KEPT_FAILING`] failing seeds in full, counts for the rest, a bounded sketch of the
+//! distinct trace hashes). A sweep can be interrupted from another thread (a signal handler):
+//! it then reports the contiguous range of seeds it finished.
+//! Reports of adjacent ranges, shards among them, [`merge`] into the report of their union.
 //! [`shrink`] turns off the randomised faults of a failing seed one at a time while it keeps
 //! failing the same way.
 //!
+//! Panics inside a run are caught and reported as a failure of the seed. Runs happen on
+//! threads named `netsim-sweep-…`, so a program that does not want the default panic message
+//! on stderr can install a panic hook that ignores those threads (the `netsim` command does);
+//! this library never touches the process-wide hook.
+//!
 //! Nothing here renders traces: runs use a null sink (the trace hash is still computed).
 
-use std::collections::{BTreeMap, BTreeSet};
+mod merge;
+mod report;
+
 use std::panic::{AssertUnwindSafe, catch_unwind};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::time::{Duration, Instant};
 
 use netsim_engine::NullSink;
 use netsim_scenario::Scenario;
 use rayon::prelude::*;
-use serde::{Deserialize, Serialize};
 
-/// While alive, panics print nothing: a panicking run is caught and reported as a failure of
-/// its seed, and its default message on stderr would only interleave with the report.
-struct Silence(Option<PanicHook>);
+pub use merge::merge;
+use report::Distinct;
+pub use report::{
+    FailingSeed, KEPT_FAILING, KEPT_HASHES, SeedResult, SweepReport, Timing, human_rate,
+};
 
-/// What `std::panic::take_hook` gives back.
-type PanicHook = Box<dyn Fn(&std::panic::PanicHookInfo<'_>) + Sync + Send + 'static>;
-
-impl Silence {
-    fn new() -> Silence {
-        let previous = std::panic::take_hook();
-        std::panic::set_hook(Box::new(|_| {}));
-        Silence(Some(previous))
-    }
-}
-
-impl Drop for Silence {
-    fn drop(&mut self) {
-        if let Some(previous) = self.0.take() {
-            std::panic::set_hook(previous);
-        }
-    }
-}
-
-/// What one seed gave.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct SeedResult {
-    /// The seed.
-    pub seed: u64,
-    /// Kinds of the checks that failed (empty: passed). A panic or a cap is a kind too.
-    pub failures: Vec<String>,
-    /// Trace hash of the run (0 if it did not finish).
-    pub hash: u64,
-    /// Sockets per (host, state) at the end, nonzero only.
-    pub final_states: Vec<(String, u64)>,
-    /// Errors applications saw, per (host, errno).
-    pub errors: Vec<(String, u64)>,
-}
+/// Prefix of the names of the threads that run seeds.
+pub const THREAD_PREFIX: &str = "netsim-sweep";
 
 /// Runs one seed; a panic or a runaway run is reported as a failure of that seed.
 pub fn run_seed(scenario: &Scenario, seed: u64) -> SeedResult {
@@ -109,65 +93,6 @@ pub fn guarded(
     result
 }
 
-/// A failing seed, with how to replay it.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct FailingSeed {
-    /// The seed.
-    pub seed: u64,
-    /// What failed.
-    pub failures: Vec<String>,
-    /// The command that replays it with the full trace.
-    pub replay: String,
-    /// The randomised fault schedule it drew.
-    pub schedule: String,
-    /// The smallest schedule that still fails the same way, if shrinking was asked for.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub shrunk: Option<String>,
-}
-
-/// The aggregate of a sweep. Everything but `timing` is a function of (scenario, model, seeds).
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct SweepReport {
-    /// Scenario name.
-    pub scenario: String,
-    /// Scenario file as given.
-    pub file: String,
-    /// netsim version and commit that produced it: a seed replays exactly only with the same
-    /// model.
-    pub version: String,
-    /// The whole seed range, `[start, end)`.
-    pub seeds: (u64, u64),
-    /// Which shard this is (`K` of `N`), or `None` for a whole range or a merge.
-    pub shard: Option<(u64, u64)>,
-    /// Runs done.
-    pub runs: u64,
-    /// Runs that passed.
-    pub passed: u64,
-    /// Failing runs per failure kind.
-    pub failures_by_kind: BTreeMap<String, u64>,
-    /// Sockets left per "host STATE", summed over runs.
-    pub final_states: BTreeMap<String, u64>,
-    /// Errors seen per "host ERRNO", summed over runs.
-    pub errors: BTreeMap<String, u64>,
-    /// Every distinct trace hash (hex).
-    pub hashes: BTreeSet<String>,
-    /// Every failing seed, in seed order.
-    pub failing: Vec<FailingSeed>,
-    /// With `--stop-after`: the sweep stopped after this seed.
-    pub stopped_after: Option<u64>,
-    /// Wall time and rate (differ between runs; not part of the comparison).
-    pub timing: Timing,
-}
-
-/// How long a sweep took.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
-pub struct Timing {
-    /// Wall seconds.
-    pub wall_seconds: f64,
-    /// Threads used.
-    pub jobs: usize,
-}
-
 /// What to sweep and how.
 #[derive(Debug, Clone)]
 pub struct SweepOptions {
@@ -183,7 +108,45 @@ pub struct SweepOptions {
     pub file: String,
     /// Version string for the report.
     pub version: String,
+    /// Set (from any thread, a signal handler among them) to stop the sweep: runs under way
+    /// finish, no new one starts, and the report covers the seeds done without a gap.
+    pub interrupt: Arc<AtomicBool>,
 }
+
+impl SweepOptions {
+    /// A sweep of `seeds` of `file` on one thread, whole range, no early stop.
+    pub fn new(seeds: (u64, u64), file: &str, version: &str) -> SweepOptions {
+        SweepOptions {
+            seeds,
+            jobs: 1,
+            shard: None,
+            stop_after: None,
+            file: file.into(),
+            version: version.into(),
+            interrupt: Arc::default(),
+        }
+    }
+
+    /// The seeds this sweep runs: the range, or its shard's slice.
+    pub fn range(&self) -> (u64, u64) {
+        self.shard
+            .map_or(self.seeds, |shard| shard_range(self.seeds, shard))
+    }
+}
+
+/// Where a sweep is, for a progress display: counted per seed as runs finish (in any order).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Progress {
+    /// Seeds run.
+    pub done: u64,
+    /// Of those, seeds that failed.
+    pub failed: u64,
+    /// Seeds to run in all.
+    pub total: u64,
+}
+
+/// How often [`sweep`] reports progress.
+pub const PROGRESS_EVERY: Duration = Duration::from_millis(100);
 
 /// The seeds of shard `k` of `n` of `[start, end)`: contiguous slices of near-equal length.
 pub fn shard_range((start, end): (u64, u64), (k, n): (u64, u64)) -> (u64, u64) {
@@ -192,16 +155,44 @@ pub fn shard_range((start, end): (u64, u64), (k, n): (u64, u64)) -> (u64, u64) {
     (at(k - 1), at(k))
 }
 
-/// Seeds handed to the pool at a time: small enough for a live progress count and an early
-/// stop, large enough that the pause between chunks costs little (512 gave 1.80x on two
-/// threads, 4096 gives 1.94x; see benches/sweep.rs).
-const CHUNK: u64 = 4096;
+/// Wall time a batch of seeds handed to the pool should take: long enough that the wait for
+/// the batch's slowest run costs little (with 4 096-seed batches of a 10 µs scenario, two
+/// threads gave 1.94x one), short enough that an early stop wastes little.
+const BATCH_TARGET: Duration = Duration::from_millis(250);
+/// Largest batch: bounds the results held before they are folded.
+const BATCH_MAX: u64 = 16_384;
 
-/// Runs the sweep. `progress` is called after each chunk with (runs done, failures so far).
+/// The report of no runs yet: what a sweep of `options` prints as its header.
+pub fn empty_report(scenario: &Scenario, options: &SweepOptions) -> SweepReport {
+    let (start, _) = options.range();
+    SweepReport {
+        scenario: scenario.file.name.clone(),
+        file: options.file.clone(),
+        scenario_hash: format!("{:016x}", scenario.source_hash),
+        version: options.version.clone(),
+        seeds: options.seeds,
+        shard: options.shard,
+        done: (start, start),
+        interrupted: false,
+        runs: 0,
+        passed: 0,
+        failures_by_kind: Default::default(),
+        final_states: Default::default(),
+        errors: Default::default(),
+        hashes: Default::default(),
+        hashes_sampled: false,
+        failing: Vec::new(),
+        stopped_after: None,
+        timing: Timing::default(),
+    }
+}
+
+/// Runs the sweep. `progress` is called from a helper thread at least every
+/// [`PROGRESS_EVERY`] while it runs, and once at the end.
 pub fn sweep(
     scenario: &Scenario,
     options: &SweepOptions,
-    progress: impl FnMut(u64, u64),
+    progress: impl Fn(Progress) + Sync,
 ) -> Result<SweepReport, String> {
     sweep_by(scenario, options, |seed| run_seed(scenario, seed), progress)
 }
@@ -211,109 +202,176 @@ pub fn sweep_by(
     scenario: &Scenario,
     options: &SweepOptions,
     run: impl Fn(u64) -> SeedResult + Sync,
-    mut progress: impl FnMut(u64, u64),
+    progress: impl Fn(Progress) + Sync,
 ) -> Result<SweepReport, String> {
-    let (start, end) = match options.shard {
-        Some(shard) => shard_range(options.seeds, shard),
-        None => options.seeds,
-    };
+    let (start, end) = options.range();
+    let jobs = options.jobs.max(1);
     let pool = rayon::ThreadPoolBuilder::new()
-        .num_threads(options.jobs.max(1))
+        .num_threads(jobs)
+        .thread_name(|i| format!("{THREAD_PREFIX}-{i}"))
         .build()
-        .map_err(|e| format!("cannot start {} threads: {e}", options.jobs))?;
-    let started = std::time::Instant::now();
-    let mut results: Vec<SeedResult> = Vec::with_capacity((end - start).min(1 << 20) as usize);
-    let mut failures = 0;
-    let mut stopped_after = None;
-    let silence = Silence::new();
-    let mut next = start;
-    while next < end {
-        let chunk_end = end.min(next + CHUNK);
-        let chunk: Vec<SeedResult> =
-            pool.install(|| (next..chunk_end).into_par_iter().map(&run).collect());
-        for r in chunk {
-            if !r.failures.is_empty() {
-                failures += 1;
+        .map_err(|e| format!("cannot start {jobs} threads: {e}"))?;
+    let started = Instant::now();
+    let done = AtomicU64::new(0);
+    let failed = AtomicU64::new(0);
+    let now = || Progress {
+        done: done.load(Ordering::Relaxed),
+        failed: failed.load(Ordering::Relaxed),
+        total: end - start,
+    };
+    let mut fold = Fold::new(scenario, options);
+    std::thread::scope(|s| {
+        let (finished, ticks) = std::sync::mpsc::channel::<()>();
+        let progress = &progress;
+        let now = &now;
+        s.spawn(move || {
+            while let Err(std::sync::mpsc::RecvTimeoutError::Timeout) =
+                ticks.recv_timeout(PROGRESS_EVERY)
+            {
+                progress(now());
             }
-            let seed = r.seed;
-            results.push(r);
-            if options.stop_after.is_some_and(|k| failures >= k) {
-                stopped_after = Some(seed);
-                break;
+        });
+        let mut next = start;
+        let mut batch = (4 * jobs as u64).min(BATCH_MAX);
+        while next < end && !fold.stopped() && !options.interrupt.load(Ordering::Relaxed) {
+            let batch_end = end.min(next.saturating_add(batch));
+            let clock = Instant::now();
+            let results: Vec<Option<SeedResult>> = pool.install(|| {
+                (next..batch_end)
+                    .into_par_iter()
+                    .map(|seed| {
+                        if options.interrupt.load(Ordering::Relaxed) {
+                            return None;
+                        }
+                        let r = run(seed);
+                        done.fetch_add(1, Ordering::Relaxed);
+                        if !r.failures.is_empty() {
+                            failed.fetch_add(1, Ordering::Relaxed);
+                        }
+                        Some(r)
+                    })
+                    .collect()
+            });
+            for r in results {
+                // An interrupted run leaves a gap: what follows it is not reported.
+                let Some(r) = r else { break };
+                fold.add(&r);
+                if fold.stopped() {
+                    break;
+                }
             }
+            // Size the next batch to take about BATCH_TARGET, growing at most fourfold.
+            let took = clock.elapsed().as_secs_f64().max(1e-6);
+            let per_target = ((batch_end - next) as f64 * BATCH_TARGET.as_secs_f64() / took) as u64;
+            batch = per_target.clamp(jobs as u64, batch.saturating_mul(4).min(BATCH_MAX));
+            next = batch_end;
         }
-        progress(results.len() as u64, failures);
-        if stopped_after.is_some() {
-            break;
-        }
-        next = chunk_end;
-    }
-    drop(silence);
-    let mut report = fold(scenario, options, &results);
-    report.stopped_after = stopped_after;
+        drop(finished);
+    });
+    progress(now());
+    let mut report = fold.finish(end);
     report.timing = Timing {
         wall_seconds: started.elapsed().as_secs_f64(),
-        jobs: options.jobs.max(1),
+        jobs,
     };
     Ok(report)
 }
 
-fn fold(scenario: &Scenario, options: &SweepOptions, results: &[SeedResult]) -> SweepReport {
-    let mut report = SweepReport {
-        scenario: scenario.file.name.clone(),
-        file: options.file.clone(),
-        version: options.version.clone(),
-        seeds: options.seeds,
-        shard: options.shard,
-        runs: results.len() as u64,
-        passed: 0,
-        failures_by_kind: BTreeMap::new(),
-        final_states: BTreeMap::new(),
-        errors: BTreeMap::new(),
-        hashes: BTreeSet::new(),
-        failing: Vec::new(),
-        stopped_after: None,
-        timing: Timing::default(),
-    };
-    let all = vec![true; scenario.compiled.randomize.len()];
-    for r in results {
+/// A report being built, one seed at a time in seed order.
+struct Fold<'a> {
+    scenario: &'a Scenario,
+    options: &'a SweepOptions,
+    report: SweepReport,
+    distinct: Distinct,
+    all_faults: Vec<bool>,
+}
+
+impl<'a> Fold<'a> {
+    fn new(scenario: &'a Scenario, options: &'a SweepOptions) -> Fold<'a> {
+        Fold {
+            scenario,
+            options,
+            report: empty_report(scenario, options),
+            distinct: Distinct::default(),
+            all_faults: vec![true; scenario.compiled.randomize.len()],
+        }
+    }
+
+    fn stopped(&self) -> bool {
+        self.report.stopped_after.is_some()
+    }
+
+    /// Folds the next seed's result (the seed after `done`).
+    fn add(&mut self, r: &SeedResult) {
+        let report = &mut self.report;
+        debug_assert_eq!(r.seed, report.done.1, "results are folded in seed order");
+        report.done.1 = r.seed + 1;
+        report.runs += 1;
         if r.hash != 0 {
-            report.hashes.insert(format!("{:016x}", r.hash));
+            self.distinct.insert(r.hash);
         }
-        for (k, n) in &r.final_states {
-            *report.final_states.entry(k.clone()).or_insert(0) += n;
-        }
-        for (k, n) in &r.errors {
-            *report.errors.entry(k.clone()).or_insert(0) += n;
+        for (map, from) in [
+            (&mut report.final_states, &r.final_states),
+            (&mut report.errors, &r.errors),
+        ] {
+            for (k, n) in from {
+                *map.entry(k.clone()).or_insert(0) += n;
+            }
         }
         if r.failures.is_empty() {
             report.passed += 1;
-            continue;
+            return;
         }
         let mut kinds: Vec<&String> = r.failures.iter().collect();
+        kinds.sort();
         kinds.dedup();
         for k in kinds {
             *report.failures_by_kind.entry(k.clone()).or_insert(0) += 1;
         }
-        report.failing.push(FailingSeed {
-            seed: r.seed,
-            failures: r.failures.clone(),
-            replay: format!("netsim run {} --seed {}", options.file, r.seed),
-            schedule: scenario.schedule_text(r.seed, &all),
-            shrunk: None,
-        });
+        if report.failing.len() < KEPT_FAILING {
+            report.failing.push(FailingSeed {
+                seed: r.seed,
+                failures: r.failures.clone(),
+                replay: format!("netsim run {} --seed {}", self.options.file, r.seed),
+                schedule: self.scenario.schedule_text(r.seed, &self.all_faults),
+                shrunk: None,
+            });
+        }
+        if self
+            .options
+            .stop_after
+            .is_some_and(|k| report.failed() >= k)
+        {
+            report.stopped_after = Some(r.seed);
+        }
     }
-    report
+
+    /// The report; `end` is the end of the range it was to cover.
+    fn finish(mut self, end: u64) -> SweepReport {
+        self.distinct.store(&mut self.report);
+        self.report.interrupted = self.report.done.1 < end && !self.stopped();
+        self.report
+    }
 }
 
 /// The smallest set of randomised faults (starting from all the seed drew) under which the
 /// seed still fails with the same failure kinds: each fault is turned off in turn and left off
 /// if the failure stays, until a full pass removes nothing. Returns the schedule text and how
-/// many faults remain.
+/// many faults remain. Runs on a thread of its own named like the sweep's.
 pub fn shrink(scenario: &Scenario, seed: u64) -> (String, usize) {
+    std::thread::scope(|s| {
+        std::thread::Builder::new()
+            .name(format!("{THREAD_PREFIX}-shrink"))
+            .spawn_scoped(s, || shrink_here(scenario, seed))
+            .expect("a thread for shrinking")
+            .join()
+            .expect("shrinking catches the runs' panics")
+    })
+}
+
+fn shrink_here(scenario: &Scenario, seed: u64) -> (String, usize) {
     let n = scenario.compiled.randomize.len();
     let mut enabled = vec![true; n];
-    let _silence = Silence::new();
     let target = run_seed(scenario, seed).failures;
     let same = |enabled: &[bool]| -> bool {
         let failures = catch_unwind(AssertUnwindSafe(|| {
@@ -348,199 +406,4 @@ pub fn shrink(scenario: &Scenario, seed: u64) -> (String, usize) {
     }
     let left = enabled.iter().filter(|e| **e).count();
     (scenario.schedule_text(seed, &enabled), left)
-}
-
-/// A shard report read from a file, checked: returns its (K, N), or what makes it
-/// impossible or unmergeable: no shard, a shard number outside 1..=N, more shards than seeds,
-/// an early stop, a run count other than its slice's size, more passes than runs, or more
-/// failures than failed runs.
-fn check_shard_report(p: &SweepReport) -> Result<(u64, u64), String> {
-    let (start, end) = p.seeds;
-    if start > end {
-        return Err(format!("seed range {start}..{end} is reversed"));
-    }
-    let Some((k, n)) = p.shard else {
-        return Err("a report that is not a shard cannot be merged".into());
-    };
-    if p.stopped_after.is_some() {
-        return Err(
-            "a shard stopped early (--stop-after): its report does not cover its range".into(),
-        );
-    }
-    if k == 0 || k > n || n > (end - start).max(1) {
-        return Err(format!(
-            "shard {k}/{n} is impossible for seeds {start}..{end} (1 <= K <= N <= the number of seeds)"
-        ));
-    }
-    let (lo, hi) = shard_range(p.seeds, (k, n));
-    let failed = p
-        .runs
-        .checked_sub(p.passed)
-        .ok_or_else(|| format!("shard {k}/{n} says {} passed of {} runs", p.passed, p.runs))?;
-    if p.runs != hi - lo {
-        return Err(format!(
-            "shard {k}/{n} covers seeds {lo}..{hi} ({} runs) but reports {} runs",
-            hi - lo,
-            p.runs
-        ));
-    }
-    let by_kind_max = p.failures_by_kind.values().copied().max().unwrap_or(0);
-    if p.failing.len() as u64 > failed || by_kind_max > failed {
-        return Err(format!(
-            "shard {k}/{n} lists more failures than its {failed} failed runs"
-        ));
-    }
-    if p.failing.iter().any(|f| f.seed < lo || f.seed >= hi) {
-        return Err(format!(
-            "shard {k}/{n} lists a failing seed outside {lo}..{hi}"
-        ));
-    }
-    Ok((k, n))
-}
-
-/// Folds shard reports of one sweep into the report of the whole range. Refuses reports of
-/// other scenarios, versions or ranges, and missing or repeated shards.
-pub fn merge(parts: &[SweepReport]) -> Result<SweepReport, String> {
-    let first = parts.first().ok_or("nothing to merge")?;
-    let n = first
-        .shard
-        .map(|(_, n)| n)
-        .ok_or("the first report is not a shard (it has no --shard K/N)")?;
-    let mut seen = BTreeSet::new();
-    for p in parts {
-        let (k, m) = check_shard_report(p)?;
-        if (p.scenario.as_str(), p.version.as_str(), p.seeds)
-            != (first.scenario.as_str(), first.version.as_str(), first.seeds)
-        {
-            return Err(format!(
-                "shard reports disagree: {} / {} / seeds {:?} vs {} / {} / seeds {:?}",
-                p.scenario, p.version, p.seeds, first.scenario, first.version, first.seeds
-            ));
-        }
-        if m != n || !seen.insert(k) {
-            return Err(format!("shard {k}/{m} is repeated or from another split"));
-        }
-    }
-    if seen.len() as u64 != n {
-        // The first few missing ones, found without walking all of 1..=n (n may be huge).
-        let mut missing = Vec::new();
-        let mut want = 1;
-        for &k in seen.iter().chain(std::iter::once(&(n + 1))) {
-            while want < k && missing.len() < 10 {
-                missing.push(want);
-                want += 1;
-            }
-            want = k + 1;
-        }
-        return Err(format!(
-            "missing shards ({} of {n} given), first: {missing:?}",
-            seen.len()
-        ));
-    }
-    let mut merged = SweepReport {
-        shard: None,
-        runs: 0,
-        passed: 0,
-        failures_by_kind: BTreeMap::new(),
-        final_states: BTreeMap::new(),
-        errors: BTreeMap::new(),
-        hashes: BTreeSet::new(),
-        failing: Vec::new(),
-        timing: Timing::default(),
-        ..first.clone()
-    };
-    for p in parts {
-        merged.runs += p.runs;
-        merged.passed += p.passed;
-        for (map, from) in [
-            (&mut merged.failures_by_kind, &p.failures_by_kind),
-            (&mut merged.final_states, &p.final_states),
-            (&mut merged.errors, &p.errors),
-        ] {
-            for (k, v) in from {
-                *map.entry(k.clone()).or_insert(0) += v;
-            }
-        }
-        merged.hashes.extend(p.hashes.iter().cloned());
-        merged.failing.extend(p.failing.iter().cloned());
-        merged.timing.wall_seconds += p.timing.wall_seconds;
-        merged.timing.jobs = merged.timing.jobs.max(p.timing.jobs);
-    }
-    merged.failing.sort_by_key(|f| f.seed);
-    Ok(merged)
-}
-
-impl SweepReport {
-    /// The report as text: counts, failure kinds, final states, errors, and the first
-    /// `show` failing seeds with their replay commands.
-    pub fn text(&self, show: usize) -> String {
-        let mut out = Vec::new();
-        let shard = self
-            .shard
-            .map_or(String::new(), |(k, n)| format!(", shard {k}/{n}"));
-        out.push(format!(
-            "sweep of {} ({}), seeds {}..{}{shard}, {}",
-            self.scenario, self.file, self.seeds.0, self.seeds.1, self.version
-        ));
-        let failed = self.runs - self.passed;
-        out.push(format!(
-            "runs: {}, passed: {}, failed: {failed}",
-            self.runs, self.passed
-        ));
-        if let Some(seed) = self.stopped_after {
-            out.push(format!("stopped after seed {seed} (--stop-after)"));
-        }
-        if !self.failures_by_kind.is_empty() {
-            out.push("failures by kind (runs):".into());
-            for (k, n) in &self.failures_by_kind {
-                out.push(format!("  {n:>8}  {k}"));
-            }
-        }
-        if !self.final_states.is_empty() {
-            out.push("sockets at the end, summed over runs:".into());
-            for (k, n) in &self.final_states {
-                out.push(format!("  {n:>8}  {k}"));
-            }
-        }
-        if !self.errors.is_empty() {
-            out.push("errors seen by applications, summed over runs:".into());
-            for (k, n) in &self.errors {
-                out.push(format!("  {n:>8}  {k}"));
-            }
-        }
-        out.push(format!("distinct trace hashes: {}", self.hashes.len()));
-        if !self.failing.is_empty() {
-            out.push(format!(
-                "failing seeds (first {} of {}, in seed order):",
-                show.min(self.failing.len()),
-                self.failing.len()
-            ));
-            for f in self.failing.iter().take(show) {
-                out.push(format!("  seed {}: {}", f.seed, f.failures.join("; ")));
-                out.push(format!("    replay: {}", f.replay));
-                if let Some(shrunk) = &f.shrunk {
-                    out.push("    smallest fault schedule that still fails this way:".into());
-                    for line in shrunk.lines() {
-                        out.push(format!("      {line}"));
-                    }
-                }
-            }
-        }
-        let rate = self.runs as f64 / self.timing.wall_seconds.max(1e-9);
-        out.push(format!(
-            "runs/s: {rate:.0} (wall {:.3} s, {} jobs)",
-            self.timing.wall_seconds, self.timing.jobs
-        ));
-        let mut text = out.join("\n");
-        text.push('\n');
-        text
-    }
-
-    /// The report without its timing, for comparing two sweeps.
-    pub fn without_timing(&self) -> SweepReport {
-        SweepReport {
-            timing: Timing::default(),
-            ..self.clone()
-        }
-    }
 }

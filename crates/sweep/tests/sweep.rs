@@ -15,17 +15,13 @@ fn scenario(name: &str) -> netsim_scenario::Scenario {
 
 fn options(seeds: (u64, u64), jobs: usize) -> SweepOptions {
     SweepOptions {
-        seeds,
         jobs,
-        shard: None,
-        stop_after: None,
-        file: "scenarios/sweep_stale_data.ron".into(),
-        version: "test".into(),
+        ..SweepOptions::new(seeds, "scenarios/sweep_stale_data.ron", "test")
     }
 }
 
 fn run(s: &netsim_scenario::Scenario, o: &SweepOptions) -> SweepReport {
-    sweep(s, o, |_, _| {}).unwrap()
+    sweep(s, o, |_| {}).unwrap()
 }
 
 #[test]
@@ -99,10 +95,36 @@ fn shards_merge_into_the_report_of_the_whole_range() {
     };
     // (the edit, what the refusal must say)
     type Edit<'a> = &'a dyn Fn(&mut SweepReport);
-    let cases: [(Edit, &str); 7] = [
+    let cases: [(Edit, &str); 13] = [
+        (
+            &|p| p.scenario_hash = "0123456789abcdef".into(),
+            "reports of different scenario files",
+        ),
+        (
+            &|p| p.version = "netsim 0.0.1 (commit other)".into(),
+            "reports of different netsim builds",
+        ),
+        (
+            &|p| p.done.1 -= 1,
+            "shard 2/3 ran only seeds 300..499 of 300..500 but is not marked interrupted",
+        ),
+        (
+            &|p| p.done.0 += 1,
+            "shard 2/3 says it ran seeds 301..500, which is not the start of its range 300..500",
+        ),
+        (
+            &|p| p.failing.reverse(),
+            "shard 2/3 lists failing seeds out of order or outside 300..500",
+        ),
+        (
+            &|p| {
+                p.hashes.insert("not hex".into());
+            },
+            "shard 2/3 has an impossible set of trace hashes",
+        ),
         (
             &|p| p.stopped_after = Some(1),
-            "a shard stopped early (--stop-after)",
+            "shard 2/3 stopped early (--stop-after)",
         ),
         (
             &|p| p.shard = Some((7, 3)),
@@ -134,12 +156,159 @@ fn shards_merge_into_the_report_of_the_whole_range() {
     let mut big = parts[0].clone();
     big.seeds = (0, 1_000_000_000_000);
     big.shard = Some((1, 1_000_000_000_000));
+    big.done = (0, 1);
     big.runs = 1;
     big.passed = 1;
+    big.hashes.clear();
     big.failing.clear();
     big.failures_by_kind.clear();
     let e = merge(&[big]).unwrap_err();
     assert!(e.contains("first: [2, 3, 4, 5, 6, 7, 8, 9, 10, 11]"), "{e}");
+}
+
+/// Runs of a sweep whose every third seed fails (no TCP: the verdict is all that matters).
+fn every_third_fails(seed: u64) -> netsim_sweep::SeedResult {
+    netsim_sweep::SeedResult {
+        seed,
+        failures: if seed % 3 == 0 {
+            vec!["oracle: made up".into()]
+        } else {
+            Vec::new()
+        },
+        hash: netsim_core::hash::hash_str(&(seed % 50).to_string()),
+        final_states: vec![("a CLOSED".into(), 1)],
+        errors: Vec::new(),
+    }
+}
+
+#[test]
+fn a_report_keeps_the_first_failing_seeds_and_counts_the_rest_and_shards_agree() {
+    let s = scenario("lost_final_ack.ron");
+    let by = |o: &SweepOptions| sweep_by(&s, o, every_third_fails, |_| {}).unwrap();
+    let whole = by(&options((0, 3000), 2));
+    assert_eq!((whole.runs, whole.failed()), (3000, 1000));
+    assert_eq!(whole.failing.len(), netsim_sweep::KEPT_FAILING);
+    assert_eq!(whole.failing.last().unwrap().seed, 297);
+    assert_eq!(whole.failures_by_kind["oracle: made up"], 1000);
+    assert_eq!(whole.final_states["a CLOSED"], 3000);
+    assert_eq!(whole.distinct_hashes(), (50, true));
+    assert!(
+        whole
+            .text(20)
+            .contains("failing seeds (first 20 of 1000, in seed order):"),
+        "{}",
+        whole.text(20)
+    );
+    let parts: Vec<SweepReport> = (1..=7)
+        .map(|k| {
+            let mut o = options((0, 3000), 1);
+            o.shard = Some((k, 7));
+            by(&o)
+        })
+        .collect();
+    assert_eq!(
+        merge(&parts).unwrap().without_timing(),
+        whole.without_timing()
+    );
+    // A report that lists fewer failing seeds than it failed, short of the kept number, has
+    // lost some.
+    let mut short = parts.clone();
+    short[3].failing.pop();
+    let e = merge(&short).unwrap_err();
+    assert!(
+        e.contains("lists 99 of its 143 failing seeds; a report keeps the first 100"),
+        "{e}"
+    );
+}
+
+#[test]
+fn an_interrupted_sweep_reports_what_it_finished_and_the_rest_resumes_it() {
+    let s = scenario("sweep_stale_data.ron");
+    let o = options((0, 2000), 1);
+    let interrupt = o.interrupt.clone();
+    let partial = sweep_by(
+        &s,
+        &o,
+        |seed| {
+            if seed == 300 {
+                interrupt.store(true, std::sync::atomic::Ordering::Relaxed);
+            }
+            run_seed(&s, seed)
+        },
+        |_| {},
+    )
+    .unwrap();
+    assert!(partial.interrupted);
+    let (from, to) = partial.done;
+    assert_eq!(from, 0);
+    assert!((301..2000).contains(&to), "{to}");
+    assert_eq!(partial.runs, to);
+    let text = partial.text(5);
+    assert!(
+        text.contains(&format!(
+            "INTERRUPTED: partial report of seeds 0..{to}; resume with --seeds {to}..2000"
+        )),
+        "{text}"
+    );
+    // Alone it cannot stand for the whole range it was asked for.
+    let e = merge(std::slice::from_ref(&partial)).unwrap_err();
+    assert!(
+        e.contains(&format!(
+            "seeds {to}..2000 are missing (asked for by a report of seeds 0..2000)"
+        )),
+        "{e}"
+    );
+    let rest = run(&s, &options((to, 2000), 2));
+    let whole = run(&s, &options((0, 2000), 2));
+    let merged = merge(&[rest.clone(), partial.clone()]).unwrap();
+    assert_eq!(merged.without_timing(), whole.without_timing());
+    // Adjacent plain ranges merge; a gap or an overlap is named.
+    let a = run(&s, &options((0, 100), 1));
+    let b = run(&s, &options((100, 250), 1));
+    let c = run(&s, &options((300, 400), 1));
+    assert_eq!(
+        merge(&[a.clone(), b.clone()]).unwrap().without_timing(),
+        run(&s, &options((0, 250), 1)).without_timing()
+    );
+    let e = merge(&[a.clone(), c]).unwrap_err();
+    assert!(e.contains("seeds 100..300 are missing"), "{e}");
+    let e = merge(&[a, merged]).unwrap_err();
+    assert!(e.contains("seeds 0..100 are in two reports"), "{e}");
+    // Interrupted before the first seed: nothing run, and nothing to merge.
+    let o = options((0, 50), 2);
+    o.interrupt
+        .store(true, std::sync::atomic::Ordering::Relaxed);
+    let none = run(&s, &o);
+    assert!(none.interrupted);
+    assert_eq!((none.runs, none.done), (0, (0, 0)));
+    assert!(
+        merge(&[none])
+            .unwrap_err()
+            .contains("no report ran any seed")
+    );
+}
+
+#[test]
+fn progress_is_counted_per_seed_and_ends_at_the_total() {
+    let s = scenario("lost_final_ack.ron");
+    let seen = std::sync::Mutex::new(Vec::new());
+    sweep_by(
+        &s,
+        &options((0, 60), 2),
+        |seed| {
+            // Slow enough that the ticker reports while the sweep runs.
+            std::thread::sleep(std::time::Duration::from_millis(10));
+            every_third_fails(seed)
+        },
+        |p| seen.lock().unwrap().push(p),
+    )
+    .unwrap();
+    let seen = seen.into_inner().unwrap();
+    let last = *seen.last().unwrap();
+    assert_eq!((last.done, last.failed, last.total), (60, 20, 60));
+    assert!(seen.len() >= 2, "a tick while running, and one at the end");
+    assert!(seen.windows(2).all(|w| w[0].done <= w[1].done));
+    assert!(seen.iter().any(|p| p.done > 0 && p.done < 60), "{seen:?}");
 }
 
 #[test]
@@ -193,7 +362,7 @@ fn a_panicking_seed_is_a_reported_failure_and_the_sweep_goes_on() {
                 s.run(seed, netsim_engine::NullSink).map(|(r, _)| r)
             })
         },
-        |_, _| {},
+        |_| {},
     )
     .unwrap();
     assert_eq!(report.runs, 50);
