@@ -84,6 +84,13 @@ pub enum Expectation {
         /// How often.
         bounds: Bounds,
     },
+    /// Tasks of the host's script that did not reach their end.
+    Unfinished {
+        /// Host.
+        host: HostId,
+        /// How many.
+        bounds: Bounds,
+    },
     /// Bytes received by the host's applications.
     Received {
         /// Host.
@@ -932,6 +939,23 @@ impl Compiler<'_> {
                     at_least: Some(1),
                     ..Bounds::default()
                 }))?,
+            },
+            ExpectDef::Unfinished {
+                host: h,
+                at_least,
+                at_most,
+                exactly,
+            } => Expectation::Unfinished {
+                host: host(h)?,
+                bounds: bounds(
+                    *at_least,
+                    *at_most,
+                    *exactly,
+                    Some(Bounds {
+                        at_least: Some(1),
+                        ..Bounds::default()
+                    }),
+                )?,
             },
             ExpectDef::Received {
                 host: h,

@@ -765,11 +765,29 @@ pub enum ExpectDef {
         states: Vec<String>,
     },
     /// The host's applications saw this error a number of times (default: at least once).
+    /// Without an `Error` expectation naming it, an error an application sees fails the run.
     Error {
         /// Host.
         host: String,
         /// POSIX name, e.g. `"ECONNRESET"`.
         errno: String,
+        /// At least this many.
+        #[serde(default)]
+        at_least: Option<u64>,
+        /// At most this many.
+        #[serde(default)]
+        at_most: Option<u64>,
+        /// Exactly this many.
+        #[serde(default)]
+        exactly: Option<u64>,
+    },
+    /// Tasks of the host's script that had not reached their last step when the run ended
+    /// (still waiting in connect, accept, recv, send or sleep, a read ended early by the end of
+    /// the stream, or a `Spawn` task never started); default: at least one. Without this
+    /// expectation every task must reach its end.
+    Unfinished {
+        /// Host.
+        host: String,
         /// At least this many.
         #[serde(default)]
         at_least: Option<u64>,

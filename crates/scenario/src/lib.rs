@@ -227,7 +227,7 @@ impl Scenario {
                 at_end: h.stack().map_or([0; 11], |s| s.state_counts()),
                 peaks: view.peaks,
                 counters: h.stack().map(|s| s.counters().clone()).unwrap_or_default(),
-                app: h.app().stats.clone(),
+                app: h.app().stats_at_end(),
             })
             .collect();
         let sink = sim.into_sink().inner;

@@ -129,6 +129,11 @@ pub(crate) fn checks(
                     .unwrap_or(0);
                 bounded(format!("{} sees {}", name(*host), errno.name()), n, *bounds)
             }
+            Expectation::Unfinished { host, bounds } => bounded(
+                format!("{} tasks that did not reach their end", name(*host)),
+                hosts[host.0 as usize].app.not_done(),
+                *bounds,
+            ),
             Expectation::Received { host, bounds } => bounded(
                 format!("{} receives bytes", name(*host)),
                 hosts[host.0 as usize].app.bytes_received,
@@ -191,6 +196,7 @@ pub(crate) fn checks(
             }
         });
     }
+    out.extend(work_happened(scenario, hosts));
     let unexpected: Vec<&Violation> = violations
         .iter()
         .filter(|v| !expected_violations.contains(&v.kind))
@@ -272,6 +278,88 @@ pub(crate) fn checks(
         });
     }
     out
+}
+
+/// The default oracle "the work happened": every error an application saw is named by an
+/// `Error` expectation of its host, and every task of a host without an `Unfinished`
+/// expectation reached its last step. Without it a run in which a connect failed at once
+/// would pass having tested nothing.
+fn work_happened(scenario: &Scenario, hosts: &[HostReport]) -> [Check; 2] {
+    let expectations = &scenario.compiled.expectations;
+    let mut unexpected = Vec::new();
+    let mut unfinished = Vec::new();
+    for (i, h) in hosts.iter().enumerate() {
+        let id = netsim_engine::HostId(i as u32);
+        for (errno, n) in &h.app.errors {
+            let named = expectations.iter().any(|e| {
+                matches!(e, Expectation::Error { host, errno: named, .. } if *host == id && named == errno)
+            });
+            if !named {
+                unexpected.push((format!("{} {}", h.name, errno.name()), *n));
+            }
+        }
+        let allowed = expectations
+            .iter()
+            .any(|e| matches!(e, Expectation::Unfinished { host, .. } if *host == id));
+        if !allowed && h.app.not_done() > 0 {
+            let mut doing: Vec<String> = h
+                .app
+                .unfinished
+                .iter()
+                .map(|(what, n)| format!("{n} in {what}"))
+                .collect();
+            if h.app.spawns_left > 0 {
+                doing.push(format!("{} never spawned", h.app.spawns_left));
+            }
+            unfinished.push((h.name.clone(), h.app.not_done(), doing.join(", ")));
+        }
+    }
+    let errors = if unexpected.is_empty() {
+        Check {
+            passed: true,
+            kind: "applications: every error expected".into(),
+            text: "applications: every error seen is named by an Error expectation".into(),
+        }
+    } else {
+        let names: Vec<&str> = unexpected.iter().map(|(k, _)| k.as_str()).collect();
+        let counts: Vec<String> = unexpected
+            .iter()
+            .map(|(k, n)| format!("{k} x{n}"))
+            .collect();
+        Check {
+            passed: false,
+            kind: format!("applications: unexpected errors ({})", names.join(", ")),
+            text: format!(
+                "applications: errors no Error expectation names: {} (expect them if intended)",
+                counts.join(", ")
+            ),
+        }
+    };
+    let tasks = if unfinished.is_empty() {
+        Check {
+            passed: true,
+            kind: "applications: every task reached its end".into(),
+            text: "applications: every task reached its end".into(),
+        }
+    } else {
+        let names: Vec<&str> = unfinished.iter().map(|(h, _, _)| h.as_str()).collect();
+        let details: Vec<String> = unfinished
+            .iter()
+            .map(|(h, n, doing)| format!("{h} {n} ({doing})"))
+            .collect();
+        Check {
+            passed: false,
+            kind: format!(
+                "applications: tasks did not reach their end ({})",
+                names.join(", ")
+            ),
+            text: format!(
+                "applications: tasks that did not reach their end: {} (an Unfinished expectation allows them)",
+                details.join("; ")
+            ),
+        }
+    };
+    [errors, tasks]
 }
 
 /// The closing summary of a run, without anything that varies between runs (no wall time):

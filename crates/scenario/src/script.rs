@@ -97,6 +97,19 @@ pub struct ScriptStats {
     pub early_eofs: u64,
     /// Tasks that ran to their last step.
     pub tasks_done: u64,
+    /// Tasks that had not reached their last step when the run ended (a read ended early by
+    /// the end of the stream counts here too), by what they were doing: `"recv"`,
+    /// `"connect"`, … Filled in by [`Script::stats_at_end`].
+    pub unfinished: BTreeMap<&'static str, u64>,
+    /// Tasks a `Spawn` step had still to start when the run ended.
+    pub spawns_left: u64,
+}
+
+impl ScriptStats {
+    /// Tasks that did not reach their end: unfinished, ended early by EOF, never spawned.
+    pub fn not_done(&self) -> u64 {
+        self.unfinished.values().sum::<u64>() + self.spawns_left
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -200,6 +213,30 @@ impl Script {
             buf: Vec::new(),
             stats: ScriptStats::default(),
         }
+    }
+
+    /// What the application saw, with the work it had not done when the run ended: tasks
+    /// still waiting, reads that found the end of the stream early, spawns not started.
+    pub fn stats_at_end(&self) -> ScriptStats {
+        let mut stats = self.stats.clone();
+        for task in self.tasks.iter().flatten() {
+            let doing = match task.wait {
+                Wait::Ready => "run",
+                Wait::Connect => "connect",
+                Wait::Accept(_) => "accept",
+                Wait::Recv { .. } | Wait::Eof => "recv",
+                Wait::Send { .. } => "send",
+                Wait::Sleep => "sleep",
+            };
+            *stats.unfinished.entry(doing).or_insert(0) += 1;
+        }
+        if stats.early_eofs > 0 {
+            stats
+                .unfinished
+                .insert("recv ended early by EOF", stats.early_eofs);
+        }
+        stats.spawns_left = self.spawners.iter().map(|s| s.left).sum();
+        stats
     }
 
     fn spawn(&mut self, api: &mut Api<'_>, steps: Arc<[Step]>, sock: Option<SocketId>) {

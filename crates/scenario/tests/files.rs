@@ -340,6 +340,88 @@ fn a_fault_that_never_fires_fails_the_run_unless_optional() {
     assert!(report.passed(), "{:#?}", report.checks);
 }
 
+/// "The work happened" is checked by default: an error no `Error` expectation names fails the
+/// run, and so does a task that has not reached its last step at the end (waiting, ended early
+/// by EOF, or never spawned), unless an `Unfinished` expectation allows it.
+#[test]
+fn a_run_whose_work_did_not_happen_fails_unless_the_scenario_expects_it() {
+    let verdict = |src: &str| {
+        let s = netsim_scenario::parse(src, "t.ron").unwrap();
+        let (report, _) = s.run(1, NullSink).unwrap();
+        let failed: Vec<String> = report.failures().map(|c| c.text.clone()).collect();
+        (report, failed)
+    };
+    let expect_none = |src: &str| {
+        src.replace(
+            "Count(host: \"client\", counter: Retransmits, exactly: 1),",
+            "",
+        )
+    };
+    // Nobody listens on port 81: the connect is refused.
+    let refused = expect_none(&BASE.replace("port: 80), Send(100)", "port: 81), Send(100)"))
+        .replace("Received(host: \"server\", exactly: 100),", "")
+        .replace("action: Drop)", "action: Drop, optional: true)");
+    let (_, failed) = verdict(&refused);
+    assert_eq!(
+        failed,
+        [
+            "applications: errors no Error expectation names: client ECONNREFUSED x1 (expect them if intended)"
+        ]
+    );
+    let named = refused.replace(
+        "expect: [",
+        "expect: [Error(host: \"client\", errno: \"ECONNREFUSED\"),",
+    );
+    assert_eq!(verdict(&named).1, Vec::<String>::new());
+    // An Error expectation of another host does not name it.
+    let elsewhere = refused.replace(
+        "expect: [",
+        "expect: [Error(host: \"server\", errno: \"ECONNREFUSED\", at_least: 0),",
+    );
+    assert_eq!(verdict(&elsewhere).1.len(), 1);
+
+    // The server waits for 200 bytes and gets 100 and the end of the stream; the client waits
+    // for a reply that never comes (the run ends at 10 s).
+    let stuck = BASE
+        .replace("Send(100), Close]", "Send(100), Shutdown, Recv(1)]")
+        .replace("Recv(100), RecvEof", "Recv(200), RecvEof")
+        .replace(
+            "Recv(1)]",
+            "Recv(1), Spawn(count: 20, every: \"1s\", steps: [Sleep(\"1ms\")])]",
+        );
+    let (report, failed) = verdict(&stuck);
+    assert_eq!(
+        failed,
+        [
+            "applications: tasks that did not reach their end: client 1 (1 in recv); server 1 (1 in recv ended early by EOF) (an Unfinished expectation allows them)"
+        ],
+        "the client's Recv(1) never returns, so the Spawn never starts"
+    );
+    assert_eq!(report.hosts[0].app.not_done(), 1);
+    // Without the Recv(1), the Spawn starts 20 tasks one a second once connected, at 1 s (the
+    // fault drops the first SYN): nine start before the run ends at 10 s, eleven never do.
+    let spawning = stuck.replace("Shutdown, Recv(1), Spawn", "Shutdown, Spawn");
+    let (report, failed) = verdict(&spawning);
+    assert_eq!(report.hosts[0].app.spawns_left, 11, "{failed:?}");
+    assert!(
+        failed[0].contains("client 11 (11 never spawned)"),
+        "{failed:?}"
+    );
+    let allowed = stuck.replace(
+        "expect: [",
+        "expect: [Unfinished(host: \"client\", exactly: 1), Unfinished(host: \"server\"),",
+    );
+    assert_eq!(verdict(&allowed).1, Vec::<String>::new());
+    let wrong = stuck.replace(
+        "expect: [",
+        "expect: [Unfinished(host: \"client\", exactly: 2), Unfinished(host: \"server\"),",
+    );
+    assert_eq!(
+        verdict(&wrong).1,
+        ["client tasks that did not reach their end = 2 (found 1)"]
+    );
+}
+
 /// An injection whose connection never appears, or whose time the run never reaches, fails
 /// the run and says why; one that goes out counts in no `Sent` expectation of its host.
 #[test]

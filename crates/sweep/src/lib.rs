@@ -160,7 +160,7 @@ pub fn shard_range((start, end): (u64, u64), (k, n): (u64, u64)) -> (u64, u64) {
 /// threads gave 1.94x one), short enough that an early stop wastes little.
 const BATCH_TARGET: Duration = Duration::from_millis(250);
 /// Largest batch: bounds the results held before they are folded.
-const BATCH_MAX: u64 = 16_384;
+const BATCH_MAX: u64 = 4096;
 
 /// The report of no runs yet: what a sweep of `options` prints as its header.
 pub fn empty_report(scenario: &Scenario, options: &SweepOptions) -> SweepReport {

@@ -35,10 +35,19 @@ fn the_report_is_the_same_for_one_and_three_threads_and_finds_stale_data() {
         one.passed < one.runs,
         "some seeds of this scenario must fail"
     );
-    assert_eq!(
-        one.failures_by_kind.keys().collect::<Vec<_>>(),
-        ["oracle: StaleData"]
-    );
+    // Old segments do their damage three ways (see the scenario's comment): stale data, a
+    // reset, a hang. Nothing else fails.
+    assert!(one.failures_by_kind.contains_key("oracle: StaleData"));
+    for kind in one.failures_by_kind.keys() {
+        assert!(
+            kind == "oracle: StaleData"
+                || kind.starts_with("applications: unexpected errors (")
+                    && kind.contains("ECONNRESET")
+                    && !kind.contains("EADDRNOTAVAIL")
+                || kind.starts_with("applications: tasks did not reach their end ("),
+            "{kind}"
+        );
+    }
     let seeds: Vec<u64> = one.failing.iter().map(|f| f.seed).collect();
     let mut sorted = seeds.clone();
     sorted.sort();
