@@ -209,7 +209,7 @@ pub fn summary(scenario: &Scenario, seed: u64, report: &Report, wall_secs: f64) 
     let checks: Vec<Value> = report
         .checks
         .iter()
-        .map(|c| json!({"passed": c.passed, "check": c.text}))
+        .map(|c| json!({"passed": c.passed, "reached": c.reached, "check": c.text}))
         .collect();
     json!({
         "kind": "summary",

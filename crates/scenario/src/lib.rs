@@ -109,8 +109,12 @@ pub struct Check {
     /// What was checked, without what was found: the same for every run of the scenario, so
     /// failures can be counted by kind across seeds.
     pub kind: String,
-    /// Whether it held.
+    /// Whether it held (false when not reached).
     pub passed: bool,
+    /// False when the run was cut short (`--until`) before the check could be decided: a
+    /// count below its lower bound that might still grow, a state at the end that is not the
+    /// end. Such a check neither passes nor fails.
+    pub reached: bool,
 }
 
 /// What a run of a scenario produced.
@@ -131,14 +135,19 @@ pub struct Report {
 }
 
 impl Report {
-    /// True when every check held.
+    /// True when no check failed (checks not reached, in a run cut short, do not fail it).
     pub fn passed(&self) -> bool {
-        self.checks.iter().all(|c| c.passed)
+        self.failures().next().is_none()
     }
 
     /// The checks that failed.
     pub fn failures(&self) -> impl Iterator<Item = &Check> {
-        self.checks.iter().filter(|c| !c.passed)
+        self.checks.iter().filter(|c| c.reached && !c.passed)
+    }
+
+    /// The checks a run cut short could not decide.
+    pub fn not_reached(&self) -> impl Iterator<Item = &Check> {
+        self.checks.iter().filter(|c| !c.reached)
     }
 }
 
@@ -249,6 +258,12 @@ impl Scenario {
             .filter(|(i, count)| count.fired == 0 && !c.fault_optional[*i])
             .map(|(i, _)| FaultId(i as u32))
             .collect();
+        // Cut short (`--until` before the file's end) unless the run fell idle first: then
+        // nothing more would have happened, and every check is decided.
+        let natural_end = netsim_core::SimTime::after(self.file.end.0);
+        let cut = (outcome.stop == netsim_engine::Stop::EndTime
+            && c.limits.end.is_some_and(|end| end < natural_end))
+        .then_some(outcome.end);
         let checks = report::checks(
             self,
             &outcome,
@@ -260,6 +275,7 @@ impl Scenario {
                 violations: &oracle.violations,
             },
             &unfired,
+            cut,
         );
         Ok((
             Report {

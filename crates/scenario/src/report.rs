@@ -1,6 +1,7 @@
 //! Turns a finished run into verdicts: each expectation, the oracles (byte streams, legal
 //! transitions, packet lifetime, packet accounting), and the faults that had to fire.
 
+use netsim_core::SimTime;
 use netsim_engine::{FaultId, FlagMatch, InjectOutcome, RunOutcome, Stop};
 use netsim_tcp::{Counters, State};
 
@@ -34,9 +35,38 @@ fn counter(c: &Counters, which: CounterDef) -> u64 {
 
 fn bounded(what: String, value: u64, bounds: Bounds) -> Check {
     Check {
+        reached: true,
         passed: bounds.holds(value),
         kind: format!("{what} {bounds}"),
         text: format!("{what} {bounds} (found {value})"),
+    }
+}
+
+/// A bound on a count that can only grow, in a run cut short before the count's window ended:
+/// past an upper bound is a failure already, a lower bound met with no upper one is a pass,
+/// anything else is not decided yet.
+fn bounded_so_far(what: String, value: u64, bounds: Bounds, cut: SimTime) -> Check {
+    let upper = bounds.at_most.into_iter().chain(bounds.exactly).min();
+    if upper.is_some_and(|b| value > b) {
+        return bounded(what, value, bounds);
+    }
+    if upper.is_none() && bounds.holds(value) {
+        return bounded(what, value, bounds);
+    }
+    not_reached(
+        format!("{what} {bounds}"),
+        format!("found {value} so far"),
+        cut,
+    )
+}
+
+/// A check the run, cut short at `cut`, did not get far enough to decide.
+fn not_reached(kind: String, found: String, cut: SimTime) -> Check {
+    Check {
+        reached: false,
+        passed: false,
+        text: format!("{kind} (not reached: the run was cut at {cut}; {found})"),
+        kind,
     }
 }
 
@@ -86,6 +116,7 @@ pub(crate) fn checks(
     hosts: &[HostReport],
     observed: &Observed<'_>,
     unfired: &[FaultId],
+    cut: Option<SimTime>,
 ) -> Vec<Check> {
     let Observed {
         views,
@@ -96,6 +127,12 @@ pub(crate) fn checks(
     let mut out = Vec::new();
     let mut sent = sent.iter();
     let mut expected_violations = Vec::new();
+    // A count whose window (ending at `to`, or the run's end) lies past the cut is decided
+    // only as far as it can be.
+    let count = |what: String, value: u64, bounds: Bounds, to: Option<SimTime>| match cut {
+        Some(cut) if to.is_none_or(|to| to >= cut) => bounded_so_far(what, value, bounds, cut),
+        _ => bounded(what, value, bounds),
+    };
     for e in &scenario.compiled.expectations {
         let name = |h: netsim_engine::HostId| hosts[h.0 as usize].name.as_str();
         out.push(match e {
@@ -103,17 +140,25 @@ pub(crate) fn checks(
                 let found = views[host.0 as usize].paths.get(*conn as usize - 1);
                 let passed = found.is_some_and(|p| p == states);
                 let text = format!("{} connection {conn}: {}", name(*host), path_text(states));
-                Check {
-                    passed,
-                    kind: text.clone(),
-                    text: if passed {
-                        text
-                    } else {
-                        format!(
-                            "{text} (found {})",
-                            found.map_or("no such connection".into(), |p| path_text(p))
-                        )
-                    },
+                let found_text = found.map_or("no such connection".into(), |p| path_text(p));
+                // Cut short, a path still on its way (a beginning of the one expected, not
+                // yet CLOSED again) may yet become it.
+                let on_its_way = found.is_none_or(|p| {
+                    states.starts_with(p) && !(p.len() > 1 && p.last() == Some(&State::Closed))
+                });
+                if let Some(cut) = cut.filter(|_| on_its_way) {
+                    not_reached(text, format!("found {found_text}"), cut)
+                } else {
+                    Check {
+                        reached: true,
+                        passed,
+                        kind: text.clone(),
+                        text: if passed {
+                            text
+                        } else {
+                            format!("{text} (found {found_text})")
+                        },
+                    }
                 }
             }
             Expectation::Error {
@@ -127,45 +172,59 @@ pub(crate) fn checks(
                     .get(errno)
                     .copied()
                     .unwrap_or(0);
-                bounded(format!("{} sees {}", name(*host), errno.name()), n, *bounds)
+                count(
+                    format!("{} sees {}", name(*host), errno.name()),
+                    n,
+                    *bounds,
+                    None,
+                )
             }
-            Expectation::Unfinished { host, bounds } => bounded(
-                format!("{} tasks that did not reach their end", name(*host)),
-                hosts[host.0 as usize].app.not_done(),
-                *bounds,
-            ),
-            Expectation::Received { host, bounds } => bounded(
+            Expectation::Unfinished { host, bounds } => {
+                let what = format!("{} tasks that did not reach their end", name(*host));
+                let n = hosts[host.0 as usize].app.not_done();
+                match cut {
+                    Some(cut) => not_reached(format!("{what} {bounds}"), format!("{n} now"), cut),
+                    None => bounded(what, n, *bounds),
+                }
+            }
+            Expectation::Received { host, bounds } => count(
                 format!("{} receives bytes", name(*host)),
                 hosts[host.0 as usize].app.bytes_received,
                 *bounds,
+                None,
             ),
             Expectation::Count {
                 host,
                 counter: which,
                 bounds,
-            } => bounded(
+            } => count(
                 format!("{} {which:?}", name(*host)),
                 counter(&hosts[host.0 as usize].counters, *which),
                 *bounds,
+                None,
             ),
             Expectation::Peak {
                 host,
                 state,
                 bounds,
-            } => bounded(
+            } => count(
                 format!("{} peak {}", name(*host), state.name()),
                 hosts[host.0 as usize].peaks[*state as usize],
                 *bounds,
+                None,
             ),
             Expectation::AtEnd {
                 host,
                 state,
                 bounds,
-            } => bounded(
-                format!("{} at the end in {}", name(*host), state.name()),
-                u64::from(hosts[host.0 as usize].at_end[*state as usize]),
-                *bounds,
-            ),
+            } => {
+                let what = format!("{} at the end in {}", name(*host), state.name());
+                let n = u64::from(hosts[host.0 as usize].at_end[*state as usize]);
+                match cut {
+                    Some(cut) => not_reached(format!("{what} {bounds}"), format!("{n} now"), cut),
+                    None => bounded(what, n, *bounds),
+                }
+            }
             Expectation::Established {
                 host,
                 from,
@@ -174,34 +233,51 @@ pub(crate) fn checks(
             } => {
                 let times = &views[host.0 as usize].established_at;
                 let n = times.iter().filter(|t| **t >= *from && **t < *to).count() as u64;
-                bounded(
+                count(
                     format!("{} connections established in [{from}, {to})", name(*host)),
                     n,
                     *bounds,
+                    Some(*to),
                 )
             }
-            Expectation::Sent { window, bounds } => bounded(
+            Expectation::Sent { window, bounds } => count(
                 sent_text(window, &|h| name(h).to_string()),
                 *sent.next().expect("one count per Sent expectation"),
                 *bounds,
+                Some(window.to),
             ),
             Expectation::Violation(kind) => {
                 expected_violations.push(*kind);
                 let n = violations.iter().filter(|v| v.kind == *kind).count();
-                Check {
-                    passed: n > 0,
-                    kind: format!("oracle violation {kind:?} occurs"),
-                    text: format!("oracle violation {kind:?} occurs (found {n})"),
+                let what = format!("oracle violation {kind:?} occurs");
+                match cut {
+                    Some(cut) if n == 0 => not_reached(what, "none so far".into(), cut),
+                    _ => Check {
+                        reached: true,
+                        passed: n > 0,
+                        kind: what.clone(),
+                        text: format!("{what} (found {n})"),
+                    },
                 }
             }
         });
     }
-    out.extend(work_happened(scenario, hosts));
+    let [errors, tasks] = work_happened(scenario, hosts);
+    out.push(errors);
+    out.push(match cut {
+        Some(cut) if !tasks.passed => not_reached(
+            "applications: every task reached its end".into(),
+            "some are still under way".into(),
+            cut,
+        ),
+        _ => tasks,
+    });
     let unexpected: Vec<&Violation> = violations
         .iter()
         .filter(|v| !expected_violations.contains(&v.kind))
         .collect();
     out.push(Check {
+        reached: true,
         passed: unexpected.is_empty(),
         kind: match unexpected.first() {
             None => "oracle: byte streams and transitions".into(),
@@ -221,6 +297,7 @@ pub(crate) fn checks(
     // engine's counters; the engine's must agree with them.
     let l = ledger;
     out.push(Check {
+        reached: true,
         passed: l.late.is_empty(),
         kind: "oracle: packet lifetime".into(),
         text: match l.late.first() {
@@ -241,6 +318,7 @@ pub(crate) fn checks(
         outcome.in_flight,
     ) == (l.sent, l.copies, l.delivered, l.dropped, records_in_flight);
     out.push(Check {
+        reached: true,
         passed: l.anomalies.is_empty() && engine_agrees,
         kind: "oracle: packet accounting".into(),
         text: match (l.anomalies.first(), engine_agrees) {
@@ -264,14 +342,32 @@ pub(crate) fn checks(
             continue;
         }
         let at = scenario.compiled.topology.injections[i].0;
+        if let Some(cut) = cut.filter(|cut| at >= *cut) {
+            out.push(not_reached(
+                format!("injection {} sent", i + 1),
+                format!("it was due at {at}"),
+                cut,
+            ));
+            continue;
+        }
         out.push(Check {
+            reached: true,
             passed: false,
             kind: format!("injection {} not sent", i + 1),
             text: format!("injection {} at {at} {o}", i + 1),
         });
     }
     for id in unfired {
+        if let Some(cut) = cut {
+            out.push(not_reached(
+                format!("{id} matched"),
+                "not matched so far".into(),
+                cut,
+            ));
+            continue;
+        }
         out.push(Check {
+            reached: true,
             passed: false,
             kind: format!("{id} never matched"),
             text: format!("{id} never matched (a fault that never fires tests nothing; mark it optional: true if intended)"),
@@ -316,6 +412,7 @@ fn work_happened(scenario: &Scenario, hosts: &[HostReport]) -> [Check; 2] {
     }
     let errors = if unexpected.is_empty() {
         Check {
+            reached: true,
             passed: true,
             kind: "applications: every error expected".into(),
             text: "applications: every error seen is named by an Error expectation".into(),
@@ -327,6 +424,7 @@ fn work_happened(scenario: &Scenario, hosts: &[HostReport]) -> [Check; 2] {
             .map(|(k, n)| format!("{k} x{n}"))
             .collect();
         Check {
+            reached: true,
             passed: false,
             kind: format!("applications: unexpected errors ({})", names.join(", ")),
             text: format!(
@@ -337,6 +435,7 @@ fn work_happened(scenario: &Scenario, hosts: &[HostReport]) -> [Check; 2] {
     };
     let tasks = if unfinished.is_empty() {
         Check {
+            reached: true,
             passed: true,
             kind: "applications: every task reached its end".into(),
             text: "applications: every task reached its end".into(),
@@ -348,6 +447,7 @@ fn work_happened(scenario: &Scenario, hosts: &[HostReport]) -> [Check; 2] {
             .map(|(h, n, doing)| format!("{h} {n} ({doing})"))
             .collect();
         Check {
+            reached: true,
             passed: false,
             kind: format!(
                 "applications: tasks did not reach their end ({})",
@@ -398,14 +498,21 @@ pub fn summary(scenario: &Scenario, seed: u64, report: &crate::Report) -> String
     }
     lines.push("checks:".into());
     for c in &report.checks {
-        lines.push(format!(
-            "  {} {}",
-            if c.passed { "ok  " } else { "FAIL" },
-            c.text
-        ));
+        let mark = match (c.reached, c.passed) {
+            (false, _) => "--  ",
+            (true, true) => "ok  ",
+            (true, false) => "FAIL",
+        };
+        lines.push(format!("  {mark} {}", c.text));
     }
     let failed = report.failures().count();
-    lines.push(if failed == 0 {
+    let open = report.not_reached().count();
+    lines.push(if failed == 0 && open > 0 {
+        format!(
+            "result:   PASS so far ({open} of {} checks not reached: the run was cut short)",
+            report.checks.len()
+        )
+    } else if failed == 0 {
         "result:   PASS".into()
     } else {
         format!(

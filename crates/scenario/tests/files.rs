@@ -422,6 +422,54 @@ fn a_run_whose_work_did_not_happen_fails_unless_the_scenario_expects_it() {
     );
 }
 
+/// A run cut short (`--until`) decides what it can: a count past its upper bound fails, a
+/// lower bound met passes, the rest (the end state, counts that may still grow, windows past
+/// the cut) is "not reached", which fails nothing.
+#[test]
+fn a_run_cut_short_leaves_undecided_checks_not_reached() {
+    let cut_at = |src: &str, ms: u64| {
+        let mut s = netsim_scenario::parse(src, "t.ron").unwrap();
+        s.compiled.limits.end = Some(netsim_core::SimTime::after(
+            netsim_core::SimDuration::from_millis(ms),
+        ));
+        s.run(1, NullSink).unwrap().0
+    };
+    // At 0.5 s the dropped SYN is not yet retransmitted, nothing is received.
+    let early = cut_at(BASE, 500);
+    assert!(early.passed(), "{:#?}", early.checks);
+    let open: Vec<&str> = early.not_reached().map(|c| c.text.as_str()).collect();
+    assert_eq!(
+        open,
+        [
+            "server receives bytes = 100 (not reached: the run was cut at 0.500000s; found 0 so far)",
+            "client Retransmits = 1 (not reached: the run was cut at 0.500000s; found 0 so far)",
+            "applications: every task reached its end (not reached: the run was cut at 0.500000s; some are still under way)",
+        ]
+    );
+    let summary =
+        netsim_scenario::summary(&netsim_scenario::parse(BASE, "t.ron").unwrap(), 1, &early);
+    assert!(
+        summary.contains("  --   client Retransmits = 1 (not reached")
+            && summary.contains(
+                "result:   PASS so far (3 of 7 checks not reached: the run was cut short)"
+            ),
+        "{summary}"
+    );
+    // At 1.5 s the retransmission has happened: an upper bound it breaks fails already, and a
+    // lower bound it meets passes.
+    let strict = BASE.replace("Retransmits, exactly: 1)", "Retransmits, at_most: 0)");
+    let late = cut_at(&strict, 1500);
+    let failed: Vec<&str> = late.failures().map(|c| c.text.as_str()).collect();
+    assert_eq!(failed, ["client Retransmits <= 0 (found 1)"]);
+    let loose = BASE.replace("Retransmits, exactly: 1)", "Retransmits, at_least: 1)");
+    let late = cut_at(&loose, 1500);
+    assert!(
+        late.checks
+            .iter()
+            .any(|c| c.reached && c.passed && c.text == "client Retransmits >= 1 (found 1)")
+    );
+}
+
 /// An injection whose connection never appears, or whose time the run never reaches, fails
 /// the run and says why; one that goes out counts in no `Sent` expectation of its host.
 #[test]
