@@ -1,7 +1,7 @@
 //! The `netsim` command. Thin by design: it parses arguments, calls the scenario library, and
 //! turns results into output and exit codes (0 pass, 1 a check failed, 2 bad input or usage).
 
-use std::io::{self, BufWriter, Write};
+use std::io::{self, BufWriter, IsTerminal, Write};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::time::Instant;
@@ -272,23 +272,35 @@ fn run(
     let started = Instant::now();
     let failed_run = |e| format!("{}: {e}", file.display());
     let stdout = || BufWriter::new(io::stdout().lock());
+    let all = vec![true; scenario.compiled.randomize.len()];
+    // On a terminal that the trace is not scrolling through, a long run shows how far it is.
+    let shown = io::stderr().is_terminal() && (quiet || !io::stdout().is_terminal());
+    let end = scenario.compiled.limits.end.unwrap_or(SimTime::ZERO);
+    let mut progress = RunProgress::new(shown, end);
+    let tick = |now, events| progress.tick(now, events);
     let report = match (quiet, format) {
-        (true, _) => scenario.run(seed, NullSink).map_err(failed_run)?.0,
+        (true, _) => {
+            scenario
+                .run_observed(seed, &all, NullSink, tick)
+                .map_err(failed_run)?
+                .0
+        }
         (false, Format::Text) => {
             let (report, sink) = scenario
-                .run(seed, TextWriter::new(stdout()))
+                .run_observed(seed, &all, TextWriter::new(stdout()), tick)
                 .map_err(failed_run)?;
             sink.finish().unwrap_or_else(|e| stdout_failed(e));
             report
         }
         (false, Format::Json) => {
             let (report, sink) = scenario
-                .run(seed, json::JsonLines::new(stdout()))
+                .run_observed(seed, &all, json::JsonLines::new(stdout()), tick)
                 .map_err(failed_run)?;
             sink.finish().unwrap_or_else(|e| stdout_failed(e));
             report
         }
     };
+    progress.finish();
     let wall = started.elapsed();
     let text = match format {
         Format::Text => summary(&scenario, seed, &report, wall),
@@ -303,6 +315,56 @@ fn run(
     } else {
         ExitCode::from(1)
     })
+}
+
+/// A progress bar for a long run: simulated time against the end, shown on stderr once the
+/// run has taken a second of wall time (short runs print nothing). Display only: the wall
+/// clock read here never reaches the run.
+struct RunProgress {
+    shown: bool,
+    started: Instant,
+    end: SimTime,
+    bar: Option<indicatif::ProgressBar>,
+}
+
+impl RunProgress {
+    fn new(shown: bool, end: SimTime) -> RunProgress {
+        RunProgress {
+            shown,
+            started: Instant::now(),
+            end,
+            bar: None,
+        }
+    }
+
+    fn tick(&mut self, now: SimTime, events: u64) {
+        if !self.shown || (self.bar.is_none() && self.started.elapsed().as_secs() < 1) {
+            return;
+        }
+        let millis = |t: SimTime| t.as_nanos() / 1_000_000;
+        let bar = self.bar.get_or_insert_with(|| {
+            let bar = indicatif::ProgressBar::new(millis(self.end).max(1));
+            bar.set_style(
+                indicatif::ProgressStyle::with_template("{bar:40} {msg}, eta {eta}")
+                    .expect("a valid template"),
+            );
+            bar
+        });
+        bar.set_position(millis(now));
+        let seconds = |t: SimTime| t.as_nanos() as f64 / 1e9;
+        bar.set_message(format!(
+            "simulated {:.1} s of {:.1} s, {} events",
+            seconds(now),
+            seconds(self.end),
+            events
+        ));
+    }
+
+    fn finish(self) {
+        if let Some(bar) = self.bar {
+            bar.finish_and_clear();
+        }
+    }
 }
 
 /// Runs the scenario twice and compares; exit 1 with the first differing line if they differ.

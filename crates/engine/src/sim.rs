@@ -20,6 +20,9 @@ use crate::rng::Stream;
 use crate::slab::{Key, Slab};
 use crate::trace::{Cause, DropReason, PacketId, TraceEvent, TraceKind, TraceRecord, TraceSink};
 
+/// Events between two calls of [`Sim::run_observed`]'s tick.
+pub const TICK_EVENTS: u64 = 1 << 16;
+
 /// The behaviour running on one host: its protocol stack and applications. The engine calls
 /// these methods; the host answers through the [`Ctx`].
 pub trait Host {
@@ -789,6 +792,16 @@ impl<H: Host, S: TraceSink<H::Event>> Sim<H, S> {
 
     /// Runs until the end time, until no event is left, or until a cap stops it.
     pub fn run(&mut self) -> Result<RunOutcome, RunError> {
+        self.run_observed(|_, _| {})
+    }
+
+    /// [`Sim::run`], calling `tick(now, events)` every [`TICK_EVENTS`] events: a progress
+    /// display for long runs (the caller owns any wall clock; nothing here reads one, and
+    /// `tick` cannot change the run).
+    pub fn run_observed(
+        &mut self,
+        mut tick: impl FnMut(SimTime, u64),
+    ) -> Result<RunOutcome, RunError> {
         self.start_hosts();
         loop {
             let Some(next) = self.net.queue.peek_time() else {
@@ -823,6 +836,9 @@ impl<H: Host, S: TraceSink<H::Event>> Sim<H, S> {
             let before = std::mem::replace(&mut self.net.now, at);
             if self.dispatch(ev) {
                 self.events += 1;
+                if self.events % TICK_EVENTS == 0 {
+                    tick(self.net.now, self.events);
+                }
             } else {
                 // A stale entry (cancelled timer, dropped packet) is not an event: time does
                 // not move for it.

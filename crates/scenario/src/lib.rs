@@ -191,6 +191,18 @@ impl Scenario {
         enabled: &[bool],
         sink: S,
     ) -> Result<(Report, S), RunError> {
+        self.run_observed(seed, enabled, sink, |_, _| {})
+    }
+
+    /// [`Scenario::run_with`], calling `tick(now, events)` now and then as the run goes (see
+    /// `netsim_engine::Sim::run_observed`): for a progress display.
+    pub fn run_observed<S: TraceSink<HostEvent>>(
+        &self,
+        seed: u64,
+        enabled: &[bool],
+        sink: S,
+        tick: impl FnMut(netsim_core::SimTime, u64),
+    ) -> Result<(Report, S), RunError> {
         let c = &self.compiled;
         let mut topology = c.topology.clone();
         if !c.randomize.is_empty() {
@@ -222,7 +234,7 @@ impl Scenario {
         let observer = Observer::new(sink, windows, &addrs, lifetime);
         let mut sim = Sim::new(topology, hosts, seed, c.limits, observer)
             .expect("compiled scenarios are valid");
-        let outcome = sim.run()?;
+        let outcome = sim.run_observed(tick)?;
         let views = std::mem::take(&mut sim.sink_mut().hosts);
         let sent: Vec<u64> = sim.sink().sent.iter().map(|(_, n)| *n).collect();
         let ledger = std::mem::take(&mut sim.sink_mut().packets);

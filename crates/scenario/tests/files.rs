@@ -470,6 +470,32 @@ fn a_run_cut_short_leaves_undecided_checks_not_reached() {
     );
 }
 
+/// A long run can be watched: the tick comes every `TICK_EVENTS` events with the simulated
+/// time so far, and watching changes nothing.
+#[test]
+fn a_long_run_ticks_as_it_goes_and_is_the_same_run() {
+    let src = BASE.replace(
+        "app: [Connect(to: \"server\", port: 80), Send(100), Close]",
+        "app: [Connect(to: \"server\", port: 80), Send(100), Close, Spawn(count: 300000, every: \"10us\", steps: [])]",
+    );
+    let s = netsim_scenario::parse(&src, "t.ron").unwrap();
+    let mut ticks = Vec::new();
+    let all = vec![true; s.compiled.randomize.len()];
+    let (watched, _) = s
+        .run_observed(1, &all, NullSink, |now, events| ticks.push((now, events)))
+        .unwrap();
+    let (plain, _) = s.run(1, NullSink).unwrap();
+    assert_eq!(watched.outcome.trace_hash, plain.outcome.trace_hash);
+    let events = watched.outcome.events;
+    assert!(events >= 300_000, "{events}");
+    assert_eq!(ticks.len() as u64, events / netsim_engine::TICK_EVENTS);
+    for (i, (now, n)) in ticks.iter().enumerate() {
+        assert_eq!(*n, (i as u64 + 1) * netsim_engine::TICK_EVENTS);
+        assert!(*now <= watched.outcome.end);
+    }
+    assert!(ticks.windows(2).all(|w| w[0].0 <= w[1].0));
+}
+
 /// An injection whose connection never appears, or whose time the run never reaches, fails
 /// the run and says why; one that goes out counts in no `Sent` expectation of its host.
 #[test]
