@@ -102,6 +102,184 @@ fn bad_input_exits_2_with_file_line_and_column() {
     assert_eq!(o.status.code(), Some(2), "usage errors exit 2 too");
 }
 
+/// Every way a user can get the input wrong ends the same way: exit 2, one clear message that
+/// says where (file:line:column, the option, the path), nothing on stdout, no panic and no
+/// backtrace even with RUST_BACKTRACE set.
+#[test]
+fn every_user_facing_error_exits_2_with_one_clear_message() {
+    let lost = scenario("lost_final_ack.ron");
+    let garbage = temp_scenario("garbage.ron", "not ron");
+    let empty = temp_scenario("empty.ron", "");
+    let binary = temp_scenario("binary.ron", "\u{0}");
+    std::fs::write(&binary, [0xff, 0xfe]).unwrap();
+    let not_json = temp_scenario("not-json.json", "nope");
+    let not_report = temp_scenario("not-report.json", "{\"x\": 1}");
+    let dir = scenario("");
+    // (arguments, what the message must say; "error:" marks clap's usage errors)
+    let cases: Vec<(Vec<&str>, &str)> = vec![
+        (
+            vec!["run", "/nonexistent.ron"],
+            "netsim: /nonexistent.ron:1:1: cannot read the file: No such file",
+        ),
+        (
+            vec!["run", &garbage],
+            ":1:1: Expected struct `Scenario` but found `not`",
+        ),
+        (
+            vec!["run", &empty],
+            ":1:1: Expected opening `(` for struct `Scenario`",
+        ),
+        (
+            vec!["run", &binary],
+            "cannot read the file: stream did not contain valid UTF-8",
+        ),
+        (vec!["run", &dir], "cannot read the file: Is a directory"),
+        (
+            vec!["run", &lost, "--until", "soon"],
+            "error: invalid value 'soon' for '--until <UNTIL>': expected a duration",
+        ),
+        (
+            vec!["run", &lost, "--seed", "-1"],
+            "error: unexpected argument '-1'",
+        ),
+        (
+            vec!["run"],
+            "error: the following required arguments were not provided",
+        ),
+        (
+            vec!["check", &lost, &garbage],
+            "netsim: 1 of 2 files have errors",
+        ),
+        (
+            vec!["sweep", &lost, "--seeds", "5..5"],
+            "the seed range 5..5 is empty",
+        ),
+        (
+            vec!["sweep", &lost, "--seeds", "0..=18446744073709551615"],
+            "expected a seed range",
+        ),
+        (
+            vec!["sweep", &lost, "--seeds", "a..b"],
+            "expected a seed range such as 0..1000",
+        ),
+        (
+            vec!["sweep", &lost, "--seeds", "0..10", "--shard", "3/2"],
+            "expected a shard K/N with 1 <= K <= N",
+        ),
+        (
+            vec!["sweep", &lost, "--seeds", "0..10", "--jobs", "0"],
+            "0 is not in 1..=",
+        ),
+        (
+            vec!["sweep", &lost, "--seeds", "0..10", "--stop-after", "x"],
+            "invalid value 'x' for '--stop-after",
+        ),
+        (
+            vec![
+                "sweep",
+                &lost,
+                "--seeds",
+                "0..10",
+                "--json",
+                "/nonexistent-dir/r.json",
+            ],
+            "netsim: /nonexistent-dir/r.json: cannot write here",
+        ),
+        (
+            vec!["merge"],
+            "error: the following required arguments were not provided",
+        ),
+        (
+            vec!["merge", "/nonexistent.json"],
+            "netsim: /nonexistent.json: No such file",
+        ),
+        (
+            vec!["merge", &not_json],
+            "not-json.json: not a sweep report: expected ident at line 1 column 2",
+        ),
+        (
+            vec!["merge", &not_report],
+            "not-report.json: not a sweep report: missing field `scenario`",
+        ),
+        (
+            vec!["list", "/nonexistent"],
+            "netsim: /nonexistent: No such file",
+        ),
+        (
+            vec!["kernel", &lost, "--until", "1000s"],
+            "is longer than the 2min the kernel side may run",
+        ),
+        (
+            vec!["frobnicate"],
+            "error: unrecognized subcommand 'frobnicate'",
+        ),
+    ];
+    for (args, says) in cases {
+        let o = Command::new(env!("CARGO_BIN_EXE_netsim"))
+            .args(&args)
+            .env("RUST_BACKTRACE", "1")
+            .output()
+            .unwrap();
+        let err = stderr(&o);
+        assert_eq!(o.status.code(), Some(2), "{args:?}: {err}");
+        assert!(err.contains(says), "{args:?}: {err}");
+        assert!(
+            !err.contains("panicked") && !err.contains("backtrace"),
+            "{args:?}: {err}"
+        );
+        let first = err.lines().next().unwrap_or_default();
+        if first.starts_with("error: ") {
+            // clap: the error, then where to find help.
+            assert!(
+                err.trim_end()
+                    .ends_with("For more information, try '--help'."),
+                "{err}"
+            );
+        } else if args[0] == "check" {
+            // One line per bad file, then the count.
+            assert_eq!(err.lines().count(), 2, "{err}");
+            assert!(
+                err.lines().next().unwrap().contains("garbage.ron:1:1: "),
+                "{err}"
+            );
+        } else {
+            assert!(
+                first.starts_with("netsim: ") && err.lines().count() == 1,
+                "{args:?}: {err}"
+            );
+            assert!(o.stdout.is_empty(), "{args:?}: {}", stdout(&o));
+        }
+    }
+    // Two reports of different scenario files do not merge.
+    let dir = std::env::temp_dir().join(format!("netsim-errors-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let (a, b) = (dir.join("a.json"), dir.join("b.json"));
+    for (file, json, seeds) in [
+        (&lost, &a, "0..5"),
+        (&scenario("simultaneous_close.ron"), &b, "5..10"),
+    ] {
+        let o = netsim(&[
+            "sweep",
+            file,
+            "--seeds",
+            seeds,
+            "--quiet",
+            "--json",
+            json.to_str().unwrap(),
+        ]);
+        assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    }
+    let o = netsim(&["merge", a.to_str().unwrap(), b.to_str().unwrap()]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(
+        stderr(&o)
+            .starts_with("netsim: reports of different scenario files: lost-final-ack (content "),
+        "{}",
+        stderr(&o)
+    );
+    let _ = std::fs::remove_dir_all(dir);
+}
+
 #[test]
 fn verify_determinism_compares_two_runs() {
     let o = netsim(&[
