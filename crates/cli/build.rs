@@ -4,9 +4,10 @@
 //!   (a container image, a source tarball) can give it in the environment variable of the same
 //!   name (`NETSIM_COMMIT=$(git rev-parse --short=12 HEAD) cargo build --release`); with
 //!   neither it is "unknown".
-//! - `NETSIM_SOURCE`: a fingerprint of the workspace's sources (every file under `crates/`,
-//!   paths and contents, FNV-1a 64), which tells two builds apart even without git: the same
-//!   sources give the same fingerprint on every machine.
+//! - `NETSIM_SOURCE`: a fingerprint of what the model is built from (every crate's `src/**.rs`
+//!   and `Cargo.toml`, and the workspace's `Cargo.lock`: paths and contents, FNV-1a 64), which
+//!   tells two builds apart even without git: the same sources give the same fingerprint on
+//!   every machine, whatever else lies in the checkout.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -22,8 +23,16 @@ fn main() {
     println!("cargo:rerun-if-changed=../../.git/index");
 
     let crates = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
-    let mut files = Vec::new();
+    let mut files = vec![crates.join("../Cargo.lock")];
     walk(&crates, &mut files);
+    files.retain(|f| {
+        let in_src = f
+            .strip_prefix(&crates)
+            .is_ok_and(|r| r.components().nth(1).is_some_and(|c| c.as_os_str() == "src"));
+        f.ends_with("Cargo.lock")
+            || f.file_name().is_some_and(|n| n == "Cargo.toml")
+            || (in_src && f.extension().is_some_and(|e| e == "rs"))
+    });
     files.sort();
     let mut hash = Fnv::default();
     for file in &files {
@@ -33,6 +42,7 @@ fn main() {
     }
     println!("cargo:rustc-env=NETSIM_SOURCE={:016x}", hash.0);
     println!("cargo:rerun-if-changed=..");
+    println!("cargo:rerun-if-changed=../../Cargo.lock");
 }
 
 /// The commit of the checkout, `+changes` when tracked files differ from it.
