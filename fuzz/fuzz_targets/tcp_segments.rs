@@ -286,6 +286,17 @@ enum Op {
         side: Side,
         sock: u8,
     },
+    /// A shortcut to the synchronised states: `client` connects to a listener of the other
+    /// side (made if missing), both queues are delivered, and the listener accepts.
+    Establish {
+        client: Side,
+        port: u8,
+    },
+    /// close() on every connected socket of `side` (listeners stay): with `Establish` and
+    /// `Exchange`, a short way to the closing states and TIME_WAIT.
+    CloseAll {
+        side: Side,
+    },
     /// Delivers one queued segment to `to`.
     Deliver {
         to: Side,
@@ -570,6 +581,39 @@ impl World {
                 let _ = s.info(fd);
                 let _ = s.state_counts();
                 let _ = s.table_sizes();
+            }
+            Op::Establish { client, port } => {
+                let server = client.other();
+                let port = PORTS[usize::from(port) % PORTS.len()];
+                let opts = Listen {
+                    backlog: 8,
+                    reuse_addr: true,
+                };
+                if let Ok(fd) = self.stacks[server.index()].listen_with(now, port, opts) {
+                    self.listeners[server.index()].push(fd);
+                    self.keep_socket(server, fd);
+                }
+                let remote = SocketAddrV4::new(ADDRS[server.index()], port);
+                if let Ok(fd) = self.stacks[client.index()].connect(now, remote, Bind::default()) {
+                    self.keep_socket(client, fd);
+                }
+                self.collect();
+                self.op(Op::Exchange);
+                for fd in self.listeners[server.index()].clone() {
+                    if let Ok(Some((fd, _))) = self.stacks[server.index()].accept(now, fd) {
+                        self.keep_socket(server, fd);
+                    }
+                }
+            }
+            Op::CloseAll { side } => {
+                let i = side.index();
+                for fd in std::mem::take(&mut self.sockets[i]) {
+                    if self.listeners[i].contains(&fd) {
+                        self.sockets[i].push(fd);
+                    } else {
+                        let _ = self.stacks[i].close(now, fd);
+                    }
+                }
             }
             Op::Deliver { to, pick: n } => {
                 let q = &mut self.queues[to.index()];
