@@ -804,7 +804,10 @@ impl Expect {
     }
 }
 
-#[derive(Arbitrary, Debug)]
+/// A scenario description. Its `Debug` (what libFuzzer prints with a crash, and `cargo fuzz
+/// fmt simulate <input>` shows) is the scenario file itself, the input's seed in it: ready
+/// to paste into a file and replay with `netsim run FILE`.
+#[derive(Arbitrary)]
 struct Desc {
     seed: u64,
     end: Dur,
@@ -837,7 +840,8 @@ impl Desc {
         };
         let _ = writeln!(
             s,
-            "Scenario(name: \"fuzz\", description: \"Fuzz.\", seed: 0,"
+            "Scenario(name: \"fuzz\", description: \"Fuzz.\", seed: {},",
+            self.seed
         );
         let _ = writeln!(s, "  end: \"{}\",", self.end.text());
         if let Some(d) = self.lifetime {
@@ -883,6 +887,18 @@ impl Desc {
         let _ = writeln!(s, "  expect: [{}],", expect.join(", "));
         s.push(')');
         s
+    }
+}
+
+impl std::fmt::Debug for Desc {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let runs = if self.twice { "twice" } else { "once" };
+        writeln!(
+            f,
+            "// run {runs} with the file's seed, {} events at most",
+            MAX_EVENTS
+        )?;
+        f.write_str(&self.text())
     }
 }
 
