@@ -867,10 +867,24 @@ impl Compiler<'_> {
                 }
             }
             StepDef::Sleep(d) => Step::Sleep(d.0),
-            StepDef::Repeat { count, steps } => Step::Repeat {
-                count: *count,
-                steps: self.steps(host, steps)?,
-            },
+            StepDef::Repeat { count, steps } => {
+                let step = Step::Repeat {
+                    count: *count,
+                    steps: self.steps(host, steps)?,
+                };
+                let max = crate::script::INSTANT_STEPS_MAX;
+                if let Some(n) = Step::instant_steps(std::slice::from_ref(&step)) {
+                    if n > max {
+                        return Err(here(
+                            "Repeat",
+                            format!(
+                                "Repeat: {count} passes of steps that never wait (no Sleep, Connect, Accept, or Send or Recv of at least one byte) would run {n} steps at one instant, at most {max}"
+                            ),
+                        ));
+                    }
+                }
+                step
+            }
             StepDef::Spawn {
                 count,
                 every,

@@ -86,6 +86,33 @@ pub enum Step {
     },
 }
 
+/// The most steps a `Repeat` whose steps never wait may run: all its passes run at one
+/// instant, inside one event, where the event cap cannot stop them.
+pub(crate) const INSTANT_STEPS_MAX: u64 = 10_000;
+
+impl Step {
+    /// How many steps running `steps` once takes at one instant (each pass of a loop counts,
+    /// an empty one too), or `None` when one of them waits: Sleep, Connect, Accept, or a Send
+    /// or Recv of at least one byte, each of which blocks or uses up something finite (buffer
+    /// space, data, queued connections) before it returns. RecvEof waits only for the FIN:
+    /// after it, it returns at once, so it does not count as waiting.
+    pub(crate) fn instant_steps(steps: &[Step]) -> Option<u64> {
+        let mut total: u64 = 0;
+        for step in steps {
+            let n = match step {
+                Step::Sleep(_) | Step::Connect { .. } | Step::Accept(_) => return None,
+                Step::Send(bytes) | Step::Recv(bytes) if *bytes > 0 => return None,
+                Step::Repeat { count, steps } if *count > 0 => {
+                    count.saturating_mul(Step::instant_steps(steps)?.max(1))
+                }
+                _ => 1,
+            };
+            total = total.saturating_add(n);
+        }
+        Some(total)
+    }
+}
+
 /// What an application saw, for the summary and the expectations.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct ScriptStats {

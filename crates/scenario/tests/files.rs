@@ -265,6 +265,61 @@ fn bad_values_point_at_their_line_and_column_and_say_what_was_expected() {
     }
 }
 
+/// A `Repeat` whose steps never wait runs all its passes at one instant, inside one event,
+/// where the event cap cannot stop it: `check` refuses one of more than 10 000 steps, with its
+/// place. Found by the `simulate` fuzz target: `Repeat(count: 4244635648, steps: [])` held
+/// one event for minutes (with 2^64 - 1, for ever).
+#[test]
+fn a_repeat_that_never_waits_is_refused_beyond_ten_thousand_steps_at_one_instant() {
+    // (the client's steps between Send(100) and Close, refused)
+    let cases = [
+        ("Repeat(count: 18446744073709551615, steps: [])", true),
+        ("Repeat(count: 10000, steps: [])", false),
+        ("Repeat(count: 10000, steps: [NoDelay])", false),
+        ("Repeat(count: 10001, steps: [NoDelay])", true),
+        ("Repeat(count: 5001, steps: [NoDelay, RecvEof])", true),
+        (
+            "Repeat(count: 100, steps: [Repeat(count: 101, steps: [Send(0)])])",
+            true,
+        ),
+        (
+            "Repeat(count: 2, steps: [Repeat(count: 0, steps: [Recv(0)])])",
+            false,
+        ),
+        // Each pass waits (or uses up buffer space, data): any count.
+        (
+            "Repeat(count: 18446744073709551615, steps: [Send(0), Sleep(\"0s\")])",
+            false,
+        ),
+        (
+            "Repeat(count: 18446744073709551615, steps: [Recv(1)])",
+            false,
+        ),
+        (
+            "Repeat(count: 18446744073709551615, steps: [Repeat(count: 3, steps: [Send(1)])])",
+            false,
+        ),
+    ];
+    for (steps, refused) in cases {
+        let src = BASE.replacen(
+            "Send(100), Close]",
+            &format!("Send(100), {steps}, Close]"),
+            1,
+        );
+        match netsim_scenario::parse(&src, "t.ron") {
+            Ok(_) => assert!(!refused, "accepted {steps}"),
+            Err(e) => {
+                let msg = e.to_string();
+                assert!(refused, "refused {steps}: {msg}");
+                assert!(
+                    msg.starts_with("t.ron:7:") && msg.contains("at one instant, at most 10000"),
+                    "{steps}: {msg}"
+                );
+            }
+        }
+    }
+}
+
 /// Follows Linux tcp_time_wait: a connection that finds the TIME_WAIT table full never enters
 /// TIME_WAIT, so the peak the observer reports is the cap itself, not one more.
 #[test]

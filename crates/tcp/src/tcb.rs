@@ -749,6 +749,11 @@ impl Tcb {
         }
     }
 
+    /// Our SYN is not acknowledged yet (SND.UNA is still ISS, below the first data byte).
+    fn syn_unacked(&self) -> bool {
+        self.snd_una.lt(self.data_base)
+    }
+
     /// Bytes queued by the application and not sent yet.
     fn unsent(&self) -> u32 {
         self.data_end().diff(self.snd_nxt).max(0) as u32
@@ -896,7 +901,7 @@ impl Tcb {
         // Linux tcp_event_new_data_sent: the first segment in flight starts the RTO (a
         // pending probe is replaced by it too). Nothing in flight means no timer armed.
         debug_assert!(
-            !first_in_flight || self.rtx_at.is_none(),
+            !first_in_flight || self.rtx_at.is_none() || self.syn_unacked(),
             "a timer with nothing out"
         );
         if self.rtx_at.is_none() || self.rtx_kind == RtxTimer::Probe {
@@ -1313,6 +1318,14 @@ impl Tcb {
             self.retransmitted(cx, what, self.iss);
             self.send_syn(cx, self.state == State::SynReceived);
         } else {
+            // close() in the SYN_RECEIVED of a simultaneous open sends the FIN before our SYN
+            // is acknowledged (RFC 9293 §3.10.4; Linux tcp_close). Linux keeps the SYN at the
+            // head of the retransmission queue, so the timeout resends the SYN-ACK first: a
+            // peer that lost it could not take the FIN otherwise.
+            if self.syn_unacked() {
+                self.retransmitted(cx, Resent::SynAck, self.iss);
+                self.emit(cx, TcpFlags::SYN | TcpFlags::ACK, self.iss, Vec::new());
+            }
             self.enter_loss(cx);
             let head = 0;
             self.retransmit(cx, head);

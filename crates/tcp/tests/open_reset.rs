@@ -734,6 +734,34 @@ fn retransmitted_syn_in_syn_received_gets_the_syn_ack_again() {
     assert_eq!(conn_states(&t.s), ["ESTABLISHED"]);
 }
 
+/// RFC 9293 §3.10.4 (and Linux tcp_close): close() in the SYN_RECEIVED of a simultaneous open
+/// sends the FIN at once (FIN_WAIT_1) while our SYN is still unacknowledged. Linux keeps the
+/// SYN at the head of its retransmission queue, so the timeout resends the SYN-ACK ahead of
+/// the FIN, and a peer that lost the first SYN-ACK still completes the handshake and takes
+/// the FIN. (Found by the tcp_segments fuzz target: the FIN went out with the handshake's
+/// timer still armed, and that timer then resent only the FIN.)
+#[test]
+fn close_in_syn_received_sends_fin_and_the_timeout_resends_the_syn_ack_ahead_of_it() {
+    let Scene {
+        mut t, fd, peer, ..
+    } = syn_received_active();
+    let (fd, peer) = (fd.expect("a socket"), peer.expect("a socket"));
+    t.c.close(t.now, fd).unwrap();
+    assert_eq!(conn_states(&t.c), ["FIN_WAIT_1"]);
+    assert_eq!(t.lose_to_s(), ["F."], "the FIN is lost too");
+    // The peer's own SYN retransmissions (it is still in SYN_SENT) are lost.
+    t.advance(secs(3));
+    t.lose_to_c();
+    // A tail loss probe resends the FIN alone; the timeout then resends the SYN-ACK and the
+    // FIN behind it.
+    assert_eq!(t.deliver_to_s(), ["F.", "S.", "F."]);
+    assert_eq!(t.s.state_of(peer), Ok(State::CloseWait));
+    assert_eq!(t.deliver_to_c(), ["."], "the SYN-ACK's ACK");
+    t.advance(ms(40));
+    assert_eq!(t.deliver_to_c(), ["."], "the FIN's, delayed");
+    assert_eq!(conn_states(&t.c), ["FIN_WAIT_2"]);
+}
+
 // -------------------------------------------------------------------------------------------
 // Listen backlog
 
