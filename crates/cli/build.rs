@@ -26,9 +26,11 @@ fn main() {
     let mut files = vec![crates.join("../Cargo.lock")];
     walk(&crates, &mut files);
     files.retain(|f| {
-        let in_src = f
-            .strip_prefix(&crates)
-            .is_ok_and(|r| r.components().nth(1).is_some_and(|c| c.as_os_str() == "src"));
+        let in_src = f.strip_prefix(&crates).is_ok_and(|r| {
+            r.components()
+                .nth(1)
+                .is_some_and(|c| c.as_os_str() == "src")
+        });
         f.ends_with("Cargo.lock")
             || f.file_name().is_some_and(|n| n == "Cargo.toml")
             || (in_src && f.extension().is_some_and(|e| e == "rs"))
