@@ -1,15 +1,12 @@
 //! The `netsim` command. Thin by design: it parses arguments, calls the scenario library, and
 //! turns results into output and exit codes (0 pass, 1 a check failed, 2 bad input or usage).
 
-use std::io::{self, BufWriter, IsTerminal, Write};
+use std::io::{self, BufWriter, Write};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
-use std::time::Instant;
 
 use clap::{Parser, Subcommand, ValueEnum};
-use netsim_core::{SimDuration, SimTime};
-use netsim_engine::{NullSink, TextLines, TextWriter};
-use netsim_scenario::{Report, Scenario};
+use netsim_core::SimDuration;
 
 /// Writes to standard output like `print!`, but a reader that closed the pipe (`netsim run
 /// … | head`) ends the process quietly instead of panicking; see [`stdout_failed`].
@@ -20,6 +17,7 @@ macro_rules! out {
 }
 
 mod json;
+mod run;
 mod sweep;
 
 /// Writes `args` to standard output (see [`out!`]).
@@ -29,18 +27,65 @@ pub(crate) fn write_stdout(args: std::fmt::Arguments<'_>) {
     }
 }
 
-/// Writes `text` to `path` atomically: into a temporary file in the same directory, then
-/// renamed over `path`, so a reader never sees half a file and an interrupted run leaves the
-/// old one whole.
+/// Writes `text` to `path` atomically (see [`AtomicFile`]).
 pub(crate) fn write_atomic(path: &Path, text: &str) -> Result<(), String> {
-    let tmp = hidden_sibling(path, "tmp")?;
-    let written = std::fs::File::create(&tmp)
-        .and_then(|mut f| f.write_all(text.as_bytes()).and_then(|()| f.sync_all()))
-        .and_then(|()| std::fs::rename(&tmp, path));
-    written.map_err(|e| {
-        let _ = std::fs::remove_file(&tmp);
-        format!("{}: {e}", path.display())
-    })
+    let mut file = AtomicFile::create(path)?;
+    file.write_all(text.as_bytes())
+        .map_err(|e| format!("{}: {e}", path.display()))?;
+    file.commit()
+}
+
+/// A file written whole or not at all: the bytes go to a temporary file in the same directory,
+/// renamed over the path by [`AtomicFile::commit`], so a reader never sees half a file and an
+/// interrupted run leaves the old one whole. Dropped without a commit, it leaves nothing.
+pub(crate) struct AtomicFile {
+    path: PathBuf,
+    tmp: PathBuf,
+    out: BufWriter<std::fs::File>,
+    committed: bool,
+}
+
+impl AtomicFile {
+    pub(crate) fn create(path: &Path) -> Result<AtomicFile, String> {
+        let tmp = hidden_sibling(path, "tmp")?;
+        let file = std::fs::File::create(&tmp).map_err(|e| format!("{}: {e}", path.display()))?;
+        Ok(AtomicFile {
+            path: path.to_path_buf(),
+            tmp,
+            out: BufWriter::new(file),
+            committed: false,
+        })
+    }
+
+    /// Flushes, syncs and renames the file into place.
+    pub(crate) fn commit(mut self) -> Result<(), String> {
+        let done = self
+            .out
+            .flush()
+            .and_then(|()| self.out.get_ref().sync_all())
+            .and_then(|()| std::fs::rename(&self.tmp, &self.path));
+        done.map_err(|e| format!("{}: {e}", self.path.display()))?;
+        self.committed = true;
+        Ok(())
+    }
+}
+
+impl Write for AtomicFile {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        self.out.write(buf)
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        self.out.flush()
+    }
+}
+
+impl Drop for AtomicFile {
+    fn drop(&mut self) {
+        if !self.committed {
+            let _ = std::fs::remove_file(&self.tmp);
+        }
+    }
 }
 
 /// Checks, before any work, that a file can be written at `path` (its directory exists and
@@ -89,26 +134,7 @@ enum Command {
     /// Run a scenario: print its trace, then a summary.
     ///
     /// Example: netsim run scenarios/lossy_link_handshake.ron --seed 7
-    Run {
-        /// The scenario file (.ron).
-        file: PathBuf,
-        /// Seed for every random choice (default: the scenario's own).
-        #[arg(long)]
-        seed: Option<u64>,
-        /// End the run at this virtual time instead of the scenario's end (e.g. 500ms).
-        #[arg(long, value_parser = parse_duration)]
-        until: Option<SimDuration>,
-        /// Print only the summary, not the trace.
-        #[arg(long)]
-        quiet: bool,
-        /// Output format of the trace and summary.
-        #[arg(long, value_enum, default_value_t = Format::Text)]
-        format: Format,
-        /// Run twice and compare the trace hashes; on a difference, show the first differing
-        /// line of each run.
-        #[arg(long)]
-        verify_determinism: bool,
-    },
+    Run(run::Args),
     /// Check scenario files without running them.
     ///
     /// Example: netsim check scenarios/*.ron
@@ -161,7 +187,7 @@ enum Command {
 }
 
 #[derive(Clone, Copy, PartialEq, Eq, ValueEnum)]
-enum Format {
+pub(crate) enum Format {
     /// One readable line per event, then a readable summary.
     Text,
     /// One JSON object per event, then one for the summary.
@@ -201,7 +227,7 @@ pub(crate) fn parse_shard(text: &str) -> Result<(u64, u64), String> {
     Ok((k, n))
 }
 
-fn parse_duration(text: &str) -> Result<SimDuration, String> {
+pub(crate) fn parse_duration(text: &str) -> Result<SimDuration, String> {
     text.parse().map_err(|e| format!("{e}"))
 }
 
@@ -225,14 +251,7 @@ fn main() -> ExitCode {
     quiet_panics_of_sweep_runs();
     let cli = Cli::parse();
     let result = match cli.command {
-        Command::Run {
-            file,
-            seed,
-            until,
-            quiet,
-            format,
-            verify_determinism,
-        } => run(&file, seed, until, quiet, format, verify_determinism),
+        Command::Run(args) => run::run(args),
         Command::Check { files } => check(&files),
         Command::Sweep(args) => sweep::sweep(args),
         Command::Merge { files, json } => sweep::merge(&files, json.as_deref()),
@@ -251,177 +270,6 @@ fn main() -> ExitCode {
             ExitCode::from(2)
         }
     }
-}
-
-fn run(
-    file: &Path,
-    seed: Option<u64>,
-    until: Option<SimDuration>,
-    quiet: bool,
-    format: Format,
-    verify_determinism: bool,
-) -> Result<ExitCode, String> {
-    let mut scenario = netsim_scenario::load(file).map_err(|e| e.to_string())?;
-    if let Some(until) = until {
-        scenario.compiled.limits.end = Some(SimTime::after(until));
-    }
-    let seed = seed.unwrap_or(scenario.file.seed);
-    if verify_determinism {
-        return verify(file, &scenario, seed);
-    }
-    let started = Instant::now();
-    let failed_run = |e| format!("{}: {e}", file.display());
-    let stdout = || BufWriter::new(io::stdout().lock());
-    let all = vec![true; scenario.compiled.randomize.len()];
-    // On a terminal that the trace is not scrolling through, a long run shows how far it is.
-    let shown = io::stderr().is_terminal() && (quiet || !io::stdout().is_terminal());
-    let end = scenario.compiled.limits.end.unwrap_or(SimTime::ZERO);
-    let mut progress = RunProgress::new(shown, end);
-    let tick = |now, events| progress.tick(now, events);
-    let report = match (quiet, format) {
-        (true, _) => {
-            scenario
-                .run_observed(seed, &all, NullSink, tick)
-                .map_err(failed_run)?
-                .0
-        }
-        (false, Format::Text) => {
-            let (report, sink) = scenario
-                .run_observed(seed, &all, TextWriter::new(stdout()), tick)
-                .map_err(failed_run)?;
-            sink.finish().unwrap_or_else(|e| stdout_failed(e));
-            report
-        }
-        (false, Format::Json) => {
-            let (report, sink) = scenario
-                .run_observed(seed, &all, json::JsonLines::new(stdout()), tick)
-                .map_err(failed_run)?;
-            sink.finish().unwrap_or_else(|e| stdout_failed(e));
-            report
-        }
-    };
-    progress.finish();
-    let wall = started.elapsed();
-    let text = match format {
-        Format::Text => summary(&scenario, seed, &report, wall),
-        Format::Json => format!(
-            "{}\n",
-            json::summary(&scenario, seed, &report, wall.as_secs_f64())
-        ),
-    };
-    out!("{text}");
-    Ok(if report.passed() {
-        ExitCode::SUCCESS
-    } else {
-        ExitCode::from(1)
-    })
-}
-
-/// A progress bar for a long run: simulated time against the end, shown on stderr once the
-/// run has taken a second of wall time (short runs print nothing). Display only: the wall
-/// clock read here never reaches the run.
-struct RunProgress {
-    shown: bool,
-    started: Instant,
-    end: SimTime,
-    bar: Option<indicatif::ProgressBar>,
-}
-
-impl RunProgress {
-    fn new(shown: bool, end: SimTime) -> RunProgress {
-        RunProgress {
-            shown,
-            started: Instant::now(),
-            end,
-            bar: None,
-        }
-    }
-
-    fn tick(&mut self, now: SimTime, events: u64) {
-        if !self.shown || (self.bar.is_none() && self.started.elapsed().as_secs() < 1) {
-            return;
-        }
-        let millis = |t: SimTime| t.as_nanos() / 1_000_000;
-        let bar = self.bar.get_or_insert_with(|| {
-            let bar = indicatif::ProgressBar::new(millis(self.end).max(1));
-            bar.set_style(
-                indicatif::ProgressStyle::with_template("{bar:40} {msg}, eta {eta}")
-                    .expect("a valid template"),
-            );
-            bar
-        });
-        bar.set_position(millis(now));
-        let seconds = |t: SimTime| t.as_nanos() as f64 / 1e9;
-        bar.set_message(format!(
-            "simulated {:.1} s of {:.1} s, {} events",
-            seconds(now),
-            seconds(self.end),
-            events
-        ));
-    }
-
-    fn finish(self) {
-        if let Some(bar) = self.bar {
-            bar.finish_and_clear();
-        }
-    }
-}
-
-/// Runs the scenario twice and compares; exit 1 with the first differing line if they differ.
-fn verify(file: &Path, scenario: &Scenario, seed: u64) -> Result<ExitCode, String> {
-    let failed_run = |e| format!("{}: {e}", file.display());
-    let first = scenario.run(seed, NullSink).map_err(failed_run)?.0;
-    let second = scenario.run(seed, NullSink).map_err(failed_run)?.0;
-    let (a, b) = (first.outcome.trace_hash, second.outcome.trace_hash);
-    if a == b {
-        out!(
-            "deterministic: 2 runs of {} with seed {seed}, {} trace records each, hash {a:016x}\n",
-            scenario.file.name,
-            first.outcome.trace_records
-        );
-        return Ok(ExitCode::SUCCESS);
-    }
-    // Run again with the text kept to show where the runs part.
-    let lines_a = scenario
-        .run(seed, TextLines::default())
-        .map_err(failed_run)?
-        .1
-        .lines;
-    let lines_b = scenario
-        .run(seed, TextLines::default())
-        .map_err(failed_run)?
-        .1
-        .lines;
-    let at = lines_a
-        .iter()
-        .zip(&lines_b)
-        .position(|(x, y)| x != y)
-        .unwrap_or(lines_a.len().min(lines_b.len()));
-    out!("NOT deterministic: trace hashes {a:016x} and {b:016x} differ\n");
-    out!("first difference at trace line {}:\n", at + 1);
-    out!(
-        "  run 1: {}\n",
-        lines_a.get(at).map_or("(end of trace)", String::as_str)
-    );
-    out!(
-        "  run 2: {}\n",
-        lines_b.get(at).map_or("(end of trace)", String::as_str)
-    );
-    Ok(ExitCode::from(1))
-}
-
-fn summary(scenario: &Scenario, seed: u64, report: &Report, wall: std::time::Duration) -> String {
-    let o = &report.outcome;
-    let secs = wall.as_secs_f64();
-    format!(
-        "{}stats:    {} events, {} segments sent, simulated {}, wall {:.3}s, {:.0} events/s\n",
-        netsim_scenario::summary(scenario, seed, report),
-        o.events,
-        o.stats.sent,
-        o.end,
-        secs,
-        o.events as f64 / secs.max(1e-9)
-    )
 }
 
 /// Longest real time `netsim kernel` plays: the kernel side runs in real time.

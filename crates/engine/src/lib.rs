@@ -9,6 +9,7 @@
 mod config;
 pub mod inject;
 pub mod link;
+pub mod pcap;
 pub mod probe;
 mod queue;
 pub mod rng;

@@ -1,0 +1,270 @@
+//! `netsim run`: one run of a scenario, its trace on stdout as text or JSON lines, its
+//! summary, and the files it can write beside them (packet captures).
+
+use std::io::{self, BufWriter, IsTerminal};
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::time::Instant;
+
+use netsim_core::{SimDuration, SimTime};
+use netsim_engine::pcap::PcapSink;
+use netsim_engine::{NullSink, TextLines, TextWriter, TraceSink};
+use netsim_host::HostEvent;
+use netsim_scenario::{Report, Scenario};
+
+use crate::{AtomicFile, Format, json, stdout_failed};
+
+/// Run a scenario: print its trace, then a summary.
+#[derive(clap::Args)]
+pub struct Args {
+    /// The scenario file (.ron).
+    file: PathBuf,
+    /// Seed for every random choice (default: the scenario's own).
+    #[arg(long)]
+    seed: Option<u64>,
+    /// End the run at this virtual time instead of the scenario's end (e.g. 500ms).
+    #[arg(long, value_parser = crate::parse_duration)]
+    until: Option<SimDuration>,
+    /// Print only the summary, not the trace.
+    #[arg(long)]
+    quiet: bool,
+    /// Output format of the trace and summary.
+    #[arg(long, value_enum, default_value_t = Format::Text)]
+    format: Format,
+    /// Run twice and compare the trace hashes; on a difference, show the first differing
+    /// line of each run.
+    #[arg(long)]
+    verify_determinism: bool,
+    /// Write the packets as pcap files for Wireshark: PATH as the senders sent them, and
+    /// PATH with `.delivered` before its extension as the receivers got them (what is only in
+    /// the first was dropped). Virtual time is the timestamp.
+    #[arg(long, value_name = "PATH")]
+    pcap: Option<PathBuf>,
+}
+
+/// The two capture files of `--pcap`, checked writable before the run.
+struct PcapFiles {
+    sent: PathBuf,
+    delivered: PathBuf,
+}
+
+impl PcapFiles {
+    fn new(path: &Path) -> Result<PcapFiles, String> {
+        let stem = path
+            .file_stem()
+            .ok_or_else(|| format!("{}: not a file name", path.display()))?
+            .to_string_lossy();
+        let delivered = match path.extension() {
+            Some(ext) => path.with_file_name(format!("{stem}.delivered.{}", ext.to_string_lossy())),
+            None => path.with_file_name(format!("{stem}.delivered")),
+        };
+        crate::check_writable(path)?;
+        crate::check_writable(&delivered)?;
+        Ok(PcapFiles {
+            sent: path.to_path_buf(),
+            delivered,
+        })
+    }
+}
+
+/// Runs the scenario into `sink`, and into the capture files too when asked; the files are
+/// written whole or not at all.
+fn run_into<S: TraceSink<HostEvent>>(
+    scenario: &Scenario,
+    seed: u64,
+    enabled: &[bool],
+    sink: S,
+    pcap: Option<PcapFiles>,
+    tick: impl FnMut(SimTime, u64),
+) -> Result<(Report, S), String> {
+    let Some(files) = pcap else {
+        return scenario
+            .run_observed(seed, enabled, sink, tick)
+            .map_err(|e| e.to_string());
+    };
+    let sent = AtomicFile::create(&files.sent)?;
+    let delivered = AtomicFile::create(&files.delivered)?;
+    let capture = PcapSink::new(sink, sent, delivered)
+        .map_err(|e| format!("{}: {e}", files.sent.display()))?;
+    let (report, capture) = scenario
+        .run_observed(seed, enabled, capture, tick)
+        .map_err(|e| e.to_string())?;
+    let (sink, sent, delivered) = capture
+        .finish()
+        .map_err(|e| format!("{}: {e}", files.sent.display()))?;
+    sent.commit()?;
+    delivered.commit()?;
+    Ok((report, sink))
+}
+
+pub fn run(args: Args) -> Result<ExitCode, String> {
+    let file = args.file.as_path();
+    let mut scenario = netsim_scenario::load(file).map_err(|e| e.to_string())?;
+    if let Some(until) = args.until {
+        scenario.compiled.limits.end = Some(SimTime::after(until));
+    }
+    let seed = args.seed.unwrap_or(scenario.file.seed);
+    if args.verify_determinism {
+        return verify(file, &scenario, seed);
+    }
+    let pcap = args.pcap.as_deref().map(PcapFiles::new).transpose()?;
+    let (quiet, format) = (args.quiet, args.format);
+    let started = Instant::now();
+    let failed_run = |e| format!("{}: {e}", file.display());
+    let stdout = || BufWriter::new(io::stdout().lock());
+    let all = vec![true; scenario.compiled.randomize.len()];
+    // On a terminal that the trace is not scrolling through, a long run shows how far it is.
+    let shown = io::stderr().is_terminal() && (quiet || !io::stdout().is_terminal());
+    let end = scenario.compiled.limits.end.unwrap_or(SimTime::ZERO);
+    let mut progress = RunProgress::new(shown, end);
+    let tick = |now, events| progress.tick(now, events);
+    let report = match (quiet, format) {
+        (true, _) => {
+            run_into(&scenario, seed, &all, NullSink, pcap, tick)
+                .map_err(failed_run)?
+                .0
+        }
+        (false, Format::Text) => {
+            let (report, sink) =
+                run_into(&scenario, seed, &all, TextWriter::new(stdout()), pcap, tick)
+                    .map_err(failed_run)?;
+            sink.finish().unwrap_or_else(|e| stdout_failed(e));
+            report
+        }
+        (false, Format::Json) => {
+            let (report, sink) = run_into(
+                &scenario,
+                seed,
+                &all,
+                json::JsonLines::new(stdout()),
+                pcap,
+                tick,
+            )
+            .map_err(failed_run)?;
+            sink.finish().unwrap_or_else(|e| stdout_failed(e));
+            report
+        }
+    };
+    progress.finish();
+    let wall = started.elapsed();
+    let text = match format {
+        Format::Text => summary(&scenario, seed, &report, wall),
+        Format::Json => format!(
+            "{}\n",
+            json::summary(&scenario, seed, &report, wall.as_secs_f64())
+        ),
+    };
+    out!("{text}");
+    Ok(if report.passed() {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(1)
+    })
+}
+
+/// A progress bar for a long run: simulated time against the end, shown on stderr once the
+/// run has taken a second of wall time (short runs print nothing). Display only: the wall
+/// clock read here never reaches the run.
+struct RunProgress {
+    shown: bool,
+    started: Instant,
+    end: SimTime,
+    bar: Option<indicatif::ProgressBar>,
+}
+
+impl RunProgress {
+    fn new(shown: bool, end: SimTime) -> RunProgress {
+        RunProgress {
+            shown,
+            started: Instant::now(),
+            end,
+            bar: None,
+        }
+    }
+
+    fn tick(&mut self, now: SimTime, events: u64) {
+        if !self.shown || (self.bar.is_none() && self.started.elapsed().as_secs() < 1) {
+            return;
+        }
+        let millis = |t: SimTime| t.as_nanos() / 1_000_000;
+        let bar = self.bar.get_or_insert_with(|| {
+            let bar = indicatif::ProgressBar::new(millis(self.end).max(1));
+            bar.set_style(
+                indicatif::ProgressStyle::with_template("{bar:40} {msg}, eta {eta}")
+                    .expect("a valid template"),
+            );
+            bar
+        });
+        bar.set_position(millis(now));
+        let seconds = |t: SimTime| t.as_nanos() as f64 / 1e9;
+        bar.set_message(format!(
+            "simulated {:.1} s of {:.1} s, {} events",
+            seconds(now),
+            seconds(self.end),
+            events
+        ));
+    }
+
+    fn finish(self) {
+        if let Some(bar) = self.bar {
+            bar.finish_and_clear();
+        }
+    }
+}
+
+/// Runs the scenario twice and compares; exit 1 with the first differing line if they differ.
+fn verify(file: &Path, scenario: &Scenario, seed: u64) -> Result<ExitCode, String> {
+    let failed_run = |e| format!("{}: {e}", file.display());
+    let first = scenario.run(seed, NullSink).map_err(failed_run)?.0;
+    let second = scenario.run(seed, NullSink).map_err(failed_run)?.0;
+    let (a, b) = (first.outcome.trace_hash, second.outcome.trace_hash);
+    if a == b {
+        out!(
+            "deterministic: 2 runs of {} with seed {seed}, {} trace records each, hash {a:016x}\n",
+            scenario.file.name,
+            first.outcome.trace_records
+        );
+        return Ok(ExitCode::SUCCESS);
+    }
+    // Run again with the text kept to show where the runs part.
+    let lines_a = scenario
+        .run(seed, TextLines::default())
+        .map_err(failed_run)?
+        .1
+        .lines;
+    let lines_b = scenario
+        .run(seed, TextLines::default())
+        .map_err(failed_run)?
+        .1
+        .lines;
+    let at = lines_a
+        .iter()
+        .zip(&lines_b)
+        .position(|(x, y)| x != y)
+        .unwrap_or(lines_a.len().min(lines_b.len()));
+    out!("NOT deterministic: trace hashes {a:016x} and {b:016x} differ\n");
+    out!("first difference at trace line {}:\n", at + 1);
+    out!(
+        "  run 1: {}\n",
+        lines_a.get(at).map_or("(end of trace)", String::as_str)
+    );
+    out!(
+        "  run 2: {}\n",
+        lines_b.get(at).map_or("(end of trace)", String::as_str)
+    );
+    Ok(ExitCode::from(1))
+}
+
+fn summary(scenario: &Scenario, seed: u64, report: &Report, wall: std::time::Duration) -> String {
+    let o = &report.outcome;
+    let secs = wall.as_secs_f64();
+    format!(
+        "{}stats:    {} events, {} segments sent, simulated {}, wall {:.3}s, {:.0} events/s\n",
+        netsim_scenario::summary(scenario, seed, report),
+        o.events,
+        o.stats.sent,
+        o.end,
+        secs,
+        o.events as f64 / secs.max(1e-9)
+    )
+}
