@@ -193,8 +193,26 @@ pub fn summary(scenario: &Scenario, seed: u64, report: &Report, wall_secs: f64) 
                 .iter()
                 .map(|(e, n)| (e.name().to_string(), json!(n)))
                 .collect();
+            let sockets: Vec<Value> = h
+                .sockets
+                .iter()
+                .map(|s| {
+                    json!({
+                        "state": s.state.name(),
+                        "local": s.local.to_string(),
+                        "peer": s.peer.map(|p| p.to_string()),
+                        "recv_q": s.recv_q,
+                        "send_q": s.send_q,
+                        "timer": s.timer.map(|t| json!({
+                            "kind": t.kind, "left_ns": t.left.as_nanos(), "retries": t.retries,
+                        })),
+                    })
+                })
+                .collect();
             json!({
                 "name": h.name, "at_end": at_end, "peaks": peaks, "errors": errors,
+                "sockets": sockets,
+                "unfinished_tasks": h.app.not_done(),
                 "retransmits": h.counters.retransmits,
                 "fin_retransmits": h.counters.fin_retransmits,
                 "timeouts": h.counters.timeouts,
@@ -222,6 +240,17 @@ pub fn summary(scenario: &Scenario, seed: u64, report: &Report, wall_secs: f64) 
         "delivered": o.stats.delivered,
         "dropped": o.stats.dropped_total(),
         "in_flight": o.in_flight,
+        "drops": o
+            .stats
+            .dropped
+            .iter()
+            .map(|(reason, n)| (reason.to_string(), json!(n)))
+            .collect::<serde_json::Map<String, Value>>(),
+        "faults": o
+            .faults
+            .iter()
+            .map(|f| json!({"matched": f.matched, "fired": f.fired}))
+            .collect::<Vec<Value>>(),
         "trace_records": o.trace_records,
         "trace_hash": format!("{:016x}", o.trace_hash),
         "hosts": hosts,

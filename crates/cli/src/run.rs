@@ -35,6 +35,10 @@ pub struct Args {
     /// line of each run.
     #[arg(long)]
     verify_determinism: bool,
+    /// Print only the table of the sockets open at the end, as `ss -tan -o` does (every
+    /// socket; the summary shows the first 20 of each host).
+    #[arg(long, conflicts_with_all = ["quiet", "format", "verify_determinism"])]
+    sockets: bool,
     /// Write the packets as pcap files for Wireshark: PATH as the senders sent them, and
     /// PATH with `.delivered` before its extension as the receivers got them (what is only in
     /// the first was dropped). Virtual time is the timestamp.
@@ -108,7 +112,7 @@ pub fn run(args: Args) -> Result<ExitCode, String> {
         return verify(file, &scenario, seed);
     }
     let pcap = args.pcap.as_deref().map(PcapFiles::new).transpose()?;
-    let (quiet, format) = (args.quiet, args.format);
+    let (quiet, format) = (args.quiet || args.sockets, args.format);
     let started = Instant::now();
     let failed_run = |e| format!("{}: {e}", file.display());
     let stdout = || BufWriter::new(io::stdout().lock());
@@ -146,6 +150,16 @@ pub fn run(args: Args) -> Result<ExitCode, String> {
         }
     };
     progress.finish();
+    if args.sockets {
+        for line in netsim_scenario::socket_table(&report.hosts, None) {
+            out!("{line}\n");
+        }
+        return Ok(if report.passed() {
+            ExitCode::SUCCESS
+        } else {
+            ExitCode::from(1)
+        });
+    }
     let wall = started.elapsed();
     let text = match format {
         Format::Text => summary(&scenario, seed, &report, wall),

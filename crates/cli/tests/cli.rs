@@ -366,6 +366,57 @@ fn pcap_output_is_read_by_tshark_with_the_retransmissions_the_trace_shows() {
     let _ = std::fs::remove_dir_all(dir);
 }
 
+/// The sockets left open at the end, as `ss -tan -o` prints them: in the summary (the first
+/// 20 of each host), alone with `--sockets` (all of them), and in the JSON summary, which also
+/// carries the drop reasons and the fault counts the text summary shows.
+#[test]
+fn the_sockets_left_open_are_listed_as_ss_lists_them() {
+    let leak = scenario("close_wait_leak.ron");
+    let o = netsim(&["run", &leak, "--sockets"]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    let table = stdout(&o);
+    let lines: Vec<&str> = table.lines().collect();
+    assert_eq!(lines.len(), 3, "{table}");
+    assert!(lines[0].starts_with("Host    State       Recv-Q  Send-Q  Local Address:Port"));
+    assert!(
+        lines[2].starts_with("server  CLOSE-WAIT       0       0  10.0.0.2:80         10.0.0.1:"),
+        "{table}"
+    );
+    let summary = stdout(&netsim(&["run", &leak, "--quiet"]));
+    assert!(summary.contains("sockets:  2 open at the end, as ss -tan -o lists them:\n"));
+    assert!(summary.contains(&format!("  {}\n", lines[2])), "{summary}");
+    // A TIME_WAIT pile-up: 20 rows per host (6 603 clients, 946 server), the rest counted.
+    let pile = scenario("server_time_wait_overload.ron");
+    let summary = stdout(&netsim(&["run", &pile, "--until", "70s", "--quiet"]));
+    assert!(
+        summary.contains("sockets:  7549 open at the end"),
+        "{summary}"
+    );
+    assert!(
+        summary.contains("  clients: 6583 more sockets (netsim run --sockets lists them all)\n  server: 926 more sockets"),
+        "{summary}"
+    );
+    let all = stdout(&netsim(&["run", &pile, "--until", "70s", "--sockets"]));
+    assert_eq!(all.lines().count(), 7550);
+    assert!(
+        all.contains("  TIME-WAIT       0       0  10.0.0.2:80         10.0.0.1:"),
+        "{all}"
+    );
+    assert!(all.contains("timer:(timewait,50sec,0)"));
+
+    let o = netsim(&["run", &scenario("lost_final_ack.ron"), "--format", "json"]);
+    let last = stdout(&o).lines().last().unwrap().to_string();
+    let doc: serde_json::Value = serde_json::from_str(&last).unwrap();
+    assert_eq!(doc["drops"]["fault 1"], 1);
+    assert_eq!(doc["faults"][0]["fired"], 1);
+    let server = &doc["hosts"][1]["sockets"][0];
+    assert_eq!(
+        (server["state"].as_str(), server["send_q"].as_u64()),
+        (Some("LISTEN"), Some(128))
+    );
+    assert_eq!(doc["hosts"][0]["unfinished_tasks"], 0);
+}
+
 #[test]
 fn verify_determinism_compares_two_runs() {
     let o = netsim(&[

@@ -93,6 +93,8 @@ pub struct HostReport {
     pub name: String,
     /// Connections per state at the end (LISTEN counts listeners), like `State::ALL`.
     pub at_end: [u32; 11],
+    /// The sockets still open at the end, as `ss -tan -o` lists them.
+    pub sockets: Vec<netsim_tcp::SocketRow>,
     /// Most connections per state at once.
     pub peaks: [u64; 11],
     /// TCP counters.
@@ -246,6 +248,7 @@ impl Scenario {
             .map(|((h, def), view)| HostReport {
                 name: def.name.clone(),
                 at_end: h.stack().map_or([0; 11], |s| s.state_counts()),
+                sockets: h.stack().map_or_else(Vec::new, |s| s.sockets(outcome.end)),
                 peaks: view.peaks,
                 counters: h.stack().map(|s| s.counters().clone()).unwrap_or_default(),
                 app: h.app().stats_at_end(),
@@ -305,4 +308,4 @@ impl Scenario {
 
 mod report;
 
-pub use report::{sent_text, summary};
+pub use report::{sent_text, socket_table, summary};

@@ -496,6 +496,17 @@ pub fn summary(scenario: &Scenario, seed: u64, report: &crate::Report) -> String
     for h in &report.hosts {
         lines.push(host_line(h));
     }
+    let open: usize = report.hosts.iter().map(|h| h.sockets.len()).sum();
+    if open == 0 {
+        lines.push("sockets:  none open at the end".into());
+    } else {
+        lines.push(format!(
+            "sockets:  {open} open at the end, as ss -tan -o lists them:"
+        ));
+        for line in socket_table(&report.hosts, Some(SOCKETS_SHOWN)) {
+            lines.push(format!("  {line}"));
+        }
+    }
     lines.push("checks:".into());
     for c in &report.checks {
         let mark = match (c.reached, c.passed) {
@@ -531,6 +542,81 @@ pub fn summary(scenario: &Scenario, seed: u64, report: &crate::Report) -> String
 
 /// One host's line: sockets per state at the end (with the peak where higher), errors,
 /// retransmissions, bytes received.
+/// Rows of the summary's socket table per host; the rest are counted.
+const SOCKETS_SHOWN: usize = 20;
+
+/// A time left as `ss -o` prints it: `200ms`, `59sec`, `2min3sec`.
+fn ss_time(d: netsim_core::SimDuration) -> String {
+    let ms = d.as_nanos() / 1_000_000;
+    match ms {
+        0..1_000 => format!("{ms}ms"),
+        1_000..60_000 => format!("{}sec", ms / 1_000),
+        _ => format!("{}min{}sec", ms / 60_000, ms / 1_000 % 60),
+    }
+}
+
+/// The sockets open at the end of a run, as `ss -tan -o` prints them, with the host in front:
+/// a header line and a line per socket, at most `limit` per host (the rest counted).
+pub fn socket_table(hosts: &[HostReport], limit: Option<usize>) -> Vec<String> {
+    let mut rows: Vec<[String; 7]> = vec![[
+        "Host".into(),
+        "State".into(),
+        "Recv-Q".into(),
+        "Send-Q".into(),
+        "Local Address:Port".into(),
+        "Peer Address:Port".into(),
+        "Timer".into(),
+    ]];
+    let mut more = Vec::new();
+    for h in hosts {
+        let shown = limit.unwrap_or(usize::MAX).min(h.sockets.len());
+        for s in &h.sockets[..shown] {
+            rows.push([
+                h.name.clone(),
+                s.state.ss_name().into(),
+                s.recv_q.to_string(),
+                s.send_q.to_string(),
+                s.local.to_string(),
+                s.peer.map_or("*:*".into(), |p| p.to_string()),
+                s.timer.map_or(String::new(), |t| {
+                    format!("timer:({},{},{})", t.kind, ss_time(t.left), t.retries)
+                }),
+            ]);
+        }
+        if shown < h.sockets.len() {
+            more.push(format!(
+                "{}: {} more sockets (netsim run --sockets lists them all)",
+                h.name,
+                h.sockets.len() - shown
+            ));
+        }
+    }
+    let mut widths = [0; 7];
+    for row in &rows {
+        for (w, cell) in widths.iter_mut().zip(row) {
+            *w = (*w).max(cell.len());
+        }
+    }
+    let mut lines: Vec<String> = rows
+        .iter()
+        .map(|row| {
+            let cells: Vec<String> = row
+                .iter()
+                .zip(widths)
+                .enumerate()
+                .map(|(i, (cell, w))| match i {
+                    // Queue lengths right-aligned, as ss prints them.
+                    2 | 3 => format!("{cell:>w$}"),
+                    _ => format!("{cell:<w$}"),
+                })
+                .collect();
+            cells.join("  ").trim_end().to_string()
+        })
+        .collect();
+    lines.extend(more);
+    lines
+}
+
 fn host_line(h: &HostReport) -> String {
     let mut parts = Vec::new();
     let states: Vec<String> = State::ALL

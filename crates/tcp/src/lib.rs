@@ -27,4 +27,4 @@ pub use stack::{
     Bind, KEEPALIVE_PROBES_MAX, KEEPALIVE_TIME_MAX, Listen, Produced, Received, TcpStack,
 };
 pub use state::State;
-pub use tcb::{Counters, Outgoing, TcpInfo};
+pub use tcb::{Counters, Outgoing, SocketRow, SocketTimer, TcpInfo};

@@ -13,7 +13,7 @@ use crate::config::{IsnMode, TcpConfig};
 use crate::errno::Errno;
 use crate::event::{ConnKey, Note, SocketEvent, SocketId, TcpEvent};
 use crate::state::State;
-use crate::tcb::{Counters, Cx, Outgoing, Tcb, TcpInfo};
+use crate::tcb::{Counters, Cx, Outgoing, SocketRow, SocketTimer, Tcb, TcpInfo};
 use crate::timewait::{TimeWait, TwAfter, TwTimestamps};
 
 /// One thing the stack produced, for [`TcpStack::drain_in_order`].
@@ -1355,6 +1355,51 @@ impl TcpStack {
             Ok(Sock::Conn(idx)) => self.conns.get(idx).map(Tcb::info),
             _ => None,
         }
+    }
+
+    /// Every socket still open at `now`, as `ss -tan -o` lists them: listeners, connections
+    /// in every state but CLOSED, and TIME_WAIT entries, sorted by local then peer address.
+    pub fn sockets(&self, now: SimTime) -> Vec<SocketRow> {
+        let mut rows: Vec<SocketRow> = self
+            .listeners
+            .iter()
+            .map(|(port, l)| SocketRow {
+                state: State::Listen,
+                local: SocketAddrV4::new(self.addr, *port),
+                peer: None,
+                recv_q: l.queue.len() as u64,
+                send_q: u64::from(l.backlog),
+                timer: None,
+            })
+            .collect();
+        rows.extend(
+            self.conns
+                .slots
+                .iter()
+                .filter_map(|s| s.value.as_ref())
+                .filter(|t| t.state != State::Closed)
+                .map(|t| t.row(now)),
+        );
+        rows.extend(
+            self.tws
+                .slots
+                .iter()
+                .filter_map(|s| s.value.as_ref())
+                .map(|tw| SocketRow {
+                    state: State::TimeWait,
+                    local: tw.key.local,
+                    peer: Some(tw.key.remote),
+                    recv_q: 0,
+                    send_q: 0,
+                    timer: Some(SocketTimer {
+                        kind: "timewait",
+                        left: tw.expires.saturating_since(now),
+                        retries: 0,
+                    }),
+                }),
+        );
+        rows.sort_by_key(|r| (r.local, r.peer));
+        rows
     }
 
     /// Live connections (not TIME_WAIT) and TIME_WAIT entries.

@@ -63,6 +63,23 @@ impl State {
         }
     }
 
+    /// The name `ss` prints for the state (iproute2's `sstate_name`).
+    pub const fn ss_name(self) -> &'static str {
+        match self {
+            State::Closed => "UNCONN",
+            State::Listen => "LISTEN",
+            State::SynSent => "SYN-SENT",
+            State::SynReceived => "SYN-RECV",
+            State::Established => "ESTAB",
+            State::FinWait1 => "FIN-WAIT-1",
+            State::FinWait2 => "FIN-WAIT-2",
+            State::Closing => "CLOSING",
+            State::TimeWait => "TIME-WAIT",
+            State::CloseWait => "CLOSE-WAIT",
+            State::LastAck => "LAST-ACK",
+        }
+    }
+
     /// Parses a name as printed.
     pub fn from_name(name: &str) -> Option<State> {
         State::ALL.into_iter().find(|s| s.name() == name)

@@ -8,6 +8,7 @@
 //! [`crate::timewait::TimeWait`] entry.
 
 use std::collections::VecDeque;
+use std::net::SocketAddrV4;
 
 use netsim_core::{
     Packet, SackBlocks, Segment, Seq, SimDuration, SimTime, TcpFlags, TcpOptions, Timestamps,
@@ -164,6 +165,36 @@ pub struct TcpInfo {
     pub rto: SimDuration,
     /// The smoothed RTT, once measured.
     pub srtt: Option<SimDuration>,
+}
+
+/// One socket as `ss -tan -o` shows it: the socket table at the end of a run.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SocketRow {
+    /// Its state.
+    pub state: State,
+    /// Local address and port.
+    pub local: SocketAddrV4,
+    /// The peer, or none for a listener.
+    pub peer: Option<SocketAddrV4>,
+    /// Bytes received and not read yet; for a listener, connections waiting for accept().
+    pub recv_q: u64,
+    /// Bytes sent and not acknowledged, or not sent yet; for a listener, its backlog.
+    pub send_q: u64,
+    /// The timer that runs, as `ss -o` names it.
+    pub timer: Option<SocketTimer>,
+}
+
+/// A running timer of a socket: `on` (retransmission, loss probe, reordering), `persist`
+/// (zero-window probe), `keepalive`, or `timewait` (TIME_WAIT, and the FIN_WAIT_2 timeout,
+/// which Linux runs as a TIME_WAIT socket), with the time left and the retries so far.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct SocketTimer {
+    /// Which timer.
+    pub kind: &'static str,
+    /// Time until it fires.
+    pub left: SimDuration,
+    /// Retransmissions or probes so far.
+    pub retries: u32,
 }
 
 /// Loss-recovery state of the sender (Linux icsk_ca_state; Disorder is Open here).
@@ -1126,6 +1157,33 @@ impl Tcb {
     /// Unsent and unacknowledged bytes.
     pub(crate) fn unacked(&self) -> usize {
         self.snd_buf.len()
+    }
+
+    /// The connection as a row of the socket table at `now`.
+    pub(crate) fn row(&self, now: SimTime) -> SocketRow {
+        let left = |at: SimTime| at.saturating_since(now);
+        let timer = if let Some(at) = self.rtx_at {
+            Some(("on", at, self.retransmits))
+        } else if let Some(at) = self.persist_at {
+            Some(("persist", at, self.persist_backoff))
+        } else if let Some(at) = self.fin_wait_2_at {
+            Some(("timewait", at, 0))
+        } else {
+            self.keepalive_at
+                .map(|at| ("keepalive", at, self.keepalive_sent))
+        };
+        SocketRow {
+            state: self.state,
+            local: self.key.local,
+            peer: Some(self.key.remote),
+            recv_q: self.readable() as u64,
+            send_q: self.unacked() as u64,
+            timer: timer.map(|(kind, at, retries)| SocketTimer {
+                kind,
+                left: left(at),
+                retries,
+            }),
+        }
     }
 
     /// shutdown(SHUT_WR): no more data; a FIN follows what is queued.

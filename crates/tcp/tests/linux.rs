@@ -2321,3 +2321,65 @@ fn a_keepalive_idle_beyond_the_wheel_is_waited_out() {
         "probe {since} after the last segment"
     );
 }
+
+/// The socket table lists what `ss -tan -o` would: the listener with its accept queue and
+/// backlog, a connection with bytes unread and bytes unacknowledged under its retransmission
+/// timer, then, after a close, TIME_WAIT with the time it has left and LAST_ACK waiting for
+/// the ACK of its FIN.
+#[test]
+fn the_socket_table_lists_what_ss_would() {
+    let (mut t, c, s) = connected(linux(1000), linux(5000), ms(10));
+    t.c.send(t.now, c, &[7; 100]).unwrap();
+    let lost = take_to_s(&mut t);
+    assert_eq!(summaries(&lost), ["P. 100"]);
+    t.s.send(t.now, s, &[1; 30]).unwrap();
+    assert_eq!(arrive_at_c(&mut t, ms(10)), ["P. 30"]);
+    let rows = t.c.sockets(t.now);
+    assert_eq!(rows.len(), 1, "{rows:?}");
+    let r = &rows[0];
+    assert_eq!(
+        (r.state, r.peer, r.recv_q, r.send_q),
+        (State::Established, Some(server_addr()), 30, 100)
+    );
+    let timer = r
+        .timer
+        .expect("the loss probe or the retransmission timeout runs");
+    assert_eq!((timer.kind, timer.retries), ("on", 0));
+    assert!(
+        timer.left > SimDuration::ZERO && timer.left <= secs(1),
+        "{timer:?}"
+    );
+    let rows = t.s.sockets(t.now);
+    assert_eq!(rows.len(), 2, "{rows:?}");
+    assert_eq!(
+        (
+            rows[0].state,
+            rows[0].peer,
+            rows[0].recv_q,
+            rows[0].send_q,
+            rows[0].timer
+        ),
+        (State::Listen, None, 0, 8, None)
+    );
+    assert_eq!(rows[1].state, State::Established);
+    assert_eq!((rows[1].recv_q, rows[1].send_q), (0, 30));
+
+    // Both close; the client's last ACK is lost, so the server stays in LAST_ACK.
+    let (mut t, c, s) = connected(linux(1000), linux(5000), ms(10));
+    t.c.close(t.now, c).unwrap();
+    assert_eq!(arrive_at_s(&mut t, ms(10)), ["F."]);
+    t.s.close(t.now, s).unwrap();
+    assert_eq!(arrive_at_c(&mut t, ms(10)), ["F."]);
+    assert_eq!(summaries(&take_to_s(&mut t)), ["."]);
+    let rows = t.c.sockets(t.now);
+    assert_eq!(rows.len(), 1);
+    assert_eq!(rows[0].state, State::TimeWait);
+    let timer = rows[0].timer.unwrap();
+    assert_eq!((timer.kind, timer.left), ("timewait", secs(60)));
+    let rows = t.s.sockets(t.now);
+    assert_eq!(
+        rows.iter().map(|r| r.state).collect::<Vec<_>>(),
+        [State::Listen, State::LastAck]
+    );
+    assert_eq!(rows[1].timer.map(|t| t.kind), Some("on"));
+}
