@@ -142,6 +142,24 @@ impl<W: Write> TraceSink<HostEvent> for JsonLines<W> {
                         v["remote"] = json!(conn.remote.to_string());
                         v["errno"] = json!(errno.name());
                     }
+                    HostEvent::BadRead {
+                        conn,
+                        offset,
+                        incarnation,
+                        stale_from,
+                    } => {
+                        v["kind"] = json!("violation");
+                        v["violation"] = json!(if stale_from.is_some() {
+                            "StaleData"
+                        } else {
+                            "CorruptData"
+                        });
+                        v["local"] = json!(conn.local.to_string());
+                        v["remote"] = json!(conn.remote.to_string());
+                        v["offset"] = json!(offset);
+                        v["incarnation"] = json!(incarnation);
+                        v["stale_from"] = json!(stale_from);
+                    }
                     HostEvent::CallFailed { call, errno } => {
                         v["kind"] = json!("app");
                         v["call"] = json!(call);

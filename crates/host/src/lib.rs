@@ -18,6 +18,18 @@ pub use netsim_tcp;
 pub enum HostEvent {
     /// The TCP model's event.
     Tcp(TcpEvent),
+    /// The byte-stream oracle caught a byte an application read that its peer did not send
+    /// at that offset of this incarnation of the 4-tuple.
+    BadRead {
+        /// The reader's connection.
+        conn: netsim_tcp::ConnKey,
+        /// Offset of the first wrong byte in the stream.
+        offset: u64,
+        /// The incarnation the reader is on (the oracle counts them from 1 per run).
+        incarnation: u64,
+        /// The older incarnation whose bytes these are (stale data), or none (corrupt).
+        stale_from: Option<u64>,
+    },
     /// A socket call of the application failed.
     CallFailed {
         /// Which call (`connect`, `listen`, `accept`, `send`, ...).
@@ -32,6 +44,25 @@ impl fmt::Display for HostEvent {
         match self {
             HostEvent::Tcp(e) => write!(f, "{e}"),
             HostEvent::CallFailed { call, errno } => write!(f, "app {call}() failed: {errno}"),
+            HostEvent::BadRead {
+                conn,
+                offset,
+                incarnation,
+                stale_from,
+            } => {
+                write!(f, "{} oracle: ", conn.local)?;
+                match stale_from {
+                    Some(old) => write!(
+                        f,
+                        "stale data read at byte {offset} of incarnation #{incarnation}: the bytes of #{old}"
+                    )?,
+                    None => write!(
+                        f,
+                        "corrupt data read at byte {offset} of incarnation #{incarnation}: not what the peer sent"
+                    )?,
+                }
+                write!(f, " (peer {})", conn.remote)
+            }
         }
     }
 }
@@ -43,6 +74,18 @@ impl TraceEvent for HostEvent {
             HostEvent::CallFailed { call, errno } => {
                 h.write_u64(0xA5 << 16 | *errno as u64);
                 h.write_str(call);
+            }
+            HostEvent::BadRead {
+                conn,
+                offset,
+                incarnation,
+                stale_from,
+            } => {
+                h.write_u64(0xA6 << 16);
+                conn.hash_into(h);
+                h.write_u64(*offset);
+                h.write_u64(*incarnation);
+                h.write_u64(stale_from.map_or(0, |o| o + 1));
             }
         }
     }
@@ -70,6 +113,10 @@ impl Api<'_> {
     /// Records a failed call in the trace.
     pub fn failed(&mut self, call: &'static str, errno: Errno) {
         self.failures.push(HostEvent::CallFailed { call, errno });
+    }
+    /// Records something the application found (an oracle's verdict) in the trace.
+    pub fn report(&mut self, event: HostEvent) {
+        self.failures.push(event);
     }
 }
 

@@ -73,6 +73,15 @@ pub fn pattern(uid: u64, side: usize, offset: u64, len: usize) -> Vec<u8> {
     pattern_from(uid, side, offset).take(len).collect()
 }
 
+/// The first wrong byte a read brought.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct BadByte {
+    /// Its offset in the stream.
+    pub offset: u64,
+    /// The older incarnation whose byte it is (stale data), or none (corrupt data).
+    pub stale_from: Option<u64>,
+}
+
 /// An endpoint's place in the oracle: its incarnation and side.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Stream {
@@ -115,15 +124,15 @@ impl Oracle {
     }
 
     /// Checks bytes `data` read at `offset` by the endpoint `me`. Reports the first wrong
-    /// byte as stale (it matches an older incarnation's stream at that offset) or corrupt.
-    /// Returns false if a violation was recorded.
+    /// byte as stale (it matches an older incarnation's stream at that offset) or corrupt, and
+    /// returns it: its offset and, for stale data, the incarnation it came from.
     pub fn check(
         &mut self,
         me: Stream,
         offset: u64,
         data: &[u8],
         who: impl FnOnce() -> String,
-    ) -> bool {
+    ) -> Option<BadByte> {
         let peer = 1 - me.side;
         let mismatch = |uid: u64, from: usize| {
             data[from..]
@@ -131,9 +140,7 @@ impl Oracle {
                 .zip(pattern_from(uid, peer, offset + from as u64))
                 .position(|(got, want)| *got != want)
         };
-        let Some(bad) = mismatch(me.uid, 0) else {
-            return true;
-        };
+        let bad = mismatch(me.uid, 0)?;
         let at = offset + bad as u64;
         // Stale if the next bytes (up to 8) are exactly what an older incarnation sent there.
         let run = (data.len() - bad).min(8);
@@ -162,7 +169,10 @@ impl Oracle {
             ),
         };
         self.violations.push(Violation { kind, detail });
-        false
+        Some(BadByte {
+            offset: at,
+            stale_from: older.map(|inc| inc.uid),
+        })
     }
 
     /// Records a violation found elsewhere (an illegal transition in the trace).
@@ -195,10 +205,19 @@ mod tests {
         assert_ne!(new_client.uid, old_client.uid);
         let good = pattern(new_client.uid, new_client.side, 0, 4);
         let who = || "server".to_string();
-        assert!(o.check(new_server, 0, &good, who));
-        assert!(!o.check(new_server, 0, &old_bytes, who));
+        assert_eq!(o.check(new_server, 0, &good, who), None);
+        assert_eq!(
+            o.check(new_server, 0, &old_bytes, who),
+            Some(BadByte {
+                offset: 0,
+                stale_from: Some(old_server.uid)
+            })
+        );
         assert_eq!(o.violations[0].kind, ViolationDef::StaleData);
-        assert!(!o.check(new_server, 0, b"zzzz", who));
+        assert_eq!(
+            o.check(new_server, 0, b"zzzz", who).map(|b| b.stale_from),
+            Some(None)
+        );
         assert_eq!(o.violations[1].kind, ViolationDef::CorruptData);
     }
 }

@@ -10,7 +10,7 @@ use std::rc::Rc;
 use std::sync::Arc;
 
 use netsim_core::SimDuration;
-use netsim_host::{Api, App};
+use netsim_host::{Api, App, HostEvent};
 use netsim_tcp::{Bind, Errno, Listen, Received, SocketEvent, SocketId};
 
 use crate::oracle::{Oracle, Stream, pattern};
@@ -581,15 +581,23 @@ impl Script {
             match api.tcp.recv(now, fd, &mut self.buf, max as usize) {
                 Ok(Received::Data(k)) => {
                     let host = &self.host;
-                    self.oracle
-                        .borrow_mut()
-                        .check(stream, offset, &self.buf, || {
-                            let key = api.tcp.conn_key(fd);
-                            match key {
+                    let key = api.tcp.conn_key(fd);
+                    let bad =
+                        self.oracle
+                            .borrow_mut()
+                            .check(stream, offset, &self.buf, || match key {
                                 Some(k) => format!("{host} {} (peer {})", k.local, k.remote),
                                 None => format!("{host} {fd}"),
-                            }
+                            });
+                    // The violation goes into the trace too, at the moment of the read.
+                    if let (Some(bad), Some(conn)) = (bad, key) {
+                        api.report(HostEvent::BadRead {
+                            conn,
+                            offset: bad.offset,
+                            incarnation: stream.uid,
+                            stale_from: bad.stale_from,
                         });
+                    }
                     self.stats.bytes_received += k as u64;
                     self.task(id).received += k as u64;
                 }

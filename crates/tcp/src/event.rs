@@ -19,7 +19,8 @@ pub struct ConnKey {
 }
 
 impl ConnKey {
-    fn hash_into(&self, h: &mut StableHasher) {
+    /// Feeds both addresses into a stable hash.
+    pub fn hash_into(&self, h: &mut StableHasher) {
         h.write_u64(u64::from(u32::from(*self.local.ip())) << 16 | u64::from(self.local.port()));
         h.write_u64(u64::from(u32::from(*self.remote.ip())) << 16 | u64::from(self.remote.port()));
     }
