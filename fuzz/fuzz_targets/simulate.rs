@@ -459,24 +459,16 @@ enum StatePick {
     Injected,
 }
 
-const STATES: [&str; 11] = [
-    "CLOSED",
-    "LISTEN",
-    "SYN_SENT",
-    "SYN_RECEIVED",
-    "ESTABLISHED",
-    "FIN_WAIT_1",
-    "FIN_WAIT_2",
-    "CLOSE_WAIT",
-    "CLOSING",
-    "LAST_ACK",
-    "TIME_WAIT",
-];
+/// The name of state `n` (mod the number of states), as scenario files write it.
+fn state_name(n: u8) -> &'static str {
+    let all = netsim_tcp::State::ALL;
+    all[usize::from(n) % all.len()].name()
+}
 
 impl StatePick {
     fn text(&self) -> &'static str {
         match self {
-            StatePick::Named(n) => STATES[usize::from(*n) % STATES.len()],
+            StatePick::Named(n) => state_name(*n),
             StatePick::Injected => "injected",
         }
     }
@@ -724,6 +716,7 @@ enum Expect {
     Count(HostPick, u8, u8),
     Peak(HostPick, u8, u8),
     AtEnd(HostPick, u8, u8),
+    Unfinished(HostPick, u8),
     Established(HostPick, Dur, Dur, u8),
     Sent(HostPick, Option<u8>, Option<bool>, Dur, Dur, u8),
     Violation(u8),
@@ -753,7 +746,7 @@ impl Expect {
             Expect::Path(h, conn, states) => {
                 let names: Vec<String> = few(states, 8)
                     .iter()
-                    .map(|s| format!("\"{}\"", at(&STATES, *s)))
+                    .map(|s| format!("\"{}\"", state_name(*s)))
                     .collect();
                 format!(
                     "Path(host: \"{}\", conn: {conn}, states: [{}])",
@@ -775,13 +768,16 @@ impl Expect {
             Expect::Peak(h, s, n) => format!(
                 "Peak(host: \"{}\", state: \"{}\", at_least: {n})",
                 h.name(),
-                at(&STATES, *s)
+                state_name(*s)
             ),
             Expect::AtEnd(h, s, n) => format!(
                 "AtEnd(host: \"{}\", state: \"{}\", at_most: {n})",
                 h.name(),
-                at(&STATES, *s)
+                state_name(*s)
             ),
+            Expect::Unfinished(h, n) => {
+                format!("Unfinished(host: \"{}\", at_most: {n})", h.name())
+            }
             Expect::Established(h, from, to, n) => format!(
                 "Established(host: \"{}\", from: \"{}\", to: \"{}\", at_least: {n})",
                 h.name(),
