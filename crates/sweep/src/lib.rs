@@ -164,27 +164,16 @@ const BATCH_MAX: u64 = 4096;
 
 /// The report of no runs yet: what a sweep of `options` prints as its header.
 pub fn empty_report(scenario: &Scenario, options: &SweepOptions) -> SweepReport {
-    let (start, _) = options.range();
-    SweepReport {
-        scenario: scenario.file.name.clone(),
-        file: options.file.clone(),
-        scenario_hash: format!("{:016x}", scenario.source_hash),
-        version: options.version.clone(),
-        seeds: options.seeds,
-        shard: options.shard,
-        done: (start, start),
-        interrupted: false,
-        runs: 0,
-        passed: 0,
-        failures_by_kind: Default::default(),
-        final_states: Default::default(),
-        errors: Default::default(),
-        hashes: Default::default(),
-        hashes_sampled: false,
-        failing: Vec::new(),
-        stopped_after: None,
-        timing: Timing::default(),
-    }
+    SweepReport::empty(
+        (
+            scenario.file.name.clone(),
+            options.file.clone(),
+            format!("{:016x}", scenario.source_hash),
+            options.version.clone(),
+        ),
+        options.seeds,
+        options.shard,
+    )
 }
 
 /// Runs the sweep. `progress` is called from a helper thread at least every

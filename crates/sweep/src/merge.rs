@@ -5,8 +5,7 @@
 
 use std::collections::BTreeSet;
 
-use crate::report::{Distinct, KEPT_FAILING, KEPT_HASHES, SweepReport, Timing};
-use crate::shard_range;
+use crate::report::{Distinct, KEPT_FAILING, KEPT_HASHES, SweepReport};
 
 /// How a report is named in messages.
 fn label(p: &SweepReport) -> String {
@@ -36,7 +35,7 @@ fn check_report(p: &SweepReport) -> Result<(u64, u64), String> {
             "{name} stopped early (--stop-after): its report does not cover its range"
         ));
     }
-    let (lo, hi) = p.shard.map_or(p.seeds, |shard| shard_range(p.seeds, shard));
+    let (lo, hi) = p.range();
     let (from, to) = p.done;
     if from != lo || to < from || to > hi {
         return Err(format!(
@@ -188,23 +187,14 @@ pub fn merge(parts: &[SweepReport]) -> Result<SweepReport, String> {
             ));
         }
     }
-    let mut merged = SweepReport {
-        seeds: union,
-        shard: None,
-        done: union,
-        interrupted: false,
-        runs: 0,
-        passed: 0,
-        failures_by_kind: Default::default(),
-        final_states: Default::default(),
-        errors: Default::default(),
-        hashes: Default::default(),
-        hashes_sampled: false,
-        failing: Vec::new(),
-        stopped_after: None,
-        timing: Timing::default(),
-        ..(*lowest).clone()
-    };
+    let identity = (
+        lowest.scenario.clone(),
+        lowest.file.clone(),
+        lowest.scenario_hash.clone(),
+        lowest.version.clone(),
+    );
+    let mut merged = SweepReport::empty(identity, union, None);
+    merged.done = union;
     let mut distinct = Distinct::default();
     for p in order {
         merged.runs += p.runs;
@@ -231,24 +221,10 @@ pub fn merge(parts: &[SweepReport]) -> Result<SweepReport, String> {
 
 #[cfg(test)]
 pub(crate) fn empty_for_tests(runs: u64) -> SweepReport {
-    SweepReport {
-        scenario: "test".into(),
-        file: "test.ron".into(),
-        scenario_hash: "0".into(),
-        version: "test".into(),
-        seeds: (0, runs),
-        shard: None,
-        done: (0, runs),
-        interrupted: false,
-        runs,
-        passed: runs,
-        failures_by_kind: Default::default(),
-        final_states: Default::default(),
-        errors: Default::default(),
-        hashes: Default::default(),
-        hashes_sampled: false,
-        failing: Vec::new(),
-        stopped_after: None,
-        timing: Timing::default(),
-    }
+    let name = || "test".to_string();
+    let mut report = SweepReport::empty((name(), name(), name(), name()), (0, runs), None);
+    report.done = (0, runs);
+    report.runs = runs;
+    report.passed = runs;
+    report
 }

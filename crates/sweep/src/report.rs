@@ -139,6 +139,42 @@ impl Distinct {
 }
 
 impl SweepReport {
+    /// A report of no runs yet of `seeds` (or its `shard`), with its identity: the
+    /// scenario's name, file, content hash, and the netsim version.
+    pub(crate) fn empty(
+        (scenario, file, scenario_hash, version): (String, String, String, String),
+        seeds: (u64, u64),
+        shard: Option<(u64, u64)>,
+    ) -> SweepReport {
+        let start = shard.map_or(seeds, |k| crate::shard_range(seeds, k)).0;
+        SweepReport {
+            scenario,
+            file,
+            scenario_hash,
+            version,
+            seeds,
+            shard,
+            done: (start, start),
+            interrupted: false,
+            runs: 0,
+            passed: 0,
+            failures_by_kind: BTreeMap::new(),
+            final_states: BTreeMap::new(),
+            errors: BTreeMap::new(),
+            hashes: BTreeSet::new(),
+            hashes_sampled: false,
+            failing: Vec::new(),
+            stopped_after: None,
+            timing: Timing::default(),
+        }
+    }
+
+    /// The seeds this report was asked to cover: its shard's slice, or its seeds.
+    pub fn range(&self) -> (u64, u64) {
+        self.shard
+            .map_or(self.seeds, |k| crate::shard_range(self.seeds, k))
+    }
+
     /// The count of distinct trace hashes: exact, or estimated when more than
     /// [`KEPT_HASHES`] were seen (then `false`).
     pub fn distinct_hashes(&self) -> (u64, bool) {
@@ -178,9 +214,7 @@ impl SweepReport {
     pub fn body(&self, show: usize) -> String {
         let mut out = Vec::new();
         if self.interrupted {
-            let end = self
-                .shard
-                .map_or(self.seeds.1, |k| crate::shard_range(self.seeds, k).1);
+            let end = self.range().1;
             out.push(format!(
                 "INTERRUPTED: partial report of seeds {}..{}; resume with --seeds {}..{}",
                 self.done.0, self.done.1, self.done.1, end
