@@ -142,23 +142,18 @@ impl<W: Write> TraceSink<HostEvent> for JsonLines<W> {
                         v["remote"] = json!(conn.remote.to_string());
                         v["errno"] = json!(errno.name());
                     }
-                    HostEvent::BadRead {
-                        conn,
-                        offset,
-                        incarnation,
-                        stale_from,
-                    } => {
+                    HostEvent::BadRead(b) => {
                         v["kind"] = json!("violation");
-                        v["violation"] = json!(if stale_from.is_some() {
+                        v["violation"] = json!(if b.stale_from.is_some() {
                             "StaleData"
                         } else {
                             "CorruptData"
                         });
-                        v["local"] = json!(conn.local.to_string());
-                        v["remote"] = json!(conn.remote.to_string());
-                        v["offset"] = json!(offset);
-                        v["incarnation"] = json!(incarnation);
-                        v["stale_from"] = json!(stale_from);
+                        v["local"] = json!(b.conn.local.to_string());
+                        v["remote"] = json!(b.conn.remote.to_string());
+                        v["offset"] = json!(b.offset);
+                        v["incarnation"] = json!(b.incarnation);
+                        v["stale_from"] = json!(b.stale_from);
                     }
                     HostEvent::CallFailed { call, errno } => {
                         v["kind"] = json!("app");

@@ -18,18 +18,8 @@ pub use netsim_tcp;
 pub enum HostEvent {
     /// The TCP model's event.
     Tcp(TcpEvent),
-    /// The byte-stream oracle caught a byte an application read that its peer did not send
-    /// at that offset of this incarnation of the 4-tuple.
-    BadRead {
-        /// The reader's connection.
-        conn: netsim_tcp::ConnKey,
-        /// Offset of the first wrong byte in the stream.
-        offset: u64,
-        /// The incarnation the reader is on (the oracle counts them from 1 per run).
-        incarnation: u64,
-        /// The older incarnation whose bytes these are (stale data), or none (corrupt).
-        stale_from: Option<u64>,
-    },
+    /// The byte-stream oracle caught a byte an application read that its peer did not send.
+    BadRead(BadRead),
     /// A socket call of the application failed.
     CallFailed {
         /// Which call (`connect`, `listen`, `accept`, `send`, ...).
@@ -44,25 +34,7 @@ impl fmt::Display for HostEvent {
         match self {
             HostEvent::Tcp(e) => write!(f, "{e}"),
             HostEvent::CallFailed { call, errno } => write!(f, "app {call}() failed: {errno}"),
-            HostEvent::BadRead {
-                conn,
-                offset,
-                incarnation,
-                stale_from,
-            } => {
-                write!(f, "{} oracle: ", conn.local)?;
-                match stale_from {
-                    Some(old) => write!(
-                        f,
-                        "stale data read at byte {offset} of incarnation #{incarnation}: the bytes of #{old}"
-                    )?,
-                    None => write!(
-                        f,
-                        "corrupt data read at byte {offset} of incarnation #{incarnation}: not what the peer sent"
-                    )?,
-                }
-                write!(f, " (peer {})", conn.remote)
-            }
+            HostEvent::BadRead(b) => write!(f, "{b}"),
         }
     }
 }
@@ -75,19 +47,46 @@ impl TraceEvent for HostEvent {
                 h.write_u64(0xA5 << 16 | *errno as u64);
                 h.write_str(call);
             }
-            HostEvent::BadRead {
-                conn,
-                offset,
-                incarnation,
-                stale_from,
-            } => {
+            HostEvent::BadRead(b) => {
                 h.write_u64(0xA6 << 16);
-                conn.hash_into(h);
-                h.write_u64(*offset);
-                h.write_u64(*incarnation);
-                h.write_u64(stale_from.map_or(0, |o| o + 1));
+                b.conn.hash_into(h);
+                h.write_u64(b.offset);
+                h.write_u64(b.incarnation);
+                h.write_u64(b.stale_from.map_or(0, |o| o + 1));
             }
         }
+    }
+}
+
+/// A byte an application read that its peer did not send at that offset of this
+/// incarnation of the 4-tuple, as the byte-stream oracle reports it into the trace.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct BadRead {
+    /// The reader's connection.
+    pub conn: netsim_tcp::ConnKey,
+    /// Offset of the first wrong byte in the stream.
+    pub offset: u64,
+    /// The incarnation the reader is on (the oracle counts them from 1 per run).
+    pub incarnation: u64,
+    /// The older incarnation whose bytes these are (stale data), or none (corrupt).
+    pub stale_from: Option<u64>,
+}
+
+impl fmt::Display for BadRead {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let (offset, incarnation) = (self.offset, self.incarnation);
+        write!(f, "{} oracle: ", self.conn.local)?;
+        match self.stale_from {
+            Some(old) => write!(
+                f,
+                "stale data read at byte {offset} of incarnation #{incarnation}: the bytes of #{old}"
+            )?,
+            None => write!(
+                f,
+                "corrupt data read at byte {offset} of incarnation #{incarnation}: not what the peer sent"
+            )?,
+        }
+        write!(f, " (peer {})", self.conn.remote)
     }
 }
 

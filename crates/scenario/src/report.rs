@@ -60,6 +60,14 @@ fn bounded_so_far(what: String, value: u64, bounds: Bounds, cut: SimTime) -> Che
     )
 }
 
+/// A bound on what the run leaves at its end: not reached in a run cut short.
+fn at_end(what: String, value: u64, bounds: Bounds, cut: Option<SimTime>) -> Check {
+    match cut {
+        Some(cut) => not_reached(format!("{what} {bounds}"), format!("{value} now"), cut),
+        None => bounded(what, value, bounds),
+    }
+}
+
 /// A check the run, cut short at `cut`, did not get far enough to decide.
 fn not_reached(kind: String, found: String, cut: SimTime) -> Check {
     Check {
@@ -179,14 +187,12 @@ pub(crate) fn checks(
                     None,
                 )
             }
-            Expectation::Unfinished { host, bounds } => {
-                let what = format!("{} tasks that did not reach their end", name(*host));
-                let n = hosts[host.0 as usize].app.not_done();
-                match cut {
-                    Some(cut) => not_reached(format!("{what} {bounds}"), format!("{n} now"), cut),
-                    None => bounded(what, n, *bounds),
-                }
-            }
+            Expectation::Unfinished { host, bounds } => at_end(
+                format!("{} tasks that did not reach their end", name(*host)),
+                hosts[host.0 as usize].app.not_done(),
+                *bounds,
+                cut,
+            ),
             Expectation::Received { host, bounds } => count(
                 format!("{} receives bytes", name(*host)),
                 hosts[host.0 as usize].app.bytes_received,
@@ -217,14 +223,12 @@ pub(crate) fn checks(
                 host,
                 state,
                 bounds,
-            } => {
-                let what = format!("{} at the end in {}", name(*host), state.name());
-                let n = u64::from(hosts[host.0 as usize].at_end[*state as usize]);
-                match cut {
-                    Some(cut) => not_reached(format!("{what} {bounds}"), format!("{n} now"), cut),
-                    None => bounded(what, n, *bounds),
-                }
-            }
+            } => at_end(
+                format!("{} at the end in {}", name(*host), state.name()),
+                u64::from(hosts[host.0 as usize].at_end[*state as usize]),
+                *bounds,
+                cut,
+            ),
             Expectation::Established {
                 host,
                 from,
@@ -262,16 +266,7 @@ pub(crate) fn checks(
             }
         });
     }
-    let [errors, tasks] = work_happened(scenario, hosts);
-    out.push(errors);
-    out.push(match cut {
-        Some(cut) if !tasks.passed => not_reached(
-            "applications: every task reached its end".into(),
-            "some are still under way".into(),
-            cut,
-        ),
-        _ => tasks,
-    });
+    out.extend(work_happened(scenario, hosts, cut));
     let unexpected: Vec<&Violation> = violations
         .iter()
         .filter(|v| !expected_violations.contains(&v.kind))
@@ -380,7 +375,8 @@ pub(crate) fn checks(
 /// `Error` expectation of its host, and every task of a host without an `Unfinished`
 /// expectation reached its last step. Without it a run in which a connect failed at once
 /// would pass having tested nothing.
-fn work_happened(scenario: &Scenario, hosts: &[HostReport]) -> [Check; 2] {
+/// In a run cut short at `cut`, tasks still under way are not reached, not failed.
+fn work_happened(scenario: &Scenario, hosts: &[HostReport], cut: Option<SimTime>) -> [Check; 2] {
     let expectations = &scenario.compiled.expectations;
     let mut unexpected = Vec::new();
     let mut unfinished = Vec::new();
@@ -433,7 +429,13 @@ fn work_happened(scenario: &Scenario, hosts: &[HostReport]) -> [Check; 2] {
             ),
         }
     };
-    let tasks = if unfinished.is_empty() {
+    let tasks = if let Some(cut) = cut.filter(|_| !unfinished.is_empty()) {
+        not_reached(
+            "applications: every task reached its end".into(),
+            "some are still under way".into(),
+            cut,
+        )
+    } else if unfinished.is_empty() {
         Check {
             reached: true,
             passed: true,

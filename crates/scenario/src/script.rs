@@ -10,7 +10,7 @@ use std::rc::Rc;
 use std::sync::Arc;
 
 use netsim_core::SimDuration;
-use netsim_host::{Api, App, HostEvent};
+use netsim_host::{Api, App, BadRead, HostEvent};
 use netsim_tcp::{Bind, Errno, Listen, Received, SocketEvent, SocketId};
 
 use crate::oracle::{Oracle, Stream, pattern};
@@ -591,12 +591,12 @@ impl Script {
                             });
                     // The violation goes into the trace too, at the moment of the read.
                     if let (Some(bad), Some(conn)) = (bad, key) {
-                        api.report(HostEvent::BadRead {
+                        api.report(HostEvent::BadRead(BadRead {
                             conn,
                             offset: bad.offset,
                             incarnation: stream.uid,
                             stale_from: bad.stale_from,
-                        });
+                        }));
                     }
                     self.stats.bytes_received += k as u64;
                     self.task(id).received += k as u64;
