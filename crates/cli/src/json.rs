@@ -4,10 +4,11 @@
 use std::io::{self, Write};
 
 use netsim_core::Packet;
-use netsim_engine::{DropReason, NetChange, TraceKind, TraceRecord, TraceSink};
+use netsim_engine::{Connections, DropReason, NetChange, TraceKind, TraceRecord, TraceSink};
 use netsim_host::HostEvent;
 use netsim_scenario::{Report, Scenario};
 use netsim_tcp::TcpEvent;
+use netsim_view::TraceFilter;
 use serde_json::{Value, json};
 
 /// Writes records as JSON lines; keeps the first write error.
@@ -15,14 +16,20 @@ pub struct JsonLines<W: Write> {
     names: Vec<String>,
     out: W,
     error: Option<io::Error>,
+    /// Numbers the connections (the `conn` field).
+    conns: Connections,
+    /// Which records to write.
+    filter: TraceFilter,
 }
 
 impl<W: Write> JsonLines<W> {
-    pub fn new(out: W) -> Self {
+    pub fn new(out: W, filter: TraceFilter) -> Self {
         JsonLines {
             names: Vec::new(),
             out,
             error: None,
+            conns: Connections::default(),
+            filter,
         }
     }
 
@@ -74,7 +81,8 @@ impl<W: Write> TraceSink<HostEvent> for JsonLines<W> {
     }
 
     fn record(&mut self, record: &TraceRecord<'_, HostEvent>) {
-        if self.error.is_some() {
+        let conn = self.conns.record(record);
+        if self.error.is_some() || !self.filter.keep(record, conn) {
             return;
         }
         let mut v = match &record.kind {
@@ -175,6 +183,9 @@ impl<W: Write> TraceSink<HostEvent> for JsonLines<W> {
                 json!({"kind": "network", "change": what, "hosts": hosts})
             }
         };
+        if let Some(c) = conn {
+            v["conn"] = json!({"number": c.tag.number, "incarnation": c.tag.incarnation});
+        }
         v["time_ns"] = json!(record.at.as_nanos());
         v["time"] = json!(record.at.to_string());
         if let Err(e) = writeln!(self.out, "{v}") {

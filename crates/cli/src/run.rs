@@ -8,9 +8,10 @@ use std::time::Instant;
 
 use netsim_core::{SimDuration, SimTime};
 use netsim_engine::pcap::PcapSink;
-use netsim_engine::{NullSink, TextLines, TextWriter, TraceSink};
+use netsim_engine::{NullSink, TextLines, TextWriter, TraceRecord, TraceSink};
 use netsim_host::HostEvent;
 use netsim_scenario::{Report, Scenario};
+use netsim_view::{ConnSelector, TraceFilter};
 
 use crate::{AtomicFile, Format, json, stdout_failed};
 
@@ -44,6 +45,60 @@ pub struct Args {
     /// the first was dropped). Virtual time is the timestamp.
     #[arg(long, value_name = "PATH")]
     pcap: Option<PathBuf>,
+    /// Show only the records of this host (repeat for several): what it does, and what the
+    /// network does to its packets.
+    #[arg(long = "host", value_name = "NAME")]
+    hosts: Vec<String>,
+    /// Show only one connection: its number in the run (the JSON trace's `conn.number`), an
+    /// endpoint (10.0.0.1:40000) or an endpoint and incarnation (10.0.0.1:40000#2).
+    #[arg(long, value_name = "CONN")]
+    conn: Option<ConnSelector>,
+    /// Show only the records of connections with a side in this state, and the changes into
+    /// or out of it (repeat for several; e.g. TIME_WAIT).
+    #[arg(long = "state", value_name = "STATE")]
+    states: Vec<String>,
+    /// Show only records at or after this virtual time (e.g. 1.5s).
+    #[arg(long, value_parser = crate::parse_duration, value_name = "TIME")]
+    from: Option<SimDuration>,
+    /// Show only records at or before this virtual time.
+    #[arg(long, value_parser = crate::parse_duration, value_name = "TIME")]
+    to: Option<SimDuration>,
+}
+
+impl Args {
+    /// The trace filter the options ask for.
+    fn filter(&self, scenario: &Scenario) -> Result<TraceFilter, String> {
+        let mut filter = TraceFilter::default()
+            .hosts(&self.hosts, &scenario.compiled.topology.hosts)?
+            .states(&self.states)?;
+        filter.conn = self.conn;
+        filter.from = self.from.map(SimTime::after);
+        filter.to = self.to.map(SimTime::after);
+        if let (Some(from), Some(to)) = (self.from, self.to) {
+            if from > to {
+                return Err(format!("--from {from} is after --to {to}"));
+            }
+        }
+        Ok(filter)
+    }
+}
+
+/// The text trace, filtered.
+struct Shown<W: io::Write> {
+    writer: TextWriter<W>,
+    filter: TraceFilter,
+}
+
+impl<W: io::Write> TraceSink<HostEvent> for Shown<W> {
+    fn start(&mut self, host_names: &[String]) {
+        TraceSink::<HostEvent>::start(&mut self.writer, host_names);
+    }
+
+    fn record(&mut self, record: &TraceRecord<'_, HostEvent>) {
+        let filter = &mut self.filter;
+        self.writer
+            .record_if(record, |conn| filter.keep(record, conn));
+    }
 }
 
 /// The two capture files of `--pcap`, checked writable before the run.
@@ -112,6 +167,7 @@ pub fn run(args: Args) -> Result<ExitCode, String> {
         return verify(file, &scenario, seed);
     }
     let pcap = args.pcap.as_deref().map(PcapFiles::new).transpose()?;
+    let filter = args.filter(&scenario)?;
     let (quiet, format) = (args.quiet || args.sockets, args.format);
     let started = Instant::now();
     let failed_run = |e| format!("{}: {e}", file.display());
@@ -129,10 +185,13 @@ pub fn run(args: Args) -> Result<ExitCode, String> {
                 .0
         }
         (false, Format::Text) => {
+            let shown = Shown {
+                writer: TextWriter::new(stdout()),
+                filter,
+            };
             let (report, sink) =
-                run_into(&scenario, seed, &all, TextWriter::new(stdout()), pcap, tick)
-                    .map_err(failed_run)?;
-            sink.finish().unwrap_or_else(|e| stdout_failed(e));
+                run_into(&scenario, seed, &all, shown, pcap, tick).map_err(failed_run)?;
+            sink.writer.finish().unwrap_or_else(|e| stdout_failed(e));
             report
         }
         (false, Format::Json) => {
@@ -140,7 +199,7 @@ pub fn run(args: Args) -> Result<ExitCode, String> {
                 &scenario,
                 seed,
                 &all,
-                json::JsonLines::new(stdout()),
+                json::JsonLines::new(stdout(), filter),
                 pcap,
                 tick,
             )

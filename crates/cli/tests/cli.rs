@@ -143,6 +143,22 @@ fn every_user_facing_error_exits_2_with_one_clear_message() {
             "error: unexpected argument '-1'",
         ),
         (
+            vec!["run", &lost, "--host", "nobody"],
+            "netsim: --host nobody: no such host (the scenario has client, server)",
+        ),
+        (
+            vec!["run", &lost, "--state", "WAITING"],
+            "netsim: --state WAITING: no such state (CLOSED, LISTEN,",
+        ),
+        (
+            vec!["run", &lost, "--conn", "10.0.0.1"],
+            "error: invalid value '10.0.0.1' for '--conn <CONN>': `10.0.0.1` is not a connection",
+        ),
+        (
+            vec!["run", &lost, "--from", "2s", "--to", "1s"],
+            "netsim: --from 2s is after --to 1s",
+        ),
+        (
             vec!["run"],
             "error: the following required arguments were not provided",
         ),
@@ -870,4 +886,81 @@ fn documented_paths_exist_and_the_readme_example_fails_as_it_says() {
         Some(1),
         "the README's failing seed fails"
     );
+}
+
+/// The trace lines of a run's text output (before the summary).
+fn trace_lines(out: &str) -> Vec<String> {
+    out.lines()
+        .take_while(|l| !l.starts_with("== "))
+        .map(str::to_string)
+        .collect()
+}
+
+/// Every filter keeps a subsequence of the whole trace, printed the same way (relative
+/// numbers and incarnations come from every record, shown or not), and only what it asks for:
+/// a host's own lines and the network's lines about its packets; one incarnation of a reused
+/// 4-tuple; the lines of sockets in TIME_WAIT; a window of time. JSON keeps the same records.
+#[test]
+fn trace_filters_keep_what_they_ask_for_and_print_it_as_the_whole_trace_does() {
+    let file = scenario("new_syn_in_time_wait.ron");
+    let whole = trace_lines(&stdout(&netsim(&["run", &file])));
+    let filtered = |extra: &[&str]| {
+        let mut args = vec!["run", file.as_str()];
+        args.extend_from_slice(extra);
+        let o = netsim(&args);
+        assert_eq!(o.status.code(), Some(0), "{extra:?}: {}", stderr(&o));
+        trace_lines(&stdout(&o))
+    };
+    let is_subsequence = |part: &[String]| {
+        let mut rest = whole.iter();
+        part.iter().all(|l| rest.any(|w| w == l))
+    };
+
+    let second = filtered(&["--conn", "10.0.0.1:40000#2"]);
+    assert!(second.len() > 10 && is_subsequence(&second), "{second:#?}");
+    assert!(second.iter().all(|l| l.contains(" #2")), "{second:#?}");
+    assert_eq!(second, filtered(&["--conn", "2"]), "number and endpoint#2 agree");
+    let first = filtered(&["--conn", "1"]);
+    assert!(first.iter().all(|l| !l.contains(" #2")), "{first:#?}");
+    assert!(first.iter().any(|l| l.contains("new SYN takes over TIME_WAIT")));
+    assert_eq!(
+        first.len() + second.len(),
+        whole
+            .iter()
+            .filter(|l| l.contains("10.0.0.1:40000"))
+            .count(),
+        "every line of the 4-tuple is in one of its two incarnations"
+    );
+
+    let client = filtered(&["--host", "client"]);
+    assert!(is_subsequence(&client));
+    assert!(client.iter().all(|l| l[16..].starts_with("client ")), "{client:#?}");
+    assert_eq!(
+        client.len(),
+        whole.iter().filter(|l| l[16..].starts_with("client ")).count()
+    );
+
+    let time_wait = filtered(&["--state", "time_wait"]);
+    assert!(is_subsequence(&time_wait) && !time_wait.is_empty());
+    assert!(time_wait[0].contains("FIN_WAIT_2 -> TIME_WAIT"), "{time_wait:#?}");
+    assert!(time_wait.iter().any(|l| l.contains("TIME_WAIT -> CLOSED")));
+    assert!(time_wait.iter().all(|l| !l.contains("SYN_SENT")), "{time_wait:#?}");
+
+    let window = filtered(&["--from", "1.005s", "--to", "1.006s"]);
+    assert!(!window.is_empty() && is_subsequence(&window));
+    assert!(
+        window
+            .iter()
+            .all(|l| l.trim_start().starts_with("1.005") || l.trim_start().starts_with("1.006")),
+        "{window:#?}"
+    );
+
+    let json = netsim(&["run", &file, "--format", "json", "--conn", "2"]);
+    let records: Vec<serde_json::Value> = stdout(&json)
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .filter(|v: &serde_json::Value| v["kind"] != "summary")
+        .collect();
+    assert_eq!(records.len(), second.len());
+    assert!(records.iter().all(|v| v["conn"]["number"] == 2 && v["conn"]["incarnation"] == 2));
 }

@@ -406,7 +406,7 @@ impl Packet {
 /// see [`Packet::relative`] for tcpdump's relative numbers.
 impl fmt::Display for Packet {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write_packet(f, self, self.segment.seq.0, self.segment.ack.0, None)
+        write_packet(f, self, self.segment.seq.0, self.segment.ack.0, None, None)
     }
 }
 
@@ -420,6 +420,7 @@ impl Packet {
             packet: self,
             isn_src,
             isn_dst,
+            incarnation: None,
         }
     }
 }
@@ -429,6 +430,15 @@ pub struct RelativePacket<'a> {
     packet: &'a Packet,
     isn_src: Option<Seq>,
     isn_dst: Option<Seq>,
+    incarnation: Option<u32>,
+}
+
+impl RelativePacket<'_> {
+    /// Prints `#n` after the 4-tuple: the packet belongs to the n-th connection that used it.
+    pub fn incarnation(mut self, n: Option<u32>) -> Self {
+        self.incarnation = n;
+        self
+    }
 }
 
 impl fmt::Display for RelativePacket<'_> {
@@ -445,6 +455,7 @@ impl fmt::Display for RelativePacket<'_> {
             rel(s.seq, self.isn_src),
             rel(s.ack, self.isn_dst),
             self.isn_dst,
+            self.incarnation,
         )
     }
 }
@@ -455,13 +466,14 @@ fn write_packet(
     seq: u32,
     ack: u32,
     ack_isn: Option<Seq>,
+    incarnation: Option<u32>,
 ) -> fmt::Result {
     let s = &p.segment;
-    write!(
-        f,
-        "{}:{} > {}:{} [{}] seq {seq}",
-        p.src, s.src_port, p.dst, s.dst_port, s.flags
-    )?;
+    write!(f, "{}:{} > {}:{}", p.src, s.src_port, p.dst, s.dst_port)?;
+    if let Some(n) = incarnation {
+        write!(f, " #{n}")?;
+    }
+    write!(f, " [{}] seq {seq}", s.flags)?;
     if s.flags.contains(TcpFlags::ACK) {
         write!(f, " ack {ack}")?;
     }

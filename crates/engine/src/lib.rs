@@ -7,6 +7,7 @@
 //! trait, and the TCP header is only data it sizes packets by and matches filters against.
 
 mod config;
+pub mod conn;
 pub mod inject;
 pub mod link;
 pub mod pcap;
@@ -22,6 +23,7 @@ pub use config::{
     LinkConfig, LinkSpec, MIN_MTU_BYTES, NetChange, Occurrence, PacketFilter, QueueLimit, Release,
     RunLimits, Sabotage, Topology,
 };
+pub use conn::{ConnTag, Connections, EventConn, Tagged};
 pub use inject::{InjectOutcome, InjectPorts, Injection, SeqRef, WireWatch};
 pub use probe::{Planned, Probe};
 pub use rng::{Probability, Stream};

@@ -4,12 +4,12 @@
 //! keeps it) and every record also feeds a running [`StableHasher`], so two runs compare by hash
 //! even when no sink renders anything.
 
-use std::cell::RefCell;
-use std::collections::BTreeMap;
 use std::fmt::{self, Write as _};
 use std::io;
 
-use netsim_core::{Packet, RelativePacket, Seq, SimDuration, SimTime, StableHasher, TcpFlags};
+use netsim_core::{Packet, RelativePacket, SimDuration, SimTime, StableHasher};
+
+use crate::conn::{Connections, Tagged};
 
 use crate::config::{Direction, FaultId, HostId, NetChange};
 
@@ -18,6 +18,12 @@ use crate::config::{Direction, FaultId, HostId, NetChange};
 pub trait TraceEvent: fmt::Display {
     /// Feeds the event into the trace hash.
     fn hash_into(&self, h: &mut StableHasher);
+
+    /// The connection the event is about, for readers that follow connections
+    /// ([`crate::conn::Connections`]); none by default.
+    fn conn(&self) -> Option<crate::conn::EventConn> {
+        None
+    }
 }
 
 /// Hosts that report no protocol events use this.
@@ -324,26 +330,21 @@ impl<E, F: FnMut(&TraceRecord<'_, E>)> TraceSink<E> for F {
 ///    0.003000s    net    drop (queue full) 10.0.0.2:80 > 10.0.0.1:49152 [S.] seq 0 ack 1 ...
 ///    5.000000s    net    partition client <-> server
 /// ```
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Default, Clone)]
 pub struct TextFormat {
     names: Vec<String>,
     width: usize,
-    /// The ISN of each direction of each 4-tuple, from its latest SYN, for tcpdump's relative
-    /// sequence numbers.
-    isns: RefCell<BTreeMap<Direction4, Seq>>,
+    /// The connections seen so far: ISNs for tcpdump's relative numbers, incarnations of
+    /// reused 4-tuples.
+    conns: Connections,
 }
 
-/// A direction of a 4-tuple: (source address, source port, destination address, destination
-/// port).
-type Direction4 = (u32, u16, u32, u16);
-
-fn direction(p: &Packet) -> Direction4 {
-    (
-        u32::from(p.src),
-        p.segment.src_port,
-        u32::from(p.dst),
-        p.segment.dst_port,
-    )
+/// The packet with sequence numbers relative to its connection's ISNs (as tcpdump prints
+/// them), and its incarnation when its 4-tuple has had more than one.
+fn relative(packet: &Packet, conn: Option<Tagged>) -> RelativePacket<'_> {
+    let (src, dst) = conn.map_or((None, None), |c| (c.isn_src, c.isn_dst));
+    let incarnation = conn.filter(|c| c.tag.reused).map(|c| c.tag.incarnation);
+    packet.relative(src, dst).incarnation(incarnation)
 }
 
 /// Name of the actor column for things the network itself does.
@@ -361,29 +362,36 @@ impl TextFormat {
         TextFormat {
             names: host_names.to_vec(),
             width,
-            isns: RefCell::new(BTreeMap::new()),
+            conns: Connections::default(),
         }
-    }
-
-    /// The packet with sequence numbers relative to its connection's ISNs (as tcpdump prints
-    /// them); a SYN being sent sets its direction's ISN.
-    fn rel<'p>(&self, packet: &'p Packet, sending: bool) -> RelativePacket<'p> {
-        let mut isns = self.isns.borrow_mut();
-        let fwd = direction(packet);
-        if sending && packet.segment.flags.contains(TcpFlags::SYN) {
-            isns.insert(fwd, packet.segment.seq);
-        }
-        let rev = (fwd.2, fwd.3, fwd.0, fwd.1);
-        packet.relative(isns.get(&fwd).copied(), isns.get(&rev).copied())
     }
 
     fn name(&self, host: HostId) -> &str {
         self.names.get(host.index()).map_or("?", String::as_str)
     }
 
+    /// Notes the connection of `record` (every record of the run must pass here, in order,
+    /// whether it is written or not) and returns it.
+    pub fn track<E: TraceEvent>(&mut self, record: &TraceRecord<'_, E>) -> Option<Tagged> {
+        self.conns.record(record)
+    }
+
     /// Appends one line (without the newline) for `record` to `out`.
-    pub fn write<E: fmt::Display>(&self, record: &TraceRecord<'_, E>, out: &mut String) {
+    pub fn write<E: TraceEvent>(&mut self, record: &TraceRecord<'_, E>, out: &mut String) {
+        let conn = self.track(record);
+        self.write_tracked(record, conn, out);
+    }
+
+    /// Appends the line of a record already passed to [`TextFormat::track`], with its
+    /// connection.
+    pub fn write_tracked<E: fmt::Display>(
+        &self,
+        record: &TraceRecord<'_, E>,
+        conn: Option<Tagged>,
+        out: &mut String,
+    ) {
         let w = self.width;
+        let rel = |packet| relative(packet, conn);
         // Decimal points line up whether the instant prints 6 or 9 decimals.
         let time = record.at.to_string();
         let (secs, frac) = time.split_once('.').unwrap_or((&time, "s"));
@@ -400,42 +408,29 @@ impl TextFormat {
                 "{:<w$} > {} (injected)",
                 self.name(*host),
                 // A crafted SYN does not start a new numbering: it is read against the
-                // connection it was aimed at.
-                self.rel(packet, false)
+                // connection it was aimed at (see `Connections`).
+                rel(packet)
             ),
             TraceKind::Sent { host, packet, .. } => {
-                write!(out, "{:<w$} > {}", self.name(*host), self.rel(packet, true))
+                write!(out, "{:<w$} > {}", self.name(*host), rel(packet))
             }
             TraceKind::Delivered { host, packet, .. } => {
-                write!(
-                    out,
-                    "{:<w$} < {}",
-                    self.name(*host),
-                    self.rel(packet, false)
-                )
+                write!(out, "{:<w$} < {}", self.name(*host), rel(packet))
             }
             TraceKind::Dropped { packet, reason, .. } => {
-                write!(out, "{NET:<w$} drop ({reason}) {}", self.rel(packet, false))
+                write!(out, "{NET:<w$} drop ({reason}) {}", rel(packet))
             }
             TraceKind::Duplicated { packet, cause, .. } => {
-                write!(
-                    out,
-                    "{NET:<w$} duplicate ({cause}) {}",
-                    self.rel(packet, false)
-                )
+                write!(out, "{NET:<w$} duplicate ({cause}) {}", rel(packet))
             }
             TraceKind::Delayed {
                 packet, by, cause, ..
-            } => write!(
-                out,
-                "{NET:<w$} delay +{by} ({cause}) {}",
-                self.rel(packet, false)
-            ),
+            } => write!(out, "{NET:<w$} delay +{by} ({cause}) {}", rel(packet)),
             TraceKind::Held { packet, fault, .. } => {
-                write!(out, "{NET:<w$} hold ({fault}) {}", self.rel(packet, false))
+                write!(out, "{NET:<w$} hold ({fault}) {}", rel(packet))
             }
             TraceKind::Released { packet, .. } => {
-                write!(out, "{NET:<w$} release {}", self.rel(packet, false))
+                write!(out, "{NET:<w$} release {}", rel(packet))
             }
             TraceKind::Timer {
                 host,
@@ -447,9 +442,15 @@ impl TextFormat {
             TraceKind::Timer { host, label, .. } => {
                 write!(out, "{:<w$} timer {label}", self.name(*host))
             }
-            TraceKind::Protocol { host, event } => {
-                write!(out, "{:<w$} {event}", self.name(*host))
-            }
+            TraceKind::Protocol { host, event } => match conn.filter(|c| c.tag.reused) {
+                Some(c) => write!(
+                    out,
+                    "{:<w$} {event} #{}",
+                    self.name(*host),
+                    c.tag.incarnation
+                ),
+                None => write!(out, "{:<w$} {event}", self.name(*host)),
+            },
             TraceKind::Network(change) => {
                 let arrow = |d: Direction| match d {
                     Direction::OneWay => "->",
@@ -508,21 +509,34 @@ impl<W: io::Write> TextWriter<W> {
     }
 }
 
-impl<W: io::Write, E: fmt::Display> TraceSink<E> for TextWriter<W> {
+impl<W: io::Write> TextWriter<W> {
+    /// Writes `record` if `keep` says so, given its connection; the record counts for the
+    /// numbering of connections and sequence numbers either way.
+    pub fn record_if<E: TraceEvent>(
+        &mut self,
+        record: &TraceRecord<'_, E>,
+        keep: impl FnOnce(Option<Tagged>) -> bool,
+    ) {
+        let conn = self.format.track(record);
+        if self.error.is_some() || !keep(conn) {
+            return;
+        }
+        self.line.clear();
+        self.format.write_tracked(record, conn, &mut self.line);
+        self.line.push('\n');
+        if let Err(e) = self.out.write_all(self.line.as_bytes()) {
+            self.error = Some(e);
+        }
+    }
+}
+
+impl<W: io::Write, E: TraceEvent> TraceSink<E> for TextWriter<W> {
     fn start(&mut self, host_names: &[String]) {
         self.format = TextFormat::new(host_names);
     }
 
     fn record(&mut self, record: &TraceRecord<'_, E>) {
-        if self.error.is_some() {
-            return;
-        }
-        self.line.clear();
-        self.format.write(record, &mut self.line);
-        self.line.push('\n');
-        if let Err(e) = self.out.write_all(self.line.as_bytes()) {
-            self.error = Some(e);
-        }
+        self.record_if(record, |_| true);
     }
 }
 
@@ -534,7 +548,7 @@ pub struct TextLines {
     pub lines: Vec<String>,
 }
 
-impl<E: fmt::Display> TraceSink<E> for TextLines {
+impl<E: TraceEvent> TraceSink<E> for TextLines {
     fn start(&mut self, host_names: &[String]) {
         self.format = TextFormat::new(host_names);
     }
@@ -549,7 +563,7 @@ impl<E: fmt::Display> TraceSink<E> for TextLines {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use netsim_core::Segment;
+    use netsim_core::{Segment, Seq, TcpFlags};
     use std::net::Ipv4Addr;
 
     fn packet(seq: u32, flags: TcpFlags) -> Packet {

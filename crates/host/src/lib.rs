@@ -6,7 +6,7 @@
 use std::fmt;
 
 use netsim_core::{Packet, SimTime, StableHasher};
-use netsim_engine::{Ctx, Host, TimerId, TraceEvent};
+use netsim_engine::{Ctx, EventConn, Host, TimerId, TraceEvent};
 use netsim_tcp::{Errno, Produced, SocketEvent, TcpConfig, TcpEvent, TcpStack};
 
 pub mod apps;
@@ -55,6 +55,26 @@ impl TraceEvent for HostEvent {
                 h.write_u64(b.stale_from.map_or(0, |o| o + 1));
             }
         }
+    }
+
+    fn conn(&self) -> Option<EventConn> {
+        use netsim_tcp::State;
+        let (conn, joins, opens) = match *self {
+            HostEvent::Tcp(TcpEvent::State { conn, from, to }) => {
+                let new_socket = matches!(from, State::Closed | State::Listen)
+                    || from == State::TimeWait && matches!(to, State::SynSent | State::SynReceived);
+                (conn, new_socket, to == State::SynSent)
+            }
+            HostEvent::Tcp(e) => (e.conn(), false, false),
+            HostEvent::BadRead(b) => (b.conn, false, false),
+            HostEvent::CallFailed { .. } => return None,
+        };
+        Some(EventConn {
+            local: conn.local,
+            remote: conn.remote,
+            joins,
+            opens,
+        })
     }
 }
 
