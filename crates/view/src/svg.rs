@@ -71,6 +71,7 @@ impl Svg {
     }
 
     /// A line; `style` is extra attributes such as `stroke-dasharray="4 3"` (may be empty).
+    #[allow(clippy::too_many_arguments)]
     pub fn line(
         &mut self,
         x1: f64,
