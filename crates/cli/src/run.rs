@@ -11,7 +11,8 @@ use netsim_engine::pcap::PcapSink;
 use netsim_engine::{NullSink, TextLines, TextWriter, TraceRecord, TraceSink};
 use netsim_host::HostEvent;
 use netsim_scenario::{Report, Scenario};
-use netsim_view::{ConnSelector, TraceFilter};
+use netsim_view::ladder::DEFAULT_SEGMENTS;
+use netsim_view::{ConnSelector, Ladder, LadderSink, TraceFilter};
 
 use crate::{AtomicFile, Format, json, stdout_failed};
 
@@ -63,6 +64,18 @@ pub struct Args {
     /// Show only records at or before this virtual time.
     #[arg(long, value_parser = crate::parse_duration, value_name = "TIME")]
     to: Option<SimDuration>,
+    /// Draw a ladder (sequence) diagram of the connections that --conn, --from/--to, --host
+    /// and --state pick (all of them by default; at most 1000 segments): PATH.svg as a
+    /// picture, any other PATH as text, `-` as text on the terminal in place of the trace.
+    #[arg(long, value_name = "PATH")]
+    ladder: Option<PathBuf>,
+}
+
+/// Where `--ladder` goes.
+enum LadderTarget {
+    Terminal,
+    Svg(PathBuf),
+    Text(PathBuf),
 }
 
 impl Args {
@@ -168,7 +181,38 @@ pub fn run(args: Args) -> Result<ExitCode, String> {
     }
     let pcap = args.pcap.as_deref().map(PcapFiles::new).transpose()?;
     let filter = args.filter(&scenario)?;
-    let (quiet, format) = (args.quiet || args.sockets, args.format);
+    let ladder = match args.ladder.as_deref() {
+        None => None,
+        Some(path) => {
+            let target = if path == Path::new("-") {
+                LadderTarget::Terminal
+            } else {
+                crate::check_writable(path)?;
+                match path.extension() {
+                    Some(ext) if ext.eq_ignore_ascii_case("svg") => {
+                        LadderTarget::Svg(path.to_path_buf())
+                    }
+                    _ => LadderTarget::Text(path.to_path_buf()),
+                }
+            };
+            let title = format!("{} (seed {seed})", scenario.file.name);
+            let addrs: Vec<_> = scenario
+                .compiled
+                .topology
+                .hosts
+                .iter()
+                .map(|h| h.addr)
+                .collect();
+            let ladder = Ladder::new(filter.clone(), &title, &addrs, DEFAULT_SEGMENTS);
+            Some((target, ladder))
+        }
+    };
+    // `--ladder -` prints the diagram in place of the trace.
+    let ladder_on_terminal = args.ladder.as_deref() == Some(Path::new("-"));
+    let (quiet, format) = (
+        args.quiet || args.sockets || ladder_on_terminal,
+        args.format,
+    );
     let started = Instant::now();
     let failed_run = |e| format!("{}: {e}", file.display());
     let stdout = || BufWriter::new(io::stdout().lock());
@@ -178,36 +222,70 @@ pub fn run(args: Args) -> Result<ExitCode, String> {
     let end = scenario.compiled.limits.end.unwrap_or(SimTime::ZERO);
     let mut progress = RunProgress::new(shown, end);
     let tick = |now, events| progress.tick(now, events);
-    let report = match (quiet, format) {
+    let (target, ladder) = ladder.unzip();
+    let (report, ladder) = match (quiet, format) {
         (true, _) => {
-            run_into(&scenario, seed, &all, NullSink, pcap, tick)
-                .map_err(failed_run)?
-                .0
+            let (report, sink) = run_into(
+                &scenario,
+                seed,
+                &all,
+                LadderSink {
+                    ladder,
+                    inner: NullSink,
+                },
+                pcap,
+                tick,
+            )
+            .map_err(failed_run)?;
+            (report, sink.ladder)
         }
         (false, Format::Text) => {
             let shown = Shown {
                 writer: TextWriter::new(stdout()),
                 filter,
             };
-            let (report, sink) =
-                run_into(&scenario, seed, &all, shown, pcap, tick).map_err(failed_run)?;
-            sink.writer.finish().unwrap_or_else(|e| stdout_failed(e));
-            report
+            let (report, sink) = run_into(
+                &scenario,
+                seed,
+                &all,
+                LadderSink {
+                    ladder,
+                    inner: shown,
+                },
+                pcap,
+                tick,
+            )
+            .map_err(failed_run)?;
+            sink.inner
+                .writer
+                .finish()
+                .unwrap_or_else(|e| stdout_failed(e));
+            (report, sink.ladder)
         }
         (false, Format::Json) => {
             let (report, sink) = run_into(
                 &scenario,
                 seed,
                 &all,
-                json::JsonLines::new(stdout(), filter),
+                LadderSink {
+                    ladder,
+                    inner: json::JsonLines::new(stdout(), filter),
+                },
                 pcap,
                 tick,
             )
             .map_err(failed_run)?;
-            sink.finish().unwrap_or_else(|e| stdout_failed(e));
-            report
+            sink.inner.finish().unwrap_or_else(|e| stdout_failed(e));
+            (report, sink.ladder)
         }
     };
+    if let (Some(target), Some(ladder)) = (target, ladder) {
+        match target {
+            LadderTarget::Terminal => out!("{}", ladder.text()),
+            LadderTarget::Svg(path) => crate::write_atomic(&path, &ladder.svg())?,
+            LadderTarget::Text(path) => crate::write_atomic(&path, &ladder.text())?,
+        }
+    }
     progress.finish();
     if args.sockets {
         for line in netsim_scenario::socket_table(&report.hosts, None) {

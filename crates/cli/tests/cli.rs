@@ -919,10 +919,18 @@ fn trace_filters_keep_what_they_ask_for_and_print_it_as_the_whole_trace_does() {
     let second = filtered(&["--conn", "10.0.0.1:40000#2"]);
     assert!(second.len() > 10 && is_subsequence(&second), "{second:#?}");
     assert!(second.iter().all(|l| l.contains(" #2")), "{second:#?}");
-    assert_eq!(second, filtered(&["--conn", "2"]), "number and endpoint#2 agree");
+    assert_eq!(
+        second,
+        filtered(&["--conn", "2"]),
+        "number and endpoint#2 agree"
+    );
     let first = filtered(&["--conn", "1"]);
     assert!(first.iter().all(|l| !l.contains(" #2")), "{first:#?}");
-    assert!(first.iter().any(|l| l.contains("new SYN takes over TIME_WAIT")));
+    assert!(
+        first
+            .iter()
+            .any(|l| l.contains("new SYN takes over TIME_WAIT"))
+    );
     assert_eq!(
         first.len() + second.len(),
         whole
@@ -934,17 +942,29 @@ fn trace_filters_keep_what_they_ask_for_and_print_it_as_the_whole_trace_does() {
 
     let client = filtered(&["--host", "client"]);
     assert!(is_subsequence(&client));
-    assert!(client.iter().all(|l| l[16..].starts_with("client ")), "{client:#?}");
+    assert!(
+        client.iter().all(|l| l[16..].starts_with("client ")),
+        "{client:#?}"
+    );
     assert_eq!(
         client.len(),
-        whole.iter().filter(|l| l[16..].starts_with("client ")).count()
+        whole
+            .iter()
+            .filter(|l| l[16..].starts_with("client "))
+            .count()
     );
 
     let time_wait = filtered(&["--state", "time_wait"]);
     assert!(is_subsequence(&time_wait) && !time_wait.is_empty());
-    assert!(time_wait[0].contains("FIN_WAIT_2 -> TIME_WAIT"), "{time_wait:#?}");
+    assert!(
+        time_wait[0].contains("FIN_WAIT_2 -> TIME_WAIT"),
+        "{time_wait:#?}"
+    );
     assert!(time_wait.iter().any(|l| l.contains("TIME_WAIT -> CLOSED")));
-    assert!(time_wait.iter().all(|l| !l.contains("SYN_SENT")), "{time_wait:#?}");
+    assert!(
+        time_wait.iter().all(|l| !l.contains("SYN_SENT")),
+        "{time_wait:#?}"
+    );
 
     let window = filtered(&["--from", "1.005s", "--to", "1.006s"]);
     assert!(!window.is_empty() && is_subsequence(&window));
@@ -962,5 +982,125 @@ fn trace_filters_keep_what_they_ask_for_and_print_it_as_the_whole_trace_does() {
         .filter(|v: &serde_json::Value| v["kind"] != "summary")
         .collect();
     assert_eq!(records.len(), second.len());
-    assert!(records.iter().all(|v| v["conn"]["number"] == 2 && v["conn"]["incarnation"] == 2));
+    assert!(
+        records
+            .iter()
+            .all(|v| v["conn"]["number"] == 2 && v["conn"]["incarnation"] == 2)
+    );
+}
+
+/// A trace line of a segment sent (`client > ...`).
+fn is_sent(line: &str) -> bool {
+    line[16..].split_whitespace().nth(1) == Some(">")
+}
+
+/// The text ladder of a run: the lines before the summary.
+fn ladder_lines(args: &[&str]) -> Vec<String> {
+    let o = netsim(args);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    trace_lines(&stdout(&o))
+}
+
+/// The ladder draws one arrow per segment sent, each with its fate (delivered after how long,
+/// or dropped and why), and each host's states beside its line in the order it went through
+/// them; a window keeps only the segments sent in it. Read against the trace of the same run.
+#[test]
+fn the_ladder_draws_every_segment_with_its_fate_and_each_state_beside_its_line() {
+    let file = scenario("lost_final_ack.ron");
+    let ladder = ladder_lines(&["run", &file, "--ladder", "-"]);
+    let arrows: Vec<&String> = ladder
+        .iter()
+        .filter(|l| l.contains("-|") || l.contains("|-") || l.contains("|<"))
+        .collect();
+    let trace = trace_lines(&stdout(&netsim(&["run", &file])));
+    let sent = trace.iter().filter(|l| is_sent(l)).count();
+    assert_eq!(arrows.len(), sent, "{ladder:#?}");
+    let dropped: Vec<&&String> = arrows.iter().filter(|l| l.contains("X")).collect();
+    assert_eq!(dropped.len(), 1);
+    assert!(
+        dropped[0].contains("[.] seq 102 ack 102") && dropped[0].ends_with("dropped (fault 1)")
+    );
+    assert!(
+        arrows
+            .iter()
+            .any(|l| l.contains("[F.] seq 101 ack 102") && l.contains("retransmit #1"))
+    );
+    // The client's states, left of its line, in order.
+    let client: Vec<&str> = ladder
+        .iter()
+        .filter_map(|l| {
+            let (left, _) = l.split_once('|')?;
+            left.get(14..).map(str::trim).filter(|s| !s.is_empty())
+        })
+        .collect();
+    assert_eq!(
+        client,
+        [
+            "SYN_SENT",
+            "ESTABLISHED",
+            "FIN_WAIT_1",
+            "FIN_WAIT_2",
+            "TIME_WAIT",
+            "CLOSED"
+        ]
+    );
+    insta::assert_snapshot!("ladder_lost_final_ack", ladder.join("\n"));
+
+    // A window: only what was sent in it.
+    let bulk = scenario("bulk_transfer_lossy.ron");
+    let window = ["--from", "1s", "--to", "1.05s"];
+    let mut args = vec!["run", bulk.as_str(), "--ladder", "-"];
+    args.extend(window);
+    let ladder = ladder_lines(&args);
+    let mut args = vec!["run", bulk.as_str()];
+    args.extend(window);
+    let sent = trace_lines(&stdout(&netsim(&args)))
+        .iter()
+        .filter(|l| is_sent(l))
+        .count();
+    let arrows = ladder
+        .iter()
+        .filter(|l| l.contains("-|") || l.contains("|-") || l.contains("|<"))
+        .count();
+    assert!(sent > 20, "{sent}");
+    assert_eq!(arrows, sent);
+}
+
+/// The SVG ladder is the same picture every time (a snapshot) and draws what the trace shows:
+/// one arrowhead per delivered segment, one red cross per drop, a state label per change.
+#[test]
+fn the_svg_ladder_has_an_arrowhead_per_delivery_and_a_cross_per_drop() {
+    let dir = std::env::temp_dir().join(format!("netsim-ladder-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join("ladder.svg");
+    let file = scenario("delayed_duplicate_stale_data.ron");
+    let o = netsim(&["run", &file, "--quiet", "--ladder", path.to_str().unwrap()]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    let svg = std::fs::read_to_string(&path).unwrap();
+    assert!(
+        svg.starts_with("<svg xmlns=\"http://www.w3.org/2000/svg\"") && svg.ends_with("</svg>\n")
+    );
+    let trace = trace_lines(&stdout(&netsim(&["run", &file])));
+    let delivered = trace
+        .iter()
+        .filter(|l| l[16..].split_whitespace().nth(1) == Some("<"))
+        .count();
+    // The legend has no arrowheads; every <polygon> is one.
+    assert_eq!(svg.matches("<polygon").count(), delivered);
+    assert!(
+        svg.contains("#1 [P.] 1:5 ack 1 (held)"),
+        "the held segment of #1"
+    );
+    assert!(svg.contains("stale data read at byte 0 (of #1)"));
+    // Listeners belong to no connection and are not drawn.
+    let states = trace
+        .iter()
+        .filter(|l| l.contains(" -> ") && !l.contains("peer 0.0.0.0:0"))
+        .count();
+    assert_eq!(
+        svg.matches("<rect x=").count() - 1,
+        states,
+        "one marker per state change, plus the background"
+    );
+    insta::assert_snapshot!("ladder_delayed_duplicate_stale_data_svg", svg);
 }

@@ -5,6 +5,8 @@
 //! bytes are stable enough to snapshot.
 
 pub mod filter;
+pub mod ladder;
 pub mod svg;
 
 pub use filter::{ConnSelector, TraceFilter};
+pub use ladder::{Ladder, LadderSink};

@@ -1,0 +1,815 @@
+//! Ladder diagrams: the classic sequence diagram of TCP connections, one time line per host
+//! and one arrow per segment, drawn as SVG or as text for a terminal.
+//!
+//! A [`Ladder`] is fed every record of a run, in order, and keeps only what it will draw: the
+//! records of the chosen connections in the chosen window (a [`TraceFilter`]), up to a cap.
+//! Time runs down the page one row per record (a send, an arrival, a drop, a state change or
+//! a note), so bursts stay readable and a 60-second TIME_WAIT costs one row, not a page;
+//! every row is labelled with its time.
+
+use std::collections::BTreeMap;
+use std::fmt::Write as _;
+use std::net::{Ipv4Addr, SocketAddrV4};
+
+use netsim_core::{Packet, SimTime, TcpFlags};
+use netsim_engine::{Connections, TraceKind, TraceRecord, TraceSink};
+use netsim_host::HostEvent;
+use netsim_tcp::{Note, TcpEvent};
+
+use crate::TraceFilter;
+use crate::svg::{Anchor, Svg};
+
+/// Segments drawn before the ladder stops taking new ones.
+pub const DEFAULT_SEGMENTS: usize = 1000;
+
+/// What happened to a segment.
+#[derive(Clone, Debug, PartialEq, Eq)]
+enum Fate {
+    /// Still in flight when the run (or the window) ended.
+    Open,
+    /// Delivered, at this row.
+    Delivered(usize),
+    /// Dropped by the network, at this row, for this reason.
+    Dropped(usize, String),
+}
+
+/// One segment's arrow.
+#[derive(Clone, Debug)]
+struct Arrow {
+    from: usize,
+    /// Lane of the receiver (none: no host has the address).
+    to: Option<usize>,
+    conn: u64,
+    incarnation: u32,
+    label: String,
+    kind: Kind,
+    /// Marks: `retransmit`, `dup`, `injected`, `held`, `+8ms`.
+    marks: Vec<String>,
+    send_row: usize,
+    fate: Fate,
+}
+
+/// The colour class of an arrow.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Kind {
+    Handshake,
+    Data,
+    Ack,
+    Reset,
+    Retransmit,
+    Injected,
+}
+
+impl Kind {
+    fn colour(self) -> &'static str {
+        match self {
+            Kind::Handshake => "#1b7f3b",
+            Kind::Data => "#1f4e9c",
+            Kind::Ack => "#6b6b6b",
+            Kind::Reset => "#b00020",
+            Kind::Retransmit => "#d9730d",
+            Kind::Injected => "#7b3fa0",
+        }
+    }
+}
+
+/// How a note beside a lane is written.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Style {
+    /// A state change: the new state, in bold.
+    State,
+    /// Something the TCP model reports (a note, an error).
+    Event,
+    /// An oracle violation.
+    Violation,
+}
+
+#[derive(Clone, Debug)]
+enum Row {
+    Send(usize),
+    Arrive,
+    Drop,
+    Note {
+        lane: usize,
+        text: String,
+        style: Style,
+    },
+}
+
+/// A ladder diagram being collected; see the module documentation.
+#[derive(Debug)]
+pub struct Ladder {
+    filter: TraceFilter,
+    conns: Connections,
+    names: Vec<String>,
+    addrs: Vec<Ipv4Addr>,
+    /// Lane of each host that appears (by host index), in host order once drawn.
+    lanes: BTreeMap<usize, usize>,
+    rows: Vec<(SimTime, Row)>,
+    arrows: Vec<Arrow>,
+    /// Arrows of packets still in flight, by packet id.
+    open: BTreeMap<u64, usize>,
+    /// The connections drawn: number, incarnation, and its two ends as first seen.
+    shown: BTreeMap<u64, (u32, SocketAddrV4, SocketAddrV4)>,
+    /// A retransmission announced by a host, for its next segment.
+    retransmit: BTreeMap<usize, String>,
+    cap: usize,
+    /// Segments left out once the cap was reached.
+    left_out: u64,
+    title: String,
+}
+
+impl Ladder {
+    /// A ladder of what `filter` keeps (its connection, window, hosts or states), for a run
+    /// of hosts with these names and addresses; at most `cap` segments.
+    pub fn new(filter: TraceFilter, title: &str, addrs: &[Ipv4Addr], cap: usize) -> Ladder {
+        Ladder {
+            filter,
+            conns: Connections::default(),
+            names: Vec::new(),
+            addrs: addrs.to_vec(),
+            lanes: BTreeMap::new(),
+            rows: Vec::new(),
+            arrows: Vec::new(),
+            open: BTreeMap::new(),
+            shown: BTreeMap::new(),
+            retransmit: BTreeMap::new(),
+            cap,
+            left_out: 0,
+            title: title.to_string(),
+        }
+    }
+
+    /// The host names, indexed by host id (call before the first record).
+    pub fn start(&mut self, host_names: &[String]) {
+        self.names = host_names.to_vec();
+    }
+
+    /// How many segments the ladder holds.
+    pub fn segments(&self) -> usize {
+        self.arrows.len()
+    }
+
+    fn lane(&mut self, host: usize) -> usize {
+        let next = self.lanes.len();
+        *self.lanes.entry(host).or_insert(next)
+    }
+
+    fn host_of(&self, addr: Ipv4Addr) -> Option<usize> {
+        self.addrs.iter().position(|a| *a == addr)
+    }
+
+    /// Takes one record of the run; every record must come here, in order.
+    pub fn record(&mut self, record: &TraceRecord<'_, HostEvent>) {
+        let conn = self.conns.record(record);
+        let at = record.at;
+        // What happens to a segment already drawn is drawn whatever the filter says.
+        match &record.kind {
+            TraceKind::Delivered { id, .. } => {
+                if let Some(i) = self.open.remove(&id.0) {
+                    self.rows.push((at, Row::Arrive));
+                    self.arrows[i].fate = Fate::Delivered(self.rows.len() - 1);
+                    let _ = self.filter.keep(record, conn);
+                    return;
+                }
+            }
+            TraceKind::Dropped { id, reason, .. } => {
+                if let Some(i) = self.open.remove(&id.0) {
+                    self.rows.push((at, Row::Drop));
+                    self.arrows[i].fate = Fate::Dropped(self.rows.len() - 1, reason.to_string());
+                    let _ = self.filter.keep(record, conn);
+                    return;
+                }
+            }
+            TraceKind::Delayed { id, by, .. } => {
+                if let Some(&i) = self.open.get(&id.0) {
+                    self.arrows[i].marks.push(format!("+{by}"));
+                }
+            }
+            TraceKind::Held { id, .. } => {
+                if let Some(&i) = self.open.get(&id.0) {
+                    self.arrows[i].marks.push("held".into());
+                }
+            }
+            TraceKind::Duplicated { id, copy, .. } => {
+                if let Some(&i) = self.open.get(&id.0) {
+                    let mut arrow = self.arrows[i].clone();
+                    arrow.marks.push("dup".into());
+                    self.arrows.push(arrow);
+                    self.open.insert(copy.0, self.arrows.len() - 1);
+                }
+            }
+            _ => {}
+        }
+        if !self.filter.keep(record, conn) {
+            return;
+        }
+        let Some(tagged) = conn else {
+            return; // timers, listeners, the network's changes
+        };
+        match &record.kind {
+            TraceKind::Sent {
+                host,
+                id,
+                packet,
+                sender_state,
+            } => {
+                if self.arrows.len() >= self.cap {
+                    self.left_out += 1;
+                    return;
+                }
+                let from = self.lane(host.0 as usize);
+                let to = self.host_of(packet.dst).map(|h| self.lane(h));
+                let injected = *sender_state == netsim_engine::inject::INJECTED;
+                let mut marks = Vec::new();
+                let resent = self.retransmit.remove(&from);
+                let kind = if injected {
+                    marks.push("injected".to_string());
+                    Kind::Injected
+                } else if let Some(what) = resent {
+                    marks.push(what);
+                    Kind::Retransmit
+                } else {
+                    kind_of(packet)
+                };
+                let src = tagged.isn_src.map_or(0, |s| s.0);
+                let dst = tagged.isn_dst.map_or(0, |s| s.0);
+                self.shown.entry(tagged.tag.number).or_insert((
+                    tagged.tag.incarnation,
+                    SocketAddrV4::new(packet.src, packet.segment.src_port),
+                    SocketAddrV4::new(packet.dst, packet.segment.dst_port),
+                ));
+                self.arrows.push(Arrow {
+                    from,
+                    to,
+                    conn: tagged.tag.number,
+                    incarnation: tagged.tag.incarnation,
+                    label: label(packet, src, dst),
+                    kind,
+                    marks,
+                    send_row: self.rows.len(),
+                    fate: Fate::Open,
+                });
+                let i = self.arrows.len() - 1;
+                self.rows.push((at, Row::Send(i)));
+                self.open.insert(id.0, i);
+            }
+            TraceKind::Protocol { host, event } => {
+                if self.arrows.len() >= self.cap {
+                    return;
+                }
+                let lane = self.lane(host.0 as usize);
+                let (text, style) = match event {
+                    HostEvent::Tcp(TcpEvent::State { to, .. }) => {
+                        (to.name().to_string(), Style::State)
+                    }
+                    HostEvent::Tcp(TcpEvent::Retransmit { what, attempt, .. }) => {
+                        self.retransmit
+                            .insert(lane, format!("retransmit #{attempt}"));
+                        (format!("retransmit {}", what.name()), Style::Event)
+                    }
+                    HostEvent::Tcp(TcpEvent::Note { note, .. }) => {
+                        if matches!(note, Note::TailLossProbe) {
+                            self.retransmit.insert(lane, "probe".into());
+                        }
+                        (note.text().to_string(), Style::Event)
+                    }
+                    HostEvent::Tcp(TcpEvent::Error { errno, .. }) => {
+                        (format!("error {}", errno.name()), Style::Event)
+                    }
+                    HostEvent::Tcp(e @ TcpEvent::IllegalTransition { .. }) => {
+                        (e.to_string(), Style::Violation)
+                    }
+                    HostEvent::BadRead(b) => (
+                        match b.stale_from {
+                            Some(old) => {
+                                format!("stale data read at byte {} (of #{old})", b.offset)
+                            }
+                            None => format!("corrupt data read at byte {}", b.offset),
+                        },
+                        Style::Violation,
+                    ),
+                    HostEvent::CallFailed { .. } => return,
+                };
+                self.rows.push((at, Row::Note { lane, text, style }));
+            }
+            _ => {}
+        }
+    }
+
+    /// The hosts drawn, left to right: lanes in host order.
+    fn lane_order(&self) -> Vec<(usize, usize)> {
+        // (host, lane) sorted by host; lanes were numbered in order of appearance.
+        self.lanes.iter().map(|(h, l)| (*h, *l)).collect()
+    }
+
+    /// Position (0..) of each lane left to right.
+    fn columns(&self) -> Vec<usize> {
+        let mut cols = vec![0; self.lanes.len()];
+        for (pos, (_, lane)) in self.lane_order().into_iter().enumerate() {
+            cols[lane] = pos;
+        }
+        cols
+    }
+
+    fn heading(&self) -> Vec<String> {
+        let mut lines = vec![self.title.clone()];
+        let described: Vec<String> = self
+            .shown
+            .iter()
+            .take(6)
+            .map(|(n, (inc, a, b))| {
+                if *inc > 1 {
+                    format!("connection {n}: {a} <-> {b} #{inc}")
+                } else {
+                    format!("connection {n}: {a} <-> {b}")
+                }
+            })
+            .collect();
+        match self.shown.len() {
+            0 => lines.push("no segments in the selection".into()),
+            n if n <= 6 => lines.extend(described),
+            n => lines.push(format!(
+                "{n} connections (pick one with --conn N; arrows are labelled cN)"
+            )),
+        }
+        if self.left_out > 0 {
+            lines.push(format!(
+                "stopped after {} segments ({} more not drawn): narrow it with --conn or --from/--to",
+                self.cap, self.left_out
+            ));
+        }
+        lines
+    }
+
+    fn arrow_text(&self, a: &Arrow) -> String {
+        let mut text = String::new();
+        if self.shown.len() > 6 {
+            let _ = write!(text, "c{} ", a.conn);
+        } else if self.shown.values().any(|(inc, ..)| *inc > 1) {
+            // A reused 4-tuple: say which incarnation each segment belongs to.
+            let _ = write!(text, "#{} ", a.incarnation);
+        }
+        text.push_str(&a.label);
+        text
+    }
+
+    /// The diagram as text for a terminal: one line per segment sent (with what became of
+    /// it) and per note, states written beside their host's line.
+    pub fn text(&self) -> String {
+        const TIME: usize = 14;
+        const PAD: usize = 14;
+        const GAP: usize = 56;
+        let cols = self.columns();
+        let n = cols.len().max(1);
+        let x = |lane: usize| TIME + PAD + cols[lane] * GAP;
+        let width = TIME + PAD + (n - 1) * GAP + 1;
+        let mut out = String::new();
+        for line in self.heading() {
+            let _ = writeln!(out, "{line}");
+        }
+        // Lane headers.
+        let mut header = vec![' '; width + 40];
+        for (host, lane) in self.lane_order() {
+            let name = self.names.get(host).map_or("?", String::as_str);
+            let start = x(lane).saturating_sub(name.len() / 2);
+            put(&mut header, start, name);
+        }
+        let _ = writeln!(out, "{}", trimmed(&header));
+        let blank = || {
+            let mut row = vec![' '; width];
+            for lane in 0..cols.len() {
+                row[x(lane)] = '|';
+            }
+            row
+        };
+        let mut last_time = None;
+        for (at, row) in &self.rows {
+            let mut line = blank();
+            let mut remark = String::new();
+            match row {
+                Row::Send(i) => {
+                    let a = &self.arrows[*i];
+                    let from = x(a.from);
+                    let to = a.to.map_or(from + GAP / 2, x);
+                    let (lo, hi) = (from.min(to), from.max(to));
+                    for c in line.iter_mut().take(hi).skip(lo + 1) {
+                        *c = '-';
+                    }
+                    // The label starts at the sender's end.
+                    let text = format!(" {} ", self.arrow_text(a));
+                    let room = hi - lo - 6;
+                    let text: String = text.chars().take(room).collect();
+                    let start = if to > from {
+                        lo + 3
+                    } else {
+                        hi - 3 - text.chars().count()
+                    };
+                    put(&mut line, start, &text);
+                    match &a.fate {
+                        Fate::Dropped(_, reason) => {
+                            let cross = if to > from { hi - 4 } else { lo + 4 };
+                            line[cross] = 'X';
+                            let keep = if to > from {
+                                cross + 1..hi
+                            } else {
+                                lo + 1..cross
+                            };
+                            for c in keep {
+                                line[c] = ' ';
+                            }
+                            remark = format!("dropped ({reason})");
+                        }
+                        Fate::Delivered(r) => {
+                            if to > from {
+                                line[hi - 1] = '>';
+                            } else {
+                                line[lo + 1] = '<';
+                            }
+                            let took = self.rows[*r].0.saturating_since(*at);
+                            remark = format!("+{took}");
+                        }
+                        Fate::Open => {
+                            if to > from {
+                                line[hi - 1] = '>';
+                            } else {
+                                line[lo + 1] = '<';
+                            }
+                            remark = "still in flight at the end".into();
+                        }
+                    }
+                    for m in &a.marks {
+                        let _ = write!(remark, ", {m}");
+                    }
+                }
+                Row::Arrive | Row::Drop => continue,
+                Row::Note { lane, text, style } => {
+                    let col = x(*lane);
+                    let left_lane = cols[*lane] == 0 && cols.len() > 1;
+                    if *style == Style::State && left_lane && text.len() < PAD {
+                        put(&mut line, col - text.len() - 1, text);
+                    } else if *style == Style::State {
+                        put(&mut line, col + 2, text);
+                    } else {
+                        let name = self
+                            .lane_order()
+                            .iter()
+                            .find(|(_, l)| l == lane)
+                            .map(|(h, _)| *h);
+                        let name = name
+                            .and_then(|h| self.names.get(h))
+                            .map_or("?", String::as_str);
+                        remark = match style {
+                            Style::Violation => format!("{name}: !! {text}"),
+                            _ => format!("{name}: {text}"),
+                        };
+                    }
+                }
+            }
+            let time = if last_time == Some(*at) {
+                String::new()
+            } else {
+                at.to_string()
+            };
+            last_time = Some(*at);
+            let _ = write!(out, "{time:>13} ");
+            let body: String = line[TIME..].iter().collect();
+            if remark.is_empty() {
+                let _ = writeln!(out, "{}", body.trim_end());
+            } else {
+                let _ = writeln!(out, "{body}  {remark}");
+            }
+        }
+        out
+    }
+
+    /// The diagram as an SVG picture.
+    pub fn svg(&self) -> String {
+        const ROW: f64 = 18.0;
+        const TIME_W: f64 = 96.0;
+        const SIDE: f64 = 170.0;
+        const GAP: f64 = 460.0;
+        const FONT: f64 = 11.0;
+        let heading = self.heading();
+        let top = 24.0 + heading.len() as f64 * 16.0 + 34.0;
+        let cols = self.columns();
+        let n = cols.len().max(1);
+        let x = |lane: usize| TIME_W + SIDE + cols[lane] as f64 * GAP;
+        let width = TIME_W + 2.0 * SIDE + (n - 1) as f64 * GAP + 60.0;
+        let legend_h = 40.0;
+        let height = top + (self.rows.len() as f64 + 1.0) * ROW + legend_h + 20.0;
+        let y = |row: usize| top + (row as f64 + 0.5) * ROW;
+        let mut svg = Svg::new(width, height);
+        for (i, line) in heading.iter().enumerate() {
+            let size = if i == 0 { 15.0 } else { 12.0 };
+            svg.text(
+                12.0,
+                22.0 + i as f64 * 16.0,
+                line,
+                size,
+                Anchor::Start,
+                "#000",
+                false,
+            );
+        }
+        let bottom = top + self.rows.len() as f64 * ROW + 6.0;
+        for (host, lane) in self.lane_order() {
+            let name = self.names.get(host).map_or("?", String::as_str);
+            let addr = self
+                .addrs
+                .get(host)
+                .map(|a| a.to_string())
+                .unwrap_or_default();
+            svg.text(
+                x(lane),
+                top - 18.0,
+                name,
+                13.0,
+                Anchor::Middle,
+                "#000",
+                false,
+            );
+            svg.text(
+                x(lane),
+                top - 5.0,
+                &addr,
+                10.0,
+                Anchor::Middle,
+                "#555",
+                true,
+            );
+            svg.line(x(lane), top, x(lane), bottom, "#999", 1.5, "");
+        }
+        // Time labels, and a mark where time jumps.
+        let mut last: Option<SimTime> = None;
+        for (r, (at, _)) in self.rows.iter().enumerate() {
+            if last == Some(*at) {
+                continue;
+            }
+            if let Some(prev) = last {
+                let jump = at.saturating_since(prev);
+                if jump.as_nanos() >= 1_000_000_000 {
+                    let yy = y(r) - ROW / 2.0;
+                    svg.line(
+                        TIME_W - 4.0,
+                        yy,
+                        width - 20.0,
+                        yy,
+                        "#bbb",
+                        1.0,
+                        r#"stroke-dasharray="2 4""#,
+                    );
+                    svg.text(
+                        width - 22.0,
+                        yy - 2.0,
+                        &format!("{jump} later"),
+                        9.0,
+                        Anchor::End,
+                        "#888",
+                        false,
+                    );
+                }
+            }
+            last = Some(*at);
+            svg.text(
+                TIME_W - 8.0,
+                y(r) + 4.0,
+                &at.to_string(),
+                10.0,
+                Anchor::End,
+                "#444",
+                true,
+            );
+        }
+        // Arrows.
+        for a in &self.arrows {
+            let (x0, y0) = (x(a.from), y(a.send_row));
+            let dir = match a.to {
+                Some(to) if x(to) < x0 => -1.0,
+                _ => 1.0,
+            };
+            let x_to = a.to.map_or(x0 + dir * GAP * 0.5, x);
+            let colour = a.kind.colour();
+            let dashed = if a.kind == Kind::Injected || a.marks.iter().any(|m| m == "dup") {
+                r#"stroke-dasharray="6 3""#
+            } else {
+                ""
+            };
+            let mut tip = None;
+            match &a.fate {
+                Fate::Delivered(r) => {
+                    let (x1, y1) = (x_to, y(*r));
+                    svg.line(x0, y0, x1, y1, colour, 1.4, dashed);
+                    tip = Some((x1, y1));
+                }
+                Fate::Dropped(r, reason) => {
+                    let x1 = x0 + (x_to - x0) * 0.6;
+                    let y1 = y(*r);
+                    svg.line(x0, y0, x1, y1, colour, 1.4, dashed);
+                    let c = 5.0;
+                    svg.line(x1 - c, y1 - c, x1 + c, y1 + c, "#d00000", 2.2, "");
+                    svg.line(x1 - c, y1 + c, x1 + c, y1 - c, "#d00000", 2.2, "");
+                    svg.text(
+                        x1 + dir * 9.0,
+                        y1 + 4.0,
+                        &format!("dropped: {reason}"),
+                        10.0,
+                        if dir > 0.0 {
+                            Anchor::Start
+                        } else {
+                            Anchor::End
+                        },
+                        "#d00000",
+                        false,
+                    );
+                }
+                Fate::Open => {
+                    let y1 = bottom;
+                    svg.line(x0, y0, x_to, y1, colour, 1.2, r#"stroke-dasharray="2 3""#);
+                    tip = Some((x_to, y1));
+                }
+            }
+            if let Some((x1, y1)) = tip {
+                let (dx, dy) = (x1 - x0, y1 - y0);
+                let len = (dx * dx + dy * dy).sqrt().max(1.0);
+                let (ux, uy) = (dx / len, dy / len);
+                let (bx, by) = (x1 - ux * 9.0, y1 - uy * 9.0);
+                svg.polygon(
+                    &[
+                        (x1, y1),
+                        (bx - uy * 4.0, by + ux * 4.0),
+                        (bx + uy * 4.0, by - ux * 4.0),
+                    ],
+                    colour,
+                );
+            }
+            let mut text = self.arrow_text(a);
+            for m in &a.marks {
+                let _ = write!(text, " ({m})");
+            }
+            let anchor = if dir > 0.0 {
+                Anchor::Start
+            } else {
+                Anchor::End
+            };
+            svg.text(x0 + dir * 8.0, y0 - 3.0, &text, FONT, anchor, colour, true);
+        }
+        // Notes beside the lanes.
+        for (r, (_, row)) in self.rows.iter().enumerate() {
+            let Row::Note { lane, text, style } = row else {
+                continue;
+            };
+            // States go outside the left lane; everything else to the right of its lane.
+            let left = cols[*lane] == 0 && cols.len() > 1 && *style == Style::State;
+            let (xx, anchor) = if left {
+                (x(*lane) - 8.0, Anchor::End)
+            } else {
+                (x(*lane) + 8.0, Anchor::Start)
+            };
+            let (colour, size) = match style {
+                Style::State => ("#000", 11.0),
+                Style::Event => ("#555", 10.0),
+                Style::Violation => ("#d00000", 11.0),
+            };
+            let text = if *style == Style::State {
+                text.clone()
+            } else {
+                format!("· {text}")
+            };
+            svg.text(
+                xx,
+                y(r) + 4.0,
+                &text,
+                size,
+                anchor,
+                colour,
+                *style == Style::State,
+            );
+            if *style == Style::State {
+                svg.rect(x(*lane) - 3.0, y(r) - 3.0, 6.0, 6.0, "#000", None);
+            }
+        }
+        // Legend.
+        let ly = height - legend_h + 8.0;
+        let mut lx = 12.0;
+        for (kind, name) in [
+            (Kind::Handshake, "SYN / FIN"),
+            (Kind::Data, "data"),
+            (Kind::Ack, "ACK"),
+            (Kind::Reset, "RST"),
+            (Kind::Retransmit, "retransmission / probe"),
+            (Kind::Injected, "injected"),
+        ] {
+            svg.line(lx, ly, lx + 24.0, ly, kind.colour(), 2.0, "");
+            svg.text(
+                lx + 30.0,
+                ly + 4.0,
+                name,
+                10.0,
+                Anchor::Start,
+                "#333",
+                false,
+            );
+            lx += 40.0 + name.len() as f64 * 6.0;
+        }
+        svg.line(lx + 4.0, ly - 4.0, lx + 12.0, ly + 4.0, "#d00000", 2.0, "");
+        svg.line(lx + 4.0, ly + 4.0, lx + 12.0, ly - 4.0, "#d00000", 2.0, "");
+        svg.text(
+            lx + 18.0,
+            ly + 4.0,
+            "dropped by the network; dashed: a copy or injected",
+            10.0,
+            Anchor::Start,
+            "#333",
+            false,
+        );
+        svg.finish()
+    }
+}
+
+/// Writes `text` into `row` from column `at`, growing the row if needed.
+fn put(row: &mut Vec<char>, at: usize, text: &str) {
+    for (i, c) in text.chars().enumerate() {
+        if at + i >= row.len() {
+            row.resize(at + i + 1, ' ');
+        }
+        row[at + i] = c;
+    }
+}
+
+fn trimmed(row: &[char]) -> String {
+    let s: String = row.iter().collect();
+    s.trim_end().to_string()
+}
+
+/// The colour class of a segment by its flags and length.
+fn kind_of(p: &Packet) -> Kind {
+    let f = p.segment.flags;
+    if f.contains(TcpFlags::RST) {
+        Kind::Reset
+    } else if f.contains(TcpFlags::SYN) || f.contains(TcpFlags::FIN) {
+        Kind::Handshake
+    } else if !p.segment.payload.is_empty() {
+        Kind::Data
+    } else {
+        Kind::Ack
+    }
+}
+
+/// `[P.] 1:101 ack 1`: flags, the sequence range (relative to the connection's ISNs), the
+/// acknowledgment, a zero window and SACK blocks when present.
+fn label(p: &Packet, isn_src: u32, isn_dst: u32) -> String {
+    let s = &p.segment;
+    let syn = s.flags.contains(TcpFlags::SYN);
+    let seq = if syn {
+        0
+    } else {
+        s.seq.0.wrapping_sub(isn_src)
+    };
+    let mut out = format!("[{}] ", s.flags);
+    if s.payload.is_empty() {
+        let _ = write!(out, "seq {seq}");
+    } else {
+        let _ = write!(out, "{seq}:{}", seq.wrapping_add(s.payload.len() as u32));
+    }
+    if s.flags.contains(TcpFlags::ACK) {
+        let _ = write!(out, " ack {}", s.ack.0.wrapping_sub(isn_dst));
+    }
+    if s.window == 0 && !s.flags.contains(TcpFlags::RST) {
+        out.push_str(" win 0");
+    }
+    for (i, (l, r)) in s.options.sack.as_slice().iter().enumerate() {
+        let _ = write!(
+            out,
+            "{}{}:{}",
+            if i == 0 { " sack " } else { "," },
+            l.0.wrapping_sub(isn_dst),
+            r.0.wrapping_sub(isn_dst)
+        );
+    }
+    out
+}
+
+/// A sink that draws a ladder of the records on their way to `inner`.
+pub struct LadderSink<S> {
+    /// The ladder, if one was asked for.
+    pub ladder: Option<Ladder>,
+    /// Where the records go next.
+    pub inner: S,
+}
+
+impl<S: TraceSink<HostEvent>> TraceSink<HostEvent> for LadderSink<S> {
+    fn start(&mut self, host_names: &[String]) {
+        if let Some(l) = &mut self.ladder {
+            l.start(host_names);
+        }
+        self.inner.start(host_names);
+    }
+
+    fn record(&mut self, record: &TraceRecord<'_, HostEvent>) {
+        if let Some(l) = &mut self.ladder {
+            l.record(record);
+        }
+        self.inner.record(record);
+    }
+}
