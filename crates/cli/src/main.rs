@@ -17,6 +17,7 @@ macro_rules! out {
 }
 
 mod json;
+mod report;
 mod run;
 mod sweep;
 
@@ -135,6 +136,12 @@ enum Command {
     ///
     /// Example: netsim run scenarios/lossy_link_handshake.ron --seed 7
     Run(run::Args),
+    /// Write one self-contained HTML page about a run (summary and checks, the ladder of the
+    /// connection most worth a look, sockets per state over time, the sockets left open);
+    /// exits 1 when the run fails its checks, as run does.
+    ///
+    /// Example: netsim report scenarios/lost_final_ack.ron --out report/
+    Report(report::Args),
     /// Check scenario files without running them.
     ///
     /// Example: netsim check scenarios/*.ron
@@ -252,6 +259,7 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Run(args) => run::run(args),
+        Command::Report(args) => report::report(args),
         Command::Check { files } => check(&files),
         Command::Sweep(args) => sweep::sweep(args),
         Command::Merge { files, json } => sweep::merge(&files, json.as_deref()),

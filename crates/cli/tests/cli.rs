@@ -1104,3 +1104,56 @@ fn the_svg_ladder_has_an_arrowhead_per_delivery_and_a_cross_per_drop() {
     );
     insta::assert_snapshot!("ladder_delayed_duplicate_stale_data_svg", svg);
 }
+
+/// `netsim report` writes one page that needs nothing else: the description, the verdict, the
+/// summary with its checks, the ladder of the connection with the most to remark on (in a
+/// two-connection run, the one whose segment was held back and read as stale data), the
+/// sockets left open. A failing run still gets its page, and exits 1 as run does.
+#[test]
+fn the_report_is_one_page_with_summary_ladder_and_sockets_that_fetches_nothing() {
+    let dir = std::env::temp_dir().join(format!("netsim-report-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    let out = dir.join("nested");
+    let file = scenario("delayed_duplicate_stale_data.ron");
+    let o = netsim(&["run", &file, "--quiet"]);
+    let summary = stdout(&o);
+    let o = netsim(&["report", &file, "--out", out.to_str().unwrap()]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    assert!(
+        stdout(&o).contains("connection 2, the one with the most to remark on: 1 oracle violation"),
+        "{}",
+        stdout(&o)
+    );
+    let html = std::fs::read_to_string(out.join("index.html")).unwrap();
+    assert!(html.starts_with("<!DOCTYPE html>") && html.ends_with("</html>\n"));
+    assert!(html.contains("verdict pass\">PASS"));
+    // The summary as run prints it (HTML-escaped), checks and socket table included.
+    let first_check = summary.lines().find(|l| l.starts_with("  ok ")).unwrap();
+    assert!(html.contains(&first_check.replace('>', "&gt;")), "{first_check}");
+    assert!(html.contains("server  LISTEN"));
+    assert!(html.contains("stale data read at byte 0 (of #1)"));
+    assert!(html.contains("<svg xmlns"));
+    for fetch in ["src=", "href=\"http", "<script", "@import", "url("] {
+        assert!(!html.contains(fetch), "the page fetches something: {fetch}");
+    }
+    // Files left behind: only the page.
+    let names: Vec<_> = std::fs::read_dir(&out)
+        .unwrap()
+        .map(|e| e.unwrap().file_name())
+        .collect();
+    assert_eq!(names, ["index.html"]);
+
+    let failing = std::fs::read_to_string(scenario("lost_final_ack.ron"))
+        .unwrap()
+        .replace(
+            "counter: FinRetransmits, exactly: 1",
+            "counter: FinRetransmits, exactly: 2",
+        );
+    let path = temp_scenario("failing-report.ron", &failing);
+    let o = netsim(&["report", &path, "--out", out.to_str().unwrap()]);
+    assert_eq!(o.status.code(), Some(1));
+    let html = std::fs::read_to_string(out.join("index.html")).unwrap();
+    assert!(html.contains("verdict fail\">FAIL"));
+    assert!(html.contains("FAIL server FinRetransmits = 2 (found 1)"));
+    let _ = std::fs::remove_dir_all(&dir);
+}

@@ -5,8 +5,11 @@
 //! bytes are stable enough to snapshot.
 
 pub mod filter;
+pub mod html;
+pub mod interest;
 pub mod ladder;
 pub mod svg;
 
 pub use filter::{ConnSelector, TraceFilter};
+pub use interest::Interest;
 pub use ladder::{Ladder, LadderSink};

@@ -1,0 +1,120 @@
+//! `netsim report`: one self-contained HTML page about one run of a scenario.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use netsim_core::{SimDuration, SimTime};
+use netsim_engine::NullSink;
+use netsim_view::html::{Body, Page, Section};
+use netsim_view::{ConnSelector, Interest, Ladder, LadderSink, TraceFilter};
+
+/// Segments the report's ladder draws at most.
+const LADDER_SEGMENTS: usize = 400;
+
+/// Write an HTML report of one run.
+#[derive(clap::Args)]
+pub struct Args {
+    /// The scenario file (.ron).
+    file: PathBuf,
+    /// Seed (default: the scenario's own).
+    #[arg(long)]
+    seed: Option<u64>,
+    /// End the run at this virtual time instead of the scenario's end.
+    #[arg(long, value_parser = crate::parse_duration)]
+    until: Option<SimDuration>,
+    /// The folder to write index.html into (made if missing).
+    #[arg(long, value_name = "DIR")]
+    out: PathBuf,
+    /// Draw the ladder of this connection (number, or endpoint[#incarnation]) instead of
+    /// the one with the most to remark on.
+    #[arg(long, value_name = "CONN")]
+    conn: Option<ConnSelector>,
+}
+
+pub fn report(args: Args) -> Result<ExitCode, String> {
+    let file = args.file.as_path();
+    let mut scenario = netsim_scenario::load(file).map_err(|e| e.to_string())?;
+    if let Some(until) = args.until {
+        scenario.compiled.limits.end = Some(SimTime::after(until));
+    }
+    let seed = args.seed.unwrap_or(scenario.file.seed);
+    std::fs::create_dir_all(&args.out)
+        .map_err(|e| format!("{}: cannot make the folder: {e}", args.out.display()))?;
+    let index = args.out.join("index.html");
+    crate::check_writable(&index)?;
+    let failed_run = |e| format!("{}: {e}", file.display());
+
+    // Runs are exact replays: a first pass finds the connection to draw, the second draws it.
+    let (conn, why) = match args.conn {
+        Some(conn) => (Some(conn), format!("{conn}, as asked")),
+        None => {
+            let interest = scenario
+                .run(seed, Interest::default())
+                .map_err(failed_run)?
+                .1;
+            match interest.best() {
+                Some((n, remarks)) => (
+                    Some(ConnSelector::Number(n)),
+                    format!("connection {n}, the one with the most to remark on: {remarks}"),
+                ),
+                None => (None, "the run has no connection".into()),
+            }
+        }
+    };
+    let mut filter = TraceFilter::default();
+    filter.conn = conn;
+    let title = format!("{} (seed {seed})", scenario.file.name);
+    let addrs: Vec<_> = scenario
+        .compiled
+        .topology
+        .hosts
+        .iter()
+        .map(|h| h.addr)
+        .collect();
+    let sink = LadderSink {
+        ladder: Some(Ladder::new(filter, &title, &addrs, LADDER_SEGMENTS)),
+        inner: NullSink,
+    };
+    let (report, sink) = scenario.run(seed, sink).map_err(failed_run)?;
+    let ladder = sink.ladder.expect("made above");
+
+    let summary = netsim_scenario::summary(&scenario, seed, &report);
+    let sockets = netsim_scenario::socket_table(&report.hosts, None).join("\n");
+    let mut sections = vec![Section {
+        title: "Summary and checks".into(),
+        caption: String::new(),
+        body: Body::Text(summary),
+    }];
+    sections.push(Section {
+        title: "Ladder".into(),
+        caption: format!(
+            "{why}. Time runs down, one row per event; crosses are drops. \
+             Any other connection: netsim report {} --conn N.",
+            file.display()
+        ),
+        body: Body::Svg(ladder.svg()),
+    });
+    sections.push(Section {
+        title: "Sockets open at the end".into(),
+        caption: "As ss -tan -o lists them.".into(),
+        body: Body::Text(sockets),
+    });
+    let page = Page {
+        title: scenario.file.name.clone(),
+        description: scenario.file.description.clone(),
+        subtitle: format!(
+            "seed {seed} · {} · netsim run {} --seed {seed}",
+            crate::sweep::version(),
+            file.display()
+        ),
+        passed: report.passed(),
+        sections,
+    };
+    crate::write_atomic(&index, &page.html())?;
+    out!("wrote {} ({why})\n", index.display());
+    Ok(if report.passed() {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(1)
+    })
+}
