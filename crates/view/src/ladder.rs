@@ -47,6 +47,10 @@ struct Arrow {
     marks: Vec<String>,
     send_row: usize,
     fate: Fate,
+    /// The copies the network made of it (arrows of their own, drawn dashed and unlabelled).
+    copies: Vec<usize>,
+    /// This arrow is a copy.
+    copy: bool,
 }
 
 /// The colour class of an arrow.
@@ -194,9 +198,13 @@ impl Ladder {
             TraceKind::Duplicated { id, copy, .. } => {
                 if let Some(&i) = self.open.get(&id.0) {
                     let mut arrow = self.arrows[i].clone();
-                    arrow.marks.push("dup".into());
+                    arrow.copy = true;
+                    arrow.copies.clear();
                     self.arrows.push(arrow);
-                    self.open.insert(copy.0, self.arrows.len() - 1);
+                    let c = self.arrows.len() - 1;
+                    self.arrows[i].copies.push(c);
+                    self.arrows[i].marks.push("duplicated".into());
+                    self.open.insert(copy.0, c);
                 }
             }
             _ => {}
@@ -249,6 +257,8 @@ impl Ladder {
                     marks,
                     send_row: self.rows.len(),
                     fate: Fate::Open,
+                    copies: Vec::new(),
+                    copy: false,
                 });
                 let i = self.arrows.len() - 1;
                 self.rows.push((at, Row::Send(i)));
@@ -441,6 +451,17 @@ impl Ladder {
                     for m in &a.marks {
                         let _ = write!(remark, ", {m}");
                     }
+                    for c in &a.copies {
+                        let _ = match &self.arrows[*c].fate {
+                            Fate::Delivered(r) => {
+                                write!(remark, "; copy +{}", self.rows[*r].0.saturating_since(*at))
+                            }
+                            Fate::Dropped(_, reason) => {
+                                write!(remark, "; copy dropped ({reason})")
+                            }
+                            Fate::Open => write!(remark, "; copy still in flight"),
+                        };
+                    }
                 }
                 Row::Arrive | Row::Drop => continue,
                 Row::Note { lane, text, style } => {
@@ -590,7 +611,7 @@ impl Ladder {
             };
             let x_to = a.to.map_or(x0 + dir * GAP * 0.5, x);
             let colour = a.kind.colour();
-            let dashed = if a.kind == Kind::Injected || a.marks.iter().any(|m| m == "dup") {
+            let dashed = if a.kind == Kind::Injected || a.copy {
                 r#"stroke-dasharray="6 3""#
             } else {
                 ""
@@ -642,6 +663,9 @@ impl Ladder {
                     ],
                     colour,
                 );
+            }
+            if a.copy {
+                continue; // its original carries the label
             }
             let mut text = self.arrow_text(a);
             for m in &a.marks {
