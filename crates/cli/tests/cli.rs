@@ -1129,7 +1129,10 @@ fn the_report_is_one_page_with_summary_ladder_and_sockets_that_fetches_nothing()
     assert!(html.contains("verdict pass\">PASS"));
     // The summary as run prints it (HTML-escaped), checks and socket table included.
     let first_check = summary.lines().find(|l| l.starts_with("  ok ")).unwrap();
-    assert!(html.contains(&first_check.replace('>', "&gt;")), "{first_check}");
+    assert!(
+        html.contains(&first_check.replace('>', "&gt;")),
+        "{first_check}"
+    );
     assert!(html.contains("server  LISTEN"));
     assert!(html.contains("stale data read at byte 0 (of #1)"));
     assert!(html.contains("<svg xmlns"));

@@ -837,3 +837,155 @@ impl<S: TraceSink<HostEvent>> TraceSink<HostEvent> for LadderSink<S> {
         self.inner.record(record);
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use netsim_core::{Segment, Seq};
+    use netsim_engine::{Cause, DropReason, HostId, PacketId};
+
+    fn packet(from_server: bool, seq: u32, flags: TcpFlags, len: usize) -> Packet {
+        let (a, b) = (Ipv4Addr::new(10, 0, 0, 1), Ipv4Addr::new(10, 0, 0, 2));
+        let (src, dst, sp, dp) = if from_server {
+            (b, a, 80, 40000)
+        } else {
+            (a, b, 40000, 80)
+        };
+        Packet {
+            src,
+            dst,
+            segment: Segment {
+                src_port: sp,
+                dst_port: dp,
+                seq: Seq(seq),
+                ack: Seq(0),
+                flags,
+                window: 100,
+                payload: vec![0; len],
+                ..Segment::default()
+            },
+        }
+    }
+
+    fn at(ms: u64) -> SimTime {
+        SimTime::from_nanos(ms * 1_000_000)
+    }
+
+    /// A segment dropped on its way left ends in a cross on the left with its reason; a
+    /// duplicated one is drawn with its copy's fate; an injected one is marked; a segment
+    /// still in flight at the end says so.
+    #[test]
+    fn drops_copies_injections_and_segments_in_flight_are_told_apart() {
+        let mut l = Ladder::new(
+            TraceFilter::default(),
+            "t",
+            &[Ipv4Addr::new(10, 0, 0, 1), Ipv4Addr::new(10, 0, 0, 2)],
+            10,
+        );
+        l.start(&["client".into(), "server".into()]);
+        let syn = packet(false, 100, TcpFlags::SYN, 0);
+        let reply = packet(true, 500, TcpFlags::SYN | TcpFlags::ACK, 0);
+        let data = packet(false, 101, TcpFlags::ACK, 10);
+        let rst = packet(true, 501, TcpFlags::RST, 0);
+        fn send<'a>(
+            host: u32,
+            id: u64,
+            packet: &'a Packet,
+            state: &'static str,
+        ) -> TraceKind<'a, HostEvent> {
+            TraceKind::Sent {
+                host: HostId(host),
+                id: PacketId(id),
+                packet,
+                sender_state: state,
+            }
+        }
+        let records = [
+            (0, send(0, 1, &syn, "SYN_SENT")),
+            (
+                1,
+                TraceKind::Delivered {
+                    host: HostId(1),
+                    id: PacketId(1),
+                    packet: &syn,
+                },
+            ),
+            (1, send(1, 2, &reply, "SYN_RECEIVED")),
+            (
+                1,
+                TraceKind::Dropped {
+                    id: PacketId(2),
+                    packet: &reply,
+                    reason: DropReason::Loss,
+                },
+            ),
+            (2, send(0, 3, &data, "ESTABLISHED")),
+            (
+                2,
+                TraceKind::Duplicated {
+                    id: PacketId(3),
+                    copy: PacketId(4),
+                    packet: &data,
+                    cause: Cause::Link,
+                },
+            ),
+            (
+                3,
+                TraceKind::Delivered {
+                    host: HostId(1),
+                    id: PacketId(3),
+                    packet: &data,
+                },
+            ),
+            (
+                4,
+                TraceKind::Dropped {
+                    id: PacketId(4),
+                    packet: &data,
+                    reason: DropReason::QueueFull,
+                },
+            ),
+            (5, send(1, 5, &rst, netsim_engine::inject::INJECTED)),
+        ];
+        for (ms, kind) in records {
+            l.record(&TraceRecord { at: at(ms), kind });
+        }
+        let text = l.text();
+        let lines: Vec<&str> = text.lines().collect();
+        let line = |needle: &str| {
+            *lines
+                .iter()
+                .find(|l| l.contains(needle))
+                .unwrap_or_else(|| panic!("no {needle} in\n{text}"))
+        };
+        let synack = line("[S.]");
+        assert!(synack.ends_with("dropped (loss)"), "{text}");
+        let cross = synack.find('X').unwrap();
+        assert!(
+            cross < synack.find("[S.]").unwrap(),
+            "the cross is on the receiver's (left) side: {text}"
+        );
+        assert!(
+            line("[.] 1:11").ends_with("+1ms, duplicated; copy dropped (queue full)"),
+            "{text}"
+        );
+        assert!(
+            line("[R]").ends_with("still in flight at the end, injected"),
+            "{text}"
+        );
+        assert_eq!(l.segments(), 5, "four sent and one copy");
+        let svg = l.svg();
+        assert_eq!(svg.matches("dropped: ").count(), 2, "two crosses");
+        assert_eq!(
+            svg.matches("stroke-dasharray=\"6 3\"").count(),
+            1,
+            "the copy"
+        );
+        assert_eq!(
+            svg.matches("stroke-dasharray=\"2 3\"").count(),
+            1,
+            "the RST still in flight"
+        );
+        assert!(svg.contains("[R] seq 1 (injected)"), "{svg}");
+    }
+}
