@@ -1,5 +1,5 @@
 //! `netsim run`: one run of a scenario, its trace on stdout as text or JSON lines, its
-//! summary, and the files it can write beside them (packet captures).
+//! summary, and the files it can write beside them (packet captures, socket-state timelines).
 
 use std::io::{self, BufWriter, IsTerminal};
 use std::path::{Path, PathBuf};
@@ -11,6 +11,7 @@ use netsim_engine::pcap::PcapSink;
 use netsim_engine::{NullSink, TextLines, TextWriter, TraceSink};
 use netsim_host::HostEvent;
 use netsim_scenario::{Report, Scenario};
+use netsim_view::states::{StateSink, StateTimeline};
 
 use crate::{AtomicFile, Format, json, stdout_failed};
 
@@ -44,6 +45,46 @@ pub struct Args {
     /// the first was dropped). Virtual time is the timestamp.
     #[arg(long, value_name = "PATH")]
     pcap: Option<PathBuf>,
+    /// Write, per host, the sockets in each TCP state and the connections established and
+    /// failed per second over virtual time as CSV: one row per time bucket per host (at most
+    /// 1000 buckets, 1 ms wide or wider for a long run).
+    #[arg(long, value_name = "PATH.csv", conflicts_with = "verify_determinism")]
+    states: Option<PathBuf>,
+    /// Draw the same as an SVG chart: per host, sockets per state and connections per
+    /// second over virtual time.
+    #[arg(long, value_name = "PATH.svg", conflicts_with = "verify_determinism")]
+    plot: Option<PathBuf>,
+}
+
+/// The files of `--states` and `--plot`, checked writable before the run.
+struct StateFiles {
+    csv: Option<PathBuf>,
+    svg: Option<PathBuf>,
+}
+
+impl StateFiles {
+    fn new(csv: Option<&Path>, svg: Option<&Path>) -> Result<Option<StateFiles>, String> {
+        if csv.is_none() && svg.is_none() {
+            return Ok(None);
+        }
+        for path in csv.iter().chain(&svg) {
+            crate::check_writable(path)?;
+        }
+        Ok(Some(StateFiles {
+            csv: csv.map(Path::to_path_buf),
+            svg: svg.map(Path::to_path_buf),
+        }))
+    }
+
+    fn write(&self, timeline: &StateTimeline, title: &str) -> Result<(), String> {
+        if let Some(path) = &self.csv {
+            crate::write_atomic(path, &timeline.csv())?;
+        }
+        if let Some(path) = &self.svg {
+            crate::write_atomic(path, &timeline.plot(title))?;
+        }
+        Ok(())
+    }
 }
 
 /// The two capture files of `--pcap`, checked writable before the run.
@@ -71,9 +112,32 @@ impl PcapFiles {
     }
 }
 
-/// Runs the scenario into `sink`, and into the capture files too when asked; the files are
-/// written whole or not at all.
+/// Runs the scenario into `sink`, and into the capture and state files too when asked; the
+/// files are written whole or not at all.
 fn run_into<S: TraceSink<HostEvent>>(
+    scenario: &Scenario,
+    seed: u64,
+    enabled: &[bool],
+    sink: S,
+    pcap: Option<PcapFiles>,
+    states: Option<&StateFiles>,
+    tick: impl FnMut(SimTime, u64),
+) -> Result<(Report, S), String> {
+    let sink = StateSink::new(sink, states.map(|_| StateTimeline::new()));
+    let (report, sink) = capture_into(scenario, seed, enabled, sink, pcap, tick)?;
+    let (sink, timeline) = sink.finish(report.outcome.end);
+    if let (Some(files), Some(timeline)) = (states, timeline) {
+        let title = format!(
+            "{} (seed {seed}): sockets per state, connections per second",
+            scenario.file.name
+        );
+        files.write(&timeline, &title)?;
+    }
+    Ok((report, sink))
+}
+
+/// Runs the scenario into `sink`, and into the capture files too when asked.
+fn capture_into<S: TraceSink<HostEvent>>(
     scenario: &Scenario,
     seed: u64,
     enabled: &[bool],
@@ -112,6 +176,8 @@ pub fn run(args: Args) -> Result<ExitCode, String> {
         return verify(file, &scenario, seed);
     }
     let pcap = args.pcap.as_deref().map(PcapFiles::new).transpose()?;
+    let states = StateFiles::new(args.states.as_deref(), args.plot.as_deref())?;
+    let states = states.as_ref();
     let (quiet, format) = (args.quiet || args.sockets, args.format);
     let started = Instant::now();
     let failed_run = |e| format!("{}: {e}", file.display());
@@ -124,14 +190,21 @@ pub fn run(args: Args) -> Result<ExitCode, String> {
     let tick = |now, events| progress.tick(now, events);
     let report = match (quiet, format) {
         (true, _) => {
-            run_into(&scenario, seed, &all, NullSink, pcap, tick)
+            run_into(&scenario, seed, &all, NullSink, pcap, states, tick)
                 .map_err(failed_run)?
                 .0
         }
         (false, Format::Text) => {
-            let (report, sink) =
-                run_into(&scenario, seed, &all, TextWriter::new(stdout()), pcap, tick)
-                    .map_err(failed_run)?;
+            let (report, sink) = run_into(
+                &scenario,
+                seed,
+                &all,
+                TextWriter::new(stdout()),
+                pcap,
+                states,
+                tick,
+            )
+            .map_err(failed_run)?;
             sink.finish().unwrap_or_else(|e| stdout_failed(e));
             report
         }
@@ -142,6 +215,7 @@ pub fn run(args: Args) -> Result<ExitCode, String> {
                 &all,
                 json::JsonLines::new(stdout()),
                 pcap,
+                states,
                 tick,
             )
             .map_err(failed_run)?;

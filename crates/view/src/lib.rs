@@ -4,4 +4,7 @@
 //! text written by hand: no fonts, scripts or fetches, so it opens from disk anywhere and its
 //! bytes are stable enough to snapshot.
 
+pub mod chart;
+pub mod states;
 pub mod svg;
+pub mod sweep;

@@ -1,0 +1,559 @@
+//! Sockets per TCP state over virtual time, and connections established and failed per second,
+//! per host: [`StateTimeline`] counts them from the trace records as they stream past, in a
+//! bounded number of time buckets; [`StateSink`] feeds it on the records' way to another sink.
+//! The timeline writes itself as CSV ([`StateTimeline::csv`]) and as a chart
+//! ([`StateTimeline::plot`]). It only watches: it never changes what a run does.
+//!
+//! **Counting.** A socket is counted from the `State` events alone: `from` loses one, `to`
+//! gains one, CLOSED is not counted. LISTEN counts listening sockets only: a connection a
+//! listener spawns reports `LISTEN -> SYN_RECEIVED` (and `SYN_RECEIVED -> LISTEN` when a RST
+//! ends it), but it never was the listener, so those moves start from (or end in) nothing. A
+//! host's crash zeroes its counts (its sockets are gone without a word).
+//!
+//! **Established** per second: transitions into ESTABLISHED, active and passive alike.
+//!
+//! **Failed** per second: attempts to open a connection that this host saw fail, which are
+//! - a `connect()` call that failed, whatever the reason: at once (EADDRNOTAVAIL when the
+//!   ephemeral ports are used up, EMFILE) or after its handshake (ETIMEDOUT when the SYN
+//!   retries ran out, ECONNREFUSED on a RST). One per call, however many SYNs it sent;
+//! - a passive connection that left SYN_RECEIVED for CLOSED or LISTEN without being
+//!   established (its SYN-ACK retries ran out, a RST, its listener closed);
+//! - a SYN turned away without a connection being made: dropped because the listen queue was
+//!   full (`ListenOverflow`), or answered with a RST because no socket listens on its port.
+//!   Every such SYN counts, retransmissions included, since the server cannot tell them apart
+//!   (Linux's ListenDrops counts the same way): on a server this rate is SYNs refused per
+//!   second, on a client `connect()` calls failed per second.
+//!
+//! Not failures: a handshake ACK dropped because the accept queue was full (the connection
+//! stays in SYN_RECEIVED and counts when it completes or dies), an error on a connection
+//! after it was established (a client whose handshake completed into a full accept queue and
+//! is later reset sees ECONNRESET on an established connection; the server counts its
+//! half-open side dying), and `accept()` failing (the application's call, not a peer's
+//! attempt).
+//!
+//! **Memory.** Samples live in at most [`BUCKETS_MAX`] buckets of equal width, starting at
+//! [`BUCKET_FIRST`]; when a record falls past the last one, neighbouring buckets merge in
+//! pairs and the width doubles, so a run of any length (its end need not be known) costs a
+//! bounded number of samples per host. Per connection, only passive connections in
+//! SYN_RECEIVED are remembered (to tell their death from an active open's), and only while
+//! they live.
+
+use std::collections::BTreeSet;
+use std::fmt::Write as _;
+
+use netsim_core::{SimDuration, SimTime, TcpFlags};
+use netsim_engine::{HostId, NetChange, TraceKind, TraceRecord, TraceSink};
+use netsim_host::HostEvent;
+use netsim_tcp::{ConnKey, Note, State, TcpEvent};
+
+use crate::chart::{self, LineChart, Series, Stroke};
+use crate::svg::{Anchor, Svg};
+
+/// Most buckets kept per host; more merge in pairs.
+pub const BUCKETS_MAX: usize = 1000;
+
+/// About how many points a rate's line has in a plot (fewer when the run has fewer buckets).
+const RATE_BINS: usize = 200;
+
+/// Width of a bucket until the first merge.
+pub const BUCKET_FIRST: SimDuration = SimDuration::from_millis(1);
+
+/// One host's numbers over one bucket.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Sample {
+    /// Per state (indexed by `State as usize`), the most sockets in it at any instant of the
+    /// bucket, counting those it held when the bucket began. CLOSED is always 0.
+    pub peak: [u64; 11],
+    /// Connections that reached ESTABLISHED during the bucket.
+    pub established: u64,
+    /// Connection attempts that failed during the bucket (see the module's documentation).
+    pub failed: u64,
+}
+
+impl Sample {
+    /// Both buckets of a pair as one: the higher peaks, the summed counts.
+    fn merged(self, later: Sample) -> Sample {
+        let mut peak = self.peak;
+        for (p, q) in peak.iter_mut().zip(later.peak) {
+            *p = (*p).max(q);
+        }
+        Sample {
+            peak,
+            established: self.established + later.established,
+            failed: self.failed + later.failed,
+        }
+    }
+}
+
+/// What is counted of one host.
+#[derive(Debug, Clone, Default)]
+struct HostTimeline {
+    /// Sockets per state now.
+    now: [u64; 11],
+    /// Passive connections in SYN_RECEIVED now.
+    half_open: BTreeSet<ConnKey>,
+    /// The last packet delivered to the host was a SYN without ACK (the `ResetNoConnection`
+    /// note that may follow answers it).
+    syn_delivered: bool,
+    /// One per bucket, as many as the timeline has.
+    samples: Vec<Sample>,
+}
+
+impl HostTimeline {
+    /// The bucket being filled.
+    fn current(&mut self) -> &mut Sample {
+        self.samples
+            .last_mut()
+            .expect("the timeline reaches the record's time first")
+    }
+
+    fn on_state(&mut self, conn: ConnKey, from: State, to: State) {
+        let listener = conn.remote.port() == 0;
+        let counted = |s: State| s != State::Closed && (s != State::Listen || listener);
+        if counted(from) {
+            self.now[from as usize] = self.now[from as usize].saturating_sub(1);
+        }
+        if counted(to) {
+            self.now[to as usize] += 1;
+            let now = self.now[to as usize];
+            let peak = &mut self.current().peak[to as usize];
+            *peak = (*peak).max(now);
+        }
+        if to == State::Established {
+            self.current().established += 1;
+        }
+        if from == State::Listen && to == State::SynReceived {
+            self.half_open.insert(conn);
+        } else if from == State::SynReceived
+            && self.half_open.remove(&conn)
+            && matches!(to, State::Closed | State::Listen)
+        {
+            self.current().failed += 1;
+        }
+    }
+
+    fn crash(&mut self) {
+        self.now = [0; 11];
+        self.half_open.clear();
+        self.syn_delivered = false;
+    }
+}
+
+/// Sockets per state and connections per second, per host, over virtual time.
+#[derive(Debug, Clone)]
+pub struct StateTimeline {
+    names: Vec<String>,
+    hosts: Vec<HostTimeline>,
+    /// Width of every bucket; bucket `i` covers `[i * width, (i + 1) * width)`.
+    width: SimDuration,
+    /// Buckets so far (each host has this many samples).
+    len: usize,
+    /// The end of the run, once known.
+    end: Option<SimTime>,
+}
+
+impl Default for StateTimeline {
+    fn default() -> Self {
+        StateTimeline::new()
+    }
+}
+
+impl StateTimeline {
+    /// An empty timeline; hosts are named by [`StateTimeline::start`] (or numbered).
+    pub fn new() -> StateTimeline {
+        StateTimeline {
+            names: Vec::new(),
+            hosts: Vec::new(),
+            width: BUCKET_FIRST,
+            len: 0,
+            end: None,
+        }
+    }
+
+    /// Names the hosts, indexed by [`HostId`].
+    pub fn start(&mut self, host_names: &[String]) {
+        self.names = host_names.to_vec();
+        let len = self.len;
+        self.hosts.resize_with(host_names.len(), || HostTimeline {
+            samples: vec![Sample::default(); len],
+            ..HostTimeline::default()
+        });
+    }
+
+    /// Width of a bucket now.
+    pub fn width(&self) -> SimDuration {
+        self.width
+    }
+
+    /// Host names, in host order.
+    pub fn host_names(&self) -> Vec<String> {
+        (0..self.hosts.len()).map(|i| self.name(i)).collect()
+    }
+
+    fn name(&self, i: usize) -> String {
+        self.names
+            .get(i)
+            .cloned()
+            .unwrap_or_else(|| format!("host{i}"))
+    }
+
+    /// One host's samples, a bucket each.
+    pub fn samples(&self, host: HostId) -> &[Sample] {
+        self.hosts
+            .get(host.0 as usize)
+            .map_or(&[], |h| &h.samples[..])
+    }
+
+    /// The end of the run, if [`StateTimeline::finish`] was called.
+    pub fn end(&self) -> Option<SimTime> {
+        self.end
+    }
+
+    fn host(&mut self, h: HostId) -> &mut HostTimeline {
+        let i = h.0 as usize;
+        if self.hosts.len() <= i {
+            let len = self.len;
+            self.hosts.resize_with(i + 1, || HostTimeline {
+                samples: vec![Sample::default(); len],
+                ..HostTimeline::default()
+            });
+        }
+        &mut self.hosts[i]
+    }
+
+    /// Makes the last bucket the one holding `at`: merges pairs while `at` is past the
+    /// [`BUCKETS_MAX`]-th bucket, then opens buckets up to it, each starting with the counts
+    /// of its predecessor's end.
+    fn reach(&mut self, at: SimTime) {
+        let index = |width: SimDuration| (at.as_nanos() / width.as_nanos()) as usize;
+        while index(self.width) >= BUCKETS_MAX {
+            self.merge_pairs();
+        }
+        let last = index(self.width);
+        while self.len <= last {
+            for h in &mut self.hosts {
+                h.samples.push(Sample {
+                    peak: h.now,
+                    ..Sample::default()
+                });
+            }
+            self.len += 1;
+        }
+    }
+
+    /// Buckets `2i` and `2i + 1` become bucket `i` of twice the width.
+    fn merge_pairs(&mut self) {
+        for h in &mut self.hosts {
+            let merged: Vec<Sample> = h
+                .samples
+                .chunks(2)
+                .map(|pair| match *pair {
+                    [a, b] => a.merged(b),
+                    [a] => a,
+                    _ => unreachable!("chunks of two"),
+                })
+                .collect();
+            h.samples = merged;
+        }
+        self.len = self.len.div_ceil(2);
+        self.width = self.width.saturating_mul(2);
+    }
+
+    /// Counts one trace record.
+    pub fn record(&mut self, record: &TraceRecord<'_, HostEvent>) {
+        match &record.kind {
+            TraceKind::Delivered { host, packet, .. } => {
+                let flags = packet.segment.flags;
+                self.host(*host).syn_delivered =
+                    flags.contains(TcpFlags::SYN) && !flags.contains(TcpFlags::ACK);
+            }
+            TraceKind::Network(NetChange::Crash(host)) => {
+                self.reach(record.at);
+                self.host(*host).crash();
+            }
+            TraceKind::Protocol { host, event } => {
+                let failed = match event {
+                    HostEvent::Tcp(TcpEvent::State { conn, from, to }) => {
+                        self.reach(record.at);
+                        self.host(*host).on_state(*conn, *from, *to);
+                        false
+                    }
+                    HostEvent::CallFailed { call, .. } => *call == "connect",
+                    HostEvent::Tcp(TcpEvent::Note { note, .. }) => match note {
+                        Note::ListenOverflow => true,
+                        Note::ResetNoConnection => self.host(*host).syn_delivered,
+                        _ => false,
+                    },
+                    _ => false,
+                };
+                if failed {
+                    self.reach(record.at);
+                    self.host(*host).current().failed += 1;
+                }
+            }
+            _ => {}
+        }
+    }
+
+    /// The run ended at `end`: buckets reach it (a run with no state change still has its
+    /// time line).
+    pub fn finish(&mut self, end: SimTime) {
+        // The run covers [0, end): its last instant is in the bucket before `end`'s when
+        // `end` starts a bucket.
+        self.reach(SimTime::from_nanos(end.as_nanos().saturating_sub(1)));
+        self.end = Some(end);
+    }
+
+    /// States some host had a socket in at some time, in the RFC's order.
+    fn states_seen(&self, host: usize) -> Vec<State> {
+        State::ALL
+            .into_iter()
+            .filter(|s| {
+                self.hosts[host]
+                    .samples
+                    .iter()
+                    .any(|x| x.peak[*s as usize] > 0)
+            })
+            .collect()
+    }
+
+    /// The timeline as CSV: a header, then one row per bucket per host (bucket by bucket,
+    /// hosts in order): the bucket's start in seconds, the host, per state the most sockets
+    /// in it during the bucket, then connections established and failed per second (the
+    /// bucket's count over its width).
+    pub fn csv(&self) -> String {
+        let mut out = String::from("time_s,host");
+        for s in &State::ALL[1..] {
+            out.push(',');
+            out.push_str(s.name());
+        }
+        out.push_str(",established_per_s,failed_per_s\n");
+        let names: Vec<String> = self.host_names().iter().map(|n| csv_field(n)).collect();
+        let width_s = self.width.as_secs_f64();
+        for i in 0..self.len {
+            let start = self.width.as_nanos() * i as u64;
+            for (h, name) in self.hosts.iter().zip(&names) {
+                let x = &h.samples[i];
+                let _ = write!(
+                    out,
+                    "{}.{:06},{name}",
+                    start / 1_000_000_000,
+                    start % 1_000_000_000 / 1000
+                );
+                for s in &State::ALL[1..] {
+                    let _ = write!(out, ",{}", x.peak[*s as usize]);
+                }
+                let _ = writeln!(
+                    out,
+                    ",{:.3},{:.3}",
+                    x.established as f64 / width_s,
+                    x.failed as f64 / width_s
+                );
+            }
+        }
+        out
+    }
+
+    /// The timeline as an SVG picture: per host, one panel of sockets per state (the states
+    /// the host ever had a socket in, with their peaks), then one of connections established
+    /// per second and one of attempts failed per second, on the same time axis. The rates
+    /// have a panel each: a server refusing a thousand SYNs a second would flatten its
+    /// hundred connections a second on a shared scale.
+    pub fn plot(&self, title: &str) -> String {
+        const WIDTH: f64 = 960.0;
+        const STATES: f64 = 260.0;
+        const RATE: f64 = 200.0;
+        const HOST: f64 = STATES + 2.0 * RATE + 20.0;
+        const HEAD: f64 = 58.0;
+        let hosts = self.hosts.len();
+        let mut svg = Svg::new(WIDTH, HEAD + HOST * hosts.max(1) as f64);
+        // Rates are drawn averaged over bins of buckets: a bucket of a few milliseconds
+        // holds a connection or none, and a comb of spikes hides the rate.
+        let per_bin = self.len.div_ceil(RATE_BINS).next_power_of_two().max(1);
+        let bin = self.width.saturating_mul(per_bin as u64);
+        svg.text(20.0, 26.0, title, 16.0, Anchor::Start, "#000", false);
+        svg.text(
+            20.0,
+            46.0,
+            &format!(
+                "sockets: the most at once in each {} bucket; rates: averages over {}",
+                describe(self.width),
+                describe(bin)
+            ),
+            11.0,
+            Anchor::Start,
+            "#555",
+            false,
+        );
+        let end = self
+            .end
+            .unwrap_or(SimTime::from_nanos(
+                self.width.as_nanos().saturating_mul(self.len as u64),
+            ))
+            .as_nanos();
+        let unit = chart::TimeUnit::for_span(end);
+        let x_label = format!("virtual time ({})", unit.name());
+        let x_end = unit.of(end);
+        if hosts == 0 {
+            svg.text(
+                WIDTH / 2.0,
+                HEAD + 40.0,
+                "no host",
+                14.0,
+                Anchor::Middle,
+                "#555",
+                false,
+            );
+        }
+        for h in 0..hosts {
+            let name = self.name(h);
+            let samples = &self.hosts[h].samples;
+            let chart = |title: String, y_label: &str, y_step_min, series| LineChart {
+                title,
+                x_label: x_label.clone(),
+                y_label: y_label.into(),
+                x_max: x_end,
+                y_step_min,
+                series,
+            };
+            let states = chart(
+                format!("{name}: sockets per state"),
+                "sockets",
+                1.0,
+                self.states_seen(h)
+                    .into_iter()
+                    .map(|s| {
+                        let peak = samples.iter().map(|x| x.peak[s as usize]).max();
+                        Series {
+                            name: format!("{} (peak {})", s.name(), peak.unwrap_or(0)),
+                            colour: state_colour(s),
+                            // Listeners are a background count, not connections.
+                            stroke: if s == State::Listen {
+                                Stroke::Dashed
+                            } else {
+                                Stroke::Solid
+                            },
+                            points: chart::steps(
+                                samples.iter().map(|x| x.peak[s as usize] as f64),
+                                unit.of(self.width.as_nanos()),
+                                x_end,
+                            ),
+                        }
+                    })
+                    .collect(),
+            );
+            let rate = |what: &str, colour, count: fn(&Sample) -> u64| {
+                let total: u64 = samples.iter().map(count).sum();
+                let binned = samples.chunks(per_bin).map(|c| {
+                    let seconds = self.width.as_secs_f64() * c.len() as f64;
+                    c.iter().map(count).sum::<u64>() as f64 / seconds
+                });
+                chart(
+                    format!("{name}: connections {what} per second"),
+                    "connections / s",
+                    0.0,
+                    vec![Series {
+                        name: format!("{what} ({total} in all)"),
+                        colour,
+                        stroke: Stroke::Solid,
+                        points: chart::steps(binned, unit.of(bin.as_nanos()), x_end),
+                    }],
+                )
+            };
+            let top = HEAD + HOST * h as f64;
+            states.draw(&mut svg, chart::Frame::new(0.0, top, WIDTH, STATES));
+            rate("established", ESTABLISHED_COLOUR, |x| x.established)
+                .draw(&mut svg, chart::Frame::new(0.0, top + STATES, WIDTH, RATE));
+            rate("failed", FAILED_COLOUR, |x| x.failed).draw(
+                &mut svg,
+                chart::Frame::new(0.0, top + STATES + RATE, WIDTH, RATE),
+            );
+        }
+        svg.finish()
+    }
+}
+
+/// Colour of connections established.
+pub const ESTABLISHED_COLOUR: &str = "#2ca02c";
+/// Colour of failed attempts.
+pub const FAILED_COLOUR: &str = "#d62728";
+
+/// One colour per state, the same in every picture: ESTABLISHED green, TIME_WAIT red, the
+/// handshake states blue, the closing states warm.
+pub fn state_colour(state: State) -> &'static str {
+    match state {
+        State::Closed => "#000000",
+        State::Listen => "#7f7f7f",
+        State::SynSent => "#1f77b4",
+        State::SynReceived => "#17becf",
+        State::Established => ESTABLISHED_COLOUR,
+        State::FinWait1 => "#bcbd22",
+        State::FinWait2 => "#8c564b",
+        State::Closing => "#e377c2",
+        State::TimeWait => "#d62728",
+        State::CloseWait => "#ff7f0e",
+        State::LastAck => "#9467bd",
+    }
+}
+
+/// A bucket width as people say it: `512 ms`, `2.048 s`.
+fn describe(width: SimDuration) -> String {
+    let ns = width.as_nanos();
+    if ns < 1_000_000 {
+        format!("{} µs", ns as f64 / 1e3)
+    } else if ns < 1_000_000_000 {
+        format!("{} ms", ns as f64 / 1e6)
+    } else {
+        format!("{} s", ns as f64 / 1e9)
+    }
+}
+
+/// A CSV field, quoted when it holds a comma, a quote or a line break.
+fn csv_field(text: &str) -> String {
+    if text.contains([',', '"', '\n', '\r']) {
+        format!("\"{}\"", text.replace('"', "\"\""))
+    } else {
+        text.to_string()
+    }
+}
+
+/// A trace sink that counts sockets per state into a [`StateTimeline`] (when it has one) and
+/// passes every record on to `inner`.
+#[derive(Debug)]
+pub struct StateSink<S> {
+    /// The sink every record goes on to.
+    pub inner: S,
+    timeline: Option<StateTimeline>,
+}
+
+impl<S> StateSink<S> {
+    /// Records go to `timeline` (none: only passed on) and then to `inner`.
+    pub fn new(inner: S, timeline: Option<StateTimeline>) -> StateSink<S> {
+        StateSink { inner, timeline }
+    }
+
+    /// The inner sink and the timeline, finished at the run's `end`.
+    pub fn finish(self, end: SimTime) -> (S, Option<StateTimeline>) {
+        let mut timeline = self.timeline;
+        if let Some(t) = &mut timeline {
+            t.finish(end);
+        }
+        (self.inner, timeline)
+    }
+}
+
+impl<S: TraceSink<HostEvent>> TraceSink<HostEvent> for StateSink<S> {
+    fn start(&mut self, host_names: &[String]) {
+        if let Some(t) = &mut self.timeline {
+            t.start(host_names);
+        }
+        self.inner.start(host_names);
+    }
+
+    fn record(&mut self, record: &TraceRecord<'_, HostEvent>) {
+        if let Some(t) = &mut self.timeline {
+            t.record(record);
+        }
+        self.inner.record(record);
+    }
+}
