@@ -410,7 +410,10 @@ impl BarChart {
 
     /// The height the chart takes.
     pub fn height(&self) -> f64 {
-        BAR_TOP + BAR_BOTTOM + BAR_ROW * self.shown().len().max(1) as f64
+        match self.shown().len() {
+            0 => BAR_TOP + BAR_ROW,
+            n => BAR_TOP + BAR_BOTTOM + BAR_ROW * n as f64,
+        }
     }
 
     /// Draws the chart `w` wide with its top left corner at `(x, y)`; it is
@@ -512,4 +515,92 @@ fn fit(text: &str, width: f64, size: f64) -> String {
     let mut cut: String = text.chars().take(keep).collect();
     cut.push('…');
     cut
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Ticks step 1, 2 or 5 times a power of ten, about `count` of them; `covering` rounds the
+    /// top up to a tick, never below the step minimum, and an empty range is 0 to one step.
+    #[test]
+    fn ticks_step_by_1_2_5() {
+        for (max, count, step_min, step, top) in [
+            (11_433.0, 5, 1.0, 5000.0, 15_000.0),
+            (199.0, 5, 1.0, 50.0, 200.0),
+            (1.0, 5, 1.0, 1.0, 1.0),
+            (0.0, 5, 1.0, 1.0, 1.0),
+            (0.0, 5, 0.0, 1.0, 1.0),
+            (0.7, 5, 0.0, 0.2, 0.8),
+            (3.0, 6, 1.0, 1.0, 3.0),
+            (2048.0, 5, 0.0, 500.0, 2500.0),
+        ] {
+            let t = Ticks::covering(max, count, step_min);
+            assert_eq!((t.step, t.top), (step, top), "covering({max}, {count})");
+            assert_eq!(t.values.len() as f64, top / step + 1.0);
+        }
+        let t = Ticks::within(213.0, 10);
+        assert_eq!((t.step, t.top), (50.0, 213.0));
+        assert_eq!(t.values, [0.0, 50.0, 100.0, 150.0, 200.0]);
+        let t = Ticks::within(2.0, 10);
+        assert_eq!(t.step, 0.2);
+        assert_eq!(t.values.len(), 11, "the end is a tick when it falls on one");
+        assert_eq!(t.label(0.6000000000000001), "0.6");
+        assert_eq!(Ticks::within(0.05, 10).label(0.005), "0.005");
+        assert_eq!(Ticks::covering(15_000.0, 5, 1.0).label(5000.0), "5000");
+    }
+
+    /// A step line keeps only its corners and ends at the end of the axis.
+    #[test]
+    fn steps_keep_only_the_corners() {
+        assert_eq!(
+            steps([0.0, 0.0, 2.0, 2.0, 2.0, 1.0], 10.0, 55.0),
+            [
+                (0.0, 0.0),
+                (20.0, 0.0),
+                (20.0, 2.0),
+                (50.0, 2.0),
+                (50.0, 1.0),
+                (55.0, 1.0)
+            ]
+        );
+        assert!(steps([], 1.0, 5.0).is_empty());
+    }
+
+    /// The stretches of a line lying on the axis are left out; the edges up and down stay.
+    #[test]
+    fn a_line_at_zero_is_not_drawn_over_the_axis() {
+        let line = steps([0.0, 0.0, 1.0, 0.0, 0.0, 3.0], 1.0, 6.0);
+        let runs = off_the_axis(&line);
+        assert_eq!(
+            runs,
+            [
+                &[(2.0, 0.0), (2.0, 1.0), (3.0, 1.0), (3.0, 0.0)][..],
+                &[(5.0, 0.0), (5.0, 3.0), (6.0, 3.0)][..],
+            ]
+        );
+        assert!(off_the_axis(&steps([0.0, 0.0], 1.0, 2.0)).is_empty());
+    }
+
+    /// Past BARS_MAX bars, the last ones are summed into one.
+    #[test]
+    fn too_many_bars_are_summed_into_one() {
+        let chart = BarChart {
+            title: String::new(),
+            value_label: String::new(),
+            empty: String::new(),
+            bars: (0..40)
+                .map(|i| Bar {
+                    label: format!("kind {i}"),
+                    value: 1,
+                    colour: "#000",
+                })
+                .collect(),
+        };
+        let shown = chart.shown();
+        assert_eq!(shown.len(), BARS_MAX);
+        assert_eq!(shown[BARS_MAX - 1].label, "11 more");
+        assert_eq!(shown[BARS_MAX - 1].value, 11);
+        assert_eq!(fit("abcdefghij", 6.0 * 11.0 * 0.62, 11.0), "abcde…");
+    }
 }

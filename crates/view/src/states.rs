@@ -230,6 +230,7 @@ impl StateTimeline {
             self.merge_pairs();
         }
         let last = index(self.width);
+        debug_assert!(last + 1 >= self.len, "records come in time order");
         while self.len <= last {
             for h in &mut self.hosts {
                 h.samples.push(Sample {
@@ -555,5 +556,459 @@ impl<S: TraceSink<HostEvent>> TraceSink<HostEvent> for StateSink<S> {
             t.record(record);
         }
         self.inner.record(record);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::net::{Ipv4Addr, SocketAddrV4};
+
+    use netsim_core::{Packet, Segment};
+    use netsim_tcp::Errno;
+
+    use super::*;
+    use State::*;
+
+    /// A timeline fed one record at a time, at times in milliseconds.
+    struct Feed {
+        t: StateTimeline,
+    }
+
+    const CLIENT: HostId = HostId(0);
+    const SERVER: HostId = HostId(1);
+
+    fn at(ms: u64) -> SimTime {
+        SimTime::from_nanos(ms * 1_000_000)
+    }
+
+    /// The client's connection from `port` to the server's port 80, as the client sees it.
+    fn client_conn(port: u16) -> ConnKey {
+        ConnKey {
+            local: SocketAddrV4::new(Ipv4Addr::new(10, 0, 0, 1), port),
+            remote: SocketAddrV4::new(Ipv4Addr::new(10, 0, 0, 2), 80),
+        }
+    }
+
+    /// The same connection as the server sees it.
+    fn server_conn(port: u16) -> ConnKey {
+        let c = client_conn(port);
+        ConnKey {
+            local: c.remote,
+            remote: c.local,
+        }
+    }
+
+    /// The server's listener on port 80 (the wildcard peer).
+    fn listener() -> ConnKey {
+        ConnKey {
+            local: SocketAddrV4::new(Ipv4Addr::new(10, 0, 0, 2), 80),
+            remote: SocketAddrV4::new(Ipv4Addr::UNSPECIFIED, 0),
+        }
+    }
+
+    impl Feed {
+        fn new() -> Feed {
+            let mut t = StateTimeline::new();
+            t.start(&["client".into(), "server".into()]);
+            Feed { t }
+        }
+
+        fn event(&mut self, ms: u64, host: HostId, event: HostEvent) -> &mut Feed {
+            self.t.record(&TraceRecord {
+                at: at(ms),
+                kind: TraceKind::Protocol {
+                    host,
+                    event: &event,
+                },
+            });
+            self
+        }
+
+        fn moves(&mut self, ms: u64, host: HostId, conn: ConnKey, path: &[State]) -> &mut Feed {
+            for pair in path.windows(2) {
+                let (from, to) = (pair[0], pair[1]);
+                self.event(ms, host, HostEvent::Tcp(TcpEvent::State { conn, from, to }));
+            }
+            self
+        }
+
+        fn note(&mut self, ms: u64, host: HostId, conn: ConnKey, note: Note) -> &mut Feed {
+            self.event(ms, host, HostEvent::Tcp(TcpEvent::Note { conn, note }))
+        }
+
+        fn delivered(&mut self, ms: u64, host: HostId, flags: TcpFlags) -> &mut Feed {
+            let packet = Packet {
+                src: Ipv4Addr::new(10, 0, 0, 1),
+                dst: Ipv4Addr::new(10, 0, 0, 2),
+                segment: Segment {
+                    flags,
+                    ..Segment::default()
+                },
+            };
+            self.t.record(&TraceRecord {
+                at: at(ms),
+                kind: TraceKind::Delivered {
+                    host,
+                    id: netsim_engine::PacketId(0),
+                    packet: &packet,
+                },
+            });
+            self
+        }
+
+        fn crash(&mut self, ms: u64, host: HostId) -> &mut Feed {
+            self.t.record(&TraceRecord {
+                at: at(ms),
+                kind: TraceKind::Network(NetChange::Crash(host)),
+            });
+            self
+        }
+
+        fn samples(&self, host: HostId) -> &[Sample] {
+            self.t.samples(host)
+        }
+
+        /// The most sockets in `state` over every bucket.
+        fn peak(&self, host: HostId, state: State) -> u64 {
+            let s = self.samples(host).iter().map(|x| x.peak[state as usize]);
+            s.max().unwrap_or(0)
+        }
+
+        fn total(&self, host: HostId, count: fn(&Sample) -> u64) -> u64 {
+            self.samples(host).iter().map(count).sum()
+        }
+    }
+
+    /// A handshake and an active close: every state the client passes through counts once,
+    /// at its bucket; CLOSED is never counted; a bucket opened later starts with the counts
+    /// the previous one ended with (TIME_WAIT held).
+    #[test]
+    fn a_connection_is_counted_in_each_state_it_passes_through() {
+        let mut f = Feed::new();
+        f.moves(0, CLIENT, client_conn(1), &[Closed, SynSent])
+            .moves(2, CLIENT, client_conn(1), &[SynSent, Established])
+            .moves(
+                5,
+                CLIENT,
+                client_conn(1),
+                &[Established, FinWait1, FinWait2],
+            )
+            .moves(6, CLIENT, client_conn(1), &[FinWait2, TimeWait])
+            .moves(9, CLIENT, client_conn(1), &[TimeWait, Closed]);
+        let s = f.samples(CLIENT);
+        assert_eq!(
+            s.len(),
+            10,
+            "one bucket per millisecond up to the last record"
+        );
+        assert_eq!(s[0].peak[SynSent as usize], 1);
+        assert_eq!(s[1].peak[SynSent as usize], 1, "held through bucket 1");
+        assert_eq!(
+            s[2].peak[SynSent as usize], 1,
+            "held at the start of bucket 2"
+        );
+        assert_eq!(s[3].peak[SynSent as usize], 0);
+        assert_eq!(s[2].established, 1);
+        assert_eq!(s[5].peak[FinWait1 as usize], 1);
+        assert_eq!(s[5].peak[FinWait2 as usize], 1);
+        assert_eq!(s[8].peak[TimeWait as usize], 1);
+        assert_eq!(s[9].peak[TimeWait as usize], 1, "TIME_WAIT until its end");
+        assert_eq!(s[9].peak[Closed as usize], 0, "CLOSED is not counted");
+        assert_eq!(f.total(CLIENT, |x| x.failed), 0);
+        assert_eq!(f.samples(SERVER).len(), 10, "every host has every bucket");
+    }
+
+    /// A listener counts once in LISTEN; the connections it spawns report LISTEN ->
+    /// SYN_RECEIVED (and SYN_RECEIVED -> LISTEN when a RST ends them) without moving it.
+    #[test]
+    fn only_listeners_count_in_listen() {
+        let mut f = Feed::new();
+        f.moves(0, SERVER, listener(), &[Closed, Listen]);
+        for port in 1..=3 {
+            f.moves(1, SERVER, server_conn(port), &[Listen, SynReceived]);
+        }
+        f.moves(2, SERVER, server_conn(1), &[SynReceived, Established])
+            .moves(2, SERVER, server_conn(2), &[SynReceived, Listen]);
+        let s = f.samples(SERVER);
+        assert_eq!(s[1].peak[Listen as usize], 1);
+        assert_eq!(s[1].peak[SynReceived as usize], 3);
+        assert_eq!(s[2].peak[Listen as usize], 1, "still one listener");
+        assert_eq!(
+            s[2].peak[SynReceived as usize], 3,
+            "three at the bucket's start"
+        );
+        f.moves(3, SERVER, listener(), &[Listen, Closed]);
+        assert_eq!(
+            f.samples(SERVER)[3].peak[Listen as usize],
+            1,
+            "at the start"
+        );
+        f.moves(4, SERVER, server_conn(9), &[Closed, SynSent]);
+        let s = f.samples(SERVER);
+        assert_eq!(s[4].peak[Listen as usize], 0);
+        assert_eq!(s[4].peak[SynReceived as usize], 1, "port 3's");
+    }
+
+    /// A crash zeroes the host's counts (its sockets vanish without transitions) and forgets
+    /// its half-open connections; the other host keeps its own.
+    #[test]
+    fn a_crash_zeroes_the_hosts_counts() {
+        let mut f = Feed::new();
+        f.moves(0, SERVER, listener(), &[Closed, Listen])
+            .moves(0, SERVER, server_conn(1), &[Listen, SynReceived])
+            .moves(0, CLIENT, client_conn(1), &[Closed, SynSent])
+            .crash(3, SERVER)
+            .moves(4, CLIENT, client_conn(2), &[Closed, SynSent]);
+        let server = f.samples(SERVER);
+        assert_eq!(
+            server[3].peak[SynReceived as usize], 1,
+            "held until the crash"
+        );
+        assert_eq!(server[4].peak, [0; 11]);
+        assert_eq!(f.samples(CLIENT)[4].peak[SynSent as usize], 2);
+        // After the restart, the half-open connection lost in the crash is not a failure.
+        f.moves(5, SERVER, server_conn(1), &[SynReceived, Closed]);
+        assert_eq!(f.total(SERVER, |x| x.failed), 0);
+    }
+
+    /// What counts as a failed attempt, host by host: connect() failures (one per call, at
+    /// once or after the handshake), passive connections dying before ESTABLISHED, SYNs a
+    /// full listen queue dropped and SYNs answered with RST; not a handshake ACK dropped for
+    /// a full accept queue, an RST answering a segment other than a SYN, another call
+    /// failing, or an active open's SYN_RECEIVED dying (its connect() counts instead).
+    #[test]
+    fn failed_attempts_are_refused_handshakes_and_failed_connects() {
+        let mut f = Feed::new();
+        let call = |call, errno| HostEvent::CallFailed { call, errno };
+        // The client: two connect() calls fail, one at once and one after its SYNs.
+        f.event(1, CLIENT, call("connect", Errno::AddrNotAvail))
+            .moves(1, CLIENT, client_conn(1), &[Closed, SynSent])
+            .moves(3, CLIENT, client_conn(1), &[SynSent, Closed])
+            .event(3, CLIENT, call("connect", Errno::TimedOut))
+            .event(3, CLIENT, call("send", Errno::BrokenPipe))
+            // A simultaneous open that dies: counted by its connect() alone.
+            .moves(
+                4,
+                CLIENT,
+                client_conn(2),
+                &[Closed, SynSent, SynReceived, Closed],
+            )
+            .event(4, CLIENT, call("connect", Errno::ConnReset));
+        assert_eq!(f.samples(CLIENT)[1].failed, 1);
+        assert_eq!(f.samples(CLIENT)[3].failed, 1);
+        assert_eq!(f.samples(CLIENT)[4].failed, 1);
+        // The server: a SYN dropped on a full listen queue, a SYN to a closed port, a
+        // half-open connection timing out, one reset back to LISTEN; not a handshake ACK
+        // dropped on a full accept queue, nor a RST answering a stray ACK.
+        f.moves(5, SERVER, listener(), &[Closed, Listen])
+            .delivered(6, SERVER, TcpFlags::SYN)
+            .note(6, SERVER, server_conn(3), Note::ListenOverflow)
+            .delivered(7, SERVER, TcpFlags::SYN)
+            .note(7, SERVER, server_conn(4), Note::ResetNoConnection)
+            .delivered(8, SERVER, TcpFlags::ACK)
+            .note(8, SERVER, server_conn(5), Note::ResetNoConnection)
+            .moves(9, SERVER, server_conn(6), &[Listen, SynReceived])
+            .note(10, SERVER, server_conn(6), Note::AcceptQueueFull)
+            .moves(11, SERVER, server_conn(6), &[SynReceived, Closed])
+            .moves(12, SERVER, server_conn(7), &[Listen, SynReceived, Listen])
+            .moves(
+                13,
+                SERVER,
+                server_conn(8),
+                &[Listen, SynReceived, Established],
+            );
+        let failed: Vec<u64> = f.samples(SERVER).iter().map(|x| x.failed).collect();
+        assert_eq!(failed[6..], [1, 1, 0, 0, 0, 1, 1, 0]);
+        assert_eq!(f.total(SERVER, |x| x.established), 1);
+        assert!(f.t.hosts[1].half_open.is_empty(), "only live ones are kept");
+    }
+
+    /// Past BUCKETS_MAX buckets, pairs merge and the width doubles: peaks are the higher of
+    /// the pair, counts their sum, and every record still lands in the bucket of its time.
+    #[test]
+    fn buckets_merge_in_pairs_keeping_peaks_and_sums() {
+        let mut f = Feed::new();
+        // A connection in SYN_SENT over [10 ms, 11 ms) only, and one established at 999 ms.
+        f.moves(10, CLIENT, client_conn(1), &[Closed, SynSent])
+            .moves(11, CLIENT, client_conn(1), &[SynSent, Closed])
+            .moves(999, CLIENT, client_conn(2), &[Closed, SynSent, Established]);
+        assert_eq!(f.samples(CLIENT).len(), BUCKETS_MAX);
+        assert_eq!(f.t.width(), BUCKET_FIRST);
+        // 1000 ms is past bucket 999: one merge, 2 ms buckets.
+        f.moves(1000, CLIENT, client_conn(3), &[Closed, SynSent]);
+        assert_eq!(f.t.width(), SimDuration::from_millis(2));
+        let s = f.samples(CLIENT);
+        assert_eq!(s.len(), 501, "500 merged, and the one holding 1000 ms");
+        assert_eq!(s[5].peak[SynSent as usize], 1, "[10, 12) ms");
+        assert_eq!(s[4].peak[SynSent as usize], 0);
+        assert_eq!(s[6].peak[SynSent as usize], 0);
+        assert_eq!(s[499].established, 1, "999 ms is in [998, 1000) ms");
+        assert_eq!(s[499].peak[Established as usize], 1);
+        assert_eq!(s[500].peak[Established as usize], 1, "carried over");
+        assert_eq!(s[500].peak[SynSent as usize], 1);
+        // A record far later merges as often as needed at once: 10 s needs 16 ms buckets.
+        f.moves(10_000, CLIENT, client_conn(4), &[Closed, SynSent]);
+        assert_eq!(f.t.width(), SimDuration::from_millis(16));
+        let s = f.samples(CLIENT);
+        assert_eq!(s.len(), 626, "10 000 ms is in bucket 625");
+        assert_eq!(s[0].peak[SynSent as usize], 1, "[0, 16) ms holds the first");
+        assert_eq!(s[62].established, 1, "999 ms is in [992, 1008) ms");
+        assert_eq!(f.total(CLIENT, |x| x.established), 1, "counts are kept");
+        assert_eq!(s[625].peak[SynSent as usize], 2);
+    }
+
+    /// A 100 000-connection run of two days keeps at most BUCKETS_MAX samples per host and
+    /// no connection once it is closed; its totals and peaks survive every merge.
+    #[test]
+    fn memory_stays_bounded_for_a_long_run_of_many_connections() {
+        let mut f = Feed::new();
+        f.moves(0, SERVER, listener(), &[Closed, Listen]);
+        // The expected peak, counted as the records come: a new TIME_WAIT, then the old one's
+        // end.
+        let (mut time_wait, mut peak_time_wait) = (0, 0);
+        for i in 0..100_000u64 {
+            let ms = i * 1_700; // one every 1.7 s: 170 000 s in all
+            let port = (i % 60_000) as u16;
+            f.moves(ms, SERVER, server_conn(port), &[Listen, SynReceived])
+                .moves(
+                    ms + 1,
+                    SERVER,
+                    server_conn(port),
+                    &[SynReceived, Established],
+                )
+                .moves(ms + 1, SERVER, server_conn(port), &[Established, FinWait1])
+                .moves(
+                    ms + 2,
+                    SERVER,
+                    server_conn(port),
+                    &[FinWait1, FinWait2, TimeWait],
+                );
+            time_wait += 1;
+            peak_time_wait = peak_time_wait.max(time_wait);
+            if i >= 36 {
+                time_wait -= 1;
+                // TIME_WAIT lasts 60 s: the one of 36 connections ago ends now.
+                let old = ((i - 36) % 60_000) as u16;
+                f.moves(ms + 2, SERVER, server_conn(old), &[TimeWait, Closed]);
+            }
+        }
+        assert!(f.samples(SERVER).len() <= BUCKETS_MAX);
+        assert_eq!(f.t.width(), SimDuration::from_millis(262_144));
+        assert_eq!(f.total(SERVER, |x| x.established), 100_000);
+        assert_eq!(f.peak(SERVER, TimeWait), peak_time_wait);
+        assert_eq!(f.peak(SERVER, Listen), 1);
+        assert!(f.t.hosts[1].half_open.is_empty());
+    }
+
+    /// The CSV: a header naming every state but CLOSED, then one row per bucket per host;
+    /// rates are counts over the bucket's width; the end of the run closes the time line.
+    #[test]
+    fn csv_has_a_row_per_bucket_per_host() {
+        let mut f = Feed::new();
+        f.moves(0, SERVER, listener(), &[Closed, Listen])
+            .moves(1, CLIENT, client_conn(1), &[Closed, SynSent])
+            .moves(
+                1,
+                SERVER,
+                server_conn(1),
+                &[Listen, SynReceived, Established],
+            )
+            .moves(1, CLIENT, client_conn(1), &[SynSent, Established]);
+        f.t.start(&["client".into(), "a, \"b\"".into()]);
+        f.t.finish(at(3));
+        assert_eq!(
+            f.t.csv(),
+            "time_s,host,LISTEN,SYN_SENT,SYN_RECEIVED,ESTABLISHED,FIN_WAIT_1,FIN_WAIT_2,\
+             CLOSING,TIME_WAIT,CLOSE_WAIT,LAST_ACK,established_per_s,failed_per_s\n\
+             0.000000,client,0,0,0,0,0,0,0,0,0,0,0.000,0.000\n\
+             0.000000,\"a, \"\"b\"\"\",1,0,0,0,0,0,0,0,0,0,0.000,0.000\n\
+             0.001000,client,0,1,0,1,0,0,0,0,0,0,1000.000,0.000\n\
+             0.001000,\"a, \"\"b\"\"\",1,0,1,1,0,0,0,0,0,0,1000.000,0.000\n\
+             0.002000,client,0,0,0,1,0,0,0,0,0,0,0.000,0.000\n\
+             0.002000,\"a, \"\"b\"\"\",1,0,0,1,0,0,0,0,0,0,0.000,0.000\n"
+        );
+    }
+
+    /// The picture of a small run: a listener, two connections that close through TIME_WAIT
+    /// on the client, a SYN refused by a full listen queue and a connect() that timed out.
+    /// The snapshot is the SVG itself: review it by rendering it (rsvg-convert) as well.
+    #[test]
+    fn plot_of_a_small_run() {
+        let mut f = Feed::new();
+        let mut moves = vec![(0, SERVER, listener(), &[Closed, Listen][..])];
+        for (start, port) in [(1, 1), (4, 2)] {
+            let (client, server) = (client_conn(port), server_conn(port));
+            moves.extend([
+                (start, CLIENT, client, &[Closed, SynSent][..]),
+                (start + 1, SERVER, server, &[Listen, SynReceived]),
+                (start + 2, CLIENT, client, &[SynSent, Established]),
+                (start + 3, SERVER, server, &[SynReceived, Established]),
+                (start + 6, CLIENT, client, &[Established, FinWait1]),
+                (
+                    start + 7,
+                    SERVER,
+                    server,
+                    &[Established, CloseWait, LastAck],
+                ),
+                (start + 8, CLIENT, client, &[FinWait1, FinWait2, TimeWait]),
+                (start + 9, SERVER, server, &[LastAck, Closed]),
+            ]);
+        }
+        moves.extend([
+            (11, CLIENT, client_conn(3), &[Closed, SynSent][..]),
+            (17, CLIENT, client_conn(3), &[SynSent, Closed]),
+            (30, CLIENT, client_conn(1), &[TimeWait, Closed]),
+        ]);
+        moves.sort_by_key(|m| m.0);
+        for (ms, host, conn, path) in moves {
+            f.moves(ms, host, conn, path);
+            if ms == 12 {
+                f.delivered(12, SERVER, TcpFlags::SYN).note(
+                    12,
+                    SERVER,
+                    server_conn(3),
+                    Note::ListenOverflow,
+                );
+            }
+            if ms == 17 {
+                let failed = HostEvent::CallFailed {
+                    call: "connect",
+                    errno: Errno::TimedOut,
+                };
+                f.event(17, CLIENT, failed);
+            }
+        }
+        f.t.finish(at(40));
+        insta::assert_snapshot!(f.t.plot("small-run (seed 1): sockets per state"));
+    }
+
+    /// The sink passes every record on, and with no timeline only passes them on.
+    #[test]
+    fn the_sink_passes_every_record_on() {
+        let mut seen = 0;
+        let counter = |_: &TraceRecord<'_, HostEvent>| seen += 1;
+        let mut sink = StateSink::new(counter, Some(StateTimeline::new()));
+        sink.start(&["a".into()]);
+        let event = HostEvent::Tcp(TcpEvent::State {
+            conn: client_conn(1),
+            from: Closed,
+            to: SynSent,
+        });
+        let record = TraceRecord {
+            at: at(2),
+            kind: TraceKind::Protocol {
+                host: HostId(0),
+                event: &event,
+            },
+        };
+        sink.record(&record);
+        let (_, timeline) = sink.finish(at(5));
+        let timeline = timeline.expect("asked for");
+        assert_eq!(timeline.samples(HostId(0)).len(), 5);
+        assert_eq!(timeline.end(), Some(at(5)));
+        let mut plain = StateSink::new(|_: &TraceRecord<'_, HostEvent>| {}, None);
+        plain.record(&record);
+        assert!(plain.finish(at(5)).1.is_none());
+        assert_eq!(seen, 1);
     }
 }
