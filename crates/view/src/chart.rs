@@ -548,6 +548,29 @@ mod tests {
         assert_eq!(t.label(0.6000000000000001), "0.6");
         assert_eq!(Ticks::within(0.05, 10).label(0.005), "0.005");
         assert_eq!(Ticks::covering(15_000.0, 5, 1.0).label(5000.0), "5000");
+        let t = Ticks::covering(0.5, 5, 0.0);
+        assert_eq!((t.step, t.label(0.30000000000000004)), (0.1, "0.3".into()));
+        let t = Ticks::within(0.0, 10);
+        assert_eq!(
+            (t.top, t.values.len()),
+            (1.0, 11),
+            "an empty axis still spans 0 to 1"
+        );
+    }
+
+    /// Runs under a second are drawn in milliseconds, longer ones in seconds.
+    #[test]
+    fn time_axes_count_in_ms_under_a_second() {
+        let unit = TimeUnit::for_span(300_000_000);
+        assert_eq!(
+            (unit, unit.name(), unit.of(300_000_000)),
+            (TimeUnit::Millis, "ms", 300.0)
+        );
+        let unit = TimeUnit::for_span(1_000_000_000);
+        assert_eq!(
+            (unit, unit.name(), unit.of(1_500_000_000)),
+            (TimeUnit::Seconds, "s", 1.5)
+        );
     }
 
     /// A step line keeps only its corners and ends at the end of the axis.

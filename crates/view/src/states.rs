@@ -445,10 +445,7 @@ impl StateTimeline {
             );
             let rate = |what: &str, colour, count: fn(&Sample) -> u64| {
                 let total: u64 = samples.iter().map(count).sum();
-                let binned = samples.chunks(per_bin).map(|c| {
-                    let seconds = self.width.as_secs_f64() * c.len() as f64;
-                    c.iter().map(count).sum::<u64>() as f64 / seconds
-                });
+                let binned = rate_bins(samples, per_bin, self.width, count);
                 chart(
                     format!("{name}: connections {what} per second"),
                     "connections / s",
@@ -472,6 +469,23 @@ impl StateTimeline {
         }
         svg.finish()
     }
+}
+
+/// Per bin of `per_bin` buckets of width `width` (the last bin may hold fewer), the bin's
+/// `count` per second.
+fn rate_bins(
+    samples: &[Sample],
+    per_bin: usize,
+    width: SimDuration,
+    count: fn(&Sample) -> u64,
+) -> Vec<f64> {
+    samples
+        .chunks(per_bin)
+        .map(|bin| {
+            let seconds = width.as_secs_f64() * bin.len() as f64;
+            bin.iter().map(count).sum::<u64>() as f64 / seconds
+        })
+        .collect()
 }
 
 /// Colour of connections established.
@@ -807,6 +821,8 @@ mod tests {
             .note(7, SERVER, server_conn(4), Note::ResetNoConnection)
             .delivered(8, SERVER, TcpFlags::ACK)
             .note(8, SERVER, server_conn(5), Note::ResetNoConnection)
+            .delivered(8, SERVER, TcpFlags::SYN.union(TcpFlags::ACK))
+            .note(8, SERVER, server_conn(5), Note::ResetNoConnection)
             .moves(9, SERVER, server_conn(6), &[Listen, SynReceived])
             .note(10, SERVER, server_conn(6), Note::AcceptQueueFull)
             .moves(11, SERVER, server_conn(6), &[SynReceived, Closed])
@@ -829,8 +845,14 @@ mod tests {
     fn buckets_merge_in_pairs_keeping_peaks_and_sums() {
         let mut f = Feed::new();
         // A connection in SYN_SENT over [10 ms, 11 ms) only, and one established at 999 ms.
+        let failed = || HostEvent::CallFailed {
+            call: "connect",
+            errno: Errno::TimedOut,
+        };
         f.moves(10, CLIENT, client_conn(1), &[Closed, SynSent])
             .moves(11, CLIENT, client_conn(1), &[SynSent, Closed])
+            .event(11, CLIENT, failed())
+            .event(13, CLIENT, failed())
             .moves(999, CLIENT, client_conn(2), &[Closed, SynSent, Established]);
         assert_eq!(f.samples(CLIENT).len(), BUCKETS_MAX);
         assert_eq!(f.t.width(), BUCKET_FIRST);
@@ -842,6 +864,11 @@ mod tests {
         assert_eq!(s[5].peak[SynSent as usize], 1, "[10, 12) ms");
         assert_eq!(s[4].peak[SynSent as usize], 0);
         assert_eq!(s[6].peak[SynSent as usize], 0);
+        assert_eq!(
+            (s[5].failed, s[6].failed),
+            (1, 1),
+            "[10, 12) and [12, 14) ms"
+        );
         assert_eq!(s[499].established, 1, "999 ms is in [998, 1000) ms");
         assert_eq!(s[499].peak[Established as usize], 1);
         assert_eq!(s[500].peak[Established as usize], 1, "carried over");
@@ -854,6 +881,7 @@ mod tests {
         assert_eq!(s[0].peak[SynSent as usize], 1, "[0, 16) ms holds the first");
         assert_eq!(s[62].established, 1, "999 ms is in [992, 1008) ms");
         assert_eq!(f.total(CLIENT, |x| x.established), 1, "counts are kept");
+        assert_eq!(s[0].failed, 2, "both in [0, 16) ms");
         assert_eq!(s[625].peak[SynSent as usize], 2);
     }
 
@@ -982,6 +1010,57 @@ mod tests {
         insta::assert_snapshot!(f.t.plot("small-run (seed 1): sockets per state"));
     }
 
+    /// A host the timeline meets after some buckets (named late, or never named) gets a
+    /// sample for every bucket so far, zeros, and a number for a name.
+    #[test]
+    fn a_host_met_late_has_every_bucket() {
+        let mut t = StateTimeline::new();
+        let event = HostEvent::CallFailed {
+            call: "connect",
+            errno: Errno::AddrNotAvail,
+        };
+        let record = |ms, host| TraceRecord {
+            at: at(ms),
+            kind: TraceKind::Protocol {
+                host: HostId(host),
+                event: &event,
+            },
+        };
+        t.record(&record(3, 0));
+        t.start(&["a".into(), "b".into()]);
+        t.record(&record(5, 3));
+        assert_eq!(t.host_names(), ["a", "b", "host2", "host3"]);
+        for host in 0..4 {
+            assert_eq!(t.samples(HostId(host)).len(), 6, "host {host}");
+        }
+        let failed = |h| -> Vec<u64> { t.samples(HostId(h)).iter().map(|x| x.failed).collect() };
+        assert_eq!(failed(0), [0, 0, 0, 1, 0, 0]);
+        assert_eq!(failed(1), [0; 6]);
+        assert_eq!(failed(3), [0, 0, 0, 0, 0, 1]);
+    }
+
+    /// The plotted rates: each bin's count over its own length (a shorter last bin too).
+    #[test]
+    fn rates_are_counts_over_the_bins_length() {
+        let samples: Vec<Sample> = [4, 0, 2, 2, 3]
+            .into_iter()
+            .map(|established| Sample {
+                established,
+                ..Sample::default()
+            })
+            .collect();
+        let ms = SimDuration::from_millis(1);
+        assert_eq!(
+            rate_bins(&samples, 2, ms, |x| x.established),
+            [2000.0, 2000.0, 3000.0]
+        );
+        assert_eq!(rate_bins(&samples, 1, ms, |x| x.failed), [0.0; 5]);
+        assert_eq!(describe(ms), "1 ms");
+        assert_eq!(describe(SimDuration::from_millis(512)), "512 ms");
+        assert_eq!(describe(SimDuration::from_millis(2048)), "2.048 s");
+        assert_eq!(describe(SimDuration::from_micros(250)), "250 µs");
+    }
+
     /// The sink passes every record on, and with no timeline only passes them on.
     #[test]
     fn the_sink_passes_every_record_on() {
@@ -1004,6 +1083,7 @@ mod tests {
         sink.record(&record);
         let (_, timeline) = sink.finish(at(5));
         let timeline = timeline.expect("asked for");
+        assert_eq!(timeline.host_names(), ["a"]);
         assert_eq!(timeline.samples(HostId(0)).len(), 5);
         assert_eq!(timeline.end(), Some(at(5)));
         let mut plain = StateSink::new(|_: &TraceRecord<'_, HostEvent>| {}, None);
