@@ -1058,6 +1058,7 @@ mod tests {
         assert_eq!(describe(ms), "1 ms");
         assert_eq!(describe(SimDuration::from_millis(512)), "512 ms");
         assert_eq!(describe(SimDuration::from_millis(2048)), "2.048 s");
+        assert_eq!(describe(SimDuration::from_secs(1)), "1 s");
         assert_eq!(describe(SimDuration::from_micros(250)), "250 µs");
     }
 
