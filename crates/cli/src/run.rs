@@ -1,5 +1,5 @@
 //! `netsim run`: one run of a scenario, its trace on stdout as text or JSON lines, its
-//! summary, and the files it can write beside them (packet captures).
+//! summary, and the files it can write beside them (packet captures, socket-state timelines).
 
 use std::io::{self, BufWriter, IsTerminal};
 use std::path::{Path, PathBuf};
@@ -12,6 +12,7 @@ use netsim_engine::{NullSink, TextLines, TextWriter, TraceRecord, TraceSink};
 use netsim_host::HostEvent;
 use netsim_scenario::{Report, Scenario};
 use netsim_view::ladder::DEFAULT_SEGMENTS;
+use netsim_view::states::{StateSink, StateTimeline};
 use netsim_view::{ConnSelector, Ladder, LadderSink, TraceFilter};
 
 use crate::{AtomicFile, Format, json, stdout_failed};
@@ -57,7 +58,7 @@ pub struct Args {
     /// Show only the records of connections with a side in this state, and the changes into
     /// or out of it (repeat for several; e.g. TIME_WAIT).
     #[arg(long = "state", value_name = "STATE")]
-    states: Vec<String>,
+    in_states: Vec<String>,
     /// Show only records at or after this virtual time (e.g. 1.5s).
     #[arg(long, value_parser = crate::parse_duration, value_name = "TIME")]
     from: Option<SimDuration>,
@@ -69,6 +70,15 @@ pub struct Args {
     /// picture, any other PATH as text, `-` as text on the terminal in place of the trace.
     #[arg(long, value_name = "PATH")]
     ladder: Option<PathBuf>,
+    /// Write, per host, the sockets in each TCP state and the connections established and
+    /// failed per second over virtual time as CSV: one row per time bucket per host (at most
+    /// 1000 buckets, 1 ms wide or wider for a long run).
+    #[arg(long, value_name = "PATH.csv", conflicts_with = "verify_determinism")]
+    states: Option<PathBuf>,
+    /// Draw the same as an SVG chart: per host, sockets per state and connections per
+    /// second over virtual time.
+    #[arg(long, value_name = "PATH.svg", conflicts_with = "verify_determinism")]
+    plot: Option<PathBuf>,
 }
 
 /// Where `--ladder` goes.
@@ -83,7 +93,7 @@ impl Args {
     fn filter(&self, scenario: &Scenario) -> Result<TraceFilter, String> {
         let mut filter = TraceFilter::default()
             .hosts(&self.hosts, &scenario.compiled.topology.hosts)?
-            .states(&self.states)?;
+            .states(&self.in_states)?;
         filter.conn = self.conn;
         filter.from = self.from.map(SimTime::after);
         filter.to = self.to.map(SimTime::after);
@@ -114,6 +124,37 @@ impl<W: io::Write> TraceSink<HostEvent> for Shown<W> {
     }
 }
 
+/// The files of `--states` and `--plot`, checked writable before the run.
+struct StateFiles {
+    csv: Option<PathBuf>,
+    svg: Option<PathBuf>,
+}
+
+impl StateFiles {
+    fn new(csv: Option<&Path>, svg: Option<&Path>) -> Result<Option<StateFiles>, String> {
+        if csv.is_none() && svg.is_none() {
+            return Ok(None);
+        }
+        for path in csv.iter().chain(&svg) {
+            crate::check_writable(path)?;
+        }
+        Ok(Some(StateFiles {
+            csv: csv.map(Path::to_path_buf),
+            svg: svg.map(Path::to_path_buf),
+        }))
+    }
+
+    fn write(&self, timeline: &StateTimeline, title: &str) -> Result<(), String> {
+        if let Some(path) = &self.csv {
+            crate::write_atomic(path, &timeline.csv())?;
+        }
+        if let Some(path) = &self.svg {
+            crate::write_atomic(path, &timeline.plot(title))?;
+        }
+        Ok(())
+    }
+}
+
 /// The two capture files of `--pcap`, checked writable before the run.
 struct PcapFiles {
     sent: PathBuf,
@@ -139,9 +180,32 @@ impl PcapFiles {
     }
 }
 
-/// Runs the scenario into `sink`, and into the capture files too when asked; the files are
-/// written whole or not at all.
+/// Runs the scenario into `sink`, and into the capture and state files too when asked; the
+/// files are written whole or not at all.
 fn run_into<S: TraceSink<HostEvent>>(
+    scenario: &Scenario,
+    seed: u64,
+    enabled: &[bool],
+    sink: S,
+    pcap: Option<PcapFiles>,
+    states: Option<&StateFiles>,
+    tick: impl FnMut(SimTime, u64),
+) -> Result<(Report, S), String> {
+    let sink = StateSink::new(sink, states.map(|_| StateTimeline::new()));
+    let (report, sink) = capture_into(scenario, seed, enabled, sink, pcap, tick)?;
+    let (sink, timeline) = sink.finish(report.outcome.end);
+    if let (Some(files), Some(timeline)) = (states, timeline) {
+        let title = format!(
+            "{} (seed {seed}): sockets per state, connections per second",
+            scenario.file.name
+        );
+        files.write(&timeline, &title)?;
+    }
+    Ok((report, sink))
+}
+
+/// Runs the scenario into `sink`, and into the capture files too when asked.
+fn capture_into<S: TraceSink<HostEvent>>(
     scenario: &Scenario,
     seed: u64,
     enabled: &[bool],
@@ -209,6 +273,8 @@ pub fn run(args: Args) -> Result<ExitCode, String> {
     };
     // `--ladder -` prints the diagram in place of the trace.
     let ladder_on_terminal = args.ladder.as_deref() == Some(Path::new("-"));
+    let states = StateFiles::new(args.states.as_deref(), args.plot.as_deref())?;
+    let states = states.as_ref();
     let (quiet, format) = (
         args.quiet || args.sockets || ladder_on_terminal,
         args.format,
@@ -234,6 +300,7 @@ pub fn run(args: Args) -> Result<ExitCode, String> {
                     inner: NullSink,
                 },
                 pcap,
+                states,
                 tick,
             )
             .map_err(failed_run)?;
@@ -253,6 +320,7 @@ pub fn run(args: Args) -> Result<ExitCode, String> {
                     inner: shown,
                 },
                 pcap,
+                states,
                 tick,
             )
             .map_err(failed_run)?;
@@ -272,6 +340,7 @@ pub fn run(args: Args) -> Result<ExitCode, String> {
                     inner: json::JsonLines::new(stdout(), filter),
                 },
                 pcap,
+                states,
                 tick,
             )
             .map_err(failed_run)?;

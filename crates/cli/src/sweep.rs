@@ -42,6 +42,9 @@ pub struct Args {
     /// Also write the full report as JSON (every failing seed) to this file.
     #[arg(long)]
     json: Option<PathBuf>,
+    /// Also draw failing runs by kind and the sockets left open at the end as SVG bar charts.
+    #[arg(long, value_name = "PATH.svg")]
+    plot: Option<PathBuf>,
     /// No progress bar.
     #[arg(long)]
     quiet: bool,
@@ -80,7 +83,7 @@ fn interrupt_on_signals() -> Result<Arc<AtomicBool>, String> {
 
 pub fn sweep(args: Args) -> Result<ExitCode, String> {
     let mut scenario = netsim_scenario::load(&args.file).map_err(|e| e.to_string())?;
-    if let Some(path) = &args.json {
+    for path in args.json.iter().chain(&args.plot) {
         crate::check_writable(path)?;
     }
     if let Some(cap) = args.max_events {
@@ -130,6 +133,9 @@ pub fn sweep(args: Args) -> Result<ExitCode, String> {
         }
     }
     write_json(&report, args.json.as_deref())?;
+    if let Some(path) = &args.plot {
+        crate::write_atomic(path, &plot(&report))?;
+    }
     out!("{}", report.body(SHOWN));
     Ok(if report.interrupted {
         ExitCode::from(INTERRUPTED)
@@ -158,6 +164,21 @@ pub fn merge(files: &[PathBuf], json: Option<&Path>) -> Result<ExitCode, String>
         ExitCode::SUCCESS
     } else {
         ExitCode::from(1)
+    })
+}
+
+/// The sweep's bar charts (see `netsim_view::sweep`).
+fn plot(report: &SweepReport) -> String {
+    fn pairs(map: &std::collections::BTreeMap<String, u64>) -> Vec<(&str, u64)> {
+        map.iter().map(|(k, n)| (k.as_str(), *n)).collect()
+    }
+    let (start, end) = report.done;
+    netsim_view::sweep::plot(&netsim_view::sweep::SweepCounts {
+        title: format!("sweep of {}, seeds {start}..{end}", report.scenario),
+        runs: report.runs,
+        failed: report.failed(),
+        failures_by_kind: pairs(&report.failures_by_kind),
+        final_states: pairs(&report.final_states),
     })
 }
 

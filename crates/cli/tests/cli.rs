@@ -382,6 +382,92 @@ fn pcap_output_is_read_by_tshark_with_the_retransmissions_the_trace_shows() {
     let _ = std::fs::remove_dir_all(dir);
 }
 
+/// `--states` and `--plot` write the sockets per state over time: the CSV's TIME_WAIT column
+/// peaks, for every host, at the TIME_WAIT peak the summary reports (`TIME_WAIT 0 (peak N)`,
+/// or `TIME_WAIT N` when the peak is the end), and the SVG is a whole picture with its axis
+/// labels. A path that cannot be written is refused before the run; nothing else is left
+/// beside the files.
+#[test]
+fn states_csv_and_plot_show_the_time_wait_peak_the_summary_reports() {
+    let dir = std::env::temp_dir().join(format!("netsim-states-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let (csv, svg) = (dir.join("states.csv"), dir.join("states.svg"));
+    let file = scenario("server_time_wait_overload.ron");
+    let o = netsim(&["run", &file, "--quiet", "--plot", "/nonexistent/dir/x.svg"]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(stderr(&o).contains("/nonexistent/dir/x.svg: cannot write here"));
+    assert_eq!(stdout(&o), "", "no work was done");
+
+    let o = netsim(&[
+        "run",
+        &file,
+        "--quiet",
+        "--states",
+        csv.to_str().unwrap(),
+        "--plot",
+        svg.to_str().unwrap(),
+    ]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    let summary = stdout(&o);
+    // Host lines read `NAME: STATE N (peak M), STATE N, ...; errors ...; received N bytes`.
+    let mut expected = Vec::new();
+    for line in summary.lines().filter(|l| l.ends_with(" bytes")) {
+        let (host, rest) = line.split_once(": ").unwrap();
+        let states = rest.split(';').next().unwrap();
+        let peak = states.split(", ").find_map(|s| {
+            let s = s.strip_prefix("TIME_WAIT ")?;
+            let peak = s
+                .split_once("(peak ")
+                .map_or(s, |(_, p)| p.trim_end_matches(')'));
+            Some(peak.trim().parse::<u64>().unwrap())
+        });
+        expected.push((host.to_string(), peak.unwrap_or(0)));
+    }
+    assert_eq!(
+        expected,
+        [("clients".to_string(), 0), ("server".to_string(), 199)],
+        "{summary}"
+    );
+    let text = std::fs::read_to_string(&csv).unwrap();
+    let mut lines = text.lines();
+    let header: Vec<&str> = lines.next().unwrap().split(',').collect();
+    assert_eq!(header[..2], ["time_s", "host"]);
+    assert_eq!(
+        header[header.len() - 2..],
+        ["established_per_s", "failed_per_s"]
+    );
+    let column = header.iter().position(|h| *h == "TIME_WAIT").unwrap();
+    let rows: Vec<Vec<&str>> = lines.map(|l| l.split(',').collect()).collect();
+    assert!(rows.iter().all(|r| r.len() == header.len()));
+    for (host, peak) in &expected {
+        let most = rows
+            .iter()
+            .filter(|r| r[1] == host)
+            .map(|r| r[column].parse::<u64>().unwrap())
+            .max();
+        assert_eq!(most, Some(*peak), "{host}");
+    }
+    let picture = std::fs::read_to_string(&svg).unwrap();
+    assert!(picture.starts_with("<svg"));
+    assert!(picture.trim_end().ends_with("</svg>"));
+    for label in [
+        "virtual time (s)",
+        ">sockets<",
+        ">connections / s<",
+        "TIME_WAIT (peak 199)",
+        "server: connections established per second",
+    ] {
+        assert!(picture.contains(label), "{label} missing");
+    }
+    let mut names: Vec<_> = std::fs::read_dir(&dir)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().into_string().unwrap())
+        .collect();
+    names.sort();
+    assert_eq!(names, ["states.csv", "states.svg"]);
+    let _ = std::fs::remove_dir_all(dir);
+}
+
 /// The sockets left open at the end, as `ss -tan -o` prints them: in the summary (the first
 /// 20 of each host), alone with `--sockets` (all of them), and in the JSON summary, which also
 /// carries the drop reasons and the fault counts the text summary shows.
@@ -510,8 +596,19 @@ fn list_names_every_scenario_with_its_description() {
 #[test]
 fn sweep_reports_failing_seeds_with_replay_commands_and_exits_1() {
     let file = scenario("sweep_stale_data.ron");
+    let dir = std::env::temp_dir().join(format!("netsim-sweep-plot-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let plot = dir.join("sweep.svg");
     let o = netsim(&[
-        "sweep", &file, "--seeds", "0..300", "--jobs", "2", "--quiet",
+        "sweep",
+        &file,
+        "--seeds",
+        "0..300",
+        "--jobs",
+        "2",
+        "--quiet",
+        "--plot",
+        plot.to_str().unwrap(),
     ]);
     assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
     let out = stdout(&o);
@@ -519,6 +616,19 @@ fn sweep_reports_failing_seeds_with_replay_commands_and_exits_1() {
     assert!(out.contains("oracle: StaleData"));
     assert!(out.contains(&format!("replay: netsim run {file} --seed ")));
     assert!(out.contains("netsim 0.1.0 (commit "));
+    // --plot draws the failure kinds and the connections left open as bar charts.
+    let picture = std::fs::read_to_string(&plot).unwrap();
+    assert!(picture.starts_with("<svg") && picture.trim_end().ends_with("</svg>"));
+    for text in [
+        "failing runs by kind",
+        ">oracle: StaleData<",
+        ">runs<",
+        "connections open at the end",
+        ">sockets<",
+    ] {
+        assert!(picture.contains(text), "{text} missing");
+    }
+    let _ = std::fs::remove_dir_all(dir);
     let clean = netsim(&[
         "sweep",
         &scenario("lost_final_ack.ron"),

@@ -4,11 +4,14 @@
 //! text written by hand: no fonts, scripts or fetches, so it opens from disk anywhere and its
 //! bytes are stable enough to snapshot.
 
+pub mod chart;
 pub mod filter;
 pub mod html;
 pub mod interest;
 pub mod ladder;
+pub mod states;
 pub mod svg;
+pub mod sweep;
 
 pub use filter::{ConnSelector, TraceFilter};
 pub use interest::Interest;

@@ -109,6 +109,18 @@ impl Svg {
 
     /// An open polyline through `points`.
     pub fn polyline(&mut self, points: &[(f64, f64)], colour: &str, width: f64) {
+        self.styled_polyline(points, colour, width, "");
+    }
+
+    /// An open polyline through `points`; `style` is extra attributes such as
+    /// `stroke-dasharray="4 3"` (may be empty).
+    pub fn styled_polyline(
+        &mut self,
+        points: &[(f64, f64)],
+        colour: &str,
+        width: f64,
+        style: &str,
+    ) {
         let mut p = String::new();
         for (i, (x, y)) in points.iter().enumerate() {
             if i > 0 {
@@ -118,8 +130,9 @@ impl Svg {
         }
         let _ = writeln!(
             self.body,
-            r#"<polyline points="{p}" fill="none" stroke="{colour}" stroke-width="{}"/>"#,
-            num(width)
+            r#"<polyline points="{p}" fill="none" stroke="{colour}" stroke-width="{}"{}{style}/>"#,
+            num(width),
+            if style.is_empty() { "" } else { " " },
         );
     }
 
