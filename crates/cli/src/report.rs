@@ -6,6 +6,7 @@ use std::process::ExitCode;
 use netsim_core::{SimDuration, SimTime};
 use netsim_engine::NullSink;
 use netsim_view::html::{Body, Page, Section};
+use netsim_view::states::{StateSink, StateTimeline};
 use netsim_view::{ConnSelector, Interest, Ladder, LadderSink, TraceFilter};
 
 /// Segments the report's ladder draws at most.
@@ -73,10 +74,12 @@ pub fn report(args: Args) -> Result<ExitCode, String> {
         .collect();
     let sink = LadderSink {
         ladder: Some(Ladder::new(filter, &title, &addrs, LADDER_SEGMENTS)),
-        inner: NullSink,
+        inner: StateSink::new(NullSink, Some(StateTimeline::new())),
     };
     let (report, sink) = scenario.run(seed, sink).map_err(failed_run)?;
     let ladder = sink.ladder.expect("made above");
+    let (_, timeline) = sink.inner.finish(report.outcome.end);
+    let timeline = timeline.expect("made above");
 
     let summary = netsim_scenario::summary(&scenario, seed, &report);
     let sockets = netsim_scenario::socket_table(&report.hosts, None).join("\n");
@@ -93,6 +96,19 @@ pub fn report(args: Args) -> Result<ExitCode, String> {
             file.display()
         ),
         body: Body::Svg(ladder.svg()),
+    });
+    sections.push(Section {
+        title: "Sockets per state".into(),
+        caption: format!(
+            "Per host, the most sockets in each TCP state at once in each {} of virtual time, \
+             and the connections established and the attempts that failed per second. \
+             The same as CSV: netsim run {} --states FILE.csv.",
+            timeline.width(),
+            file.display()
+        ),
+        body: Body::Svg(timeline.plot(&format!(
+            "{title}: sockets per state, connections per second"
+        ))),
     });
     sections.push(Section {
         title: "Sockets open at the end".into(),

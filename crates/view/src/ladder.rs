@@ -516,7 +516,8 @@ impl Ladder {
         let cols = self.columns();
         let n = cols.len().max(1);
         let x = |lane: usize| TIME_W + SIDE + cols[lane] as f64 * GAP;
-        let width = TIME_W + 2.0 * SIDE + (n - 1) as f64 * GAP + 60.0;
+        // Notes go right of a lane and can be long: the right margin is the wider.
+        let width = TIME_W + SIDE + (n - 1) as f64 * GAP + 300.0;
         let legend_h = 40.0;
         let height = top + (self.rows.len() as f64 + 1.0) * ROW + legend_h + 20.0;
         let y = |row: usize| top + (row as f64 + 0.5) * ROW;
@@ -572,7 +573,7 @@ impl Ladder {
                 if jump.as_nanos() >= 1_000_000_000 {
                     let yy = y(r) - ROW / 2.0;
                     svg.line(
-                        TIME_W - 4.0,
+                        12.0,
                         yy,
                         width - 20.0,
                         yy,
@@ -581,11 +582,11 @@ impl Ladder {
                         r#"stroke-dasharray="2 4""#,
                     );
                     svg.text(
-                        width - 22.0,
+                        12.0,
                         yy - 2.0,
                         &format!("{jump} later"),
                         9.0,
-                        Anchor::End,
+                        Anchor::Start,
                         "#888",
                         false,
                     );
