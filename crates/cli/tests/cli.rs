@@ -1245,7 +1245,11 @@ fn the_report_is_one_page_with_summary_ladder_and_sockets_that_fetches_nothing()
     );
     assert!(html.contains("server  LISTEN"));
     assert!(html.contains("stale data read at byte 0 (of #1)"));
-    assert_eq!(html.matches("<svg xmlns").count(), 2, "the ladder and the state plot");
+    assert_eq!(
+        html.matches("<svg xmlns").count(),
+        2,
+        "the ladder and the state plot"
+    );
     assert!(html.contains("server: sockets per state"));
     for fetch in ["src=", "href=\"http", "<script", "@import", "url("] {
         assert!(!html.contains(fetch), "the page fetches something: {fetch}");
