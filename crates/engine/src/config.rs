@@ -372,12 +372,14 @@ impl Topology {
                 }
             }
         }
-        let check = |context: String, h: HostId| {
+        // The context is put into words only for an error: a valid topology is checked at
+        // the start of every run of a sweep.
+        let check = |context: &dyn Fn() -> String, h: HostId| {
             if h.index() < count {
                 Ok(())
             } else {
                 Err(BuildError::UnknownHost {
-                    context,
+                    context: context(),
                     index: h.0,
                     count,
                 })
@@ -385,8 +387,8 @@ impl Topology {
         };
         let name = |h: HostId| self.hosts[h.index()].name.clone();
         for (i, link) in self.links.iter().enumerate() {
-            check(format!("link {i}"), link.a)?;
-            check(format!("link {i}"), link.b)?;
+            check(&|| format!("link {i}"), link.a)?;
+            check(&|| format!("link {i}"), link.b)?;
             if link.a == link.b {
                 return Err(BuildError::SelfLink(i, name(link.a)));
             }
@@ -413,7 +415,7 @@ impl Topology {
             let id = FaultId(i as u32);
             let f = &rule.filter;
             for h in [f.from, f.to].into_iter().flatten() {
-                check(id.to_string(), h)?;
+                check(&|| id.to_string(), h)?;
             }
             if rule.occurrence == Occurrence::Nth(0) {
                 return Err(BuildError::BadFault {
@@ -433,19 +435,19 @@ impl Topology {
             }
         }
         for (at, change) in &self.schedule {
-            let context = format!("the change at {at}");
+            let context = || format!("the change at {at}");
             match *change {
                 NetChange::Partition(a, b, _) | NetChange::Heal(a, b, _) => {
-                    check(context.clone(), a)?;
-                    check(context, b)?;
+                    check(&context, a)?;
+                    check(&context, b)?;
                 }
-                NetChange::Crash(h) | NetChange::Restart(h) => check(context, h)?,
+                NetChange::Crash(h) | NetChange::Restart(h) => check(&context, h)?,
             }
         }
         for (i, (at, inj)) in self.injections.iter().enumerate() {
-            let context = format!("injection {} at {at}", i + 1);
-            check(context.clone(), inj.from)?;
-            check(context.clone(), inj.to)?;
+            let context = || format!("injection {} at {at}", i + 1);
+            check(&context, inj.from)?;
+            check(&context, inj.to)?;
             let bad = |problem: &str| {
                 Err(BuildError::BadInjection {
                     index: i + 1,

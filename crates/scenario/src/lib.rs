@@ -205,6 +205,31 @@ impl Scenario {
         sink: S,
         tick: impl FnMut(netsim_core::SimTime, u64),
     ) -> Result<(Report, S), RunError> {
+        self.run_inner(seed, enabled, sink, tick, report::Describe::All)
+    }
+
+    /// A run for its verdict alone, as a sweep wants it: the same run, but the checks that
+    /// pass carry no text and the hosts no socket table (the failing checks are described
+    /// in full, so failures still count by kind).
+    pub fn verdict(&self, seed: u64, enabled: &[bool]) -> Result<Report, RunError> {
+        self.run_inner(
+            seed,
+            enabled,
+            netsim_engine::NullSink,
+            |_, _| {},
+            report::Describe::Failures,
+        )
+        .map(|(report, _)| report)
+    }
+
+    fn run_inner<S: TraceSink<HostEvent>>(
+        &self,
+        seed: u64,
+        enabled: &[bool],
+        sink: S,
+        tick: impl FnMut(netsim_core::SimTime, u64),
+        describe: report::Describe,
+    ) -> Result<(Report, S), RunError> {
         let c = &self.compiled;
         let mut topology = c.topology.clone();
         if !c.randomize.is_empty() {
@@ -248,7 +273,10 @@ impl Scenario {
             .map(|((h, def), view)| HostReport {
                 name: def.name.clone(),
                 at_end: h.stack().map_or([0; 11], |s| s.state_counts()),
-                sockets: h.stack().map_or_else(Vec::new, |s| s.sockets(outcome.end)),
+                sockets: match (describe, h.stack()) {
+                    (report::Describe::All, Some(s)) => s.sockets(outcome.end),
+                    _ => Vec::new(),
+                },
                 peaks: view.peaks,
                 counters: h.stack().map(|s| s.counters().clone()).unwrap_or_default(),
                 app: h.app().stats_at_end(),
@@ -291,6 +319,7 @@ impl Scenario {
             },
             &unfired,
             cut,
+            describe,
         );
         Ok((
             Report {

@@ -24,7 +24,6 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
-use netsim_engine::NullSink;
 use netsim_scenario::Scenario;
 use rayon::prelude::*;
 
@@ -40,7 +39,8 @@ pub const THREAD_PREFIX: &str = "netsim-sweep";
 /// Runs one seed; a panic or a runaway run is reported as a failure of that seed.
 pub fn run_seed(scenario: &Scenario, seed: u64) -> SeedResult {
     guarded(seed, || {
-        scenario.run(seed, NullSink).map(|(report, _)| report)
+        let all = vec![true; scenario.compiled.randomize.len()];
+        scenario.verdict(seed, &all)
     })
 }
 
@@ -363,17 +363,15 @@ fn shrink_here(scenario: &Scenario, seed: u64) -> (String, usize) {
     let mut enabled = vec![true; n];
     let target = run_seed(scenario, seed).failures;
     let same = |enabled: &[bool]| -> bool {
-        let failures = catch_unwind(AssertUnwindSafe(|| {
-            scenario.run_with(seed, enabled, NullSink)
-        }))
-        .ok()
-        .and_then(Result::ok)
-        .map(|(report, _)| {
-            report
-                .failures()
-                .map(|c| c.kind.clone())
-                .collect::<Vec<_>>()
-        });
+        let failures = catch_unwind(AssertUnwindSafe(|| scenario.verdict(seed, enabled)))
+            .ok()
+            .and_then(Result::ok)
+            .map(|report| {
+                report
+                    .failures()
+                    .map(|c| c.kind.clone())
+                    .collect::<Vec<_>>()
+            });
         failures.is_some_and(|f| f == target)
     };
     loop {

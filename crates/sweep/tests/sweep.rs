@@ -405,3 +405,31 @@ fn a_runaway_seed_is_stopped_by_the_event_cap() {
     let r = run_seed(&s, 1);
     assert_eq!(r.failures, ["run stopped: event cap"]);
 }
+
+/// A sweep judges each seed with `Scenario::verdict`, which leaves passing checks without
+/// words: it must pass and fail exactly the runs the full run does, with the same failing
+/// checks, kinds and texts alike.
+#[test]
+fn a_verdict_fails_what_the_full_run_fails_with_the_same_words() {
+    let s = scenario("sweep_stale_data.ron");
+    let all = vec![true; s.compiled.randomize.len()];
+    let mut failing = 0;
+    for seed in 0..300 {
+        let full = s.run(seed, netsim_engine::NullSink).unwrap().0;
+        let quick = s.verdict(seed, &all).unwrap();
+        assert_eq!(full.passed(), quick.passed(), "seed {seed}");
+        assert_eq!(
+            full.outcome.trace_hash, quick.outcome.trace_hash,
+            "seed {seed}"
+        );
+        let words = |r: &netsim_scenario::Report| -> Vec<(String, String)> {
+            r.failures()
+                .map(|c| (c.kind.clone(), c.text.clone()))
+                .collect()
+        };
+        assert_eq!(words(&full), words(&quick), "seed {seed}");
+        assert!(quick.checks.iter().all(|c| !c.passed || c.text.is_empty()));
+        failing += usize::from(!full.passed());
+    }
+    assert!(failing > 5, "the range must hold failing seeds: {failing}");
+}
