@@ -258,7 +258,17 @@ impl Scenario {
             .collect();
         let addrs: Vec<_> = topology.hosts.iter().map(|h| h.addr).collect();
         let lifetime = topology.lifetime;
-        let observer = Observer::new(sink, windows, &addrs, lifetime);
+        let mut wanted = observe::Wanted::default();
+        for e in &c.expectations {
+            match e {
+                Expectation::Path { host, conn, .. } => wanted.paths.push((*host, *conn)),
+                Expectation::Established { host, from, to, .. } => {
+                    wanted.established.push((*host, *from, *to));
+                }
+                _ => {}
+            }
+        }
+        let observer = Observer::new(sink, windows, &addrs, lifetime, wanted);
         let mut sim = Sim::new(topology, hosts, seed, c.limits, observer)
             .expect("compiled scenarios are valid");
         let outcome = sim.run_observed(tick)?;

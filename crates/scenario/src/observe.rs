@@ -12,27 +12,46 @@ use netsim_tcp::{ConnKey, State, TcpEvent};
 
 use crate::compile::SentWindow;
 
-/// What was seen of one host.
+/// What was seen of one host. Memory is bounded by the connections open at once, not by the
+/// connections of the run: only the paths and windows the expectations ask for are kept.
 #[derive(Debug, Clone, Default)]
 pub struct HostView {
-    /// Connection paths in order of first appearance (listeners excluded).
-    pub paths: Vec<Vec<State>>,
-    /// Index in `paths` of the live connection of each 4-tuple.
-    open: BTreeMap<ConnKey, usize>,
+    /// The paths through the states of the connections an expectation names, by their
+    /// number on this host (1, 2, ... in order of first appearance; listeners excluded).
+    pub paths: BTreeMap<u32, Vec<State>>,
+    /// Connection numbers whose path to keep.
+    wanted: std::collections::BTreeSet<u32>,
+    /// Connections seen so far.
+    seen: u32,
+    /// The number and (if kept) path of the live connection of each 4-tuple.
+    open: BTreeMap<ConnKey, u32>,
     /// Connections per state now (CLOSED not counted).
     pub counts: [u64; 11],
     /// Most connections per state at once.
     pub peaks: [u64; 11],
     /// Illegal transitions seen, as text.
     pub illegal: Vec<String>,
-    /// When each connection reached ESTABLISHED, in order.
-    pub established_at: Vec<SimTime>,
+    /// Connections that reached ESTABLISHED within each window an expectation asks about:
+    /// (from, to exclusive, count).
+    pub established: Vec<(SimTime, SimTime, u64)>,
 }
 
 impl HostView {
+    /// Connections that reached ESTABLISHED in `[from, to)` (a window given to the observer).
+    pub fn established_in(&self, from: SimTime, to: SimTime) -> u64 {
+        self.established
+            .iter()
+            .find(|(f, t, _)| (*f, *t) == (from, to))
+            .map_or(0, |(_, _, n)| *n)
+    }
+
     fn on_state(&mut self, at: SimTime, conn: ConnKey, from: State, to: State) {
         if to == State::Established {
-            self.established_at.push(at);
+            for (f, t, n) in &mut self.established {
+                if at >= *f && at < *t {
+                    *n += 1;
+                }
+            }
         }
         if from != State::Closed {
             self.counts[from as usize] = self.counts[from as usize].saturating_sub(1);
@@ -45,20 +64,35 @@ impl HostView {
         if conn.remote.port() == 0 {
             return; // a listener
         }
-        let index = match self.open.get(&conn) {
-            Some(&i) => i,
+        let number = match self.open.get(&conn) {
+            Some(&n) => n,
             None => {
-                self.paths.push(vec![from]);
-                let i = self.paths.len() - 1;
-                self.open.insert(conn, i);
-                i
+                self.seen += 1;
+                let n = self.seen;
+                self.open.insert(conn, n);
+                if self.wanted.contains(&n) {
+                    self.paths.insert(n, vec![from]);
+                }
+                n
             }
         };
-        self.paths[index].push(to);
+        if let Some(path) = self.paths.get_mut(&number) {
+            path.push(to);
+        }
         if matches!(to, State::Closed | State::Listen) {
             self.open.remove(&conn);
         }
     }
+}
+
+/// What the observer must keep for the expectations: per host, the connection numbers whose
+/// paths are checked and the windows in which connections established are counted.
+#[derive(Debug, Clone, Default)]
+pub struct Wanted {
+    /// (host, connection number).
+    pub paths: Vec<(HostId, u32)>,
+    /// (host, from, to exclusive).
+    pub established: Vec<(HostId, SimTime, SimTime)>,
 }
 
 /// Watches records, then passes them on to `inner`.
@@ -74,6 +108,8 @@ pub struct Observer<S> {
     by_addr: BTreeMap<Ipv4Addr, HostId>,
     /// The packet oracles, recomputed from the trace records alone.
     pub packets: PacketLedger,
+    /// What the expectations ask the observer to keep.
+    wanted: Wanted,
 }
 
 /// Every packet the trace shows, followed from its `Sent` (or `Duplicated`) record to its
@@ -258,9 +294,11 @@ impl<S> Observer<S> {
         windows: Vec<SentWindow>,
         addrs: &[Ipv4Addr],
         lifetime: Option<SimDuration>,
+        wanted: Wanted,
     ) -> Self {
         Observer {
             inner,
+            wanted,
             hosts: Vec::new(),
             packets: PacketLedger {
                 lifetime,
@@ -282,11 +320,29 @@ impl<S> Observer<S> {
         }
         &mut self.hosts[i]
     }
+
+    /// A fresh view of each of `n` hosts, knowing what to keep.
+    fn views(&self, n: usize) -> Vec<HostView> {
+        let mut views = vec![HostView::default(); n];
+        for (h, conn) in &self.wanted.paths {
+            if let Some(v) = views.get_mut(h.0 as usize) {
+                v.wanted.insert(*conn);
+            }
+        }
+        for (h, from, to) in &self.wanted.established {
+            if let Some(v) = views.get_mut(h.0 as usize) {
+                if !v.established.iter().any(|(f, t, _)| (f, t) == (from, to)) {
+                    v.established.push((*from, *to, 0));
+                }
+            }
+        }
+        views
+    }
 }
 
 impl<S: TraceSink<HostEvent>> TraceSink<HostEvent> for Observer<S> {
     fn start(&mut self, host_names: &[String]) {
-        self.hosts = vec![HostView::default(); host_names.len()];
+        self.hosts = self.views(host_names.len());
         self.inner.start(host_names);
     }
 
@@ -398,5 +454,65 @@ mod tests {
         assert!(l.anomalies.first().unwrap().contains("packet 9 delivered"));
         assert_eq!((l.sent, l.copies, l.delivered, l.dropped), (3, 1, 3, 1));
         assert_eq!(l.in_flight.len(), 1, "packet 2 is still out");
+    }
+
+    /// The observer keeps only the paths and windows the expectations ask for: ten thousand
+    /// connections leave one path, one window count and no open entry behind, and the peaks
+    /// still count every connection.
+    #[test]
+    fn only_the_paths_and_windows_asked_for_are_kept() {
+        let mut o = Observer::new(
+            netsim_engine::NullSink,
+            Vec::new(),
+            &[],
+            None,
+            Wanted {
+                paths: vec![(HostId(0), 3)],
+                established: vec![(HostId(0), at(0), at(5))],
+            },
+        );
+        TraceSink::<HostEvent>::start(&mut o, &["client".to_string()]);
+        let server: std::net::SocketAddrV4 = "10.0.0.2:80".parse().unwrap();
+        for i in 0..10_000u64 {
+            let conn = ConnKey {
+                local: std::net::SocketAddrV4::new(Ipv4Addr::new(10, 0, 0, 1), 1000 + i as u16),
+                remote: server,
+            };
+            let path = [
+                State::Closed,
+                State::SynSent,
+                State::Established,
+                State::Closed,
+            ];
+            for w in path.windows(2) {
+                let event = HostEvent::Tcp(TcpEvent::State {
+                    conn,
+                    from: w[0],
+                    to: w[1],
+                });
+                o.record(&TraceRecord {
+                    at: at(i),
+                    kind: TraceKind::Protocol {
+                        host: HostId(0),
+                        event: &event,
+                    },
+                });
+            }
+        }
+        let v = &o.hosts[0];
+        assert_eq!(v.paths.len(), 1);
+        assert_eq!(
+            v.paths[&3],
+            [
+                State::Closed,
+                State::SynSent,
+                State::Established,
+                State::Closed
+            ]
+        );
+        assert!(v.open.is_empty());
+        assert_eq!(v.established_in(at(0), at(5)), 5);
+        assert_eq!(v.peaks[State::Established as usize], 1);
+        assert_eq!(v.seen, 10_000);
     }
 }

@@ -28,6 +28,11 @@ pub struct Violation {
     pub detail: String,
 }
 
+/// Incarnations of one 4-tuple the oracle remembers. A byte from an older one than these
+/// still fails the run, as corrupt rather than stale; without a bound, a run that reuses its
+/// ports for hours would keep one record per connection it ever made.
+const KEPT_INCARNATIONS: usize = 16;
+
 /// The registry of incarnations and the violations found.
 #[derive(Debug, Default)]
 pub struct Oracle {
@@ -112,6 +117,9 @@ impl Oracle {
         self.next_uid += 1;
         let mut joined = [false; 2];
         joined[side] = true;
+        if list.len() == KEPT_INCARNATIONS {
+            list.remove(0);
+        }
         list.push(Incarnation {
             uid: self.next_uid,
             joined,
@@ -219,5 +227,36 @@ mod tests {
             Some(None)
         );
         assert_eq!(o.violations[1].kind, ViolationDef::CorruptData);
+    }
+
+    /// A 4-tuple reused many times keeps only its last incarnations: memory stays bounded,
+    /// bytes of a recent one are still named stale, of a forgotten one corrupt.
+    #[test]
+    fn only_the_last_incarnations_of_a_tuple_are_remembered() {
+        let (c, s) = (addr("10.0.0.1:40000"), addr("10.0.0.2:80"));
+        let mut o = Oracle::default();
+        let mut clients = Vec::new();
+        for _ in 0..100 {
+            let client = o.join(c, s);
+            o.join(s, c);
+            clients.push(client);
+        }
+        let list = &o.incarnations[&canonical(c, s).0];
+        assert_eq!(list.len(), KEPT_INCARNATIONS);
+        let server = o.join(s, c);
+        let _client = o.join(c, s);
+        let who = || "server".to_string();
+        let recent = clients[95];
+        let bytes = pattern(recent.uid, recent.side, 0, 8);
+        assert_eq!(
+            o.check(server, 0, &bytes, who).and_then(|b| b.stale_from),
+            Some(recent.uid)
+        );
+        let forgotten = clients[10];
+        let bytes = pattern(forgotten.uid, forgotten.side, 0, 8);
+        assert_eq!(
+            o.check(server, 0, &bytes, who).map(|b| b.stale_from),
+            Some(None)
+        );
     }
 }

@@ -189,7 +189,7 @@ pub(crate) fn checks(
         let name = |h: netsim_engine::HostId| hosts[h.0 as usize].name.as_str();
         out.push(match e {
             Expectation::Path { host, conn, states } => {
-                let found = views[host.0 as usize].paths.get(*conn as usize - 1);
+                let found = views[host.0 as usize].paths.get(conn);
                 let passed = found.is_some_and(|p| p == states);
                 if passed && describe == Describe::Failures {
                     out.push(quiet_pass());
@@ -285,8 +285,7 @@ pub(crate) fn checks(
                 to,
                 bounds,
             } => {
-                let times = &views[host.0 as usize].established_at;
-                let n = times.iter().filter(|t| **t >= *from && **t < *to).count() as u64;
+                let n = views[host.0 as usize].established_in(*from, *to);
                 count(
                     &|| format!("{} connections established in [{from}, {to})", name(*host)),
                     n,
