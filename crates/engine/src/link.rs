@@ -13,13 +13,24 @@ use crate::rng::Stream;
 /// One random stream per knob of a link direction, so that turning one knob off (or on)
 /// leaves the draws of the others exactly as they were: what lets a sweep shrink a failing
 /// fault schedule one fault at a time.
+///
+/// A stream is set up on its first draw: its numbers depend only on the seed and its name,
+/// so setting it up late changes nothing, and a link without random knobs (most of them)
+/// costs no cipher set-up at the start of every run of a sweep.
 #[derive(Debug)]
 pub struct LinkStreams {
-    loss: Stream,
-    duplicate: Stream,
-    reorder: Stream,
-    jitter: Stream,
+    seed: u64,
+    /// `link:<from>-><to>`.
+    name: String,
+    /// Loss, duplicate, reorder, jitter, once drawn from.
+    streams: [Option<Stream>; 4],
 }
+
+const LOSS: usize = 0;
+const DUPLICATE: usize = 1;
+const REORDER: usize = 2;
+const JITTER: usize = 3;
+const KNOBS: [&str; 4] = ["loss", "duplicate", "reorder", "jitter"];
 
 /// The random part of one packet's trip, drawn by [`LinkStreams::draw`].
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -37,19 +48,37 @@ pub struct LinkDraw {
 impl LinkStreams {
     /// The streams of the direction named `link:<from>-><to>`, from the run's seed.
     pub fn new(seed: u64, from: &str, to: &str) -> LinkStreams {
-        let name = format!("link:{from}->{to}");
         LinkStreams {
-            loss: Stream::derive(seed, &format!("{name}/loss")),
-            duplicate: Stream::derive(seed, &format!("{name}/duplicate")),
-            reorder: Stream::derive(seed, &format!("{name}/reorder")),
-            jitter: Stream::derive(seed, &format!("{name}/jitter")),
+            seed,
+            name: format!("link:{from}->{to}"),
+            streams: [None, None, None, None],
         }
+    }
+
+    /// The stream of knob `which`, set up on first use as `<name>/<knob>`.
+    fn stream(&mut self, which: usize) -> &mut Stream {
+        let (seed, name) = (self.seed, &self.name);
+        self.streams[which]
+            .get_or_insert_with(|| Stream::derive(seed, &format!("{name}/{}", KNOBS[which])))
+    }
+
+    /// [`Stream::chance`] of knob `which`: a probability of zero draws nothing.
+    fn chance(&mut self, which: usize, p: crate::Probability) -> bool {
+        !p.is_never() && self.stream(which).chance(p)
+    }
+
+    /// [`Stream::duration_up_to`] of the jitter stream: no jitter draws nothing.
+    fn jitter(&mut self, max: SimDuration) -> SimDuration {
+        if max.is_zero() {
+            return SimDuration::ZERO;
+        }
+        self.stream(JITTER).duration_up_to(max)
     }
 
     /// Draws one packet's fate on a direction with `config`: loss first, then jitter,
     /// reordering, duplication and the copy's jitter. Knobs that are not set draw nothing.
     pub fn draw(&mut self, config: &LinkConfig) -> LinkDraw {
-        if self.loss.chance(config.loss) {
+        if self.chance(LOSS, config.loss) {
             return LinkDraw {
                 lost: true,
                 base: SimDuration::ZERO,
@@ -57,15 +86,13 @@ impl LinkStreams {
                 copy: None,
             };
         }
-        let base = config.latency + self.jitter.duration_up_to(config.jitter);
+        let base = config.latency + self.jitter(config.jitter);
         let reorder = self
-            .reorder
-            .chance(config.reorder)
+            .chance(REORDER, config.reorder)
             .then_some(config.reorder_delay);
         let copy = self
-            .duplicate
-            .chance(config.duplicate)
-            .then(|| config.latency + self.jitter.duration_up_to(config.jitter));
+            .chance(DUPLICATE, config.duplicate)
+            .then(|| config.latency + self.jitter(config.jitter));
         LinkDraw {
             lost: false,
             base,
