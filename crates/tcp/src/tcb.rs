@@ -1120,7 +1120,13 @@ impl Tcb {
             }
             return Ok(0);
         }
-        out.extend(self.rcv_buf.drain(..n));
+        // Copied slice by slice: draining a deque into a vector byte by byte cost a read of
+        // 64 bytes more than the rest of the call.
+        let (front, back) = self.rcv_buf.as_slices();
+        let from_front = n.min(front.len());
+        out.extend_from_slice(&front[..from_front]);
+        out.extend_from_slice(&back[..n - from_front]);
+        self.rcv_buf.drain(..n);
         if !self.state.is_synchronized() {
             return Ok(n);
         }
