@@ -1,0 +1,120 @@
+//! netsim's bare-TCP short-connection workload next to its peers, turmoil 0.7 and smoltcp
+//! 0.14, in one process: each round runs netsim, turmoil and smoltcp one after the other, and
+//! the best round of each gives the connections per wall second and the ratios.
+//!
+//! The workload is the same in all three: N sequential short connections; the client
+//! connects, sends 64 bytes, the server reads them and answers 64 bytes, the client reads them
+//! and closes, the server closes on end of file. Each run counts the connections its client
+//! completed and its server served, and the benchmark stops with a message if any is short.
+//!
+//! Run: `cargo run --release --manifest-path bench/peers/Cargo.toml`.
+//! `NETSIM_BENCH_CONNS` sets N (default 100 000), `NETSIM_BENCH_ROUNDS` the rounds (default 3).
+//!
+//! Wall time comes from `std::time::Instant`: allowed here, as nothing of it reaches a trace.
+
+mod on_netsim;
+mod on_smoltcp;
+mod on_turmoil;
+
+use std::time::Duration;
+
+/// Bytes of the request and of the response.
+pub const MESSAGE_BYTES: usize = 64;
+
+/// What one run of the workload did.
+pub struct Outcome {
+    /// Connections whose client got the whole response.
+    pub completed: u64,
+    /// Connections the server answered and closed.
+    pub served: u64,
+    /// Wall time of the run.
+    pub wall: Duration,
+    /// A per-connection fact of this simulator (segments, frames, simulated time).
+    pub detail: String,
+}
+
+/// One simulator under test.
+struct Peer {
+    name: &'static str,
+    run: fn(u64) -> Outcome,
+    best_per_s: f64,
+    detail: String,
+}
+
+fn env_u64(name: &str, default: u64) -> u64 {
+    match std::env::var(name) {
+        Ok(value) => value
+            .trim()
+            .replace('_', "")
+            .parse()
+            .unwrap_or_else(|_| panic!("{name}={value:?} is not a whole number")),
+        Err(_) => default,
+    }
+}
+
+fn main() {
+    let n = env_u64("NETSIM_BENCH_CONNS", 100_000);
+    let rounds = env_u64("NETSIM_BENCH_ROUNDS", 3);
+    assert!(n > 0, "NETSIM_BENCH_CONNS must be at least 1");
+    assert!(rounds > 0, "NETSIM_BENCH_ROUNDS must be at least 1");
+
+    let mut peers = [
+        Peer {
+            name: "netsim",
+            run: on_netsim::run,
+            best_per_s: 0.0,
+            detail: String::new(),
+        },
+        Peer {
+            name: "turmoil 0.7",
+            run: on_turmoil::run,
+            best_per_s: 0.0,
+            detail: String::new(),
+        },
+        Peer {
+            name: "smoltcp 0.14",
+            run: on_smoltcp::run,
+            best_per_s: 0.0,
+            detail: String::new(),
+        },
+    ];
+
+    println!(
+        "short connections: {n} sequential, {MESSAGE_BYTES} bytes each way, client closes first; \
+         best of {rounds} rounds, alternating"
+    );
+    for round in 1..=rounds {
+        for peer in &mut peers {
+            let outcome = (peer.run)(n);
+            assert_eq!(
+                outcome.completed, n,
+                "{}: the client completed {} of {n} connections",
+                peer.name, outcome.completed
+            );
+            assert_eq!(
+                outcome.served, n,
+                "{}: the server served {} of {n} connections",
+                peer.name, outcome.served
+            );
+            let per_s = n as f64 / outcome.wall.as_secs_f64();
+            eprintln!(
+                "  round {round}: {:<12} {:>10.0} connections/s ({:.2} s)",
+                peer.name,
+                per_s,
+                outcome.wall.as_secs_f64()
+            );
+            peer.best_per_s = peer.best_per_s.max(per_s);
+            peer.detail = outcome.detail;
+        }
+    }
+
+    for peer in &peers {
+        println!(
+            "  {:<12} {:>10.0} connections/s   {}",
+            peer.name, peer.best_per_s, peer.detail
+        );
+    }
+    let netsim = peers[0].best_per_s;
+    println!("  netsim/turmoil: {:.2}x", netsim / peers[1].best_per_s);
+    println!("  netsim/smoltcp: {:.2}x", netsim / peers[2].best_per_s);
+}
