@@ -71,7 +71,10 @@ impl HostView {
                 let n = self.seen;
                 self.open.insert(conn, n);
                 if self.wanted.contains(&n) {
-                    self.paths.insert(n, vec![from]);
+                    // Room for a whole ordinary path at once (CLOSED to CLOSED is 7 states).
+                    let mut path = Vec::with_capacity(8);
+                    path.push(from);
+                    self.paths.insert(n, path);
                 }
                 n
             }

@@ -171,7 +171,8 @@ pub(crate) fn checks(
         ledger,
         violations,
     } = *observed;
-    let mut out = Vec::new();
+    // The expectations, the two "work happened" checks and the three oracles, at least.
+    let mut out = Vec::with_capacity(scenario.compiled.expectations.len() + 5);
     let mut sent = sent.iter();
     let mut expected_violations = Vec::new();
     // A count whose window (ending at `to`, or the run's end) lies past the cut is decided

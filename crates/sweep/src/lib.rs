@@ -304,7 +304,13 @@ impl<'a> Fold<'a> {
             (&mut report.errors, &r.errors),
         ] {
             for (k, n) in from {
-                *map.entry(k.clone()).or_insert(0) += n;
+                // The key is copied only the first time it is seen, not once per seed.
+                match map.get_mut(k) {
+                    Some(total) => *total += n,
+                    None => {
+                        map.insert(k.clone(), *n);
+                    }
+                }
             }
         }
         if r.failures.is_empty() {
