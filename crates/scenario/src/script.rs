@@ -13,7 +13,7 @@ use netsim_core::SimDuration;
 use netsim_host::{Api, App, BadRead, HostEvent};
 use netsim_tcp::{Bind, Errno, Listen, Received, SocketEvent, SocketId};
 
-use crate::oracle::{Oracle, Stream, pattern};
+use crate::oracle::{Oracle, Stream, pattern_into};
 
 /// A compiled script step (see [`crate::format::StepDef`] for each one's meaning).
 #[derive(Debug, Clone)]
@@ -219,6 +219,8 @@ pub struct Script {
     wakes: BTreeMap<u64, WakeFor>,
     next_token: u64,
     buf: Vec<u8>,
+    /// The bytes of the send under way (kept to reuse its memory).
+    send_buf: Vec<u8>,
     /// What the application saw.
     pub stats: ScriptStats,
 }
@@ -238,6 +240,7 @@ impl Script {
             wakes: BTreeMap::new(),
             next_token: 0,
             buf: Vec::new(),
+            send_buf: Vec::new(),
             stats: ScriptStats::default(),
         }
     }
@@ -545,8 +548,13 @@ impl Script {
                 return Outcome::Done;
             }
             let chunk = left.min(CHUNK) as usize;
-            let data = pattern(stream.uid, stream.side, task.sent, chunk);
-            match api.tcp.send(now, fd, &data) {
+            let offset = task.sent;
+            let mut data = std::mem::take(&mut self.send_buf);
+            data.clear();
+            pattern_into(stream.uid, stream.side, offset, chunk, &mut data);
+            let sent = api.tcp.send(now, fd, &data);
+            self.send_buf = data;
+            match sent {
                 Ok(k) => {
                     let task = self.task(id);
                     task.sent += k as u64;
