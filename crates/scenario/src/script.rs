@@ -549,9 +549,12 @@ impl Script {
             }
             let chunk = left.min(CHUNK) as usize;
             let offset = task.sent;
+            // Only the bytes the send buffer can take are made: the rest would be made again
+            // at the next try. The call is the same either way (it takes what fits).
+            let fits = chunk.min(api.tcp.send_room(fd));
             let mut data = std::mem::take(&mut self.send_buf);
             data.clear();
-            pattern_into(stream.uid, stream.side, offset, chunk, &mut data);
+            pattern_into(stream.uid, stream.side, offset, fits, &mut data);
             let sent = api.tcp.send(now, fd, &data);
             self.send_buf = data;
             match sent {

@@ -1130,6 +1130,19 @@ impl TcpStack {
         Ok(r)
     }
 
+    /// The most bytes a `send()` on `fd` would take now: the free room of its send buffer
+    /// (unbounded when `fd` is no live connection: `send()` itself then says why it fails).
+    /// It changes nothing; an application uses it to make only the bytes that will fit.
+    pub fn send_room(&self, fd: SocketId) -> usize {
+        match self.conn_of(fd) {
+            Ok(Ok(idx)) => self
+                .conns
+                .get(idx)
+                .map_or(usize::MAX, |tcb| tcb.send_room(&self.cfg)),
+            _ => usize::MAX,
+        }
+    }
+
     /// send(): queues what fits in the send buffer; EPIPE after shutdown, the connection's
     /// error once it failed.
     pub fn send(&mut self, now: SimTime, fd: SocketId, data: &[u8]) -> Result<usize, Errno> {

@@ -1099,11 +1099,15 @@ impl Tcb {
             State::SynSent | State::SynReceived | State::Established | State::CloseWait => {}
             _ => return Err(Errno::BrokenPipe),
         }
-        let room = (cx.cfg.snd_buf as usize).saturating_sub(self.snd_buf.len());
-        let n = room.min(data.len());
+        let n = self.send_room(cx.cfg).min(data.len());
         self.snd_buf.extend(&data[..n]);
         self.output(cx);
         Ok(n)
+    }
+
+    /// Free room in the send buffer.
+    pub(crate) fn send_room(&self, cfg: &TcpConfig) -> usize {
+        (cfg.snd_buf as usize).saturating_sub(self.snd_buf.len())
     }
 
     /// RECEIVE: takes up to `max` bytes; `Ok(0)` is end of stream once the peer's FIN is in.

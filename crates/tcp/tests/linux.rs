@@ -2383,3 +2383,20 @@ fn the_socket_table_lists_what_ss_would() {
     );
     assert_eq!(rows[1].timer.map(|t| t.kind), Some("on"));
 }
+
+/// `send_room` tells how much a `send()` would take, without changing anything: the whole
+/// buffer at first, less what is queued and unacknowledged, and a send of more than the room
+/// takes exactly the room.
+#[test]
+fn send_room_is_what_a_send_would_take() {
+    let ms = SimDuration::from_millis(1);
+    let (mut t, c, _s) = connected(linux(1), linux(2), ms);
+    let full = t.c.config().snd_buf as usize;
+    assert_eq!(t.c.send_room(c), full);
+    assert_eq!(t.c.send(t.now, c, &[1; 1000]).unwrap(), 1000);
+    assert_eq!(t.c.send_room(c), full - 1000);
+    let room = t.c.send_room(c);
+    assert_eq!(t.c.send(t.now, c, &vec![2; room + 500]).unwrap(), room);
+    assert_eq!(t.c.send_room(c), 0);
+    assert_eq!(t.c.send(t.now, c, &[3; 10]).unwrap(), 0);
+}
