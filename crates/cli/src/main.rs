@@ -21,6 +21,25 @@ mod report;
 mod run;
 mod sweep;
 
+/// A ladder of what `filter` keeps in a run of `scenario` with `seed`, at most `cap`
+/// segments, titled with the scenario and seed (`run --ladder` and `report` draw alike).
+pub(crate) fn new_ladder(
+    scenario: &netsim_scenario::Scenario,
+    seed: u64,
+    filter: netsim_view::TraceFilter,
+    cap: usize,
+) -> netsim_view::Ladder {
+    let title = format!("{} (seed {seed})", scenario.file.name);
+    let addrs: Vec<_> = scenario
+        .compiled
+        .topology
+        .hosts
+        .iter()
+        .map(|h| h.addr)
+        .collect();
+    netsim_view::Ladder::new(filter, &title, &addrs, cap)
+}
+
 /// Writes `args` to standard output (see [`out!`]).
 pub(crate) fn write_stdout(args: std::fmt::Arguments<'_>) {
     if let Err(e) = io::stdout().lock().write_fmt(args) {

@@ -7,7 +7,7 @@ use netsim_core::{SimDuration, SimTime};
 use netsim_engine::NullSink;
 use netsim_view::html::{Body, Page, Section};
 use netsim_view::states::{StateSink, StateTimeline};
-use netsim_view::{ConnSelector, Interest, Ladder, LadderSink, TraceFilter};
+use netsim_view::{ConnSelector, Interest, LadderSink, TraceFilter};
 
 /// Segments the report's ladder draws at most.
 const LADDER_SEGMENTS: usize = 400;
@@ -64,16 +64,8 @@ pub fn report(args: Args) -> Result<ExitCode, String> {
     };
     let mut filter = TraceFilter::default();
     filter.conn = conn;
-    let title = format!("{} (seed {seed})", scenario.file.name);
-    let addrs: Vec<_> = scenario
-        .compiled
-        .topology
-        .hosts
-        .iter()
-        .map(|h| h.addr)
-        .collect();
     let sink = LadderSink {
-        ladder: Some(Ladder::new(filter, &title, &addrs, LADDER_SEGMENTS)),
+        ladder: Some(crate::new_ladder(&scenario, seed, filter, LADDER_SEGMENTS)),
         inner: StateSink::new(NullSink, Some(StateTimeline::new())),
     };
     let (report, sink) = scenario.run(seed, sink).map_err(failed_run)?;
@@ -107,7 +99,8 @@ pub fn report(args: Args) -> Result<ExitCode, String> {
             file.display()
         ),
         body: Body::Svg(timeline.plot(&format!(
-            "{title}: sockets per state, connections per second"
+            "{} (seed {seed}): sockets per state, connections per second",
+            scenario.file.name
         ))),
     });
     sections.push(Section {

@@ -180,20 +180,35 @@ impl PcapFiles {
     }
 }
 
-/// Runs the scenario into `sink`, and into the capture and state files too when asked; the
-/// files are written whole or not at all.
+/// What a run draws or writes beside its trace, when asked.
+struct Views<'a> {
+    ladder: Option<Ladder>,
+    pcap: Option<PcapFiles>,
+    states: Option<&'a StateFiles>,
+}
+
+/// Runs the scenario into `sink`, drawing the ladder and writing the capture and state files
+/// too when asked; the files are written whole or not at all.
 fn run_into<S: TraceSink<HostEvent>>(
     scenario: &Scenario,
     seed: u64,
     enabled: &[bool],
     sink: S,
-    pcap: Option<PcapFiles>,
-    states: Option<&StateFiles>,
+    views: Views<'_>,
     tick: impl FnMut(SimTime, u64),
-) -> Result<(Report, S), String> {
-    let sink = StateSink::new(sink, states.map(|_| StateTimeline::new()));
+) -> Result<(Report, S, Option<Ladder>), String> {
+    let Views {
+        ladder,
+        pcap,
+        states,
+    } = views;
+    let sink = LadderSink {
+        ladder,
+        inner: StateSink::new(sink, states.map(|_| StateTimeline::new())),
+    };
     let (report, sink) = capture_into(scenario, seed, enabled, sink, pcap, tick)?;
-    let (sink, timeline) = sink.finish(report.outcome.end);
+    let LadderSink { ladder, inner } = sink;
+    let (sink, timeline) = inner.finish(report.outcome.end);
     if let (Some(files), Some(timeline)) = (states, timeline) {
         let title = format!(
             "{} (seed {seed}): sockets per state, connections per second",
@@ -201,7 +216,7 @@ fn run_into<S: TraceSink<HostEvent>>(
         );
         files.write(&timeline, &title)?;
     }
-    Ok((report, sink))
+    Ok((report, sink, ladder))
 }
 
 /// Runs the scenario into `sink`, and into the capture files too when asked.
@@ -259,15 +274,7 @@ pub fn run(args: Args) -> Result<ExitCode, String> {
                     _ => LadderTarget::Text(path.to_path_buf()),
                 }
             };
-            let title = format!("{} (seed {seed})", scenario.file.name);
-            let addrs: Vec<_> = scenario
-                .compiled
-                .topology
-                .hosts
-                .iter()
-                .map(|h| h.addr)
-                .collect();
-            let ladder = Ladder::new(filter.clone(), &title, &addrs, DEFAULT_SEGMENTS);
+            let ladder = crate::new_ladder(&scenario, seed, filter.clone(), DEFAULT_SEGMENTS);
             Some((target, ladder))
         }
     };
@@ -289,63 +296,33 @@ pub fn run(args: Args) -> Result<ExitCode, String> {
     let mut progress = RunProgress::new(shown, end);
     let tick = |now, events| progress.tick(now, events);
     let (target, ladder) = ladder.unzip();
+    let views = Views {
+        ladder,
+        pcap,
+        states,
+    };
     let (report, ladder) = match (quiet, format) {
         (true, _) => {
-            let (report, sink) = run_into(
-                &scenario,
-                seed,
-                &all,
-                LadderSink {
-                    ladder,
-                    inner: NullSink,
-                },
-                pcap,
-                states,
-                tick,
-            )
-            .map_err(failed_run)?;
-            (report, sink.ladder)
+            let (report, _, ladder) =
+                run_into(&scenario, seed, &all, NullSink, views, tick).map_err(failed_run)?;
+            (report, ladder)
         }
         (false, Format::Text) => {
             let shown = Shown {
                 writer: TextWriter::new(stdout()),
                 filter,
             };
-            let (report, sink) = run_into(
-                &scenario,
-                seed,
-                &all,
-                LadderSink {
-                    ladder,
-                    inner: shown,
-                },
-                pcap,
-                states,
-                tick,
-            )
-            .map_err(failed_run)?;
-            sink.inner
-                .writer
-                .finish()
-                .unwrap_or_else(|e| stdout_failed(e));
-            (report, sink.ladder)
+            let (report, sink, ladder) =
+                run_into(&scenario, seed, &all, shown, views, tick).map_err(failed_run)?;
+            sink.writer.finish().unwrap_or_else(|e| stdout_failed(e));
+            (report, ladder)
         }
         (false, Format::Json) => {
-            let (report, sink) = run_into(
-                &scenario,
-                seed,
-                &all,
-                LadderSink {
-                    ladder,
-                    inner: json::JsonLines::new(stdout(), filter),
-                },
-                pcap,
-                states,
-                tick,
-            )
-            .map_err(failed_run)?;
-            sink.inner.finish().unwrap_or_else(|e| stdout_failed(e));
-            (report, sink.ladder)
+            let json = json::JsonLines::new(stdout(), filter);
+            let (report, sink, ladder) =
+                run_into(&scenario, seed, &all, json, views, tick).map_err(failed_run)?;
+            sink.finish().unwrap_or_else(|e| stdout_failed(e));
+            (report, ladder)
         }
     };
     if let (Some(target), Some(ladder)) = (target, ladder) {
