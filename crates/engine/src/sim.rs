@@ -685,7 +685,11 @@ impl<E: TraceEvent, S: TraceSink<E>> NetApi<E> for Net<E, S> {
         self.set_timer_at(host, at, token, label)
     }
     fn cancel_timer(&mut self, id: TimerId) -> bool {
-        self.timers.remove(id.0).is_some()
+        let live = self.timers.remove(id.0).is_some();
+        if live {
+            self.queue.cancel_timer(id.0);
+        }
+        live
     }
     fn event(&mut self, host: HostId, event: &E) {
         self.emit(TraceKind::Protocol { host, event });

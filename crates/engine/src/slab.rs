@@ -15,6 +15,10 @@ impl Key {
     pub(crate) fn to_bits(self) -> u64 {
         u64::from(self.index) << 32 | u64::from(self.generation)
     }
+    /// The slot's index (the same for every generation of the slot).
+    pub(crate) fn index(self) -> u32 {
+        self.index
+    }
     /// The key back from [`Key::to_bits`].
     pub(crate) fn from_bits(bits: u64) -> Key {
         Key {
