@@ -8,7 +8,8 @@
 //! completed and its server served, and the benchmark stops with a message if any is short.
 //!
 //! Run: `cargo run --release --manifest-path bench/peers/Cargo.toml`.
-//! `NETSIM_BENCH_CONNS` sets N (default 100 000), `NETSIM_BENCH_ROUNDS` the rounds (default 3).
+//! `NETSIM_BENCH_CONNS` sets N (default 100 000), `NETSIM_BENCH_ROUNDS` the rounds (default 3),
+//! `NETSIM_BENCH_ONLY` one peer alone (`netsim`, `turmoil` or `smoltcp`: for a profiler).
 //!
 //! Wall time comes from `std::time::Instant`: allowed here, as nothing of it reaches a trace.
 
@@ -79,12 +80,22 @@ fn main() {
         },
     ];
 
+    let only = std::env::var("NETSIM_BENCH_ONLY").ok();
+    if let Some(only) = &only {
+        assert!(
+            peers.iter().any(|p| p.name.starts_with(only.as_str())),
+            "NETSIM_BENCH_ONLY={only:?} names none of netsim, turmoil, smoltcp"
+        );
+    }
     println!(
         "short connections: {n} sequential, {MESSAGE_BYTES} bytes each way, client closes first; \
          best of {rounds} rounds, alternating"
     );
     for round in 1..=rounds {
         for peer in &mut peers {
+            if only.as_ref().is_some_and(|o| !peer.name.starts_with(o.as_str())) {
+                continue;
+            }
             let outcome = (peer.run)(n);
             assert_eq!(
                 outcome.completed, n,
@@ -108,6 +119,11 @@ fn main() {
         }
     }
 
+    if only.is_some() {
+        let peer = peers.iter().find(|p| p.best_per_s > 0.0).expect("one ran");
+        println!("  {:<12} {:>10.0} connections/s   {}", peer.name, peer.best_per_s, peer.detail);
+        return;
+    }
     for peer in &peers {
         println!(
             "  {:<12} {:>10.0} connections/s   {}",

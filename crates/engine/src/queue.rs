@@ -138,6 +138,28 @@ impl EventQueue {
         true
     }
 
+    /// Moves timer `key`'s entry to `at`, with a new insertion sequence: the queue is then as
+    /// if it had been cancelled and pushed again. False if it has no entry.
+    pub(crate) fn reschedule_timer(&mut self, key: Key, at: SimTime) -> bool {
+        let Some(&pos) = self.timer_pos.get(key.index() as usize) else {
+            return false;
+        };
+        if pos == NOT_QUEUED || self.heap[pos as usize].payload != key.to_bits() {
+            return false;
+        }
+        let pos = pos as usize;
+        let old = self.heap[pos].key();
+        let seq = self.next_seq;
+        self.next_seq += 1;
+        self.heap[pos] = Entry::new(at, seq, Ev::Timer(key));
+        if self.heap[pos].key() < old {
+            self.sift_up(pos);
+        } else {
+            self.sift_down(pos);
+        }
+        true
+    }
+
     /// How many entries the heap holds (live and stale).
     #[cfg(test)]
     fn len(&self) -> usize {
@@ -267,9 +289,10 @@ mod tests {
         assert!(e(1, 1) < e(1, 2) && e(1, 2) < e(2, 1) && e(1, 1) == e(1, 1));
     }
 
-    /// Random pushes, pops and timer cancels against a sorted list: every pop is the earliest
-    /// live entry, a cancelled timer never pops and leaves the heap at once, and cancelling
-    /// twice, a fired timer, or a reused slot's old key does nothing.
+    /// Random pushes, pops, timer cancels and moves against a sorted list: every pop is the
+    /// earliest live entry, a cancelled timer never pops and leaves the heap at once, a moved
+    /// one pops as if pushed when it moved, and cancelling or moving twice, a fired timer, or
+    /// a reused slot's old key does nothing.
     #[test]
     fn cancelled_timers_leave_at_once_and_the_rest_pop_in_order() {
         let mut q = EventQueue::default();
@@ -320,21 +343,32 @@ mod tests {
                         continue;
                     }
                     let i = timers[rand(timers.len() as u64) as usize];
-                    let Ev::Timer(key) = model.remove(i).2 else {
+                    let Ev::Timer(key) = model[i].2 else {
                         unreachable!()
                     };
                     let before = q.len();
-                    assert!(q.cancel_timer(key));
-                    assert_eq!(q.len(), before - 1, "a cancelled timer leaves the heap");
-                    assert!(!q.cancel_timer(key), "cancelled twice");
-                    slab.remove(key);
-                    gone.push(key);
+                    if rand(2) == 0 {
+                        model.remove(i);
+                        assert!(q.cancel_timer(key));
+                        assert_eq!(q.len(), before - 1, "a cancelled timer leaves the heap");
+                        assert!(!q.cancel_timer(key), "cancelled twice");
+                        slab.remove(key);
+                        gone.push(key);
+                    } else {
+                        // Moved earlier or later: queued as if pushed now.
+                        let at = now + rand(300);
+                        assert!(q.reschedule_timer(key, SimTime::from_nanos(at)));
+                        assert_eq!(q.len(), before);
+                        model[i] = (at, seq, Ev::Timer(key));
+                        seq += 1;
+                    }
                 }
                 _ => {
                     // A key whose timer fired or was cancelled (its slot maybe reused since).
                     if let Some(&key) = gone.get(rand(gone.len() as u64 + 1) as usize) {
                         let before = q.len();
                         assert!(!q.cancel_timer(key));
+                        assert!(!q.reschedule_timer(key, SimTime::from_nanos(now)));
                         assert_eq!(q.len(), before);
                     }
                 }

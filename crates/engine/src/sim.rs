@@ -298,6 +298,7 @@ trait NetApi<E> {
     fn send(&mut self, host: HostId, packet: Packet, sender_state: &'static str);
     fn set_timer(&mut self, host: HostId, at: SimTime, token: u64, label: &'static str) -> TimerId;
     fn cancel_timer(&mut self, id: TimerId) -> bool;
+    fn reset_timer(&mut self, id: TimerId, at: SimTime) -> bool;
     fn event(&mut self, host: HostId, event: &E);
     fn rng(&mut self, host: HostId) -> &mut Stream;
 }
@@ -331,6 +332,12 @@ impl<E> Ctx<'_, E> {
     /// Cancels a timer; returns false if it already fired or was cancelled. O(1).
     pub fn cancel_timer(&mut self, id: TimerId) -> bool {
         self.net.cancel_timer(id)
+    }
+    /// Moves a live timer to `at` (or now, if `at` is past), keeping its token and label:
+    /// the same as cancelling it and arming a new one, in one step and under the same id.
+    /// Returns false, and does nothing, if the timer already fired or was cancelled.
+    pub fn reset_timer(&mut self, id: TimerId, at: SimTime) -> bool {
+        self.net.reset_timer(id, at)
     }
     /// Reports a protocol event into the trace.
     pub fn event(&mut self, event: E) {
@@ -690,6 +697,14 @@ impl<E: TraceEvent, S: TraceSink<E>> NetApi<E> for Net<E, S> {
             self.queue.cancel_timer(id.0);
         }
         live
+    }
+    fn reset_timer(&mut self, id: TimerId, at: SimTime) -> bool {
+        let Some(timer) = self.timers.get_mut(id.0) else {
+            return false;
+        };
+        // As a timer armed now: of the host as it is now, queued after everything before it.
+        timer.epoch = self.hosts[timer.host.index()].epoch;
+        self.queue.reschedule_timer(id.0, at.max(self.now))
     }
     fn event(&mut self, host: HostId, event: &E) {
         self.emit(TraceKind::Protocol { host, event });

@@ -853,6 +853,52 @@ fn cancelled_timers_never_fire_and_are_not_counted_as_events() {
     assert_eq!(outcome.end, at_ms(20));
 }
 
+/// A host that arms timer 1 at 10 ms and timer 2 at 20 ms, moves timer 2 to 10 ms, and when
+/// timer 1 fires, moves timer 2 (due at that same instant) to 5 ms later.
+#[derive(Default)]
+struct MovingTimers {
+    ids: Vec<netsim_engine::TimerId>,
+    fired: Vec<(u64, SimTime)>,
+}
+
+impl netsim_engine::Host for MovingTimers {
+    type Event = netsim_engine::NoEvent;
+    fn start(&mut self, ctx: &mut netsim_engine::Ctx<'_, Self::Event>) {
+        self.ids = vec![ctx.set_timer(at_ms(10), 1), ctx.set_timer(at_ms(20), 2)];
+        assert!(ctx.reset_timer(self.ids[1], at_ms(10)));
+    }
+    fn packet(&mut self, _: &mut netsim_engine::Ctx<'_, Self::Event>, _: netsim_core::Packet) {}
+    fn timer(&mut self, ctx: &mut netsim_engine::Ctx<'_, Self::Event>, token: u64) {
+        self.fired.push((token, ctx.now()));
+        if token == 1 {
+            assert!(!ctx.reset_timer(self.ids[0], at_ms(50)), "it fired");
+            assert!(ctx.reset_timer(self.ids[1], at_ms(15)));
+        }
+    }
+    fn crash(&mut self) {}
+    fn restart(&mut self, _: &mut netsim_engine::Ctx<'_, Self::Event>) {}
+}
+
+/// A moved timer fires once, at its new time, after the timers due then that were armed
+/// before it moved (as if cancelled and armed again); a fired one cannot be moved.
+#[test]
+fn a_moved_timer_fires_once_at_its_new_time_as_if_armed_when_moved() {
+    let mut t = netsim_engine::Topology::default();
+    t.add_host("h", addr(A));
+    let mut sim = Sim::new(
+        t,
+        vec![MovingTimers::default()],
+        1,
+        RunLimits::default(),
+        NullSink,
+    )
+    .unwrap();
+    let outcome = sim.run().unwrap();
+    assert_eq!(sim.hosts()[0].fired, vec![(1, at_ms(10)), (2, at_ms(15))]);
+    assert_eq!(outcome.events, 2);
+    assert_eq!(outcome.end, at_ms(15));
+}
+
 #[test]
 fn impossible_configurations_are_refused_with_the_reason() {
     let bad = |config: LinkConfig| {

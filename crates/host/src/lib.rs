@@ -249,12 +249,21 @@ impl<A: App> TcpHost<A> {
         }
         let deadline = self.stack.as_mut().and_then(TcpStack::next_deadline);
         if self.armed.map(|(at, _)| at) != deadline {
-            if let Some((_, id)) = self.armed.take() {
-                ctx.cancel_timer(id);
-            }
-            if let Some(at) = deadline {
-                self.armed = Some((at, ctx.set_named_timer(at, STACK_TIMER, "tcp")));
-            }
+            self.armed = match (self.armed.take(), deadline) {
+                // Moved: one step for the engine, the same as cancel and arm.
+                (Some((_, id)), Some(at)) if ctx.reset_timer(id, at) => Some((at, id)),
+                (old, Some(at)) => {
+                    if let Some((_, id)) = old {
+                        ctx.cancel_timer(id);
+                    }
+                    Some((at, ctx.set_named_timer(at, STACK_TIMER, "tcp")))
+                }
+                (Some((_, id)), None) => {
+                    ctx.cancel_timer(id);
+                    None
+                }
+                (None, None) => None,
+            };
         }
     }
 }

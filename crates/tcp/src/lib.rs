@@ -18,6 +18,7 @@ mod scoreboard;
 mod stack;
 mod state;
 mod tcb;
+mod timers;
 mod timewait;
 
 pub use config::{AckPolicy, Congestion, IsnMode, RtoRules, TcpConfig, TimeWaitRules, WindowRules};

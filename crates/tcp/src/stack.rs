@@ -3,8 +3,7 @@
 //! callers pass the time in, then drain the segments to send ([`TcpStack::drain_output`]),
 //! the trace events and the socket events, and ask for the next deadline.
 
-use std::cmp::Reverse;
-use std::collections::{BTreeMap, BTreeSet, BinaryHeap, HashMap, VecDeque};
+use std::collections::{BTreeMap, BTreeSet, HashMap, VecDeque};
 use std::net::{Ipv4Addr, SocketAddrV4};
 
 use netsim_core::{Packet, Segment, Seq, SimDuration, SimTime, StableHasher, TcpFlags};
@@ -261,7 +260,7 @@ pub struct TcpStack {
     /// Connections and TIME_WAIT entries per local port (lookups only).
     port_users: FastMap<u16, u32>,
     port_cursor: u16,
-    timers: BinaryHeap<Reverse<(SimTime, TimerTarget)>>,
+    timers: crate::timers::TimerQueue<(SimTime, TimerTarget)>,
     out: Vec<Outgoing>,
     events: Vec<TcpEvent>,
     app: Vec<SocketEvent>,
@@ -308,7 +307,7 @@ impl TcpStack {
             bound: BTreeMap::new(),
             port_users: FastMap::default(),
             port_cursor,
-            timers: BinaryHeap::new(),
+            timers: crate::timers::TimerQueue::default(),
             out: Vec::new(),
             events: Vec::new(),
             app: Vec::new(),
@@ -374,7 +373,7 @@ impl TcpStack {
     /// The earliest time the stack needs [`TcpStack::on_timer`]. Queue entries of timers that
     /// were cancelled or moved later are cleaned off the top first, so the answer is exact.
     pub fn next_deadline(&mut self) -> Option<SimTime> {
-        while let Some(&Reverse((at, target))) = self.timers.peek() {
+        while let Some((at, target)) = self.timers.peek() {
             let actual = match target {
                 TimerTarget::Conn(idx, generation) => self
                     .conns
@@ -500,7 +499,7 @@ impl TcpStack {
         if slot.queued.is_none_or(|q| deadline < q) {
             slot.queued = Some(deadline);
             self.timers
-                .push(Reverse((deadline, TimerTarget::Conn(idx, slot.generation))));
+                .push((deadline, TimerTarget::Conn(idx, slot.generation)));
         }
     }
 
@@ -513,10 +512,8 @@ impl TcpStack {
         };
         if slot.queued.is_none_or(|q| tw.expires < q) {
             slot.queued = Some(tw.expires);
-            self.timers.push(Reverse((
-                tw.expires,
-                TimerTarget::TimeWait(idx, slot.generation),
-            )));
+            self.timers
+                .push((tw.expires, TimerTarget::TimeWait(idx, slot.generation)));
         }
     }
 
@@ -841,7 +838,7 @@ impl TcpStack {
 
     /// Runs every timer due at `now`.
     pub fn on_timer(&mut self, now: SimTime) {
-        while let Some(&Reverse((at, target))) = self.timers.peek() {
+        while let Some((at, target)) = self.timers.peek() {
             if at > now {
                 break;
             }

@@ -1297,16 +1297,18 @@ impl Tcb {
 
     /// The earliest armed timer.
     pub(crate) fn deadline(&self) -> Option<SimTime> {
-        [
-            self.rtx_at,
-            self.persist_at,
-            self.acks.deadline(),
-            self.fin_wait_2_at,
-            self.keepalive_at,
-        ]
-        .into_iter()
-        .flatten()
-        .min()
+        // Pairwise, not an iterator over the five: this runs after every segment and call.
+        let earliest = |a: Option<SimTime>, b: Option<SimTime>| match (a, b) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        };
+        earliest(
+            earliest(self.rtx_at, self.persist_at),
+            earliest(
+                self.acks.deadline(),
+                earliest(self.fin_wait_2_at, self.keepalive_at),
+            ),
+        )
     }
 
     /// Runs every timer that is due.
