@@ -4,6 +4,7 @@
 //! live here.
 
 pub mod codec;
+pub mod fastmap;
 pub mod hash;
 pub mod time;
 pub mod wire;

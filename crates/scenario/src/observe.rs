@@ -23,8 +23,8 @@ pub struct HostView {
     wanted: std::collections::BTreeSet<u32>,
     /// Connections seen so far.
     seen: u32,
-    /// The number and (if kept) path of the live connection of each 4-tuple.
-    open: BTreeMap<ConnKey, u32>,
+    /// The number of the live connection of each 4-tuple (looked up, never iterated).
+    open: netsim_core::fastmap::FastMap<ConnKey, u32>,
     /// Connections per state now (CLOSED not counted).
     pub counts: [u64; 11],
     /// Most connections per state at once.

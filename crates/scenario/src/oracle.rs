@@ -6,7 +6,6 @@
 //! The oracle watches from outside the simulation: it is shared by the scripts of all hosts of
 //! one run and never influences what happens, only what is reported.
 
-use std::collections::BTreeMap;
 use std::net::SocketAddrV4;
 
 use crate::format::ViolationDef;
@@ -36,7 +35,8 @@ const KEPT_INCARNATIONS: usize = 16;
 /// The registry of incarnations and the violations found.
 #[derive(Debug, Default)]
 pub struct Oracle {
-    incarnations: BTreeMap<(SocketAddrV4, SocketAddrV4), Vec<Incarnation>>,
+    /// By canonical 4-tuple (looked up, never iterated).
+    incarnations: netsim_core::fastmap::FastMap<(SocketAddrV4, SocketAddrV4), Vec<Incarnation>>,
     next_uid: u64,
     /// Violations, in the order found.
     pub violations: Vec<Violation>,

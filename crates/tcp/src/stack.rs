@@ -3,10 +3,11 @@
 //! callers pass the time in, then drain the segments to send ([`TcpStack::drain_output`]),
 //! the trace events and the socket events, and ask for the next deadline.
 
-use std::collections::{BTreeMap, BTreeSet, HashMap, VecDeque};
+use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use std::net::{Ipv4Addr, SocketAddrV4};
 
 use netsim_core::{Packet, Segment, Seq, SimDuration, SimTime, StableHasher, TcpFlags};
+use netsim_core::fastmap::FastMap;
 
 use crate::config::{IsnMode, TcpConfig};
 use crate::errno::Errno;
@@ -177,39 +178,6 @@ impl<T> Table<T> {
         Some(value)
     }
 }
-
-/// A fast hasher for the lookup tables (multiply-rotate, like rustc's FxHash). Its output never
-/// reaches anything observable: the tables are only looked up, never iterated.
-#[derive(Default, Clone, Copy)]
-struct FastHasher(u64);
-
-impl std::hash::Hasher for FastHasher {
-    fn write(&mut self, bytes: &[u8]) {
-        for &b in bytes {
-            self.write_u64(u64::from(b));
-        }
-    }
-    fn write_u8(&mut self, n: u8) {
-        self.write_u64(u64::from(n));
-    }
-    fn write_u16(&mut self, n: u16) {
-        self.write_u64(u64::from(n));
-    }
-    fn write_u32(&mut self, n: u32) {
-        self.write_u64(u64::from(n));
-    }
-    fn write_u64(&mut self, n: u64) {
-        self.0 = (self.0.rotate_left(5) ^ n).wrapping_mul(0x51_7c_c1_b7_27_22_0a_95);
-    }
-    fn write_usize(&mut self, n: usize) {
-        self.write_u64(n as u64);
-    }
-    fn finish(&self) -> u64 {
-        self.0
-    }
-}
-
-type FastMap<K, V> = HashMap<K, V, std::hash::BuildHasherDefault<FastHasher>>;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 enum TimerTarget {
@@ -1415,48 +1383,5 @@ impl TcpStack {
     /// Live connections (not TIME_WAIT) and TIME_WAIT entries.
     pub fn table_sizes(&self) -> (u32, u32) {
         (self.conns.live, self.tws.live)
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use std::collections::BTreeSet;
-    use std::hash::{BuildHasher, Hasher};
-
-    /// The lookup tables' hasher spreads what they hash: 4-tuples that differ in any field,
-    /// and each integer width on its own. A hasher that drops its input still gives right
-    /// answers, but every lookup would walk one bucket (the tables hold up to millions of
-    /// connections in a sweep).
-    #[test]
-    fn the_fast_hasher_spreads_its_keys() {
-        let build = std::hash::BuildHasherDefault::<FastHasher>::default();
-        let mut seen = BTreeSet::new();
-        for a in 0..16u32 {
-            for port in 40000..40064u16 {
-                let local = SocketAddrV4::new(Ipv4Addr::from(0x0a00_0001 + a), port);
-                let remote = SocketAddrV4::new(Ipv4Addr::new(10, 0, 0, 2), 80);
-                seen.insert(build.hash_one((local, remote)));
-            }
-        }
-        assert_eq!(seen.len(), 16 * 64, "4-tuples collide");
-        type Write = fn(&mut FastHasher, u8);
-        let widths: [(&str, Write); 6] = [
-            ("u8", |h, n| h.write_u8(n)),
-            ("u16", |h, n| h.write_u16(u16::from(n) << 8)),
-            ("u32", |h, n| h.write_u32(u32::from(n) << 24)),
-            ("u64", |h, n| h.write_u64(u64::from(n) << 56)),
-            ("usize", |h, n| h.write_usize(usize::from(n))),
-            ("bytes", |h, n| h.write(&[1, n])),
-        ];
-        for (name, write) in widths {
-            let mut seen = BTreeSet::new();
-            for n in 0..=255u8 {
-                let mut h = FastHasher::default();
-                write(&mut h, n);
-                seen.insert(h.finish());
-            }
-            assert_eq!(seen.len(), 256, "{name}");
-        }
     }
 }
