@@ -167,10 +167,12 @@ impl Oracle {
         let mut mismatch = |uid: u64, from: usize| {
             scratch.clear();
             pattern_into(uid, peer, offset + from as u64, data.len() - from, scratch);
-            data[from..]
-                .iter()
-                .zip(scratch.iter())
-                .position(|(got, want)| got != want)
+            let got = &data[from..];
+            // Slices compare whole words at a time; the byte is looked for only when they differ.
+            if got == &scratch[..] {
+                return None;
+            }
+            got.iter().zip(scratch.iter()).position(|(g, w)| g != w)
         };
         let bad = mismatch(me.uid, 0)?;
         let at = offset + bad as u64;
