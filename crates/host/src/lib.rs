@@ -223,16 +223,21 @@ impl<A: App> TcpHost<A> {
                 Produced::Event(event) => ctx.event(HostEvent::Tcp(event)),
                 Produced::Segment(out) => ctx.send(out.packet, out.state),
             });
-            for failure in self.failures.drain(..) {
-                ctx.event(failure);
+            // Most passes have none of these: the checks cost less than empty drains.
+            if !self.failures.is_empty() {
+                for failure in self.failures.drain(..) {
+                    ctx.event(failure);
+                }
             }
-            for (at, token) in self.wakeups.drain(..) {
-                ctx.set_named_timer(at, token + 1, "app");
+            if !self.wakeups.is_empty() {
+                for (at, token) in self.wakeups.drain(..) {
+                    ctx.set_named_timer(at, token + 1, "app");
+                }
             }
-            self.socket_events.extend(stack.drain_socket_events());
-            if self.socket_events.is_empty() {
+            if !stack.has_socket_events() {
                 break;
             }
+            self.socket_events.extend(stack.drain_socket_events());
             let events = std::mem::take(&mut self.socket_events);
             for event in &events {
                 let mut api = Api {

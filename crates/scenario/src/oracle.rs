@@ -87,15 +87,30 @@ pub fn pattern(uid: u64, side: usize, offset: u64, len: usize) -> Vec<u8> {
 /// [`pattern_from`] yields one by one, for a fraction of the work (every byte a script sends
 /// or reads goes through here).
 pub fn pattern_into(uid: u64, side: usize, offset: u64, len: usize, out: &mut Vec<u8>) {
-    out.reserve(len);
-    let end = offset + len as u64;
+    let start = out.len();
+    out.resize(start + len, 0);
+    let mut buf = &mut out[start..];
     let mut at = offset;
-    while at < end {
-        let bytes = pattern_word(uid, side, at / 8).to_le_bytes();
-        let from = (at % 8) as usize;
-        let to = (end - (at - from as u64)).min(8) as usize;
-        out.extend_from_slice(&bytes[from..to]);
-        at += (to - from) as u64;
+    // The head, up to the next whole word of the stream.
+    let from = (at % 8) as usize;
+    if from != 0 && !buf.is_empty() {
+        let word = pattern_word(uid, side, at / 8).to_le_bytes();
+        let n = (8 - from).min(buf.len());
+        buf[..n].copy_from_slice(&word[from..from + n]);
+        buf = &mut buf[n..];
+        at += n as u64;
+    }
+    // Whole words, then the tail.
+    let mut words = buf.chunks_exact_mut(8);
+    for chunk in &mut words {
+        chunk.copy_from_slice(&pattern_word(uid, side, at / 8).to_le_bytes());
+        at += 8;
+    }
+    let tail = words.into_remainder();
+    if !tail.is_empty() {
+        let word = pattern_word(uid, side, at / 8).to_le_bytes();
+        let n = tail.len();
+        tail.copy_from_slice(&word[..n]);
     }
 }
 

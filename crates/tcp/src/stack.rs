@@ -321,6 +321,15 @@ impl TcpStack {
     /// Trace events and segments produced since the last call, interleaved in the order they
     /// happened (a state change before the segment it causes).
     pub fn drain_in_order(&mut self, mut f: impl FnMut(Produced)) {
+        // The usual cases first: one of the two lists is empty.
+        if self.out.is_empty() {
+            self.events.drain(..).for_each(|e| f(Produced::Event(e)));
+            return;
+        }
+        if self.events.is_empty() {
+            self.out.drain(..).for_each(|o| f(Produced::Segment(o)));
+            return;
+        }
         let mut events = self.events.drain(..).enumerate().peekable();
         for out in self.out.drain(..) {
             while let Some((_, e)) = events.next_if(|(i, _)| *i < out.after_events) {
@@ -331,6 +340,11 @@ impl TcpStack {
         for (_, e) in events {
             f(Produced::Event(e));
         }
+    }
+
+    /// Whether socket events wait to be drained.
+    pub fn has_socket_events(&self) -> bool {
+        !self.app.is_empty()
     }
 
     /// Socket events produced since the last call, in order.
