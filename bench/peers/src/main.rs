@@ -1,6 +1,7 @@
-//! netsim's bare-TCP short-connection workload next to its peers, turmoil 0.7 and smoltcp
-//! 0.14, in one process: each round runs netsim, turmoil and smoltcp one after the other, and
-//! the best round of each gives the connections per wall second and the ratios.
+//! netsim's short-connection workload next to its peers, turmoil 0.7 and smoltcp 0.14, in one
+//! process: each round runs netsim through the command (`netsim run --quiet`, end to end),
+//! netsim's bare TCP, turmoil and smoltcp one after the other, and the best round of each
+//! gives the connections per wall second and the ratios.
 //!
 //! The workload is the same in all three: N sequential short connections; the client
 //! connects, sends 64 bytes, the server reads them and answers 64 bytes, the client reads them
@@ -9,10 +10,12 @@
 //!
 //! Run: `cargo run --release --manifest-path bench/peers/Cargo.toml`.
 //! `NETSIM_BENCH_CONNS` sets N (default 100 000), `NETSIM_BENCH_ROUNDS` the rounds (default 3),
-//! `NETSIM_BENCH_ONLY` one peer alone (`netsim`, `turmoil` or `smoltcp`: for a profiler).
+//! `NETSIM_BENCH_ONLY` one peer alone (`command`, `netsim`, `turmoil` or `smoltcp`: for a
+//! profiler).
 //!
 //! Wall time comes from `std::time::Instant`: allowed here, as nothing of it reaches a trace.
 
+mod on_command;
 mod on_netsim;
 mod on_smoltcp;
 mod on_turmoil;
@@ -36,6 +39,8 @@ pub struct Outcome {
 
 /// One simulator under test.
 struct Peer {
+    /// What `NETSIM_BENCH_ONLY` calls it.
+    key: &'static str,
     name: &'static str,
     run: fn(u64) -> Outcome,
     best_per_s: f64,
@@ -61,18 +66,28 @@ fn main() {
 
     let mut peers = [
         Peer {
-            name: "netsim",
+            key: "command",
+            name: "netsim run",
+            run: on_command::run,
+            best_per_s: 0.0,
+            detail: String::new(),
+        },
+        Peer {
+            key: "netsim",
+            name: "netsim tcp",
             run: on_netsim::run,
             best_per_s: 0.0,
             detail: String::new(),
         },
         Peer {
+            key: "turmoil",
             name: "turmoil 0.7",
             run: on_turmoil::run,
             best_per_s: 0.0,
             detail: String::new(),
         },
         Peer {
+            key: "smoltcp",
             name: "smoltcp 0.14",
             run: on_smoltcp::run,
             best_per_s: 0.0,
@@ -83,8 +98,8 @@ fn main() {
     let only = std::env::var("NETSIM_BENCH_ONLY").ok();
     if let Some(only) = &only {
         assert!(
-            peers.iter().any(|p| p.name.starts_with(only.as_str())),
-            "NETSIM_BENCH_ONLY={only:?} names none of netsim, turmoil, smoltcp"
+            peers.iter().any(|p| p.key == only),
+            "NETSIM_BENCH_ONLY={only:?} names none of command, netsim, turmoil, smoltcp"
         );
     }
     println!(
@@ -93,7 +108,7 @@ fn main() {
     );
     for round in 1..=rounds {
         for peer in &mut peers {
-            if only.as_ref().is_some_and(|o| !peer.name.starts_with(o.as_str())) {
+            if only.as_ref().is_some_and(|o| peer.key != o) {
                 continue;
             }
             let outcome = (peer.run)(n);
@@ -130,7 +145,8 @@ fn main() {
             peer.name, peer.best_per_s, peer.detail
         );
     }
-    let netsim = peers[0].best_per_s;
-    println!("  netsim/turmoil: {:.2}x", netsim / peers[1].best_per_s);
-    println!("  netsim/smoltcp: {:.2}x", netsim / peers[2].best_per_s);
+    let [command, netsim, turmoil, smoltcp] = peers.map(|p| p.best_per_s);
+    println!("  netsim run/turmoil: {:.2}x (the bar: 3.5x)", command / turmoil);
+    println!("  netsim tcp/smoltcp: {:.2}x (the bar: 1.0x)", netsim / smoltcp);
+    println!("  netsim tcp/turmoil: {:.2}x", netsim / turmoil);
 }
