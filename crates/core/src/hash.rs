@@ -39,9 +39,12 @@ impl StableHasher {
         }
         let rest = chunks.remainder();
         if !rest.is_empty() {
-            let mut last = [0u8; 8];
-            last[..rest.len()].copy_from_slice(rest);
-            self.write_u64(u64::from_le_bytes(last));
+            // The tail as a little-endian word padded with zeros, built without a copy.
+            let word = rest
+                .iter()
+                .rev()
+                .fold(0u64, |w, &b| w << 8 | u64::from(b));
+            self.write_u64(word);
         }
         self.write_u64(bytes.len() as u64);
     }
