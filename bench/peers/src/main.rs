@@ -136,7 +136,10 @@ fn main() {
 
     if only.is_some() {
         let peer = peers.iter().find(|p| p.best_per_s > 0.0).expect("one ran");
-        println!("  {:<12} {:>10.0} connections/s   {}", peer.name, peer.best_per_s, peer.detail);
+        println!(
+            "  {:<12} {:>10.0} connections/s   {}",
+            peer.name, peer.best_per_s, peer.detail
+        );
         return;
     }
     for peer in &peers {
@@ -146,7 +149,13 @@ fn main() {
         );
     }
     let [command, netsim, turmoil, smoltcp] = peers.map(|p| p.best_per_s);
-    println!("  netsim run/turmoil: {:.2}x (the bar: 3.5x)", command / turmoil);
-    println!("  netsim tcp/smoltcp: {:.2}x (the bar: 1.0x)", netsim / smoltcp);
+    println!(
+        "  netsim run/turmoil: {:.2}x (the bar: 3.5x)",
+        command / turmoil
+    );
+    println!(
+        "  netsim tcp/smoltcp: {:.2}x (the bar: 1.0x)",
+        netsim / smoltcp
+    );
     println!("  netsim tcp/turmoil: {:.2}x", netsim / turmoil);
 }

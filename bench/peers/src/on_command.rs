@@ -78,7 +78,6 @@ pub fn run(n: u64) -> Outcome {
         completed: done,
         served: done,
         wall,
-        detail: "the whole command: process, scenario, script, observer, oracle, trace hash"
-            .into(),
+        detail: "the whole command: process, scenario, script, observer, oracle, trace hash".into(),
     }
 }

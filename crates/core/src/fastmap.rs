@@ -19,10 +19,7 @@ impl Hasher for FastHasher {
         }
         let rest = chunks.remainder();
         if !rest.is_empty() {
-            let word = rest
-                .iter()
-                .rev()
-                .fold(0u64, |w, &b| w << 8 | u64::from(b));
+            let word = rest.iter().rev().fold(0u64, |w, &b| w << 8 | u64::from(b));
             // The length keeps a short tail apart from the same bytes with zeros after them.
             self.write_u64(word ^ (rest.len() as u64) << 59);
         }
@@ -83,7 +80,9 @@ mod tests {
             ("usize", |h, n| h.write_usize(usize::from(n))),
             ("bytes", |h, n| h.write(&[1, n])),
             ("word", |h, n| h.write(&[1, 2, 3, 4, 5, 6, 7, n])),
-            ("word and byte", |h, n| h.write(&[1, 2, 3, 4, 5, 6, 7, 8, n])),
+            ("word and byte", |h, n| {
+                h.write(&[1, 2, 3, 4, 5, 6, 7, 8, n])
+            }),
         ];
         for (name, write) in widths {
             let mut seen = BTreeSet::new();

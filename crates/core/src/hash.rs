@@ -40,10 +40,7 @@ impl StableHasher {
         let rest = chunks.remainder();
         if !rest.is_empty() {
             // The tail as a little-endian word padded with zeros, built without a copy.
-            let word = rest
-                .iter()
-                .rev()
-                .fold(0u64, |w, &b| w << 8 | u64::from(b));
+            let word = rest.iter().rev().fold(0u64, |w, &b| w << 8 | u64::from(b));
             self.write_u64(word);
         }
         self.write_u64(bytes.len() as u64);

@@ -326,7 +326,10 @@ mod tests {
                     model.sort_by_key(|&(at, s, _)| (at, s));
                     let expected = (!model.is_empty()).then(|| model.remove(0));
                     let got = q.pop();
-                    assert_eq!(got, expected.map(|(at, _, ev)| (SimTime::from_nanos(at), ev)));
+                    assert_eq!(
+                        got,
+                        expected.map(|(at, _, ev)| (SimTime::from_nanos(at), ev))
+                    );
                     if let Some((at, _, ev)) = expected {
                         now = at;
                         if let Ev::Timer(key) = ev {

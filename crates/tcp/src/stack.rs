@@ -6,8 +6,8 @@
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use std::net::{Ipv4Addr, SocketAddrV4};
 
-use netsim_core::{Packet, Segment, Seq, SimDuration, SimTime, StableHasher, TcpFlags};
 use netsim_core::fastmap::FastMap;
+use netsim_core::{Packet, Segment, Seq, SimDuration, SimTime, StableHasher, TcpFlags};
 
 use crate::config::{IsnMode, TcpConfig};
 use crate::errno::Errno;
