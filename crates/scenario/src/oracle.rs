@@ -10,12 +10,25 @@ use std::net::SocketAddrV4;
 
 use crate::format::ViolationDef;
 
-/// One incarnation of a 4-tuple: a connection from SYN to CLOSED.
+/// One incarnation of a 4-tuple: a connection from SYN to CLOSED. Its uid and which sides
+/// (0 = the lower address, 1 = the higher) have joined it, in one word: a run that reuses
+/// its ports keeps up to 16 of these for each of tens of thousands of 4-tuples.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-struct Incarnation {
-    uid: u64,
-    /// Which sides (0 = the lower address, 1 = the higher) have joined it.
-    joined: [bool; 2],
+struct Incarnation(u64);
+
+impl Incarnation {
+    fn new(uid: u64, side: usize) -> Incarnation {
+        Incarnation(uid << 2 | 1 << side)
+    }
+    fn uid(self) -> u64 {
+        self.0 >> 2
+    }
+    fn joined(self, side: usize) -> bool {
+        self.0 & 1 << side != 0
+    }
+    fn join(&mut self, side: usize) {
+        self.0 |= 1 << side;
+    }
 }
 
 /// A violation found by the oracle.
@@ -141,25 +154,20 @@ impl Oracle {
         let (key, side) = canonical(local, remote);
         let list = self.incarnations.entry(key).or_default();
         if let Some(last) = list.last_mut() {
-            if !last.joined[side] {
-                last.joined[side] = true;
+            if !last.joined(side) {
+                last.join(side);
                 return Stream {
-                    uid: last.uid,
+                    uid: last.uid(),
                     side,
                     key,
                 };
             }
         }
         self.next_uid += 1;
-        let mut joined = [false; 2];
-        joined[side] = true;
         if list.len() == KEPT_INCARNATIONS {
             list.remove(0);
         }
-        list.push(Incarnation {
-            uid: self.next_uid,
-            joined,
-        });
+        list.push(Incarnation::new(self.next_uid, side));
         Stream {
             uid: self.next_uid,
             side,
@@ -195,17 +203,18 @@ impl Oracle {
         let run = (data.len() - bad).min(8);
         let older = self.incarnations[&me.key]
             .iter()
-            .filter(|inc| inc.uid < me.uid)
+            .map(|inc| inc.uid())
+            .filter(|&uid| uid < me.uid)
             .rev()
-            .find(|inc| mismatch(inc.uid, bad).is_none_or(|n| n >= run));
+            .find(|&uid| mismatch(uid, bad).is_none_or(|n| n >= run));
         let (kind, detail) = match older {
-            Some(inc) => (
+            Some(old) => (
                 ViolationDef::StaleData,
                 format!(
                     "{}: byte {at} of the stream came from an older incarnation of the \
                      4-tuple (#{} instead of #{})",
                     who(),
-                    inc.uid,
+                    old,
                     me.uid
                 ),
             ),
@@ -220,7 +229,7 @@ impl Oracle {
         self.violations.push(Violation { kind, detail });
         Some(BadByte {
             offset: at,
-            stale_from: older.map(|inc| inc.uid),
+            stale_from: older,
         })
     }
 
