@@ -48,9 +48,15 @@ pub struct LinkDraw {
 impl LinkStreams {
     /// The streams of the direction named `link:<from>-><to>`, from the run's seed.
     pub fn new(seed: u64, from: &str, to: &str) -> LinkStreams {
+        // Pushed, not `format!`ed: every run of a sweep makes two of these per link.
+        let mut name = String::with_capacity(7 + from.len() + to.len());
+        name.push_str("link:");
+        name.push_str(from);
+        name.push_str("->");
+        name.push_str(to);
         LinkStreams {
             seed,
-            name: format!("link:{from}->{to}"),
+            name,
             streams: [None, None, None, None],
         }
     }
