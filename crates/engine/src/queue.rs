@@ -387,6 +387,29 @@ mod tests {
         assert_eq!(rest, expected);
     }
 
+    /// A moved timer takes a fresh place in the insertion order: after what was queued before
+    /// the move, before what is queued after it, at the same time.
+    #[test]
+    fn a_moved_timer_queues_between_what_came_before_and_after_the_move() {
+        let mut q = EventQueue::default();
+        let mut slab = crate::slab::Slab::default();
+        let t = SimTime::from_nanos;
+        let (a, b, c) = (slab.insert(()), slab.insert(()), slab.insert(()));
+        q.push(t(9), Ev::Timer(a));
+        q.push(t(5), Ev::Timer(b));
+        assert!(q.reschedule_timer(a, t(5)));
+        q.push(t(5), Ev::Timer(c));
+        let order: Vec<_> = std::iter::from_fn(|| q.pop()).collect();
+        assert_eq!(
+            order,
+            [
+                (t(5), Ev::Timer(b)),
+                (t(5), Ev::Timer(a)),
+                (t(5), Ev::Timer(c))
+            ]
+        );
+    }
+
     #[test]
     fn entries_round_trip_every_kind() {
         let mut slab = crate::slab::Slab::default();
