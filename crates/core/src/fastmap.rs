@@ -11,18 +11,11 @@ use std::hash::{BuildHasherDefault, Hasher};
 pub struct FastHasher(u64);
 
 impl Hasher for FastHasher {
-    /// Whole words at a time (an IPv4 address is one round, not four).
+    /// Whole words at a time (an IPv4 address is one round, not four), then the length, which
+    /// keeps a short tail apart from the same bytes with zeros after them.
     fn write(&mut self, bytes: &[u8]) {
-        let mut chunks = bytes.chunks_exact(8);
-        for chunk in &mut chunks {
-            self.write_u64(u64::from_le_bytes(chunk.try_into().expect("8 bytes")));
-        }
-        let rest = chunks.remainder();
-        if !rest.is_empty() {
-            let word = rest.iter().rev().fold(0u64, |w, &b| w << 8 | u64::from(b));
-            // The length keeps a short tail apart from the same bytes with zeros after them.
-            self.write_u64(word ^ (rest.len() as u64) << 59);
-        }
+        crate::hash::for_each_word(bytes, |word| self.write_u64(word));
+        self.write_u64(bytes.len() as u64);
     }
     fn write_u8(&mut self, n: u8) {
         self.write_u64(u64::from(n));

@@ -33,16 +33,7 @@ impl StableHasher {
 
     /// Feeds bytes, eight at a time (little-endian), then their length.
     pub fn write_bytes(&mut self, bytes: &[u8]) {
-        let mut chunks = bytes.chunks_exact(8);
-        for chunk in &mut chunks {
-            self.write_u64(u64::from_le_bytes(chunk.try_into().expect("8-byte chunk")));
-        }
-        let rest = chunks.remainder();
-        if !rest.is_empty() {
-            // The tail as a little-endian word padded with zeros, built without a copy.
-            let word = rest.iter().rev().fold(0u64, |w, &b| w << 8 | u64::from(b));
-            self.write_u64(word);
-        }
+        for_each_word(bytes, |word| self.write_u64(word));
         self.write_u64(bytes.len() as u64);
     }
 
@@ -60,6 +51,19 @@ impl StableHasher {
         x ^= x >> 33;
         x = x.wrapping_mul(0xC4CE_B9FE_1A85_EC53);
         x ^ (x >> 33)
+    }
+}
+
+/// Calls `f` with `bytes` as little-endian 64-bit words, the last one padded with zeros (built
+/// without a copy); no word for no bytes.
+pub(crate) fn for_each_word(bytes: &[u8], mut f: impl FnMut(u64)) {
+    let mut chunks = bytes.chunks_exact(8);
+    for chunk in &mut chunks {
+        f(u64::from_le_bytes(chunk.try_into().expect("8-byte chunk")));
+    }
+    let rest = chunks.remainder();
+    if !rest.is_empty() {
+        f(rest.iter().rev().fold(0u64, |w, &b| w << 8 | u64::from(b)));
     }
 }
 

@@ -128,26 +128,27 @@ impl EventQueue {
     /// Takes timer `key`'s entry out of the heap; false if it has none (it fired, or was
     /// never queued).
     pub(crate) fn cancel_timer(&mut self, key: Key) -> bool {
-        let Some(&pos) = self.timer_pos.get(key.index() as usize) else {
+        let Some(pos) = self.timer_entry(key) else {
             return false;
         };
-        if pos == NOT_QUEUED || self.heap[pos as usize].payload != key.to_bits() {
-            return false;
-        }
-        self.remove_at(pos as usize);
+        self.remove_at(pos);
         true
+    }
+
+    /// Where timer `key`'s entry sits in the heap, if it has one (its slot's entry may belong
+    /// to a newer timer of the same slot).
+    fn timer_entry(&self, key: Key) -> Option<usize> {
+        let pos = *self.timer_pos.get(key.index() as usize)?;
+        (pos != NOT_QUEUED && self.heap[pos as usize].payload == key.to_bits())
+            .then_some(pos as usize)
     }
 
     /// Moves timer `key`'s entry to `at`, with a new insertion sequence: the queue is then as
     /// if it had been cancelled and pushed again. False if it has no entry.
     pub(crate) fn reschedule_timer(&mut self, key: Key, at: SimTime) -> bool {
-        let Some(&pos) = self.timer_pos.get(key.index() as usize) else {
+        let Some(pos) = self.timer_entry(key) else {
             return false;
         };
-        if pos == NOT_QUEUED || self.heap[pos as usize].payload != key.to_bits() {
-            return false;
-        }
-        let pos = pos as usize;
         let old = self.heap[pos].key();
         let seq = self.next_seq;
         self.next_seq += 1;
@@ -196,25 +197,31 @@ impl EventQueue {
         }
     }
 
-    fn sift_up(&mut self, mut pos: usize) {
-        let entry = self.heap[pos];
+    fn sift_up(&mut self, pos: usize) {
+        self.rise(self.heap[pos], pos, 0);
+    }
+
+    /// Puts `entry` in the hole at `hole`, moving parents down while they come after it, but
+    /// not above `top`.
+    fn rise(&mut self, entry: Entry, mut hole: usize, top: usize) {
         let key = entry.key();
-        while pos > 0 {
-            let parent = (pos - 1) / 2;
+        while hole > top {
+            let parent = (hole - 1) / 2;
             if self.heap[parent].key() < key {
                 break;
             }
-            self.heap[pos] = self.heap[parent];
-            self.placed(pos);
-            pos = parent;
+            self.heap[hole] = self.heap[parent];
+            self.placed(hole);
+            hole = parent;
         }
-        self.heap[pos] = entry;
-        self.placed(pos);
+        self.heap[hole] = entry;
+        self.placed(hole);
     }
 
     /// Walks the hole at `pos` down to the bottom along the smaller children, then lets the
-    /// entry rise from there: fewer comparisons than stopping on the way down, as an entry
-    /// taken from the end usually belongs near the bottom.
+    /// entry rise from there (not above `pos`: everything above it is in order): fewer
+    /// comparisons than stopping on the way down, as an entry taken from the end usually
+    /// belongs near the bottom.
     fn sift_down(&mut self, pos: usize) {
         let entry = self.heap[pos];
         let len = self.heap.len();
@@ -234,18 +241,7 @@ impl EventQueue {
             self.placed(hole);
             hole = child;
         }
-        // Rise, but not above `pos`: everything above it is already in order.
-        while hole > pos {
-            let parent = (hole - 1) / 2;
-            if self.heap[parent].key() < entry.key() {
-                break;
-            }
-            self.heap[hole] = self.heap[parent];
-            self.placed(hole);
-            hole = parent;
-        }
-        self.heap[hole] = entry;
-        self.placed(hole);
+        self.rise(entry, hole, pos);
     }
 }
 
