@@ -19,7 +19,6 @@ use std::net::{Ipv4Addr, SocketAddrV4};
 
 use netsim_core::{Packet, Seq, TcpFlags};
 
-use crate::config::NetChange;
 use crate::trace::{TraceEvent, TraceKind, TraceRecord};
 
 /// What a protocol event says about its connection (see [`TraceEvent::conn`]).
@@ -72,6 +71,14 @@ fn end(addr: Ipv4Addr, port: u16) -> End {
     (u32::from(addr), port)
 }
 
+/// [`key`] of a packet's 4-tuple, and which end sent it.
+fn packet_key(p: &Packet) -> ((End, End), usize) {
+    key(
+        end(p.src, p.segment.src_port),
+        end(p.dst, p.segment.dst_port),
+    )
+}
+
 /// One incarnation of a tuple.
 #[derive(Clone, Copy, Debug)]
 struct Conn {
@@ -104,11 +111,16 @@ impl Tuple {
             .find(|c| c.incarnation == incarnation)
     }
 
+    /// Whether the tuple has been used again: its marks (`#k`) are printed.
+    fn reused(&self) -> bool {
+        self.newest().is_some_and(|n| n.incarnation > 1)
+    }
+
     fn tag(&self, c: &Conn) -> ConnTag {
         ConnTag {
             number: c.number,
             incarnation: c.incarnation,
-            reused: self.newest().is_some_and(|n| n.incarnation > 1),
+            reused: self.reused(),
         }
     }
 }
@@ -173,17 +185,10 @@ impl Connections {
         }
     }
 
+    /// The tag of `c` on `k`, a tuple already followed (every caller opened or found it).
     fn tagged(&self, k: (End, End), c: &Conn, side: usize) -> Tagged {
-        let tag = match self.tuples.get(&k) {
-            Some(t) => t.tag(c),
-            None => ConnTag {
-                number: c.number,
-                incarnation: c.incarnation,
-                reused: false,
-            },
-        };
         Tagged {
-            tag,
+            tag: self.tuples[&k].tag(c),
             isn_src: c.isn[side],
             isn_dst: c.isn[1 - side],
         }
@@ -192,10 +197,7 @@ impl Connections {
     /// A packet a host sends; `injected` ones are crafted by the scenario and take the newest
     /// incarnation without changing anything.
     fn sent(&mut self, id: u64, p: &Packet, injected: bool) -> Tagged {
-        let (k, side) = key(
-            end(p.src, p.segment.src_port),
-            end(p.dst, p.segment.dst_port),
-        );
+        let (k, side) = packet_key(p);
         let flags = p.segment.flags;
         let newest = self.tuples.get(&k).and_then(Tuple::newest).copied();
         let c = if injected {
@@ -236,19 +238,12 @@ impl Connections {
         match found {
             Some((k, mut tagged)) => {
                 // Whether the tuple counts as reused is decided now, not when it was sent.
-                tagged.tag.reused = self
-                    .tuples
-                    .get(&k)
-                    .and_then(Tuple::newest)
-                    .is_some_and(|n| n.incarnation > 1);
+                tagged.tag.reused = self.tuples.get(&k).is_some_and(Tuple::reused);
                 tagged
             }
             None => {
                 // Not seen sent (a sink that started late): the newest incarnation.
-                let (k, side) = key(
-                    end(p.src, p.segment.src_port),
-                    end(p.dst, p.segment.dst_port),
-                );
+                let (k, side) = packet_key(p);
                 let c = self.current(k, side);
                 self.tagged(k, &c, side)
             }
@@ -309,12 +304,9 @@ impl Connections {
             | TraceKind::Held { id, packet, .. }
             | TraceKind::Released { id, packet } => Some(self.later(id.0, packet, false)),
             TraceKind::Protocol { event, .. } => event.conn().and_then(|e| self.event(e)),
-            TraceKind::Network(NetChange::Crash(_)) => {
-                // The host's sockets are gone; the next records of its tuples take the
-                // newest incarnation (the crashed host's address is not known here, so
-                // every side binding stays: a restarted host's sockets join afresh).
-                None
-            }
+            // A crash changes nothing here: the host's sockets are gone, and the next records
+            // of its tuples take the newest incarnation (the crashed host's address is not
+            // known here, so every side binding stays: a restarted host's sockets join afresh).
             TraceKind::Timer { .. } | TraceKind::Network(_) => None,
         }
     }
@@ -429,8 +421,7 @@ mod tests {
             opens: true,
         };
         let t1 = c.event(opens(a, b)).unwrap().tag;
-        let syn_a = packet(5000, 6000, 1, TcpFlags::SYN);
-        let mut syn_a = syn_a;
+        let mut syn_a = packet(5000, 6000, 1, TcpFlags::SYN);
         syn_a.src = *a.ip();
         syn_a.dst = *b.ip();
         assert_eq!(c.sent(1, &syn_a, false).tag, t1);

@@ -343,8 +343,14 @@ pub struct TextFormat {
 /// them), and its incarnation when its 4-tuple has had more than one.
 fn relative(packet: &Packet, conn: Option<Tagged>) -> RelativePacket<'_> {
     let (src, dst) = conn.map_or((None, None), |c| (c.isn_src, c.isn_dst));
-    let incarnation = conn.filter(|c| c.tag.reused).map(|c| c.tag.incarnation);
-    packet.relative(src, dst).incarnation(incarnation)
+    packet
+        .relative(src, dst)
+        .incarnation(shown_incarnation(conn))
+}
+
+/// The incarnation a line prints (`#k`): only once its 4-tuple has been used again.
+fn shown_incarnation(conn: Option<Tagged>) -> Option<u32> {
+    conn.filter(|c| c.tag.reused).map(|c| c.tag.incarnation)
 }
 
 /// Name of the actor column for things the network itself does.
@@ -442,15 +448,8 @@ impl TextFormat {
             TraceKind::Timer { host, label, .. } => {
                 write!(out, "{:<w$} timer {label}", self.name(*host))
             }
-            TraceKind::Protocol { host, event } => match conn.filter(|c| c.tag.reused) {
-                Some(c) => write!(
-                    out,
-                    "{:<w$} {event} #{}",
-                    self.name(*host),
-                    c.tag.incarnation
-                ),
-                None => write!(out, "{:<w$} {event}", self.name(*host)),
-            },
+            TraceKind::Protocol { host, event } => write!(out, "{:<w$} {event}", self.name(*host))
+                .and_then(|()| shown_incarnation(conn).map_or(Ok(()), |k| write!(out, " #{k}"))),
             TraceKind::Network(change) => {
                 let arrow = |d: Direction| match d {
                     Direction::OneWay => "->",
@@ -507,9 +506,7 @@ impl<W: io::Write> TextWriter<W> {
         self.out.flush()?;
         Ok(self.out)
     }
-}
 
-impl<W: io::Write> TextWriter<W> {
     /// Writes `record` if `keep` says so, given its connection; the record counts for the
     /// numbering of connections and sequence numbers either way.
     pub fn record_if<E: TraceEvent>(
