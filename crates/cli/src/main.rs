@@ -21,6 +21,49 @@ mod report;
 mod run;
 mod sweep;
 
+/// Which run of which scenario: what `run` and `report` both take.
+#[derive(clap::Args)]
+pub(crate) struct Target {
+    /// The scenario file (.ron).
+    file: PathBuf,
+    /// Seed for every random choice (default: the scenario's own).
+    #[arg(long)]
+    seed: Option<u64>,
+    /// End the run at this virtual time instead of the scenario's end (e.g. 500ms).
+    #[arg(long, value_parser = crate::parse_duration)]
+    until: Option<SimDuration>,
+}
+
+impl Target {
+    /// The scenario (with `--until` applied) and the seed to run.
+    pub(crate) fn load(&self) -> Result<(netsim_scenario::Scenario, u64), String> {
+        let mut scenario = netsim_scenario::load(&self.file).map_err(|e| e.to_string())?;
+        if let Some(until) = self.until {
+            scenario.compiled.limits.end = Some(netsim_core::SimTime::after(until));
+        }
+        let seed = self.seed.unwrap_or(scenario.file.seed);
+        Ok((scenario, seed))
+    }
+
+    pub(crate) fn file(&self) -> &Path {
+        &self.file
+    }
+}
+
+/// The title of a run's pictures: the scenario and the seed.
+pub(crate) fn run_title(scenario: &netsim_scenario::Scenario, seed: u64) -> String {
+    format!("{} (seed {seed})", scenario.file.name)
+}
+
+/// Exit 0 when every check passed, 1 when one failed.
+pub(crate) fn exit_for(passed: bool) -> ExitCode {
+    if passed {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(1)
+    }
+}
+
 /// A ladder of what `filter` keeps in a run of `scenario` with `seed`, at most `cap`
 /// segments, titled with the scenario and seed (`run --ladder` and `report` draw alike).
 pub(crate) fn new_ladder(
@@ -29,7 +72,7 @@ pub(crate) fn new_ladder(
     filter: netsim_view::TraceFilter,
     cap: usize,
 ) -> netsim_view::Ladder {
-    let title = format!("{} (seed {seed})", scenario.file.name);
+    let title = run_title(scenario, seed);
     let addrs: Vec<_> = scenario
         .compiled
         .topology

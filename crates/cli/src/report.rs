@@ -3,7 +3,6 @@
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use netsim_core::{SimDuration, SimTime};
 use netsim_engine::NullSink;
 use netsim_view::html::{Body, Page, Section};
 use netsim_view::states::{StateSink, StateTimeline};
@@ -15,14 +14,8 @@ const LADDER_SEGMENTS: usize = 400;
 /// Write an HTML report of one run.
 #[derive(clap::Args)]
 pub struct Args {
-    /// The scenario file (.ron).
-    file: PathBuf,
-    /// Seed (default: the scenario's own).
-    #[arg(long)]
-    seed: Option<u64>,
-    /// End the run at this virtual time instead of the scenario's end.
-    #[arg(long, value_parser = crate::parse_duration)]
-    until: Option<SimDuration>,
+    #[command(flatten)]
+    target: crate::Target,
     /// The folder to write index.html into (made if missing).
     #[arg(long, value_name = "DIR")]
     out: PathBuf,
@@ -33,12 +26,8 @@ pub struct Args {
 }
 
 pub fn report(args: Args) -> Result<ExitCode, String> {
-    let file = args.file.as_path();
-    let mut scenario = netsim_scenario::load(file).map_err(|e| e.to_string())?;
-    if let Some(until) = args.until {
-        scenario.compiled.limits.end = Some(SimTime::after(until));
-    }
-    let seed = args.seed.unwrap_or(scenario.file.seed);
+    let file = args.target.file();
+    let (scenario, seed) = args.target.load()?;
     std::fs::create_dir_all(&args.out)
         .map_err(|e| format!("{}: cannot make the folder: {e}", args.out.display()))?;
     let index = args.out.join("index.html");
@@ -99,8 +88,8 @@ pub fn report(args: Args) -> Result<ExitCode, String> {
             file.display()
         ),
         body: Body::Svg(timeline.plot(&format!(
-            "{} (seed {seed}): sockets per state, connections per second",
-            scenario.file.name
+            "{}: sockets per state, connections per second",
+            crate::run_title(&scenario, seed)
         ))),
     });
     sections.push(Section {
@@ -121,9 +110,5 @@ pub fn report(args: Args) -> Result<ExitCode, String> {
     };
     crate::write_atomic(&index, &page.html())?;
     out!("wrote {} ({why})\n", index.display());
-    Ok(if report.passed() {
-        ExitCode::SUCCESS
-    } else {
-        ExitCode::from(1)
-    })
+    Ok(crate::exit_for(report.passed()))
 }

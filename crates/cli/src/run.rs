@@ -20,14 +20,8 @@ use crate::{AtomicFile, Format, json, stdout_failed};
 /// Run a scenario: print its trace, then a summary.
 #[derive(clap::Args)]
 pub struct Args {
-    /// The scenario file (.ron).
-    file: PathBuf,
-    /// Seed for every random choice (default: the scenario's own).
-    #[arg(long)]
-    seed: Option<u64>,
-    /// End the run at this virtual time instead of the scenario's end (e.g. 500ms).
-    #[arg(long, value_parser = crate::parse_duration)]
-    until: Option<SimDuration>,
+    #[command(flatten)]
+    target: crate::Target,
     /// Print only the summary, not the trace.
     #[arg(long)]
     quiet: bool,
@@ -86,6 +80,21 @@ enum LadderTarget {
     Terminal,
     Svg(PathBuf),
     Text(PathBuf),
+}
+
+impl LadderTarget {
+    /// `-` for the terminal; a path ending in `.svg` for a picture, any other for text
+    /// (checked writable before the run).
+    fn for_path(path: &Path) -> Result<LadderTarget, String> {
+        if path == Path::new("-") {
+            return Ok(LadderTarget::Terminal);
+        }
+        crate::check_writable(path)?;
+        Ok(match path.extension() {
+            Some(ext) if ext.eq_ignore_ascii_case("svg") => LadderTarget::Svg(path.to_path_buf()),
+            _ => LadderTarget::Text(path.to_path_buf()),
+        })
+    }
 }
 
 impl Args {
@@ -211,8 +220,8 @@ fn run_into<S: TraceSink<HostEvent>>(
     let (sink, timeline) = inner.finish(report.outcome.end);
     if let (Some(files), Some(timeline)) = (states, timeline) {
         let title = format!(
-            "{} (seed {seed}): sockets per state, connections per second",
-            scenario.file.name
+            "{}: sockets per state, connections per second",
+            crate::run_title(scenario, seed)
         );
         files.write(&timeline, &title)?;
     }
@@ -249,12 +258,8 @@ fn capture_into<S: TraceSink<HostEvent>>(
 }
 
 pub fn run(args: Args) -> Result<ExitCode, String> {
-    let file = args.file.as_path();
-    let mut scenario = netsim_scenario::load(file).map_err(|e| e.to_string())?;
-    if let Some(until) = args.until {
-        scenario.compiled.limits.end = Some(SimTime::after(until));
-    }
-    let seed = args.seed.unwrap_or(scenario.file.seed);
+    let file = args.target.file();
+    let (scenario, seed) = args.target.load()?;
     if args.verify_determinism {
         return verify(file, &scenario, seed);
     }
@@ -263,23 +268,13 @@ pub fn run(args: Args) -> Result<ExitCode, String> {
     let ladder = match args.ladder.as_deref() {
         None => None,
         Some(path) => {
-            let target = if path == Path::new("-") {
-                LadderTarget::Terminal
-            } else {
-                crate::check_writable(path)?;
-                match path.extension() {
-                    Some(ext) if ext.eq_ignore_ascii_case("svg") => {
-                        LadderTarget::Svg(path.to_path_buf())
-                    }
-                    _ => LadderTarget::Text(path.to_path_buf()),
-                }
-            };
+            let target = LadderTarget::for_path(path)?;
             let ladder = crate::new_ladder(&scenario, seed, filter.clone(), DEFAULT_SEGMENTS);
             Some((target, ladder))
         }
     };
     // `--ladder -` prints the diagram in place of the trace.
-    let ladder_on_terminal = args.ladder.as_deref() == Some(Path::new("-"));
+    let ladder_on_terminal = matches!(ladder, Some((LadderTarget::Terminal, _)));
     let states = StateFiles::new(args.states.as_deref(), args.plot.as_deref())?;
     let states = states.as_ref();
     let (quiet, format) = (
@@ -337,11 +332,7 @@ pub fn run(args: Args) -> Result<ExitCode, String> {
         for line in netsim_scenario::socket_table(&report.hosts, None) {
             out!("{line}\n");
         }
-        return Ok(if report.passed() {
-            ExitCode::SUCCESS
-        } else {
-            ExitCode::from(1)
-        });
+        return Ok(crate::exit_for(report.passed()));
     }
     let wall = started.elapsed();
     let text = match format {
@@ -352,11 +343,7 @@ pub fn run(args: Args) -> Result<ExitCode, String> {
         ),
     };
     out!("{text}");
-    Ok(if report.passed() {
-        ExitCode::SUCCESS
-    } else {
-        ExitCode::from(1)
-    })
+    Ok(crate::exit_for(report.passed()))
 }
 
 /// A progress bar for a long run: simulated time against the end, shown on stderr once the
