@@ -4,6 +4,8 @@
 //! picture, so one picture can stack several. What a series means (states, rates, failure
 //! kinds) is the caller's business.
 
+use std::borrow::Cow;
+
 use crate::svg::{Anchor, Svg};
 
 /// Size of tick labels and legend text.
@@ -18,6 +20,12 @@ const GRID: &str = "#e6e6e6";
 const MUTED: &str = "#555";
 /// Most bars a bar chart draws; the rest are summed into one.
 pub const BARS_MAX: usize = 30;
+/// Room above a chart's plot area (for its title) and below it (for tick labels and the
+/// axis label), line charts and bar charts alike.
+const TOP: f64 = 34.0;
+const BOTTOM: f64 = 46.0;
+/// Width of a character, as a share of the font size (see [`text_width`]).
+const CHAR_WIDTH: f64 = 0.62;
 
 /// A rectangle of the picture, in pixels from its top left corner.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -183,7 +191,30 @@ fn off_the_axis(points: &[(f64, f64)]) -> Vec<&[(f64, f64)]> {
 /// Width of `text` in a sans-serif face at `size`, estimated (no font is at hand): wide
 /// enough for capitals, which the labels are full of.
 pub fn text_width(text: &str, size: f64) -> f64 {
-    text.chars().count() as f64 * size * 0.62
+    text.chars().count() as f64 * size * CHAR_WIDTH
+}
+
+/// One tick of a horizontal axis at `x`: its grid line up to `top`, its mark below `bottom`
+/// (the axis) and its label under the mark.
+fn tick(svg: &mut Svg, x: f64, top: f64, bottom: f64, label: &str) {
+    svg.line(x, top, x, bottom, GRID, 1.0, "");
+    svg.line(x, bottom, x, bottom + 5.0, "#000", 1.0, "");
+    svg.text(
+        x,
+        bottom + 18.0,
+        label,
+        SMALL,
+        Anchor::Middle,
+        "#000",
+        false,
+    );
+}
+
+/// The two axes of a plot area: the vertical one on its left, the horizontal one at its
+/// bottom.
+fn axes(svg: &mut Svg, left: f64, top: f64, right: f64, bottom: f64) {
+    svg.line(left, top, left, bottom, "#000", 1.0, "");
+    svg.line(left, bottom, right, bottom, "#000", 1.0, "");
 }
 
 /// How a line is drawn.
@@ -237,20 +268,19 @@ pub struct LineChart {
 }
 
 /// Room around a line chart's plot area: tick labels and the y label on the left, the legend
-/// on the right, the title above, tick labels and the x label below.
+/// on the right ([`TOP`] above for the title, [`BOTTOM`] below for tick labels and the x
+/// label).
 const LINE_LEFT: f64 = 76.0;
 const LINE_RIGHT: f64 = 230.0;
-const LINE_TOP: f64 = 34.0;
-const LINE_BOTTOM: f64 = 46.0;
 
 impl LineChart {
     /// Draws the chart into `frame` of `svg`.
     pub fn draw(&self, svg: &mut Svg, frame: Frame) {
         let plot = Frame::new(
             frame.x + LINE_LEFT,
-            frame.y + LINE_TOP,
+            frame.y + TOP,
             frame.w - LINE_LEFT - LINE_RIGHT,
-            frame.h - LINE_TOP - LINE_BOTTOM,
+            frame.h - TOP - BOTTOM,
         );
         svg.text(
             plot.x,
@@ -286,21 +316,9 @@ impl LineChart {
             );
         }
         for v in &xs.values {
-            let x = sx(*v);
-            svg.line(x, plot.y, x, bottom, GRID, 1.0, "");
-            svg.line(x, bottom, x, bottom + 5.0, "#000", 1.0, "");
-            svg.text(
-                x,
-                bottom + 18.0,
-                &xs.label(*v),
-                SMALL,
-                Anchor::Middle,
-                "#000",
-                false,
-            );
+            tick(svg, sx(*v), plot.y, bottom, &xs.label(*v));
         }
-        svg.line(plot.x, plot.y, plot.x, bottom, "#000", 1.0, "");
-        svg.line(plot.x, bottom, plot.x + plot.w, bottom, "#000", 1.0, "");
+        axes(svg, plot.x, plot.y, plot.x + plot.w, bottom);
         svg.text(
             plot.x + plot.w / 2.0,
             frame.y + frame.h - 6.0,
@@ -385,18 +403,16 @@ pub struct BarChart {
     pub bars: Vec<Bar>,
 }
 
-/// Room around a bar chart's bars, and the height of a row.
-const BAR_TOP: f64 = 34.0;
-const BAR_BOTTOM: f64 = 46.0;
+/// Room around a bar chart's bars ([`TOP`] above, [`BOTTOM`] below), and the height of a row.
 const BAR_ROW: f64 = 22.0;
 const BAR_RIGHT: f64 = 60.0;
 
 impl BarChart {
     /// The bars drawn: the first [`BARS_MAX`] - 1 and one for the rest, when there are
     /// more than [`BARS_MAX`].
-    fn shown(&self) -> Vec<Bar> {
+    fn shown(&self) -> Cow<'_, [Bar]> {
         if self.bars.len() <= BARS_MAX {
-            return self.bars.clone();
+            return Cow::Borrowed(&self.bars);
         }
         let (head, tail) = self.bars.split_at(BARS_MAX - 1);
         let mut shown = head.to_vec();
@@ -405,14 +421,15 @@ impl BarChart {
             value: tail.iter().map(|b| b.value).sum(),
             colour: "#7f7f7f",
         });
-        shown
+        Cow::Owned(shown)
     }
 
     /// The height the chart takes.
     pub fn height(&self) -> f64 {
-        match self.shown().len() {
-            0 => BAR_TOP + BAR_ROW,
-            n => BAR_TOP + BAR_BOTTOM + BAR_ROW * n as f64,
+        // As many rows as `shown` has bars.
+        match self.bars.len().min(BARS_MAX) {
+            0 => TOP + BAR_ROW,
+            n => TOP + BOTTOM + BAR_ROW * n as f64,
         }
     }
 
@@ -432,7 +449,7 @@ impl BarChart {
         if bars.is_empty() {
             svg.text(
                 x + 16.0,
-                y + BAR_TOP + 15.0,
+                y + TOP + 15.0,
                 &self.empty,
                 LABEL,
                 Anchor::Start,
@@ -452,21 +469,10 @@ impl BarChart {
         let max = bars.iter().map(|b| b.value).max().unwrap_or(0) as f64;
         let ticks = Ticks::covering(max, 6, 1.0);
         let sx = |v: f64| left + v / ticks.top * (right - left);
-        let top = y + BAR_TOP;
+        let top = y + TOP;
         let bottom = top + BAR_ROW * bars.len() as f64;
         for v in &ticks.values {
-            let tx = sx(*v);
-            svg.line(tx, top, tx, bottom, GRID, 1.0, "");
-            svg.line(tx, bottom, tx, bottom + 5.0, "#000", 1.0, "");
-            svg.text(
-                tx,
-                bottom + 18.0,
-                &ticks.label(*v),
-                SMALL,
-                Anchor::Middle,
-                "#000",
-                false,
-            );
+            tick(svg, sx(*v), top, bottom, &ticks.label(*v));
         }
         for (i, b) in bars.iter().enumerate() {
             let row = top + BAR_ROW * i as f64;
@@ -492,8 +498,7 @@ impl BarChart {
                 false,
             );
         }
-        svg.line(left, top, left, bottom, "#000", 1.0, "");
-        svg.line(left, bottom, right, bottom, "#000", 1.0, "");
+        axes(svg, left, top, right, bottom);
         svg.text(
             (left + right) / 2.0,
             bottom + 38.0,
@@ -511,7 +516,7 @@ fn fit(text: &str, width: f64, size: f64) -> String {
     if text_width(text, size) <= width {
         return text.to_string();
     }
-    let keep = ((width / (size * 0.62)) as usize).saturating_sub(1);
+    let keep = ((width / (size * CHAR_WIDTH)) as usize).saturating_sub(1);
     let mut cut: String = text.chars().take(keep).collect();
     cut.push('…');
     cut

@@ -7,12 +7,12 @@
 //! a note), so bursts stay readable and a 60-second TIME_WAIT costs one row, not a page;
 //! every row is labelled with its time.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::fmt::Write as _;
 use std::net::{Ipv4Addr, SocketAddrV4};
 
 use netsim_core::{Packet, SimTime, TcpFlags};
-use netsim_engine::{Connections, TraceKind, TraceRecord, TraceSink};
+use netsim_engine::{Connections, DropReason, TraceKind, TraceRecord, TraceSink};
 use netsim_host::HostEvent;
 use netsim_tcp::{Note, TcpEvent};
 
@@ -30,14 +30,15 @@ enum Fate {
     /// Delivered, at this row.
     Delivered(usize),
     /// Dropped by the network, at this row, for this reason.
-    Dropped(usize, String),
+    Dropped(usize, DropReason),
 }
 
 /// One segment's arrow.
 #[derive(Clone, Debug)]
 struct Arrow {
+    /// The sender (host index).
     from: usize,
-    /// Lane of the receiver (none: no host has the address).
+    /// The receiver (host index; none: no host has the address).
     to: Option<usize>,
     conn: u64,
     incarnation: u32,
@@ -94,7 +95,8 @@ enum Row {
     Arrive,
     Drop,
     Note {
-        lane: usize,
+        /// The host (index) beside whose line it is written.
+        host: usize,
         text: String,
         style: Style,
     },
@@ -107,15 +109,15 @@ pub struct Ladder {
     conns: Connections,
     names: Vec<String>,
     addrs: Vec<Ipv4Addr>,
-    /// Lane of each host that appears (by host index), in host order once drawn.
-    lanes: BTreeMap<usize, usize>,
+    /// The hosts that appear (by host index), drawn left to right in this order.
+    hosts: BTreeSet<usize>,
     rows: Vec<(SimTime, Row)>,
     arrows: Vec<Arrow>,
     /// Arrows of packets still in flight, by packet id.
     open: BTreeMap<u64, usize>,
     /// The connections drawn: number, incarnation, and its two ends as first seen.
     shown: BTreeMap<u64, (u32, SocketAddrV4, SocketAddrV4)>,
-    /// A retransmission announced by a host, for its next segment.
+    /// A retransmission announced by a host (by index), for its next segment.
     retransmit: BTreeMap<usize, String>,
     cap: usize,
     /// Segments left out once the cap was reached.
@@ -132,7 +134,7 @@ impl Ladder {
             conns: Connections::default(),
             names: Vec::new(),
             addrs: addrs.to_vec(),
-            lanes: BTreeMap::new(),
+            hosts: BTreeSet::new(),
             rows: Vec::new(),
             arrows: Vec::new(),
             open: BTreeMap::new(),
@@ -154,9 +156,10 @@ impl Ladder {
         self.arrows.len()
     }
 
-    fn lane(&mut self, host: usize) -> usize {
-        let next = self.lanes.len();
-        *self.lanes.entry(host).or_insert(next)
+    /// Notes that `host` appears, and returns it.
+    fn seen(&mut self, host: usize) -> usize {
+        self.hosts.insert(host);
+        host
     }
 
     fn host_of(&self, addr: Ipv4Addr) -> Option<usize> {
@@ -180,7 +183,7 @@ impl Ladder {
             TraceKind::Dropped { id, reason, .. } => {
                 if let Some(i) = self.open.remove(&id.0) {
                     self.rows.push((at, Row::Drop));
-                    self.arrows[i].fate = Fate::Dropped(self.rows.len() - 1, reason.to_string());
+                    self.arrows[i].fate = Fate::Dropped(self.rows.len() - 1, *reason);
                     let _ = self.filter.keep(record, conn);
                     return;
                 }
@@ -226,8 +229,8 @@ impl Ladder {
                     self.left_out += 1;
                     return;
                 }
-                let from = self.lane(host.0 as usize);
-                let to = self.host_of(packet.dst).map(|h| self.lane(h));
+                let from = self.seen(host.0 as usize);
+                let to = self.host_of(packet.dst).map(|h| self.seen(h));
                 let injected = *sender_state == netsim_engine::inject::INJECTED;
                 let mut marks = Vec::new();
                 let resent = self.retransmit.remove(&from);
@@ -268,19 +271,19 @@ impl Ladder {
                 if self.arrows.len() >= self.cap {
                     return;
                 }
-                let lane = self.lane(host.0 as usize);
+                let host = self.seen(host.0 as usize);
                 let (text, style) = match event {
                     HostEvent::Tcp(TcpEvent::State { to, .. }) => {
                         (to.name().to_string(), Style::State)
                     }
                     HostEvent::Tcp(TcpEvent::Retransmit { what, attempt, .. }) => {
                         self.retransmit
-                            .insert(lane, format!("retransmit #{attempt}"));
+                            .insert(host, format!("retransmit #{attempt}"));
                         (format!("retransmit {}", what.name()), Style::Event)
                     }
                     HostEvent::Tcp(TcpEvent::Note { note, .. }) => {
                         if matches!(note, Note::TailLossProbe) {
-                            self.retransmit.insert(lane, "probe".into());
+                            self.retransmit.insert(host, "probe".into());
                         }
                         (note.text().to_string(), Style::Event)
                     }
@@ -301,25 +304,19 @@ impl Ladder {
                     ),
                     HostEvent::CallFailed { .. } => return,
                 };
-                self.rows.push((at, Row::Note { lane, text, style }));
+                self.rows.push((at, Row::Note { host, text, style }));
             }
             _ => {}
         }
     }
 
-    /// The hosts drawn, left to right: lanes in host order.
-    fn lane_order(&self) -> Vec<(usize, usize)> {
-        // (host, lane) sorted by host; lanes were numbered in order of appearance.
-        self.lanes.iter().map(|(h, l)| (*h, *l)).collect()
-    }
-
-    /// Position (0..) of each lane left to right.
-    fn columns(&self) -> Vec<usize> {
-        let mut cols = vec![0; self.lanes.len()];
-        for (pos, (_, lane)) in self.lane_order().into_iter().enumerate() {
-            cols[lane] = pos;
-        }
-        cols
+    /// Position (0..) left to right of each host drawn, by host index.
+    fn columns(&self) -> BTreeMap<usize, usize> {
+        self.hosts
+            .iter()
+            .enumerate()
+            .map(|(pos, host)| (*host, pos))
+            .collect()
     }
 
     fn heading(&self) -> Vec<String> {
@@ -372,7 +369,8 @@ impl Ladder {
         const GAP: usize = 56;
         let cols = self.columns();
         let n = cols.len().max(1);
-        let x = |lane: usize| TIME + PAD + cols[lane] * GAP;
+        let x_col = |col: usize| TIME + PAD + col * GAP;
+        let x = |host: usize| x_col(cols[&host]);
         let width = TIME + PAD + (n - 1) * GAP + 1;
         let mut out = String::new();
         for line in self.heading() {
@@ -380,16 +378,16 @@ impl Ladder {
         }
         // Lane headers.
         let mut header = vec![' '; width + 40];
-        for (host, lane) in self.lane_order() {
+        for &host in &self.hosts {
             let name = self.names.get(host).map_or("?", String::as_str);
-            let start = x(lane).saturating_sub(name.len() / 2);
+            let start = x(host).saturating_sub(name.len() / 2);
             put(&mut header, start, name);
         }
         let _ = writeln!(out, "{}", trimmed(&header));
         let blank = || {
             let mut row = vec![' '; width];
-            for lane in 0..cols.len() {
-                row[x(lane)] = '|';
+            for col in 0..cols.len() {
+                row[x_col(col)] = '|';
             }
             row
         };
@@ -408,7 +406,7 @@ impl Ladder {
                     }
                     // The label starts at the sender's end.
                     let text = format!(" {} ", self.arrow_text(a));
-                    let room = hi - lo - 6;
+                    let room = (hi - lo).saturating_sub(6);
                     let text: String = text.chars().take(room).collect();
                     let start = if to > from {
                         lo + 3
@@ -464,22 +462,15 @@ impl Ladder {
                     }
                 }
                 Row::Arrive | Row::Drop => continue,
-                Row::Note { lane, text, style } => {
-                    let col = x(*lane);
-                    let left_lane = cols[*lane] == 0 && cols.len() > 1;
+                Row::Note { host, text, style } => {
+                    let col = x(*host);
+                    let left_lane = cols[host] == 0 && cols.len() > 1;
                     if *style == Style::State && left_lane && text.len() < PAD {
                         put(&mut line, col - text.len() - 1, text);
                     } else if *style == Style::State {
                         put(&mut line, col + 2, text);
                     } else {
-                        let name = self
-                            .lane_order()
-                            .iter()
-                            .find(|(_, l)| l == lane)
-                            .map(|(h, _)| *h);
-                        let name = name
-                            .and_then(|h| self.names.get(h))
-                            .map_or("?", String::as_str);
+                        let name = self.names.get(*host).map_or("?", String::as_str);
                         remark = match style {
                             Style::Violation => format!("{name}: !! {text}"),
                             _ => format!("{name}: {text}"),
@@ -515,7 +506,7 @@ impl Ladder {
         let top = 24.0 + heading.len() as f64 * 16.0 + 34.0;
         let cols = self.columns();
         let n = cols.len().max(1);
-        let x = |lane: usize| TIME_W + SIDE + cols[lane] as f64 * GAP;
+        let x = |host: usize| TIME_W + SIDE + cols[&host] as f64 * GAP;
         // Notes go right of a lane and can be long: the right margin is the wider.
         let width = TIME_W + SIDE + (n - 1) as f64 * GAP + 300.0;
         let legend_h = 40.0;
@@ -535,7 +526,7 @@ impl Ladder {
             );
         }
         let bottom = top + self.rows.len() as f64 * ROW + 6.0;
-        for (host, lane) in self.lane_order() {
+        for &host in &self.hosts {
             let name = self.names.get(host).map_or("?", String::as_str);
             let addr = self
                 .addrs
@@ -543,7 +534,7 @@ impl Ladder {
                 .map(|a| a.to_string())
                 .unwrap_or_default();
             svg.text(
-                x(lane),
+                x(host),
                 top - 18.0,
                 name,
                 13.0,
@@ -552,7 +543,7 @@ impl Ladder {
                 false,
             );
             svg.text(
-                x(lane),
+                x(host),
                 top - 5.0,
                 &addr,
                 10.0,
@@ -560,7 +551,7 @@ impl Ladder {
                 "#555",
                 true,
             );
-            svg.line(x(lane), top, x(lane), bottom, "#999", 1.5, "");
+            svg.line(x(host), top, x(host), bottom, "#999", 1.5, "");
         }
         // Time labels, and a mark where time jumps.
         let mut last: Option<SimTime> = None;
@@ -681,15 +672,15 @@ impl Ladder {
         }
         // Notes beside the lanes.
         for (r, (_, row)) in self.rows.iter().enumerate() {
-            let Row::Note { lane, text, style } = row else {
+            let Row::Note { host, text, style } = row else {
                 continue;
             };
             // States go outside the left lane; everything else to the right of its lane.
-            let left = cols[*lane] == 0 && cols.len() > 1 && *style == Style::State;
+            let left = cols[host] == 0 && cols.len() > 1 && *style == Style::State;
             let (xx, anchor) = if left {
-                (x(*lane) - 8.0, Anchor::End)
+                (x(*host) - 8.0, Anchor::End)
             } else {
-                (x(*lane) + 8.0, Anchor::Start)
+                (x(*host) + 8.0, Anchor::Start)
             };
             let (colour, size) = match style {
                 Style::State => ("#000", 11.0),
@@ -711,7 +702,7 @@ impl Ladder {
                 *style == Style::State,
             );
             if *style == Style::State {
-                svg.rect(x(*lane) - 3.0, y(r) - 3.0, 6.0, 6.0, "#000", None);
+                svg.rect(x(*host) - 3.0, y(r) - 3.0, 6.0, 6.0, "#000", None);
             }
         }
         // Legend.

@@ -58,12 +58,15 @@ const RATE_BINS: usize = 200;
 /// Width of a bucket until the first merge.
 pub const BUCKET_FIRST: SimDuration = SimDuration::from_millis(1);
 
+/// How many TCP states there are: the length of a count per state.
+const STATE_COUNT: usize = State::ALL.len();
+
 /// One host's numbers over one bucket.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct Sample {
     /// Per state (indexed by `State as usize`), the most sockets in it at any instant of the
     /// bucket, counting those it held when the bucket began. CLOSED is always 0.
-    pub peak: [u64; 11],
+    pub peak: [u64; STATE_COUNT],
     /// Connections that reached ESTABLISHED during the bucket.
     pub established: u64,
     /// Connection attempts that failed during the bucket (see the module's documentation).
@@ -89,7 +92,7 @@ impl Sample {
 #[derive(Debug, Clone, Default)]
 struct HostTimeline {
     /// Sockets per state now.
-    now: [u64; 11],
+    now: [u64; STATE_COUNT],
     /// Passive connections in SYN_RECEIVED now.
     half_open: BTreeSet<ConnKey>,
     /// The last packet delivered to the host was a SYN without ACK (the `ResetNoConnection`
@@ -133,7 +136,7 @@ impl HostTimeline {
     }
 
     fn crash(&mut self) {
-        self.now = [0; 11];
+        self.now = [0; STATE_COUNT];
         self.half_open.clear();
         self.syn_delivered = false;
     }
@@ -173,8 +176,13 @@ impl StateTimeline {
     /// Names the hosts, indexed by [`HostId`].
     pub fn start(&mut self, host_names: &[String]) {
         self.names = host_names.to_vec();
+        self.grow(host_names.len());
+    }
+
+    /// Makes the timeline hold `n` hosts, a new one with a sample per bucket so far.
+    fn grow(&mut self, n: usize) {
         let len = self.len;
-        self.hosts.resize_with(host_names.len(), || HostTimeline {
+        self.hosts.resize_with(n, || HostTimeline {
             samples: vec![Sample::default(); len],
             ..HostTimeline::default()
         });
@@ -212,11 +220,7 @@ impl StateTimeline {
     fn host(&mut self, h: HostId) -> &mut HostTimeline {
         let i = h.0 as usize;
         if self.hosts.len() <= i {
-            let len = self.len;
-            self.hosts.resize_with(i + 1, || HostTimeline {
-                samples: vec![Sample::default(); len],
-                ..HostTimeline::default()
-            });
+            self.grow(i + 1);
         }
         &mut self.hosts[i]
     }
@@ -1087,9 +1091,15 @@ mod tests {
         assert_eq!(timeline.host_names(), ["a"]);
         assert_eq!(timeline.samples(HostId(0)).len(), 5);
         assert_eq!(timeline.end(), Some(at(5)));
-        let mut plain = StateSink::new(|_: &TraceRecord<'_, HostEvent>| {}, None);
+        let mut passed = 0;
+        let mut plain = StateSink::new(|_: &TraceRecord<'_, HostEvent>| passed += 1, None);
+        plain.record(&record);
         plain.record(&record);
         assert!(plain.finish(at(5)).1.is_none());
         assert_eq!(seen, 1);
+        assert_eq!(
+            passed, 2,
+            "the sink without a timeline passes every record on"
+        );
     }
 }

@@ -37,6 +37,18 @@ pub fn num(x: f64) -> String {
     }
 }
 
+/// The `points` attribute of a polyline or polygon: `x,y` pairs separated by spaces.
+fn points_attr(points: &[(f64, f64)]) -> String {
+    let mut p = String::new();
+    for (i, (x, y)) in points.iter().enumerate() {
+        if i > 0 {
+            p.push(' ');
+        }
+        let _ = write!(p, "{},{}", num(*x), num(*y));
+    }
+    p
+}
+
 /// Where a text's anchor point is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Anchor {
@@ -121,13 +133,7 @@ impl Svg {
         width: f64,
         style: &str,
     ) {
-        let mut p = String::new();
-        for (i, (x, y)) in points.iter().enumerate() {
-            if i > 0 {
-                p.push(' ');
-            }
-            let _ = write!(p, "{},{}", num(*x), num(*y));
-        }
+        let p = points_attr(points);
         let _ = writeln!(
             self.body,
             r#"<polyline points="{p}" fill="none" stroke="{colour}" stroke-width="{}"{}{style}/>"#,
@@ -138,13 +144,7 @@ impl Svg {
 
     /// A filled polygon (an arrow head, a marker).
     pub fn polygon(&mut self, points: &[(f64, f64)], fill: &str) {
-        let mut p = String::new();
-        for (i, (x, y)) in points.iter().enumerate() {
-            if i > 0 {
-                p.push(' ');
-            }
-            let _ = write!(p, "{},{}", num(*x), num(*y));
-        }
+        let p = points_attr(points);
         let _ = writeln!(self.body, r#"<polygon points="{p}" fill="{fill}"/>"#);
     }
 
