@@ -202,7 +202,8 @@ impl EventQueue {
     }
 
     /// Puts `entry` in the hole at `hole`, moving parents down while they come after it, but
-    /// not above `top`.
+    /// not above `top`. Inlined into both callers: it runs on every push and pop.
+    #[inline(always)]
     fn rise(&mut self, entry: Entry, mut hole: usize, top: usize) {
         let key = entry.key();
         while hole > top {
