@@ -1,7 +1,7 @@
 //! The `netsim` command. Thin by design: it parses arguments, calls the scenario library, and
 //! turns results into output and exit codes (0 pass, 1 a check failed, 2 bad input or usage).
 
-use std::io::{self, BufWriter, Write};
+use std::io::{self, Write};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
@@ -19,6 +19,7 @@ macro_rules! out {
 mod json;
 mod report;
 mod run;
+mod suite;
 mod sweep;
 
 /// Which run of which scenario: what `run` and `report` both take.
@@ -90,88 +91,7 @@ pub(crate) fn write_stdout(args: std::fmt::Arguments<'_>) {
     }
 }
 
-/// Writes `text` to `path` atomically (see [`AtomicFile`]).
-pub(crate) fn write_atomic(path: &Path, text: &str) -> Result<(), String> {
-    let mut file = AtomicFile::create(path)?;
-    file.write_all(text.as_bytes())
-        .map_err(|e| format!("{}: {e}", path.display()))?;
-    file.commit()
-}
-
-/// A file written whole or not at all: the bytes go to a temporary file in the same directory,
-/// renamed over the path by [`AtomicFile::commit`], so a reader never sees half a file and an
-/// interrupted run leaves the old one whole. Dropped without a commit, it leaves nothing.
-pub(crate) struct AtomicFile {
-    path: PathBuf,
-    tmp: PathBuf,
-    out: BufWriter<std::fs::File>,
-    committed: bool,
-}
-
-impl AtomicFile {
-    pub(crate) fn create(path: &Path) -> Result<AtomicFile, String> {
-        let tmp = hidden_sibling(path, "tmp")?;
-        let file = std::fs::File::create(&tmp).map_err(|e| format!("{}: {e}", path.display()))?;
-        Ok(AtomicFile {
-            path: path.to_path_buf(),
-            tmp,
-            out: BufWriter::new(file),
-            committed: false,
-        })
-    }
-
-    /// Flushes, syncs and renames the file into place.
-    pub(crate) fn commit(mut self) -> Result<(), String> {
-        let done = self
-            .out
-            .flush()
-            .and_then(|()| self.out.get_ref().sync_all())
-            .and_then(|()| std::fs::rename(&self.tmp, &self.path));
-        done.map_err(|e| format!("{}: {e}", self.path.display()))?;
-        self.committed = true;
-        Ok(())
-    }
-}
-
-impl Write for AtomicFile {
-    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
-        self.out.write(buf)
-    }
-
-    fn flush(&mut self) -> io::Result<()> {
-        self.out.flush()
-    }
-}
-
-impl Drop for AtomicFile {
-    fn drop(&mut self) {
-        if !self.committed {
-            let _ = std::fs::remove_file(&self.tmp);
-        }
-    }
-}
-
-/// Checks, before any work, that a file can be written at `path` (its directory exists and
-/// takes new files), so a long run does not find out only at its end.
-pub(crate) fn check_writable(path: &Path) -> Result<(), String> {
-    let probe = hidden_sibling(path, "probe")?;
-    std::fs::File::create(&probe)
-        .and_then(|_| std::fs::remove_file(&probe))
-        .map_err(|e| format!("{}: cannot write here: {e}", path.display()))
-}
-
-/// `.NAME.PID.SUFFIX` beside `path`: a scratch file of this process in the same directory
-/// (so a rename onto `path` stays within one file system).
-fn hidden_sibling(path: &Path, suffix: &str) -> Result<PathBuf, String> {
-    let name = path
-        .file_name()
-        .ok_or_else(|| format!("{}: not a file name", path.display()))?;
-    Ok(path.with_file_name(format!(
-        ".{}.{}.{suffix}",
-        name.to_string_lossy(),
-        std::process::id()
-    )))
-}
+pub(crate) use netsim_suite::file::{AtomicFile, check_writable, write_atomic};
 
 /// Standard output failed. When the reader closed the pipe this is no error: the process ends
 /// at once, silently, with the status of a process killed by SIGPIPE (141), as Unix tools do.
@@ -216,6 +136,15 @@ enum Command {
     ///
     /// Example: netsim sweep scenarios/sweep_stale_data.ron --seeds 0..10000 --jobs 2
     Sweep(sweep::Args),
+    /// Run scenarios as regression tests: check each one's expectations and oracles and
+    /// compare its trace with its stored snapshot; exit 1 if any failed or changed.
+    ///
+    /// New and changed runs are written beside their snapshot as NAME.snap.new (insta's
+    /// format: review with --accept or `cargo insta review --workspace-root DIR`); under CI=true
+    /// nothing is written and a missing snapshot fails.
+    ///
+    /// Example: netsim test incidents/ --jobs 2
+    Test(suite::Args),
     /// Combine the JSON reports of the shards of one sweep into its whole report.
     ///
     /// Example: netsim merge shard-*.json --json whole.json
@@ -300,17 +229,16 @@ pub(crate) fn parse_duration(text: &str) -> Result<SimDuration, String> {
     text.parse().map_err(|e| format!("{e}"))
 }
 
-/// A panic in a sweep's run is caught and reported as that seed's failure: its default
+/// A panic in a sweep's run (or a test's) is caught and reported as that seed's failure: its default
 /// message on stderr would only interleave with the progress bar and the report. Panics
 /// anywhere else print as usual.
 fn quiet_panics_of_sweep_runs() {
     let default = std::panic::take_hook();
     std::panic::set_hook(Box::new(move |info| {
         let thread = std::thread::current();
-        if !thread
-            .name()
-            .is_some_and(|n| n.starts_with(netsim_sweep::THREAD_PREFIX))
-        {
+        if !thread.name().is_some_and(|n| {
+            n.starts_with(netsim_sweep::THREAD_PREFIX) || n.starts_with(netsim_suite::THREAD_PREFIX)
+        }) {
             default(info);
         }
     }));
@@ -324,6 +252,7 @@ fn main() -> ExitCode {
         Command::Report(args) => report::report(args),
         Command::Check { files } => check(&files),
         Command::Sweep(args) => sweep::sweep(args),
+        Command::Test(args) => suite::test(args),
         Command::Merge { files, json } => sweep::merge(&files, json.as_deref()),
         Command::Kernel {
             file,

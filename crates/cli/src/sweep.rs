@@ -39,6 +39,14 @@ pub struct Args {
     /// For each failing seed shown, find the fewest randomised faults that still fail.
     #[arg(long)]
     shrink: bool,
+    /// Write each failing seed shown (shrunk with --shrink) as a scenario file of its own in
+    /// this folder: its randomised faults fixed as link knobs and events, its seed pinned.
+    /// `netsim test DIR --accept` then keeps them as regression tests.
+    #[arg(long, value_name = "DIR")]
+    emit: Option<PathBuf>,
+    /// With --emit: write only the first K failing seeds.
+    #[arg(long, value_name = "K", requires = "emit")]
+    emit_first: Option<usize>,
     /// Also write the full report as JSON (every failing seed) to this file.
     #[arg(long)]
     json: Option<PathBuf>,
@@ -86,6 +94,10 @@ pub fn sweep(args: Args) -> Result<ExitCode, String> {
     for path in args.json.iter().chain(&args.plot) {
         crate::check_writable(path)?;
     }
+    if let Some(dir) = &args.emit {
+        std::fs::create_dir_all(dir).map_err(|e| format!("{}: {e}", dir.display()))?;
+        crate::check_writable(&dir.join("probe"))?;
+    }
     if let Some(cap) = args.max_events {
         scenario.compiled.limits.max_events = cap;
     }
@@ -126,10 +138,21 @@ pub fn sweep(args: Args) -> Result<ExitCode, String> {
         ));
     })?;
     bar.finish_and_clear();
+    let all = vec![true; scenario.compiled.randomize.len()];
+    let mut masks = Vec::new();
     if args.shrink && !report.interrupted {
         for failing in report.failing.iter_mut().take(SHOWN) {
-            let (text, _) = netsim_sweep::shrink(&scenario, failing.seed);
-            failing.shrunk = Some(text);
+            let shrunk = netsim_sweep::shrink(&scenario, failing.seed);
+            failing.shrunk = Some(shrunk.schedule);
+            masks.push(shrunk.enabled);
+        }
+    }
+    let mut emitted = Vec::new();
+    if let Some(dir) = &args.emit {
+        let first = args.emit_first.unwrap_or(SHOWN);
+        for (i, failing) in report.failing.iter().take(first).enumerate() {
+            let enabled = masks.get(i).unwrap_or(&all);
+            emitted.push(emit(&scenario, &args, dir, failing, enabled)?);
         }
     }
     write_json(&report, args.json.as_deref())?;
@@ -137,6 +160,20 @@ pub fn sweep(args: Args) -> Result<ExitCode, String> {
         crate::write_atomic(path, &plot(&report))?;
     }
     out!("{}", report.body(SHOWN));
+    if let Some(dir) = &args.emit {
+        if emitted.is_empty() {
+            out!("no failing seed to write to {}\n", dir.display());
+        } else {
+            out!("\nregression files, each replaying its failure exactly:\n");
+            for line in &emitted {
+                out!("  {line}\n");
+            }
+            out!(
+                "keep them as regression tests: netsim test {} --accept\n",
+                dir.display()
+            );
+        }
+    }
     Ok(if report.interrupted {
         ExitCode::from(INTERRUPTED)
     } else if report.passed == report.runs {
@@ -144,6 +181,64 @@ pub fn sweep(args: Args) -> Result<ExitCode, String> {
     } else {
         ExitCode::from(1)
     })
+}
+
+/// Writes `failing` as a scenario file of its own in `dir` (see `Scenario::pinned`), after
+/// checking that the file reads back and fails exactly as the seed failed in the sweep.
+/// Returns the line that reports it.
+fn emit(
+    scenario: &netsim_scenario::Scenario,
+    args: &Args,
+    dir: &Path,
+    failing: &netsim_sweep::FailingSeed,
+    enabled: &[bool],
+) -> Result<String, String> {
+    std::fs::create_dir_all(dir).map_err(|e| format!("{}: {e}", dir.display()))?;
+    let seed = failing.seed;
+    let stem = args
+        .file
+        .file_stem()
+        .map_or_else(|| "scenario".into(), |s| s.to_string_lossy().into_owned());
+    let path = dir.join(format!("{stem}-seed{seed}.ron"));
+    let kinds = failing.failures.join("; ");
+    let (on, total) = (enabled.iter().filter(|e| **e).count(), enabled.len());
+    let which = if args.shrink {
+        format!("shrunk to the {on} of {total} that still fail the same way")
+    } else {
+        format!("all {total} as drawn")
+    };
+    let name = format!("{}-seed{seed}", scenario.file.name);
+    let description = format!(
+        "Seed {seed} of {}, pinned: it failed with {kinds}. {}",
+        args.file.display(),
+        scenario.file.description
+    );
+    let (a, b) = args.seeds;
+    let header = format!(
+        "// A regression test from a sweep: seed {seed} of {file} failed ({kinds}).\n\
+         // Its randomised faults ({which}) are fixed below as link knobs and events and the seed\n\
+         // is pinned, so `netsim run {path}` replays the failing run exactly.\n\
+         // Written by `netsim sweep {file} --seeds {a}..{b}{shrink} --emit {dir}`, {version}.\n\
+         // Keep it as a regression test: netsim test {dir} --accept\n",
+        file = args.file.display(),
+        path = path.display(),
+        shrink = if args.shrink { " --shrink" } else { "" },
+        dir = dir.display(),
+        version = version(),
+    );
+    let text = header + &scenario.pinned(seed, enabled, &name, &description);
+    // The promise of the file, checked before it is written.
+    let pinned = netsim_scenario::parse(&text, &path.display().to_string())
+        .map_err(|e| format!("seed {seed}: the pinned file does not read back: {e}"))?;
+    let again = netsim_sweep::run_seed(&pinned, seed);
+    if again.failures != failing.failures {
+        return Err(format!(
+            "seed {seed}: the pinned file fails with [{}], not [{kinds}] as in the sweep",
+            again.failures.join("; ")
+        ));
+    }
+    crate::write_atomic(&path, &text)?;
+    Ok(format!("{} (fails with {kinds})", path.display()))
 }
 
 pub fn merge(files: &[PathBuf], json: Option<&Path>) -> Result<ExitCode, String> {

@@ -1299,3 +1299,268 @@ fn the_report_is_one_page_with_summary_ladder_and_sockets_that_fetches_nothing()
     assert!(html.contains("verdict fail\">FAIL"));
     assert!(html.contains("FAIL server FinRetransmits = 2 (found 1)"));
 }
+
+/// `netsim test` with `CI` set to `ci` (or unset) and `INSTA_UPDATE` unset, whatever the
+/// environment of the test run.
+fn netsim_test(args: &[&str], ci: Option<&str>) -> Output {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_netsim"));
+    command
+        .arg("test")
+        .args(args)
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .env_remove("INSTA_UPDATE");
+    match ci {
+        Some(v) => command.env("CI", v),
+        None => command.env_remove("CI"),
+    };
+    command.output().expect("netsim runs")
+}
+
+/// Copies catalogue scenarios into `dir`.
+fn copy_scenarios(dir: &Scratch, names: &[&str]) {
+    for name in names {
+        std::fs::copy(scenario(name), dir.join(name)).unwrap();
+    }
+}
+
+#[test]
+fn test_takes_a_folder_from_new_to_accepted_to_changed_and_back() {
+    let dir = Scratch::new("test-folder");
+    copy_scenarios(&dir, &["lost_final_ack.ron", "abortive_close.ron"]);
+    let d = dir.to_string_lossy().into_owned();
+    let snaps = dir.join("snapshots");
+    let pending = snaps.join("lost_final_ack.snap.new");
+
+    // New: pending snapshots written in insta's format; not a failure outside CI.
+    let o = netsim_test(&[&d], None);
+    assert_eq!(o.status.code(), Some(0), "{}{}", stdout(&o), stderr(&o));
+    let out = stdout(&o);
+    assert!(
+        out.contains("NEW") && out.contains("2 scenarios: 0 passed, 2 new"),
+        "{out}"
+    );
+    assert!(out.contains("--accept"), "{out}");
+    let text = std::fs::read_to_string(&pending).unwrap();
+    assert!(
+        text.starts_with("---\nsource: netsim test\ndescription: netsim run "),
+        "{text}"
+    );
+    assert!(text.contains("\n---\n   0.000000s    client 10.0.0.1:32768 CLOSED -> SYN_SENT"));
+    assert!(
+        text.contains("== lost-final-ack (seed"),
+        "the summary is part of it"
+    );
+
+    // Under CI a missing snapshot fails, and nothing is written.
+    std::fs::remove_dir_all(&snaps).unwrap();
+    let o = netsim_test(&[&d], Some("true"));
+    assert_eq!(o.status.code(), Some(1), "{}", stdout(&o));
+    assert!(stdout(&o).contains("CI is set"), "{}", stdout(&o));
+    assert!(!snaps.exists(), "CI wrote snapshots");
+
+    // Accepted, then passing; CI=false is not CI.
+    let o = netsim_test(&[&d, "--accept"], None);
+    assert_eq!(o.status.code(), Some(0), "{}", stdout(&o));
+    assert!(stdout(&o).contains("2 accepted"), "{}", stdout(&o));
+    assert!(snaps.join("lost_final_ack.snap").exists() && !pending.exists());
+    let o = netsim_test(&[&d, "--jobs", "1"], Some("false"));
+    assert_eq!(o.status.code(), Some(0), "{}", stdout(&o));
+    assert!(
+        stdout(&o).contains("2 scenarios: 2 passed"),
+        "{}",
+        stdout(&o)
+    );
+
+    // A change: exit 1, a unified diff, the run's snapshot pending beside the old.
+    let file = dir.join("lost_final_ack.ron");
+    let original = std::fs::read_to_string(&file).unwrap();
+    assert!(original.contains("latency: \"1ms\""));
+    std::fs::write(
+        &file,
+        original.replace("latency: \"1ms\"", "latency: \"2ms\""),
+    )
+    .unwrap();
+    let o = netsim_test(&[&d], None);
+    assert_eq!(o.status.code(), Some(1), "{}", stdout(&o));
+    let out = stdout(&o);
+    assert!(
+        out.contains("CHANGED        ") && out.contains("1 passed, 1 changed"),
+        "{out}"
+    );
+    assert!(
+        out.contains("+++ this run") && out.contains("@@ -1,"),
+        "{out}"
+    );
+    assert!(
+        out.lines()
+            .any(|l| l.starts_with("  -   0.001000s    server <"))
+            && out
+                .lines()
+                .any(|l| l.starts_with("  +   0.002000s    server <")),
+        "the diff shows the arrival a millisecond later: {out}"
+    );
+    assert!(pending.exists());
+
+    // Put back, it matches again and the stale pending snapshot goes.
+    std::fs::write(&file, &original).unwrap();
+    let o = netsim_test(&[&d], None);
+    assert_eq!(o.status.code(), Some(0), "{}", stdout(&o));
+    assert!(!pending.exists(), "a stale .snap.new is left behind");
+}
+
+#[test]
+fn test_reports_every_bad_file_and_failing_run_and_goes_on() {
+    let dir = Scratch::new("test-bad");
+    copy_scenarios(&dir, &["abortive_close.ron"]);
+    let d = dir.to_string_lossy().into_owned();
+    assert_eq!(netsim_test(&[&d, "--accept"], None).status.code(), Some(0));
+    temp_scenario(
+        &dir,
+        "broken.ron",
+        "Scenario(\n    name: \"x\",\n    seed: oops,\n)\n",
+    );
+    let failing = std::fs::read_to_string(scenario("abortive_close.ron"))
+        .unwrap()
+        .replace("exactly: 1)", "exactly: 2)");
+    temp_scenario(&dir, "failing.ron", &failing);
+    let o = netsim_test(&[&d], None);
+    assert_eq!(o.status.code(), Some(1), "{}", stdout(&o));
+    let out = stdout(&o);
+    assert!(
+        out.contains("ERROR          ") && out.contains("broken.ron:3:"),
+        "{out}"
+    );
+    assert!(
+        out.contains("FAILED         ") && out.contains("  FAIL "),
+        "{out}"
+    );
+    assert!(out.contains("result:   FAIL"), "{out}");
+    assert!(
+        out.contains("ok             ") && out.contains("abortive_close.ron"),
+        "{out}"
+    );
+    assert!(
+        out.contains("3 scenarios: 1 passed, 1 failed, 1 error"),
+        "{out}"
+    );
+}
+
+#[test]
+fn test_refuses_what_it_cannot_run_with_exit_2() {
+    let dir = Scratch::new("test-usage");
+    let d = dir.to_string_lossy().into_owned();
+    let o = netsim_test(&[&d], None);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(
+        stderr(&o).contains("no scenario files (*.ron)"),
+        "{}",
+        stderr(&o)
+    );
+    let o = netsim_test(&["/nonexistent/dir"], None);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(stderr(&o).contains("/nonexistent/dir"), "{}", stderr(&o));
+    // Two files of one name in different folders cannot share one snapshot folder.
+    std::fs::create_dir_all(dir.join("a")).unwrap();
+    std::fs::create_dir_all(dir.join("b")).unwrap();
+    for sub in ["a", "b"] {
+        std::fs::copy(scenario("abortive_close.ron"), dir.join(sub).join("x.ron")).unwrap();
+    }
+    let (a, b) = (dir.join("a"), dir.join("b"));
+    let shared = dir.join("snaps");
+    let o = netsim_test(
+        &[
+            &a.to_string_lossy(),
+            &b.to_string_lossy(),
+            "--snapshots",
+            &shared.to_string_lossy(),
+        ],
+        None,
+    );
+    assert_eq!(o.status.code(), Some(2), "{}", stdout(&o));
+    assert!(
+        stderr(&o).contains("would share the snapshot"),
+        "{}",
+        stderr(&o)
+    );
+    let o = netsim_test(&[&d, "--jobs", "0"], None);
+    assert_eq!(o.status.code(), Some(2));
+}
+
+#[test]
+fn a_swept_failure_becomes_a_file_that_fails_alike_and_a_regression_test() {
+    let dir = Scratch::new("emit");
+    let out_dir = dir.join("regressions");
+    let o = netsim(&[
+        "sweep",
+        &scenario("sweep_stale_data.ron"),
+        "--seeds",
+        "0..40",
+        "--shrink",
+        "--emit",
+        &out_dir.to_string_lossy(),
+        "--emit-first",
+        "2",
+        "--quiet",
+    ]);
+    assert_eq!(o.status.code(), Some(1), "{}{}", stdout(&o), stderr(&o));
+    let out = stdout(&o);
+    assert!(
+        out.contains("regression files, each replaying its failure exactly"),
+        "{out}"
+    );
+    let mut files: Vec<PathBuf> = std::fs::read_dir(&out_dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
+    files.sort();
+    assert_eq!(files.len(), 2, "{files:?}");
+    for file in &files {
+        let f = file.to_string_lossy().into_owned();
+        let name = file.file_stem().unwrap().to_string_lossy().into_owned();
+        let seed: u64 = name.rsplit("seed").next().unwrap().parse().unwrap();
+        let text = std::fs::read_to_string(file).unwrap();
+        assert!(
+            text.starts_with("// A regression test from a sweep: seed "),
+            "{text}"
+        );
+        assert!(!text.contains("randomize"), "{text}");
+        assert_eq!(netsim(&["check", &f]).status.code(), Some(0));
+        // The file fails the way the seed failed in the sweep: the same failed checks.
+        let pinned = netsim(&["run", &f, "--quiet"]);
+        let swept = netsim(&[
+            "run",
+            &scenario("sweep_stale_data.ron"),
+            "--seed",
+            &seed.to_string(),
+            "--quiet",
+        ]);
+        assert_eq!(pinned.status.code(), Some(1));
+        let fails = |o: &Output| -> Vec<String> {
+            stdout(o)
+                .lines()
+                .filter(|l| l.starts_with("  FAIL"))
+                .map(str::to_string)
+                .collect()
+        };
+        assert!(!fails(&pinned).is_empty(), "{}", stdout(&pinned));
+        // Shrinking may leave fewer faults, so the counts may differ; the checks that fail
+        // are the same ones.
+        let names = |v: Vec<String>| -> Vec<String> {
+            v.into_iter()
+                .map(|l| l.split(" (found").next().unwrap().to_string())
+                .collect()
+        };
+        assert_eq!(names(fails(&pinned)), names(fails(&swept)), "seed {seed}");
+    }
+    let d = out_dir.to_string_lossy().into_owned();
+    let o = netsim_test(&[&d, "--accept"], None);
+    assert_eq!(o.status.code(), Some(0), "{}", stdout(&o));
+    assert!(
+        stdout(&o).contains("the snapshot records the failure"),
+        "{}",
+        stdout(&o)
+    );
+    let o = netsim_test(&[&d], Some("true"));
+    assert_eq!(o.status.code(), Some(0), "{}", stdout(&o));
+    assert!(stdout(&o).contains("2 known failures"), "{}", stdout(&o));
+}

@@ -4,12 +4,12 @@
 
 use std::net::Ipv4Addr;
 
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 
 use crate::units::{Bandwidth, Dur, Flags, Prob};
 
 /// A whole scenario file.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields, rename = "Scenario")]
 pub struct ScenarioFile {
     /// Short name, shown by `netsim list`.
@@ -21,40 +21,40 @@ pub struct ScenarioFile {
     /// Virtual time at which the run ends.
     pub end: Dur,
     /// Maximum segment lifetime enforced by the network; absent means packets never expire.
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub lifetime: Option<Dur>,
     /// Caps that stop a runaway run with an error.
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub limits: Option<LimitsDef>,
     /// The hosts.
     pub hosts: Vec<HostDef>,
     /// The links between them.
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub links: Vec<LinkDef>,
     /// Targeted faults.
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub faults: Vec<FaultDef>,
     /// Scheduled network changes.
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub events: Vec<EventDef>,
     /// TCP settings for every host (a host's own `tcp` overrides them).
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub tcp: Option<TcpDef>,
     /// What the run must show; checked after it.
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub expect: Vec<ExpectDef>,
     /// Faults drawn from each run's seed, so that every seed of a sweep is a different fault
     /// schedule (applied by `netsim run --seed N` too, so a seed replays exactly).
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub randomize: Option<RandomizeDef>,
     /// How the scenario fares on the real Linux kernel (`netsim kernel`): shown by `netsim
     /// list`; the catalogue's `Same` stories are compared with the kernel on every CI run.
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub kernel: Option<KernelDef>,
 }
 
 /// A scenario's standing against the real kernel.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(rename = "Kernel")]
 pub enum KernelDef {
     /// `netsim kernel --until T` compares the same (checked in CI for the catalogue).
@@ -67,19 +67,19 @@ pub enum KernelDef {
 }
 
 /// Randomised faults: each value is drawn uniformly from its range with the run's seed.
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Deserialize, Serialize)]
 #[serde(deny_unknown_fields, rename = "Randomize")]
 pub struct RandomizeDef {
     /// Per link, ranges for its knobs (both directions get the same draw).
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub links: Vec<RandomLinkDef>,
     /// A crash of one host at a random time, and its restart.
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub crash: Option<RandomCrashDef>,
 }
 
 /// `Link(a: "client", b: "server", loss: (0.0, 0.1), latency: ("1ms", "10ms"))`.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields, rename = "Link")]
 pub struct RandomLinkDef {
     /// One end of an existing link.
@@ -87,30 +87,30 @@ pub struct RandomLinkDef {
     /// The other end.
     pub b: String,
     /// Loss probability range.
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub loss: Option<(Prob, Prob)>,
     /// Duplication probability range.
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub duplicate: Option<(Prob, Prob)>,
     /// Reordering probability range.
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub reorder: Option<(Prob, Prob)>,
     /// Reordering delay range.
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub reorder_delay: Option<(Dur, Dur)>,
     /// Latency range.
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub latency: Option<(Dur, Dur)>,
     /// Jitter range.
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub jitter: Option<(Dur, Dur)>,
     /// Extra delay of every packet, range (on top of latency).
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub extra_delay: Option<(Dur, Dur)>,
 }
 
 /// `Crash(host: "server", between: ("1s", "10s"), down_for: ("100ms", "2s"))`.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields, rename = "Crash")]
 pub struct RandomCrashDef {
     /// Which host.
@@ -122,16 +122,16 @@ pub struct RandomCrashDef {
 }
 
 /// Run caps.
-#[derive(Debug, Clone, Copy, Deserialize)]
+#[derive(Debug, Clone, Copy, Deserialize, Serialize)]
 #[serde(deny_unknown_fields, rename = "Limits")]
 pub struct LimitsDef {
     /// Events after which the run fails.
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub max_events: Option<u64>,
 }
 
 /// `Host(name: "client", addr: "10.0.0.1")`.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields, rename = "Host")]
 pub struct HostDef {
     /// Unique name.
@@ -139,49 +139,49 @@ pub struct HostDef {
     /// Unique IPv4 address.
     pub addr: Ipv4Addr,
     /// TCP settings of this host, over the scenario's.
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub tcp: Option<TcpDef>,
     /// The application script the host runs from time zero (and again after a restart).
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub app: Vec<StepDef>,
 }
 
 /// Link knobs. In a `Link` they apply both ways; in its `a_to_b` / `b_to_a` they override one
 /// direction.
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Deserialize, Serialize)]
 #[serde(deny_unknown_fields, rename = "Knobs")]
 pub struct KnobsDef {
     /// Propagation delay.
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub latency: Option<Dur>,
     /// Uniform extra delay in `[0, jitter]` per packet.
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub jitter: Option<Dur>,
     /// Serialisation rate; absent is infinite.
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub bandwidth: Option<Bandwidth>,
     /// Drop-tail queue limit.
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub queue: Option<QueueDef>,
     /// Loss probability.
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub loss: Option<Prob>,
     /// Duplication probability.
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub duplicate: Option<Prob>,
     /// Reordering probability.
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub reorder: Option<Prob>,
     /// Extra delay of a reordered packet.
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub reorder_delay: Option<Dur>,
     /// Largest IPv4 packet in bytes.
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub mtu: Option<u32>,
 }
 
 /// `Packets(100)` or `Bytes(64000)`.
-#[derive(Debug, Clone, Copy, Deserialize)]
+#[derive(Debug, Clone, Copy, Deserialize, Serialize)]
 #[serde(rename = "Queue")]
 pub enum QueueDef {
     /// Packets that may wait.
@@ -191,7 +191,7 @@ pub enum QueueDef {
 }
 
 /// `Link(a: "client", b: "server", latency: "1ms", ..., b_to_a: (loss: 0.1))`.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields, rename = "Link")]
 pub struct LinkDef {
     /// One end.
@@ -199,37 +199,37 @@ pub struct LinkDef {
     /// The other end.
     pub b: String,
     /// Propagation delay.
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub latency: Option<Dur>,
     /// Uniform extra delay in `[0, jitter]` per packet.
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub jitter: Option<Dur>,
     /// Serialisation rate; absent is infinite.
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub bandwidth: Option<Bandwidth>,
     /// Drop-tail queue limit.
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub queue: Option<QueueDef>,
     /// Loss probability.
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub loss: Option<Prob>,
     /// Duplication probability.
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub duplicate: Option<Prob>,
     /// Reordering probability.
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub reorder: Option<Prob>,
     /// Extra delay of a reordered packet.
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub reorder_delay: Option<Dur>,
     /// Largest IPv4 packet in bytes.
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub mtu: Option<u32>,
     /// Overrides for packets from `a` to `b`.
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub a_to_b: Option<KnobsDef>,
     /// Overrides for packets from `b` to `a`.
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub b_to_a: Option<KnobsDef>,
 }
 
@@ -251,7 +251,7 @@ impl LinkDef {
 }
 
 /// Which matching packets a fault acts on.
-#[derive(Debug, Clone, Copy, Deserialize)]
+#[derive(Debug, Clone, Copy, Deserialize, Serialize)]
 #[serde(rename = "Occurrence")]
 pub enum OccurrenceDef {
     /// The n-th match, counting from 1.
@@ -261,7 +261,7 @@ pub enum OccurrenceDef {
 }
 
 /// What a fault does.
-#[derive(Debug, Clone, Copy, Deserialize)]
+#[derive(Debug, Clone, Copy, Deserialize, Serialize)]
 #[serde(rename = "Action")]
 pub enum ActionDef {
     /// Discard the packet.
@@ -277,38 +277,38 @@ pub enum ActionDef {
 }
 
 /// `Fault(from: "client", flags: "F.", occurrence: Nth(1), action: Delay("5s"))`.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields, rename = "Fault")]
 pub struct FaultDef {
     /// Sent by this host.
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub from: Option<String>,
     /// Addressed to this host.
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub to: Option<String>,
     /// TCP source port.
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub src_port: Option<u16>,
     /// TCP destination port.
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub dst_port: Option<u16>,
     /// Flags exactly these.
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub flags: Option<Flags>,
     /// Flags include all of these.
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub flags_contain: Option<Flags>,
     /// `true`: carries data; `false`: carries none.
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub payload: Option<bool>,
     /// Sequence number in this inclusive range.
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub seq: Option<(u32, u32)>,
     /// Acknowledgment number in this inclusive range.
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub ack: Option<(u32, u32)>,
     /// The sender's protocol state when sending, e.g. `"TIME_WAIT"`.
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub state: Option<String>,
     /// Which match to act on.
     pub occurrence: OccurrenceDef,
@@ -320,7 +320,7 @@ pub struct FaultDef {
 }
 
 /// A scheduled network change.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields, rename = "Event")]
 pub enum EventDef {
     /// Cut both directions between two hosts.
@@ -382,20 +382,20 @@ pub enum EventDef {
         to: String,
         /// The n-th connection between the two hosts (from 1, in order of first appearance on
         /// the wire); gives the ports and the base of relative numbers.
-        #[serde(default)]
+        #[serde(default, skip_serializing_if = "Option::is_none")]
         conn: Option<u32>,
         /// TCP source port, when no `conn` is named.
-        #[serde(default)]
+        #[serde(default, skip_serializing_if = "Option::is_none")]
         src_port: Option<u16>,
         /// TCP destination port, when no `conn` is named.
-        #[serde(default)]
+        #[serde(default, skip_serializing_if = "Option::is_none")]
         dst_port: Option<u16>,
         /// Control bits, tcpdump's letters (`"R"`, `"S"`, `"R."`, `"P."`).
         flags: Flags,
         /// Sequence number.
         seq: SeqDef,
         /// Acknowledgment number; required with the ACK flag, refused without it.
-        #[serde(default)]
+        #[serde(default, skip_serializing_if = "Option::is_none")]
         ack: Option<SeqDef>,
         /// Payload bytes (each `!`), at most 1460.
         #[serde(default)]
@@ -404,13 +404,13 @@ pub enum EventDef {
         #[serde(default)]
         window: u16,
         /// TCP options.
-        #[serde(default)]
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
         options: Vec<OptionDef>,
     },
 }
 
 /// A sequence or acknowledgment number of an injected segment.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(rename = "Seq")]
 pub enum SeqDef {
     /// This 32-bit value.
@@ -424,7 +424,7 @@ pub enum SeqDef {
 }
 
 /// A TCP option of an injected segment.
-#[derive(Debug, Clone, Copy, Deserialize)]
+#[derive(Debug, Clone, Copy, Deserialize, Serialize)]
 #[serde(rename = "Option")]
 pub enum OptionDef {
     /// Maximum segment size.
@@ -438,134 +438,134 @@ pub enum OptionDef {
 }
 
 /// TCP settings: a named profile and any overrides (see `TcpConfig` for each one's meaning).
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Deserialize, Serialize)]
 #[serde(deny_unknown_fields, rename = "Tcp")]
 pub struct TcpDef {
     /// `"linux"` (default) or `"rfc"`.
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub profile: Option<String>,
     /// Maximum segment lifetime.
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub msl: Option<Dur>,
     /// TIME_WAIT length (`"0s"` skips it).
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub time_wait: Option<Dur>,
     /// Orphaned FIN_WAIT_2 timeout.
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub fin_timeout: Option<Dur>,
     /// Ephemeral port range, inclusive.
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub ephemeral_ports: Option<(u16, u16)>,
     /// Initial RTO.
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub rto_initial: Option<Dur>,
     /// RTO floor.
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub rto_min: Option<Dur>,
     /// RTO ceiling.
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub rto_max: Option<Dur>,
     /// SYN retransmissions before ETIMEDOUT.
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub syn_retries: Option<u32>,
     /// SYN-ACK retransmissions before giving up.
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub synack_retries: Option<u32>,
     /// Data retransmissions before ETIMEDOUT.
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub data_retries: Option<u32>,
     /// MSS announced.
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub mss: Option<u16>,
     /// Receive buffer bytes.
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub rcv_buf: Option<u32>,
     /// Send buffer bytes.
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub snd_buf: Option<u32>,
     /// Offer window scaling.
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub window_scale: Option<bool>,
     /// Offer timestamps (and so PAWS).
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub timestamps: Option<bool>,
     /// Delayed ACK timeout; `"0s"` turns delayed ACKs off.
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub delayed_ack: Option<Dur>,
     /// Nagle's algorithm on new sockets.
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub nagle: Option<bool>,
     /// Initial congestion window in segments.
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub initial_cwnd: Option<u32>,
     /// Ignore RST in TIME_WAIT.
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub rfc1337: Option<bool>,
     /// Accept a newer SYN in TIME_WAIT.
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub tw_accept_new_syn: Option<bool>,
     /// Reuse TIME_WAIT 4-tuples for connect (timestamps required).
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub tw_reuse: Option<bool>,
     /// Cap on TIME_WAIT entries; `0` means no cap.
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub max_time_wait: Option<u32>,
     /// Socket limit; `0` means no limit.
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub max_sockets: Option<u32>,
     /// Closing and TIME_WAIT connections count against `max_sockets`.
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub closing_holds_socket: Option<bool>,
     /// Cap on listen backlogs.
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub somaxconn: Option<u32>,
     /// ISN choice.
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub isn: Option<IsnDef>,
     /// RTO computation: `Linux` or `Rfc6298`.
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub rto: Option<RtoRulesDef>,
     /// SYN retransmissions at the initial RTO before back-off (Linux tcp_syn_linear_timeouts).
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub syn_linear_timeouts: Option<u32>,
     /// Largest receive buffer, which sets the window scale (Linux tcp_rmem[2]); a smaller
     /// `rcv_buf` alone sets it too, as SO_RCVBUF does.
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub rcv_buf_max: Option<u32>,
     /// When to ACK: `Linux` (quick-ACK and ping-pong modes) or `Rfc1122`.
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub acks: Option<AckPolicyDef>,
     /// Congestion window rules: `LinuxReno` or `NewReno`.
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub congestion: Option<CongestionDef>,
     /// Receive window rules: `Linux` or `Rfc`.
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub window: Option<WindowRulesDef>,
     /// Offer and use SACK (and D-SACK).
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub sack: Option<bool>,
     /// With SACK, RACK loss detection (else RFC 6675's three SACKed segments).
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub rack: Option<bool>,
     /// With SACK, tail loss probes.
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub tail_loss_probe: Option<bool>,
     /// Keep-alive idle time before the first probe (tcp_keepalive_time).
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub keepalive_time: Option<Dur>,
     /// Keep-alive interval between probes (tcp_keepalive_intvl).
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub keepalive_interval: Option<Dur>,
     /// Keep-alive probes before ETIMEDOUT (tcp_keepalive_probes).
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub keepalive_probes: Option<u32>,
     /// Timer granularity (Linux: 1/HZ, "4ms"); `"0s"` makes timers exact.
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub timer_tick: Option<Dur>,
 }
 
 /// How the RTO is computed.
-#[derive(Debug, Clone, Copy, Deserialize)]
+#[derive(Debug, Clone, Copy, Deserialize, Serialize)]
 #[serde(rename = "Rto")]
 pub enum RtoRulesDef {
     /// RFC 6298.
@@ -575,7 +575,7 @@ pub enum RtoRulesDef {
 }
 
 /// When to acknowledge.
-#[derive(Debug, Clone, Copy, Deserialize)]
+#[derive(Debug, Clone, Copy, Deserialize, Serialize)]
 #[serde(rename = "Acks")]
 pub enum AckPolicyDef {
     /// RFC 1122 delayed ACKs.
@@ -585,7 +585,7 @@ pub enum AckPolicyDef {
 }
 
 /// Congestion window rules.
-#[derive(Debug, Clone, Copy, Deserialize)]
+#[derive(Debug, Clone, Copy, Deserialize, Serialize)]
 #[serde(rename = "Congestion")]
 pub enum CongestionDef {
     /// RFC 5681.
@@ -595,7 +595,7 @@ pub enum CongestionDef {
 }
 
 /// Receive window rules.
-#[derive(Debug, Clone, Copy, Deserialize)]
+#[derive(Debug, Clone, Copy, Deserialize, Serialize)]
 #[serde(rename = "Window")]
 pub enum WindowRulesDef {
     /// The free buffer.
@@ -605,7 +605,7 @@ pub enum WindowRulesDef {
 }
 
 /// How ISNs are chosen.
-#[derive(Debug, Clone, Copy, Deserialize)]
+#[derive(Debug, Clone, Copy, Deserialize, Serialize)]
 #[serde(rename = "Isn")]
 pub enum IsnDef {
     /// RFC 6528: 4 µs clock plus keyed hash (the rfc profile's).
@@ -621,7 +621,7 @@ pub enum IsnDef {
 /// One step of an application script. Steps run in order; a blocking step (connect, accept,
 /// recv, send into a full buffer, sleep) waits for its event. A failed call records the error
 /// and ends the task that made it.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields, rename = "Step")]
 pub enum StepDef {
     /// Open a listening socket (it never accepts unless `Accept` or `Serve` does).
@@ -629,7 +629,7 @@ pub enum StepDef {
         /// Port.
         port: u16,
         /// Accept-queue length (default 128).
-        #[serde(default)]
+        #[serde(default, skip_serializing_if = "Option::is_none")]
         backlog: Option<u32>,
         /// SO_REUSEADDR before bind (default false).
         #[serde(default)]
@@ -640,7 +640,7 @@ pub enum StepDef {
         /// Port.
         port: u16,
         /// Accept-queue length (default 128).
-        #[serde(default)]
+        #[serde(default, skip_serializing_if = "Option::is_none")]
         backlog: Option<u32>,
         /// SO_REUSEADDR before bind (default false).
         #[serde(default)]
@@ -657,7 +657,7 @@ pub enum StepDef {
         /// Port.
         port: u16,
         /// Bind this local port first (default: an ephemeral one).
-        #[serde(default)]
+        #[serde(default, skip_serializing_if = "Option::is_none")]
         from_port: Option<u16>,
         /// SO_REUSEADDR for that bind.
         #[serde(default)]
@@ -681,13 +681,13 @@ pub enum StepDef {
     /// and TCP_KEEPCNT; each left out takes the host's `keepalive_*` setting.
     KeepAlive {
         /// Idle time before the first probe.
-        #[serde(default)]
+        #[serde(default, skip_serializing_if = "Option::is_none")]
         idle: Option<Dur>,
         /// Time between unanswered probes.
-        #[serde(default)]
+        #[serde(default, skip_serializing_if = "Option::is_none")]
         interval: Option<Dur>,
         /// Unanswered probes before the connection fails with ETIMEDOUT.
-        #[serde(default)]
+        #[serde(default, skip_serializing_if = "Option::is_none")]
         probes: Option<u32>,
     },
     /// Do nothing for this long.
@@ -711,7 +711,7 @@ pub enum StepDef {
 }
 
 /// A TCP counter of a host.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
 #[serde(rename = "Counter")]
 pub enum CounterDef {
     /// Segments sent.
@@ -751,7 +751,7 @@ pub enum CounterDef {
 }
 
 /// Something the run must show.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields, rename = "Expect")]
 pub enum ExpectDef {
     /// The n-th connection of a host (counting from 1, in order of first appearance; a
@@ -772,13 +772,13 @@ pub enum ExpectDef {
         /// POSIX name, e.g. `"ECONNRESET"`.
         errno: String,
         /// At least this many.
-        #[serde(default)]
+        #[serde(default, skip_serializing_if = "Option::is_none")]
         at_least: Option<u64>,
         /// At most this many.
-        #[serde(default)]
+        #[serde(default, skip_serializing_if = "Option::is_none")]
         at_most: Option<u64>,
         /// Exactly this many.
-        #[serde(default)]
+        #[serde(default, skip_serializing_if = "Option::is_none")]
         exactly: Option<u64>,
     },
     /// Tasks of the host's script that had not reached their last step when the run ended
@@ -789,13 +789,13 @@ pub enum ExpectDef {
         /// Host.
         host: String,
         /// At least this many.
-        #[serde(default)]
+        #[serde(default, skip_serializing_if = "Option::is_none")]
         at_least: Option<u64>,
         /// At most this many.
-        #[serde(default)]
+        #[serde(default, skip_serializing_if = "Option::is_none")]
         at_most: Option<u64>,
         /// Exactly this many.
-        #[serde(default)]
+        #[serde(default, skip_serializing_if = "Option::is_none")]
         exactly: Option<u64>,
     },
     /// Bytes the host's applications received, in total.
@@ -803,13 +803,13 @@ pub enum ExpectDef {
         /// Host.
         host: String,
         /// At least this many.
-        #[serde(default)]
+        #[serde(default, skip_serializing_if = "Option::is_none")]
         at_least: Option<u64>,
         /// At most this many.
-        #[serde(default)]
+        #[serde(default, skip_serializing_if = "Option::is_none")]
         at_most: Option<u64>,
         /// Exactly this many.
-        #[serde(default)]
+        #[serde(default, skip_serializing_if = "Option::is_none")]
         exactly: Option<u64>,
     },
     /// A TCP counter of the host.
@@ -819,13 +819,13 @@ pub enum ExpectDef {
         /// Which counter.
         counter: CounterDef,
         /// At least this many.
-        #[serde(default)]
+        #[serde(default, skip_serializing_if = "Option::is_none")]
         at_least: Option<u64>,
         /// At most this many.
-        #[serde(default)]
+        #[serde(default, skip_serializing_if = "Option::is_none")]
         at_most: Option<u64>,
         /// Exactly this many.
-        #[serde(default)]
+        #[serde(default, skip_serializing_if = "Option::is_none")]
         exactly: Option<u64>,
     },
     /// The most connections the host held in a state at once.
@@ -835,13 +835,13 @@ pub enum ExpectDef {
         /// State name.
         state: String,
         /// At least this many.
-        #[serde(default)]
+        #[serde(default, skip_serializing_if = "Option::is_none")]
         at_least: Option<u64>,
         /// At most this many.
-        #[serde(default)]
+        #[serde(default, skip_serializing_if = "Option::is_none")]
         at_most: Option<u64>,
         /// Exactly this many.
-        #[serde(default)]
+        #[serde(default, skip_serializing_if = "Option::is_none")]
         exactly: Option<u64>,
     },
     /// Connections the host holds in a state when the run ends.
@@ -851,13 +851,13 @@ pub enum ExpectDef {
         /// State name.
         state: String,
         /// At least this many.
-        #[serde(default)]
+        #[serde(default, skip_serializing_if = "Option::is_none")]
         at_least: Option<u64>,
         /// At most this many.
-        #[serde(default)]
+        #[serde(default, skip_serializing_if = "Option::is_none")]
         at_most: Option<u64>,
         /// Exactly this many.
-        #[serde(default)]
+        #[serde(default, skip_serializing_if = "Option::is_none")]
         exactly: Option<u64>,
     },
     /// Connections of the host that reached ESTABLISHED in `[from, to)`: throughput over a
@@ -870,13 +870,13 @@ pub enum ExpectDef {
         /// End of the window.
         to: Dur,
         /// At least this many.
-        #[serde(default)]
+        #[serde(default, skip_serializing_if = "Option::is_none")]
         at_least: Option<u64>,
         /// At most this many.
-        #[serde(default)]
+        #[serde(default, skip_serializing_if = "Option::is_none")]
         at_most: Option<u64>,
         /// Exactly this many.
-        #[serde(default)]
+        #[serde(default, skip_serializing_if = "Option::is_none")]
         exactly: Option<u64>,
     },
     /// The host sends segments matching a filter within a window of time (injected segments
@@ -886,27 +886,27 @@ pub enum ExpectDef {
         /// Sender.
         host: String,
         /// Addressed to this host.
-        #[serde(default)]
+        #[serde(default, skip_serializing_if = "Option::is_none")]
         to: Option<String>,
         /// Flags exactly these (tcpdump letters; PSH is compared too).
-        #[serde(default)]
+        #[serde(default, skip_serializing_if = "Option::is_none")]
         flags: Option<Flags>,
         /// Flags include all of these.
-        #[serde(default)]
+        #[serde(default, skip_serializing_if = "Option::is_none")]
         flags_contain: Option<Flags>,
         /// `true`: carries data; `false`: carries none.
-        #[serde(default)]
+        #[serde(default, skip_serializing_if = "Option::is_none")]
         payload: Option<bool>,
         /// The window, inclusive at both ends: `("1s", "1.1s")`.
         between: (Dur, Dur),
         /// At least this many.
-        #[serde(default)]
+        #[serde(default, skip_serializing_if = "Option::is_none")]
         at_least: Option<u64>,
         /// At most this many.
-        #[serde(default)]
+        #[serde(default, skip_serializing_if = "Option::is_none")]
         at_most: Option<u64>,
         /// Exactly this many.
-        #[serde(default)]
+        #[serde(default, skip_serializing_if = "Option::is_none")]
         exactly: Option<u64>,
     },
     /// This oracle violation occurs (for scenarios that demonstrate a hazard); without it,
@@ -915,7 +915,7 @@ pub enum ExpectDef {
 }
 
 /// Kinds of oracle violation.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Deserialize, Serialize)]
 #[serde(rename = "Violation")]
 pub enum ViolationDef {
     /// An application read bytes sent by an older incarnation of its 4-tuple.

@@ -4,6 +4,7 @@
 //! [`Compiled::run`].
 
 mod compile;
+mod emit;
 mod error;
 pub mod format;
 mod observe;
@@ -21,6 +22,7 @@ use netsim_host::{HostEvent, TcpHost};
 use netsim_tcp::Counters;
 
 pub use compile::{Bounds, Compiled, Expectation, HostPlan, SentWindow};
+pub use emit::to_ron;
 pub use error::ScenarioError;
 pub use format::{CounterDef, KernelDef, ScenarioFile, ViolationDef};
 pub use observe::{HostView, Observer};

@@ -6,8 +6,8 @@ use std::fmt;
 
 use netsim_core::{SimDuration, TcpFlags};
 use netsim_engine::Probability;
-use serde::Deserialize;
 use serde::de::{self, Deserializer, Visitor};
+use serde::{Deserialize, Serialize, Serializer};
 
 /// A duration written as a string with a unit: `"250us"`, `"1.5ms"`, `"60s"`, `"4min"`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Default)]
@@ -29,6 +29,14 @@ impl<'de> Deserialize<'de> for Dur {
     }
 }
 
+/// Written back as it reads: `"1.5ms"` (exact, in the largest unit that keeps it whole or
+/// short).
+impl Serialize for Dur {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_str(&self.0)
+    }
+}
+
 /// A probability: a number from 0 to 1.
 #[derive(Clone, Copy, Debug, PartialEq, Default)]
 pub struct Prob(pub Probability);
@@ -41,6 +49,13 @@ impl<'de> Deserialize<'de> for Prob {
                 "probability {p} is outside 0..=1 (expected e.g. 0.05)"
             ))
         })
+    }
+}
+
+/// Written as the shortest decimal that reads back to the same number.
+impl Serialize for Prob {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_f64(self.0.get())
     }
 }
 
@@ -114,6 +129,13 @@ impl<'de> Deserialize<'de> for Bandwidth {
     }
 }
 
+/// Written in bits per second, exactly: `"10000000bit"`.
+impl Serialize for Bandwidth {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_str(&format_args!("{}bit", self.0))
+    }
+}
+
 /// TCP flags in tcpdump letters: `"S"`, `"S."`, `"F."`, `"R"`, `"."`, `"none"`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Flags(pub TcpFlags);
@@ -126,6 +148,13 @@ impl<'de> Deserialize<'de> for Flags {
                 "expected TCP flags in tcpdump letters (F S R P . U E W, e.g. \"S.\" or \"F.\"), found \"{text}\""
             ))
         })
+    }
+}
+
+/// Written in tcpdump letters, as read.
+impl Serialize for Flags {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_str(&self.0)
     }
 }
 

@@ -351,9 +351,9 @@ impl<'a> Fold<'a> {
 
 /// The smallest set of randomised faults (starting from all the seed drew) under which the
 /// seed still fails with the same failure kinds: each fault is turned off in turn and left off
-/// if the failure stays, until a full pass removes nothing. Returns the schedule text and how
-/// many faults remain. Runs on a thread of its own named like the sweep's.
-pub fn shrink(scenario: &Scenario, seed: u64) -> (String, usize) {
+/// if the failure stays, until a full pass removes nothing. Returns which faults, their text and how
+/// many faults remain (see [`Shrunk`]). Runs on a thread of its own named like the sweep's.
+pub fn shrink(scenario: &Scenario, seed: u64) -> Shrunk {
     std::thread::scope(|s| {
         std::thread::Builder::new()
             .name(format!("{THREAD_PREFIX}-shrink"))
@@ -364,7 +364,7 @@ pub fn shrink(scenario: &Scenario, seed: u64) -> (String, usize) {
     })
 }
 
-fn shrink_here(scenario: &Scenario, seed: u64) -> (String, usize) {
+fn shrink_here(scenario: &Scenario, seed: u64) -> Shrunk {
     let n = scenario.compiled.randomize.len();
     let mut enabled = vec![true; n];
     let target = run_seed(scenario, seed).failures;
@@ -397,6 +397,20 @@ fn shrink_here(scenario: &Scenario, seed: u64) -> (String, usize) {
             break;
         }
     }
-    let left = enabled.iter().filter(|e| **e).count();
-    (scenario.schedule_text(seed, &enabled), left)
+    Shrunk {
+        schedule: scenario.schedule_text(seed, &enabled),
+        left: enabled.iter().filter(|e| **e).count(),
+        enabled,
+    }
+}
+
+/// What shrinking a failing seed left.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Shrunk {
+    /// Which of the scenario's randomised faults are still on (in `randomize` order).
+    pub enabled: Vec<bool>,
+    /// How many.
+    pub left: usize,
+    /// The schedule they draw, as text.
+    pub schedule: String,
 }

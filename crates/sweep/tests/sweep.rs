@@ -326,12 +326,13 @@ fn shrinking_keeps_the_failure_with_no_more_faults() {
     let report = run(&s, &options((0, 600), 2));
     let total = s.compiled.randomize.len();
     for failing in report.failing.iter().take(5) {
-        let (text, left) = shrink(&s, failing.seed);
+        let shrunk = shrink(&s, failing.seed);
+        let (text, left) = (shrunk.schedule, shrunk.left);
         assert!(left <= total && left >= 1, "{left} of {total}");
         assert!(text.contains("reorder"), "{text}");
-        // The shrunk schedule still fails the same way: rebuild its mask from the text's
-        // knobs and rerun.
-        let enabled: Vec<bool> = s
+        // The shrunk schedule still fails the same way: its mask, as the text's knobs show
+        // it, is the one returned, and rerun it fails alike.
+        let from_text: Vec<bool> = s
             .compiled
             .randomize
             .iter()
@@ -347,6 +348,8 @@ fn shrinking_keeps_the_failure_with_no_more_faults() {
                 _ => true,
             })
             .collect();
+        assert_eq!(from_text, shrunk.enabled);
+        let enabled = shrunk.enabled;
         assert_eq!(enabled.iter().filter(|e| **e).count(), left);
         let again = s
             .run_with(failing.seed, &enabled, netsim_engine::NullSink)

@@ -1,25 +1,32 @@
-//! Every scenario of the catalogue (`scenarios/*.ron`): it runs with its own seed, every
-//! expectation and oracle holds, and its trace matches the reviewed snapshot in `snapshots/`
-//! (named after the file). Adding a scenario file adds a case here with no code change. Every
-//! failing or changed scenario is reported in one run.
+//! The snapshot form of a run: what the catalogue and `netsim test` store and compare.
 //!
-//! A trace of up to [`WHOLE`] lines is snapshotted whole. A longer one is snapshotted in a
-//! complete condensed form, so a change anywhere shows as a readable diff: every connection
-//! (grouped when identical) with its state path, the segments it sent and resent, and its
-//! last state; every host's connections per state at ten steps of the run; and the summary,
-//! which carries the hash of the whole trace.
+//! A trace of up to [`WHOLE`] lines is kept whole, in the text format of `netsim run`. A
+//! longer one is kept in a complete condensed form, so a change anywhere shows as a readable
+//! diff: every connection (grouped when identical) with its state path, the segments it sent
+//! and resent, and its last state; every host's connections per state at ten steps of the run;
+//! and the summary, which carries the hash of the whole trace.
 
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
-use std::path::{Path, PathBuf};
 
 use netsim_core::SimTime;
-use netsim_engine::{TextFormat, TraceKind, TraceRecord, TraceSink};
+use netsim_engine::{RunError, TextFormat, TraceKind, TraceRecord, TraceSink};
 use netsim_host::HostEvent;
+use netsim_scenario::{Report, Scenario};
 use netsim_tcp::{ConnKey, State, TcpEvent};
 
+/// Runs `scenario` with `seed` and returns its report and its snapshot text: the trace's form
+/// (see [`Form`]), a blank line's worth of separation, and the summary `netsim run` prints.
+pub fn snapshot(scenario: &Scenario, seed: u64) -> Result<(Report, String), RunError> {
+    let end = scenario.compiled.limits.end.unwrap_or(SimTime::ZERO);
+    let (report, form) = scenario.run(seed, Form::new(end))?;
+    let summary = netsim_scenario::summary(scenario, seed, &report);
+    let text = format!("{}\n{summary}", form.text());
+    Ok((report, text))
+}
+
 /// Traces up to this many lines are snapshotted whole.
-const WHOLE: usize = 5_000;
+pub const WHOLE: usize = 5_000;
 /// Steps of the run (its configured end divided in ten) at which the condensed form counts
 /// each host's connections per state; and once more at the last record.
 const STEPS: u64 = 10;
@@ -32,8 +39,9 @@ struct Conn {
     resent: u64,
 }
 
-/// The trace as text while it is short, and its condensed form always.
-struct Snapshot {
+/// A trace sink that keeps the trace as text while it is short, and its condensed form
+/// always.
+pub struct Form {
     format: TextFormat,
     names: Vec<String>,
     lines: Vec<String>,
@@ -52,9 +60,10 @@ struct Snapshot {
     steps: Vec<(SimTime, Vec<[u64; 11]>)>,
 }
 
-impl Snapshot {
-    fn new(end: SimTime) -> Snapshot {
-        Snapshot {
+impl Form {
+    /// A form for a run that ends at `end` (its steps are tenths of it).
+    pub fn new(end: SimTime) -> Form {
+        Form {
             format: TextFormat::default(),
             names: Vec::new(),
             lines: Vec::new(),
@@ -77,6 +86,9 @@ impl Snapshot {
     }
 
     fn sample_until(&mut self, at: SimTime) {
+        if self.end == SimTime::ZERO {
+            return; // a run with no end has no steps, only its last counts
+        }
         let step = self.end.since_start() / STEPS;
         while (self.steps.len() as u64) < STEPS {
             let due = SimTime::after(step * (self.steps.len() as u64 + 1));
@@ -87,7 +99,8 @@ impl Snapshot {
         }
     }
 
-    fn text(mut self) -> String {
+    /// The text: the whole trace, or its condensed form when longer than [`WHOLE`] lines.
+    pub fn text(mut self) -> String {
         if self.total <= WHOLE {
             return self.lines.join("\n");
         }
@@ -132,7 +145,7 @@ impl Snapshot {
     }
 }
 
-impl TraceSink<HostEvent> for Snapshot {
+impl TraceSink<HostEvent> for Form {
     fn start(&mut self, host_names: &[String]) {
         self.format = TextFormat::new(host_names);
         self.names = host_names.to_vec();
@@ -206,64 +219,4 @@ impl TraceSink<HostEvent> for Snapshot {
             _ => {}
         }
     }
-}
-
-fn catalogue() -> Vec<PathBuf> {
-    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../scenarios");
-    let mut files: Vec<PathBuf> = std::fs::read_dir(&dir)
-        .expect("scenarios/ exists")
-        .map(|e| e.expect("readable").path())
-        .filter(|p| p.extension().is_some_and(|x| x == "ron"))
-        .collect();
-    files.sort();
-    files
-}
-
-#[test]
-fn every_scenario_passes_and_matches_its_snapshot() {
-    let snapshots = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../snapshots");
-    let files = catalogue();
-    assert!(!files.is_empty(), "the catalogue is empty");
-    let mut failed = Vec::new();
-    let mut changed = Vec::new();
-    for path in &files {
-        let scenario = netsim_scenario::load(path).unwrap_or_else(|e| panic!("{e}"));
-        let seed = scenario.file.seed;
-        let end = scenario.compiled.limits.end.expect("scenarios end");
-        let (report, snapshot) = scenario
-            .run(seed, Snapshot::new(end))
-            .unwrap_or_else(|e| panic!("{}: {e}", path.display()));
-        let summary = netsim_scenario::summary(&scenario, seed, &report);
-        if !report.passed() {
-            failed.push(format!("{}:\n{summary}", path.display()));
-            continue;
-        }
-        let name = path
-            .file_stem()
-            .expect("a file name")
-            .to_string_lossy()
-            .into_owned();
-        let text = format!("{}\n{summary}", snapshot.text());
-        // A mismatch is reported with the others at the end (insta prints its diff as it
-        // goes and writes a `.snap.new` to review outside CI).
-        let matched = std::panic::catch_unwind(|| {
-            insta::with_settings!({
-                snapshot_path => &snapshots,
-                prepend_module_to_snapshot => false,
-                omit_expression => true,
-                description => format!("netsim run scenarios/{name}.ron"),
-            }, {
-                insta::assert_snapshot!(name.as_str(), text.as_str());
-            });
-        });
-        if matched.is_err() {
-            changed.push(name);
-        }
-    }
-    assert!(
-        failed.is_empty() && changed.is_empty(),
-        "scenarios that failed:\n{}\nscenarios whose snapshot changed (see the diffs above): {}",
-        failed.join("\n"),
-        changed.join(", ")
-    );
 }

@@ -1,0 +1,88 @@
+//! Files written whole or not at all.
+
+use std::io::{self, BufWriter, Write};
+use std::path::{Path, PathBuf};
+
+/// Writes `text` to `path` atomically (see [`AtomicFile`]).
+pub fn write_atomic(path: &Path, text: &str) -> Result<(), String> {
+    let mut file = AtomicFile::create(path)?;
+    file.write_all(text.as_bytes())
+        .map_err(|e| format!("{}: {e}", path.display()))?;
+    file.commit()
+}
+
+/// A file written whole or not at all: the bytes go to a temporary file in the same directory,
+/// renamed over the path by [`AtomicFile::commit`], so a reader never sees half a file and an
+/// interrupted run leaves the old one whole. Dropped without a commit, it leaves nothing.
+pub struct AtomicFile {
+    path: PathBuf,
+    tmp: PathBuf,
+    out: BufWriter<std::fs::File>,
+    committed: bool,
+}
+
+impl AtomicFile {
+    /// Starts the file at `path` (its directory must exist).
+    pub fn create(path: &Path) -> Result<AtomicFile, String> {
+        let tmp = hidden_sibling(path, "tmp")?;
+        let file = std::fs::File::create(&tmp).map_err(|e| format!("{}: {e}", path.display()))?;
+        Ok(AtomicFile {
+            path: path.to_path_buf(),
+            tmp,
+            out: BufWriter::new(file),
+            committed: false,
+        })
+    }
+
+    /// Flushes, syncs and renames the file into place.
+    pub fn commit(mut self) -> Result<(), String> {
+        let done = self
+            .out
+            .flush()
+            .and_then(|()| self.out.get_ref().sync_all())
+            .and_then(|()| std::fs::rename(&self.tmp, &self.path));
+        done.map_err(|e| format!("{}: {e}", self.path.display()))?;
+        self.committed = true;
+        Ok(())
+    }
+}
+
+impl Write for AtomicFile {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        self.out.write(buf)
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        self.out.flush()
+    }
+}
+
+impl Drop for AtomicFile {
+    fn drop(&mut self) {
+        if !self.committed {
+            let _ = std::fs::remove_file(&self.tmp);
+        }
+    }
+}
+
+/// Checks, before any work, that a file can be written at `path` (its directory exists and
+/// takes new files), so a long run does not find out only at its end.
+pub fn check_writable(path: &Path) -> Result<(), String> {
+    let probe = hidden_sibling(path, "probe")?;
+    std::fs::File::create(&probe)
+        .and_then(|_| std::fs::remove_file(&probe))
+        .map_err(|e| format!("{}: cannot write here: {e}", path.display()))
+}
+
+/// `.NAME.PID.SUFFIX` beside `path`: a scratch file of this process in the same directory
+/// (so a rename onto `path` stays within one file system).
+fn hidden_sibling(path: &Path, suffix: &str) -> Result<PathBuf, String> {
+    let name = path
+        .file_name()
+        .ok_or_else(|| format!("{}: not a file name", path.display()))?;
+    Ok(path.with_file_name(format!(
+        ".{}.{}.{suffix}",
+        name.to_string_lossy(),
+        std::process::id()
+    )))
+}
