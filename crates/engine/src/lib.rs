@@ -28,8 +28,8 @@ pub use inject::{InjectOutcome, InjectPorts, Injection, SeqRef, WireWatch};
 pub use probe::{Planned, Probe};
 pub use rng::{Probability, Stream};
 pub use sim::{
-    Ctx, FaultCount, FaultVerdict, Host, NetStats, RunError, RunOutcome, Sim, Stop, TICK_EVENTS,
-    TimerId, judge_faults,
+    Ctx, FaultCount, FaultVerdict, Host, NetStats, RunError, RunOutcome, Sim, Stepped, Stop,
+    TICK_EVENTS, TimerId, judge_faults,
 };
 pub use trace::{
     Cause, DropReason, NoEvent, NullSink, PacketId, TextFormat, TextLines, TextWriter, TraceEvent,

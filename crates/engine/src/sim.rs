@@ -136,6 +136,22 @@ pub fn judge_faults(
     v
 }
 
+/// What [`Sim::step`] did.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Stepped {
+    /// It ran an event at this time.
+    Ran(SimTime),
+    /// The run is over.
+    Over(Stop),
+}
+
+/// One turn of the run loop.
+enum Advance {
+    Ran,
+    Stale,
+    Stopped(Stop),
+}
+
 /// Why a run ended normally.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Stop {
@@ -821,48 +837,114 @@ impl<H: Host, S: TraceSink<H::Event>> Sim<H, S> {
         &mut self,
         mut tick: impl FnMut(SimTime, u64),
     ) -> Result<RunOutcome, RunError> {
+        loop {
+            if let Advance::Stopped(stop) = self.advance(&mut tick)? {
+                return Ok(self.outcome(stop));
+            }
+        }
+    }
+
+    /// Runs the next event (entries gone stale, cancelled timers and dropped packets, are
+    /// passed over without being events). Returns the time of the event it ran, or why the run
+    /// is over; stepping on after the end changes nothing.
+    pub fn step(&mut self) -> Result<Stepped, RunError> {
+        loop {
+            match self.advance(&mut |_, _| {})? {
+                Advance::Ran => return Ok(Stepped::Ran(self.net.now)),
+                Advance::Stale => {}
+                Advance::Stopped(stop) => return Ok(Stepped::Over(stop)),
+            }
+        }
+    }
+
+    /// Runs every event due up to and including `at`, then moves the clock to `at` (to the
+    /// end time if `at` is past it), so that what the caller does next happens at `at`.
+    /// Returns why the run is over if it reached its end time; an empty queue does not end
+    /// it, since a change made between steps can start work again.
+    pub fn run_until(&mut self, at: SimTime) -> Result<Option<Stop>, RunError> {
         self.start_hosts();
         loop {
-            let Some(next) = self.net.queue.peek_time() else {
-                return Ok(self.outcome(Stop::Idle));
-            };
-            if let Some(end) = self.limits.end {
-                if next > end {
-                    // Cancelled timers and dropped packets left in the queue are not events:
-                    // a run with only those left ended because nothing was left to do.
-                    if self.drop_stale_top() {
-                        continue;
+            while self.drop_stale_top() {}
+            match self.net.queue.peek_time() {
+                Some(next) if next <= at => {
+                    if let Advance::Stopped(stop) = self.advance(&mut |_, _| {})? {
+                        return Ok(Some(stop));
                     }
-                    self.net.now = end;
-                    return Ok(self.outcome(Stop::EndTime));
                 }
+                _ => break,
             }
-            if next > self.limits.max_time {
-                return Err(RunError::TimeCap {
-                    at: self.net.now,
-                    next,
-                    cap: self.limits.max_time,
-                });
+        }
+        match self.limits.end {
+            Some(end) if at >= end => {
+                self.net.now = self.net.now.max(end);
+                Ok(Some(Stop::EndTime))
             }
-            if self.events >= self.limits.max_events {
-                return Err(RunError::EventCap {
-                    events: self.events,
-                    at: self.net.now,
-                });
+            _ => {
+                self.net.now = self.net.now.max(at);
+                Ok(None)
             }
-            let (at, ev) = self.net.queue.pop().expect("peeked an entry");
-            debug_assert!(at >= self.net.now, "time went backwards");
-            let before = std::mem::replace(&mut self.net.now, at);
-            if self.dispatch(ev) {
-                self.events += 1;
-                if self.events % TICK_EVENTS == 0 {
-                    tick(self.net.now, self.events);
+        }
+    }
+
+    /// Applies `change` now, as a scheduled change would be applied (traced, and a crash or
+    /// restart reaches its host at once): for test code that steps a run.
+    pub fn change(&mut self, change: NetChange) {
+        self.start_hosts();
+        let net = &mut self.net;
+        match net.apply(change) {
+            Some((host, false)) => self.hosts[host.index()].crash(),
+            Some((host, true)) => {
+                let mut ctx = Ctx { net, host };
+                self.hosts[host.index()].restart(&mut ctx);
+            }
+            None => {}
+        }
+    }
+
+    /// One step of a run: an event run, a stale entry passed over, or the end.
+    fn advance(&mut self, tick: &mut impl FnMut(SimTime, u64)) -> Result<Advance, RunError> {
+        self.start_hosts();
+        let Some(next) = self.net.queue.peek_time() else {
+            return Ok(Advance::Stopped(Stop::Idle));
+        };
+        if let Some(end) = self.limits.end {
+            if next > end {
+                // Cancelled timers and dropped packets left in the queue are not events:
+                // a run with only those left ended because nothing was left to do.
+                if self.drop_stale_top() {
+                    return Ok(Advance::Stale);
                 }
-            } else {
-                // A stale entry (cancelled timer, dropped packet) is not an event: time does
-                // not move for it.
-                self.net.now = before;
+                self.net.now = end;
+                return Ok(Advance::Stopped(Stop::EndTime));
             }
+        }
+        if next > self.limits.max_time {
+            return Err(RunError::TimeCap {
+                at: self.net.now,
+                next,
+                cap: self.limits.max_time,
+            });
+        }
+        if self.events >= self.limits.max_events {
+            return Err(RunError::EventCap {
+                events: self.events,
+                at: self.net.now,
+            });
+        }
+        let (at, ev) = self.net.queue.pop().expect("peeked an entry");
+        debug_assert!(at >= self.net.now, "time went backwards");
+        let before = std::mem::replace(&mut self.net.now, at);
+        if self.dispatch(ev) {
+            self.events += 1;
+            if self.events % TICK_EVENTS == 0 {
+                tick(self.net.now, self.events);
+            }
+            Ok(Advance::Ran)
+        } else {
+            // A stale entry (cancelled timer, dropped packet) is not an event: time does
+            // not move for it.
+            self.net.now = before;
+            Ok(Advance::Stale)
         }
     }
 
@@ -966,7 +1048,9 @@ impl<H: Host, S: TraceSink<H::Event>> Sim<H, S> {
         true
     }
 
-    fn outcome(&self, stop: Stop) -> RunOutcome {
+    /// The outcome as it stands: what [`Sim::run`] returns at its end, or, for a run stepped by
+    /// hand, the figures so far with the `stop` the caller names.
+    pub fn outcome(&self, stop: Stop) -> RunOutcome {
         let in_flight = self.net.flights.len() as u64;
         let stats = self.net.stats.clone();
         debug_assert!(
@@ -990,6 +1074,12 @@ impl<H: Host, S: TraceSink<H::Event>> Sim<H, S> {
     /// The current virtual time.
     pub fn now(&self) -> SimTime {
         self.net.now
+    }
+    /// When the next event is due (entries gone stale are passed over); `None` when no event
+    /// is left.
+    pub fn next_event_time(&mut self) -> Option<SimTime> {
+        while self.drop_stale_top() {}
+        self.net.queue.peek_time()
     }
     /// The host implementations, in [`HostId`] order.
     pub fn hosts(&self) -> &[H] {

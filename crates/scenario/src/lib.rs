@@ -12,13 +12,13 @@ pub mod oracle;
 pub mod randomize;
 mod script;
 pub mod units;
+pub mod world;
 
-use std::cell::RefCell;
+use std::borrow::Cow;
 use std::path::Path;
-use std::rc::Rc;
 
-use netsim_engine::{FaultId, RunError, RunOutcome, Sim, TraceSink};
-use netsim_host::{HostEvent, TcpHost};
+use netsim_engine::{FaultId, RunError, RunOutcome, TraceSink};
+use netsim_host::HostEvent;
 use netsim_tcp::Counters;
 
 pub use compile::{Bounds, Compiled, Expectation, HostPlan, SentWindow};
@@ -28,6 +28,7 @@ pub use format::{CounterDef, KernelDef, ScenarioFile, ViolationDef};
 pub use observe::{HostView, Observer};
 pub use oracle::{Oracle, Violation};
 pub use script::{Script, ScriptStats, Step};
+pub use world::{HostApp, World};
 
 use error::Locator;
 
@@ -232,118 +233,15 @@ impl Scenario {
         tick: impl FnMut(netsim_core::SimTime, u64),
         describe: report::Describe,
     ) -> Result<(Report, S), RunError> {
-        let c = &self.compiled;
-        let mut topology = c.topology.clone();
-        if !c.randomize.is_empty() {
-            let drawn = randomize::draw(&c.randomize, seed);
-            randomize::apply(&c.randomize, &drawn, enabled, &mut topology);
-        }
-        let oracle = Rc::new(RefCell::new(Oracle::default()));
-        let hosts = c
-            .hosts
-            .iter()
-            .zip(&self.file.hosts)
-            .map(|(plan, def)| {
-                TcpHost::new(
-                    plan.tcp.clone(),
-                    Script::new(&def.name, plan.program.clone(), oracle.clone()),
-                )
-            })
-            .collect();
-        let windows = c
-            .expectations
-            .iter()
-            .filter_map(|e| match e {
-                Expectation::Sent { window, .. } => Some(window.clone()),
-                _ => None,
-            })
-            .collect();
-        let addrs: Vec<_> = topology.hosts.iter().map(|h| h.addr).collect();
-        let lifetime = topology.lifetime;
-        let mut wanted = observe::Wanted::default();
-        for e in &c.expectations {
-            match e {
-                Expectation::Path { host, conn, .. } => wanted.paths.push((*host, *conn)),
-                Expectation::Established { host, from, to, .. } => {
-                    wanted.established.push((*host, *from, *to));
-                }
-                _ => {}
-            }
-        }
-        let observer = Observer::new(sink, windows, &addrs, lifetime, wanted);
-        let mut sim = Sim::new(topology, hosts, seed, c.limits, observer)
-            .expect("compiled scenarios are valid");
-        let outcome = sim.run_observed(tick)?;
-        let views = std::mem::take(&mut sim.sink_mut().hosts);
-        let sent: Vec<u64> = sim.sink().sent.iter().map(|(_, n)| *n).collect();
-        let ledger = std::mem::take(&mut sim.sink_mut().packets);
-        let hosts: Vec<HostReport> = sim
-            .hosts()
-            .iter()
-            .zip(&self.file.hosts)
-            .zip(&views)
-            .map(|((h, def), view)| HostReport {
-                name: def.name.clone(),
-                at_end: h.stack().map_or([0; 11], |s| s.state_counts()),
-                sockets: match (describe, h.stack()) {
-                    (report::Describe::All, Some(s)) => s.sockets(outcome.end),
-                    _ => Vec::new(),
-                },
-                peaks: view.peaks,
-                counters: h.stack().map(|s| s.counters().clone()).unwrap_or_default(),
-                app: h.app().stats_at_end(),
-            })
-            .collect();
-        let sink = sim.into_sink().inner;
-        let mut oracle = Rc::try_unwrap(oracle)
-            .map(RefCell::into_inner)
-            .unwrap_or_else(|rc| std::mem::take(&mut *rc.borrow_mut()));
-        for (view, h) in views.iter().zip(&hosts) {
-            for text in &view.illegal {
-                oracle.record(
-                    ViolationDef::IllegalTransition,
-                    format!("{}: {text}", h.name),
-                );
-            }
-        }
-        let unfired: Vec<FaultId> = outcome
-            .faults
-            .iter()
-            .enumerate()
-            .filter(|(i, count)| count.fired == 0 && !c.fault_optional[*i])
-            .map(|(i, _)| FaultId(i as u32))
-            .collect();
+        let mut world = World::new(Cow::Borrowed(self), seed, enabled, sink, Vec::new());
+        let outcome = world.run(tick)?;
         // Cut short (`--until` before the file's end) unless the run fell idle first: then
         // nothing more would have happened, and every check is decided.
-        let natural_end = netsim_core::SimTime::after(self.file.end.0);
-        let cut = (outcome.stop == netsim_engine::Stop::EndTime
-            && c.limits.end.is_some_and(|end| end < natural_end))
-        .then_some(outcome.end);
-        let checks = report::checks(
-            self,
-            &outcome,
-            &hosts,
-            &report::Observed {
-                views: &views,
-                sent: &sent,
-                ledger: &ledger,
-                violations: &oracle.violations,
-            },
-            &unfired,
-            cut,
-            describe,
-        );
-        Ok((
-            Report {
-                outcome,
-                hosts,
-                checks,
-                violations: oracle.violations,
-                unfired,
-                sent,
-            },
-            sink,
-        ))
+        let cut = match outcome.stop {
+            netsim_engine::Stop::EndTime => world.cut_short(outcome.end),
+            netsim_engine::Stop::Idle => None,
+        };
+        Ok(world.judge(outcome, cut, describe))
     }
 }
 
