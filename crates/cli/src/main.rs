@@ -140,8 +140,8 @@ enum Command {
     /// compare its trace with its stored snapshot; exit 1 if any failed or changed.
     ///
     /// New and changed runs are written beside their snapshot as NAME.snap.new (insta's
-    /// format: review with --accept or `cargo insta review --workspace-root DIR`); under CI=true
-    /// nothing is written and a missing snapshot fails.
+    /// format: accept with --accept, or review with `cargo insta review` inside a Cargo
+    /// package); under CI=true nothing is written and a missing snapshot fails.
     ///
     /// Example: netsim test incidents/ --jobs 2
     Test(suite::Args),
@@ -193,25 +193,7 @@ pub(crate) enum Format {
 }
 
 pub(crate) fn parse_seeds(text: &str) -> Result<(u64, u64), String> {
-    let bad = || format!("expected a seed range such as 0..1000 or 1..=500, found `{text}`");
-    let (a, b, inclusive) = if let Some((a, b)) = text.split_once("..=") {
-        (a, b, true)
-    } else if let Some((a, b)) = text.split_once("..") {
-        (a, b, false)
-    } else {
-        return Err(bad());
-    };
-    let a: u64 = a.trim().parse().map_err(|_| bad())?;
-    let b: u64 = b.trim().parse().map_err(|_| bad())?;
-    let end = if inclusive {
-        b.checked_add(1).ok_or_else(bad)?
-    } else {
-        b
-    };
-    if end <= a {
-        return Err(format!("the seed range {text} is empty"));
-    }
-    Ok((a, end))
+    netsim::parse_seed_range(text)
 }
 
 pub(crate) fn parse_shard(text: &str) -> Result<(u64, u64), String> {

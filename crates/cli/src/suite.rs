@@ -63,20 +63,15 @@ pub fn test(args: Args) -> Result<ExitCode, String> {
         parts.join(", ")
     );
     if outcomes.iter().any(|o| o.pending.is_some()) {
-        let dirs: std::collections::BTreeSet<String> = outcomes
-            .iter()
-            .filter_map(|o| o.pending.as_ref()?.parent())
-            .map(|d| d.display().to_string())
-            .collect();
         let shown: Vec<String> = paths.iter().map(|p| p.display().to_string()).collect();
         let mut again = format!("netsim test {}", shown.join(" "));
         if let Some(dir) = &args.snapshots {
             again.push_str(&format!(" --snapshots {}", dir.display()));
         }
         out!(
-            "snapshots waiting for review (NAME.snap.new): accept them all with `{again} --accept`, \
-             or one by one with `cargo insta review --workspace-root {}`\n",
-            dirs.into_iter().next().unwrap_or_default()
+            "snapshots waiting for review (NAME.snap.new beside NAME.snap): read the diffs, then \
+             accept them all with `{again} --accept`, or one by one with `cargo insta review` \
+             (it finds them inside a Cargo package's folder)\n"
         );
     }
     if options.ci && count(Verdict::New) > 0 {

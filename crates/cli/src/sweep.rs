@@ -58,15 +58,9 @@ pub struct Args {
     quiet: bool,
 }
 
-/// The version line every report carries: the release, the commit (given at build time by
-/// `NETSIM_COMMIT`, or read from git) and the fingerprint of the sources (see build.rs).
+/// The version line every report carries (see [`netsim::version`]).
 pub fn version() -> String {
-    format!(
-        "netsim {} (commit {}, source {})",
-        env!("CARGO_PKG_VERSION"),
-        env!("NETSIM_COMMIT"),
-        env!("NETSIM_SOURCE")
-    )
+    netsim::version()
 }
 
 /// Exit status of a sweep stopped by SIGINT or SIGTERM (128 + SIGINT, as shells report it).

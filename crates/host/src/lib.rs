@@ -7,7 +7,11 @@ use std::fmt;
 
 use netsim_core::{Packet, SimTime, StableHasher};
 use netsim_engine::{Ctx, EventConn, Host, TimerId, TraceEvent};
-use netsim_tcp::{Errno, Produced, SocketEvent, TcpConfig, TcpEvent, TcpStack};
+use std::net::SocketAddrV4;
+
+use netsim_tcp::{
+    Bind, Errno, Produced, Received, SocketEvent, SocketId, TcpConfig, TcpEvent, TcpStack,
+};
 
 pub mod apps;
 
@@ -136,6 +140,66 @@ impl Api<'_> {
     /// Records something the application found (an oracle's verdict) in the trace.
     pub fn report(&mut self, event: HostEvent) {
         self.failures.push(event);
+    }
+
+    // The socket calls at the current time, as a script makes them (`tcp` has the rest:
+    // options, state, buffers).
+
+    /// connect() to `remote` from an ephemeral port.
+    pub fn connect(&mut self, remote: SocketAddrV4) -> Result<SocketId, Errno> {
+        self.tcp.connect(self.now, remote, Bind::default())
+    }
+    /// connect() to `remote` from the port and with the options of `bind`.
+    pub fn connect_from(&mut self, remote: SocketAddrV4, bind: Bind) -> Result<SocketId, Errno> {
+        self.tcp.connect(self.now, remote, bind)
+    }
+    /// listen() on `port` with room for `backlog` connections.
+    pub fn listen(&mut self, port: u16, backlog: u32) -> Result<SocketId, Errno> {
+        self.tcp.listen(self.now, port, backlog)
+    }
+    /// accept(): a waiting connection and its peer, or `None`.
+    pub fn accept(
+        &mut self,
+        listener: SocketId,
+    ) -> Result<Option<(SocketId, SocketAddrV4)>, Errno> {
+        self.tcp.accept(self.now, listener)
+    }
+    /// send(): how many bytes of `data` the send buffer took.
+    pub fn send(&mut self, fd: SocketId, data: &[u8]) -> Result<usize, Errno> {
+        self.tcp.send(self.now, fd, data)
+    }
+    /// recv(): appends up to `max` bytes to `out`.
+    pub fn recv(&mut self, fd: SocketId, out: &mut Vec<u8>, max: usize) -> Result<Received, Errno> {
+        self.tcp.recv(self.now, fd, out, max)
+    }
+    /// shutdown(SHUT_WR): a FIN after the data sent.
+    pub fn shutdown(&mut self, fd: SocketId) -> Result<(), Errno> {
+        self.tcp.shutdown(self.now, fd)
+    }
+    /// close().
+    pub fn close(&mut self, fd: SocketId) -> Result<(), Errno> {
+        self.tcp.close(self.now, fd)
+    }
+    /// close() with SO_LINGER zero: a RST, the connection gone at once.
+    pub fn abort(&mut self, fd: SocketId) -> Result<(), Errno> {
+        self.tcp.abort(self.now, fd)
+    }
+}
+
+/// Any application behind a box is an application: hosts of one simulation can each run their
+/// own type, as `Box<dyn App>`.
+impl<A: App + ?Sized> App for Box<A> {
+    fn start(&mut self, api: &mut Api<'_>) {
+        (**self).start(api)
+    }
+    fn socket(&mut self, api: &mut Api<'_>, event: SocketEvent) {
+        (**self).socket(api, event)
+    }
+    fn wake(&mut self, api: &mut Api<'_>, token: u64) {
+        (**self).wake(api, token)
+    }
+    fn crash(&mut self) {
+        (**self).crash()
     }
 }
 

@@ -102,8 +102,11 @@ pub struct HostReport {
     pub peaks: [u64; 11],
     /// TCP counters.
     pub counters: Counters,
-    /// What the applications saw.
+    /// What the applications saw (scripts only: an application of the caller's keeps its own
+    /// account, and this stays empty).
     pub app: ScriptStats,
+    /// Whether the host ran its script (not an application of the caller's).
+    pub scripted: bool,
 }
 
 /// One verdict: an expectation, an oracle, or a fault that had to fire.
@@ -233,7 +236,7 @@ impl Scenario {
         tick: impl FnMut(netsim_core::SimTime, u64),
         describe: report::Describe,
     ) -> Result<(Report, S), RunError> {
-        let mut world = World::new(Cow::Borrowed(self), seed, enabled, sink, Vec::new());
+        let mut world = World::new(Cow::Borrowed(self), seed, enabled, sink, Vec::new(), None);
         let outcome = world.run(tick)?;
         // Cut short (`--until` before the file's end) unless the run fell idle first: then
         // nothing more would have happened, and every check is decided.

@@ -725,6 +725,10 @@ fn host_line(h: &HostReport) -> String {
     if c.keepalive_probes > 0 {
         parts.push(format!("keep-alive probes {}", c.keepalive_probes));
     }
-    parts.push(format!("received {} bytes", h.app.bytes_received));
+    if h.scripted {
+        parts.push(format!("received {} bytes", h.app.bytes_received));
+    } else {
+        parts.push("runs an application of its own".to_string());
+    }
     format!("{}: {}", h.name, parts.join("; "))
 }

@@ -69,13 +69,16 @@ pub struct World<'a, S: TraceSink<HostEvent>> {
 
 impl<'a, S: TraceSink<HostEvent>> World<'a, S> {
     /// A run of `scenario` with `seed`, its `enabled` randomised faults applied, records
-    /// going to `sink`. `apps[i]`, when given, runs on host `i` instead of its script.
+    /// going to `sink`. `apps[i]`, when given, runs on host `i` instead of its script. The
+    /// byte-stream oracle is `oracle` when given (applications made before the world may hold
+    /// it), a fresh one otherwise.
     pub fn new(
         scenario: Cow<'a, Scenario>,
         seed: u64,
         enabled: &[bool],
         sink: S,
         apps: Vec<Option<Box<dyn App>>>,
+        oracle: Option<Rc<RefCell<Oracle>>>,
     ) -> World<'a, S> {
         let c = &scenario.compiled;
         let mut topology = c.topology.clone();
@@ -83,7 +86,7 @@ impl<'a, S: TraceSink<HostEvent>> World<'a, S> {
             let drawn = randomize::draw(&c.randomize, seed);
             randomize::apply(&c.randomize, &drawn, enabled, &mut topology);
         }
-        let oracle = Rc::new(RefCell::new(Oracle::default()));
+        let oracle = oracle.unwrap_or_default();
         let mut apps = apps.into_iter();
         let hosts = c
             .hosts
@@ -227,6 +230,7 @@ impl<'a, S: TraceSink<HostEvent>> World<'a, S> {
                     HostApp::Script(s) => s.stats_at_end(),
                     HostApp::User(_) => Default::default(),
                 },
+                scripted: matches!(h.app(), HostApp::Script(_)),
             })
             .collect();
         let sink = self.sim.into_sink().inner;

@@ -16,7 +16,14 @@ fn scenario(name: &str) -> Scenario {
 }
 
 fn world(s: &Scenario) -> World<'_, NullSink> {
-    World::new(Cow::Borrowed(s), s.file.seed, &[], NullSink, Vec::new())
+    World::new(
+        Cow::Borrowed(s),
+        s.file.seed,
+        &[],
+        NullSink,
+        Vec::new(),
+        None,
+    )
 }
 
 /// The whole run's hash and check texts, as `run` gives them.
