@@ -124,9 +124,14 @@ impl<W: Write> TraceSink<HostEvent> for JsonLines<W> {
             TraceKind::Held {
                 id,
                 packet: p,
-                fault,
+                cause: netsim_engine::Cause::Fault(fault),
             } => json!({"kind": "held", "id": id.0,
                 "fault": fault.0 + 1, "packet": packet(p)}),
+            TraceKind::Held {
+                id,
+                packet: p,
+                cause: netsim_engine::Cause::Link,
+            } => json!({"kind": "held", "id": id.0, "cause": "link", "packet": packet(p)}),
             TraceKind::Released { id, packet: p } => {
                 json!({"kind": "released", "id": id.0, "packet": packet(p)})
             }
@@ -178,6 +183,8 @@ impl<W: Write> TraceSink<HostEvent> for JsonLines<W> {
                     NetChange::Heal(a, b, _) => ("heal", vec![a, b]),
                     NetChange::Crash(h) => ("crash", vec![h]),
                     NetChange::Restart(h) => ("restart", vec![h]),
+                    NetChange::Hold(a, b, _) => ("hold", vec![a, b]),
+                    NetChange::Release(a, b, _) => ("release", vec![a, b]),
                 };
                 let hosts: Vec<&str> = hosts.into_iter().map(|h| self.name(h)).collect();
                 json!({"kind": "network", "change": what, "hosts": hosts})

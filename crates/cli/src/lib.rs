@@ -4,7 +4,8 @@
 //! events, expectations) or load a scenario file ([`Builder::from_file`]), give any host an
 //! application of your own (any type implementing [`App`], one type per host), then run it
 //! ([`Sim::run`]) or drive it from the test ([`Sim::step`], [`Sim::run_until`], and between
-//! steps [`Sim::partition`], [`Sim::heal`], [`Sim::crash`], [`Sim::restart`], a look at
+//! steps [`Sim::partition`], [`Sim::heal`], [`Sim::crash`], [`Sim::restart`], [`Sim::hold`],
+//! [`Sim::release`], a look at
 //! [`Sim::sockets`], [`Sim::states`] and [`Sim::counters`]). The [`Outcome`] carries what
 //! `netsim run` prints: the trace, the summary and its checks (the file's expectations and
 //! every default oracle), and the snapshot form `netsim test` compares, ready for

@@ -55,7 +55,8 @@ impl TraceSink<HostEvent> for Recorder {
 }
 
 /// A world ready to run or running: step it, run it to a time, change its network between
-/// steps, look at its hosts, and finish it for its [`Outcome`].
+/// steps (partition, heal, crash, restart, hold, release), look at its hosts, and finish it
+/// for its [`Outcome`].
 ///
 /// ```
 /// use netsim::{Builder, Link, SimDuration, State};
@@ -209,6 +210,37 @@ impl Sim {
     pub fn heal_one_way(&mut self, from: &str, to: &str) -> Result<(), Error> {
         let (a, b) = self.pair(from, to)?;
         self.world.change(NetChange::Heal(a, b, Direction::OneWay));
+        Ok(())
+    }
+
+    /// Holds both directions between `a` and `b` now: packets that would enter the link wait
+    /// (in the trace as `hold (link)`) until [`Sim::release`]; those already on it go on.
+    pub fn hold(&mut self, a: &str, b: &str) -> Result<(), Error> {
+        let (a, b) = self.pair(a, b)?;
+        self.world.change(NetChange::Hold(a, b, Direction::Both));
+        Ok(())
+    }
+
+    /// Holds packets from `from` to `to` now.
+    pub fn hold_one_way(&mut self, from: &str, to: &str) -> Result<(), Error> {
+        let (a, b) = self.pair(from, to)?;
+        self.world.change(NetChange::Hold(a, b, Direction::OneWay));
+        Ok(())
+    }
+
+    /// Lets what a hold between `a` and `b` kept enter the link now, in the order it was
+    /// sent, and stops holding.
+    pub fn release(&mut self, a: &str, b: &str) -> Result<(), Error> {
+        let (a, b) = self.pair(a, b)?;
+        self.world.change(NetChange::Release(a, b, Direction::Both));
+        Ok(())
+    }
+
+    /// Releases what was held from `from` to `to`.
+    pub fn release_one_way(&mut self, from: &str, to: &str) -> Result<(), Error> {
+        let (a, b) = self.pair(from, to)?;
+        self.world
+            .change(NetChange::Release(a, b, Direction::OneWay));
         Ok(())
     }
 

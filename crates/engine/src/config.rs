@@ -209,6 +209,12 @@ pub enum NetChange {
     Crash(HostId),
     /// The host comes back with fresh protocol state.
     Restart(HostId),
+    /// Hold the link(s) between two hosts: packets that would enter it wait, in order, until
+    /// released (packets already on the link go on). For test code that wants to choose when
+    /// a packet arrives.
+    Hold(HostId, HostId, Direction),
+    /// Let what a hold kept enter the link, in the order it was sent, and stop holding.
+    Release(HostId, HostId, Direction),
 }
 
 /// Everything about the network of one run.
@@ -437,7 +443,10 @@ impl Topology {
         for (at, change) in &self.schedule {
             let context = || format!("the change at {at}");
             match *change {
-                NetChange::Partition(a, b, _) | NetChange::Heal(a, b, _) => {
+                NetChange::Partition(a, b, _)
+                | NetChange::Heal(a, b, _)
+                | NetChange::Hold(a, b, _)
+                | NetChange::Release(a, b, _) => {
                     check(&context, a)?;
                     check(&context, b)?;
                 }

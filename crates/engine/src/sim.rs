@@ -232,7 +232,8 @@ struct Flight {
 enum FlightState {
     InLink,
     Expiring,
-    Held(FaultId),
+    /// Kept out of its link by a fault rule or a hold of the link.
+    Held,
 }
 
 /// Runtime state of one link direction.
@@ -246,6 +247,9 @@ struct LinkDir {
     serialiser: Serialiser,
     /// Packets held by `Release::AfterPackets`, with how many more packets they wait for.
     held_after: Vec<(Key, u32)>,
+    /// While the direction is held (`NetChange::Hold`): the packets kept out, in the order
+    /// they came, with the fault delay each was to get.
+    on_hold: Option<Vec<(Key, SimDuration, Option<FaultId>)>>,
 }
 
 #[derive(Debug)]
@@ -461,11 +465,11 @@ impl<E: TraceEvent, S: TraceSink<E>> Net<E, S> {
     }
 
     fn hold(&mut self, mut flight: Flight, fault: FaultId, release: Release) {
-        flight.state = FlightState::Held(fault);
+        flight.state = FlightState::Held;
         self.emit(TraceKind::Held {
             id: flight.id,
             packet: &flight.packet,
-            fault,
+            cause: Cause::Fault(fault),
         });
         let dir = flight.dir;
         let key = self.flights.insert(flight);
@@ -480,7 +484,7 @@ impl<E: TraceEvent, S: TraceSink<E>> Net<E, S> {
         let Some(flight) = self.flights.remove(key) else {
             return;
         };
-        debug_assert!(matches!(flight.state, FlightState::Held(_)));
+        debug_assert!(matches!(flight.state, FlightState::Held));
         self.emit(TraceKind::Released {
             id: flight.id,
             packet: &flight.packet,
@@ -495,11 +499,50 @@ impl<E: TraceEvent, S: TraceSink<E>> Net<E, S> {
         );
     }
 
+    /// Keeps `flight` out of its held link direction until the hold ends.
+    fn keep_on_hold(&mut self, mut flight: Flight, delay: SimDuration, delay_by: Option<FaultId>) {
+        flight.state = FlightState::Held;
+        self.emit(TraceKind::Held {
+            id: flight.id,
+            packet: &flight.packet,
+            cause: Cause::Link,
+        });
+        let dir = flight.dir as usize;
+        let key = self.flights.insert(flight);
+        if let Some(kept) = &mut self.dirs[dir].on_hold {
+            kept.push((key, delay, delay_by));
+        }
+    }
+
+    /// Ends the hold of direction `d`: what it kept enters the link, in order.
+    fn end_hold(&mut self, d: u32) {
+        let Some(kept) = self.dirs[d as usize].on_hold.take() else {
+            return;
+        };
+        for (key, delay, delay_by) in kept {
+            let Some(flight) = self.flights.remove(key) else {
+                continue;
+            };
+            self.emit(TraceKind::Released {
+                id: flight.id,
+                packet: &flight.packet,
+            });
+            let flight = Flight {
+                state: FlightState::InLink,
+                ..flight
+            };
+            self.transmit(flight, delay, delay_by);
+        }
+    }
+
     /// Puts a packet on its link direction: partition, MTU and queue checks, serialisation,
     /// random loss, latency and jitter, reordering, duplication, lifetime. The random draws
     /// happen in that fixed order and only for knobs that are set.
     fn transmit(&mut self, flight: Flight, extra: SimDuration, extra_by: Option<FaultId>) {
         let d = flight.dir as usize;
+        if self.dirs[d].on_hold.is_some() {
+            return self.keep_on_hold(flight, extra, extra_by);
+        }
         if self.dirs[d].cut {
             self.drop_packet(flight.id, &flight.packet, DropReason::Partition);
             return self.after_transmit(d);
@@ -647,6 +690,21 @@ impl<E: TraceEvent, S: TraceSink<E>> Net<E, S> {
                 meta.up = true;
                 was_down.then_some((h, true))
             }
+            NetChange::Hold(a, b, dir) => {
+                for d in self.cut_dirs(a, b, dir) {
+                    let on_hold = &mut self.dirs[d as usize].on_hold;
+                    if on_hold.is_none() {
+                        *on_hold = Some(Vec::new());
+                    }
+                }
+                None
+            }
+            NetChange::Release(a, b, dir) => {
+                for d in self.cut_dirs(a, b, dir) {
+                    self.end_hold(d);
+                }
+                None
+            }
         }
     }
 
@@ -682,7 +740,7 @@ impl<E: TraceEvent, S: TraceSink<E>> Net<E, S> {
         let mut doomed: Vec<(PacketId, Key)> = self
             .flights
             .iter()
-            .filter(|(_, f)| f.dir == d && !matches!(f.state, FlightState::Held(_)))
+            .filter(|(_, f)| f.dir == d && !matches!(f.state, FlightState::Held))
             .map(|(k, f)| (f.id, k))
             .collect();
         doomed.sort_unstable_by_key(|&(id, _)| id);
@@ -766,6 +824,7 @@ impl<H: Host, S: TraceSink<H::Event>> Sim<H, S> {
                     cut: false,
                     serialiser: Serialiser::default(),
                     held_after: Vec::new(),
+                    on_hold: None,
                 });
             }
         }

@@ -425,6 +425,77 @@ fn partition_drops_packets_in_flight_and_new_ones_until_healed() {
 }
 
 #[test]
+fn a_held_link_keeps_new_packets_and_releases_them_in_order() {
+    let mut t = two_hosts(LinkConfig {
+        latency: ms(10),
+        ..LinkConfig::default()
+    });
+    t.schedule
+        .push((at_ms(5), NetChange::Hold(A, B, Direction::OneWay)));
+    t.schedule
+        .push((at_ms(30), NetChange::Release(A, B, Direction::OneWay)));
+    // Sent at 0 (on the link before the hold: arrives at 10), 6 and 7 (held until 30, then
+    // 10 ms of latency, in the order sent), 31 (after the release: arrives at 41).
+    let plan: Vec<Planned> = [(0, 0), (6, 1), (7, 2), (31, 3)]
+        .into_iter()
+        .map(|(t, seq)| Planned {
+            at: at_ms(t),
+            packet: packet(A, B, seq, TcpFlags::ACK, 0),
+            label: "",
+        })
+        .collect();
+    // The other direction is not held.
+    let back = vec![Planned {
+        at: at_ms(6),
+        packet: packet(B, A, 9, TcpFlags::ACK, 0),
+        label: "",
+    }];
+    let r = run(t, vec![plan, back], 1);
+    assert_eq!(
+        arrivals(&r, B),
+        vec![
+            (at_ms(10), 0),
+            (at_ms(40), 1),
+            (at_ms(40), 2),
+            (at_ms(41), 3)
+        ]
+    );
+    assert_eq!(arrivals(&r, A), vec![(at_ms(16), 9)]);
+    assert_eq!(lines_with(&r, "hold (link)").len(), 2, "{:#?}", r.lines);
+    assert_eq!(lines_with(&r, "hold a -> b").len(), 1);
+    assert_eq!(lines_with(&r, "release a -> b").len(), 1);
+    assert_eq!(r.outcome.in_flight, 0);
+}
+
+#[test]
+fn packets_held_across_a_partition_meet_the_cut_when_released() {
+    let mut t = two_hosts(LinkConfig {
+        latency: ms(10),
+        ..LinkConfig::default()
+    });
+    t.schedule
+        .push((at_ms(1), NetChange::Hold(A, B, Direction::Both)));
+    t.schedule
+        .push((at_ms(5), NetChange::Partition(A, B, Direction::Both)));
+    t.schedule
+        .push((at_ms(8), NetChange::Release(A, B, Direction::Both)));
+    let plan = vec![Planned {
+        at: at_ms(2),
+        packet: packet(A, B, 1, TcpFlags::ACK, 0),
+        label: "",
+    }];
+    let r = run(t, vec![plan, Vec::new()], 1);
+    assert!(arrivals(&r, B).is_empty());
+    let drops = lines_with(&r, "drop (partition)");
+    assert_eq!(drops.len(), 1, "{:#?}", r.lines);
+    assert!(
+        drops[0].contains("0.008000s"),
+        "dropped at the release: {}",
+        drops[0]
+    );
+}
+
+#[test]
 fn one_way_partition_cuts_only_one_direction() {
     let mut t = two_hosts(LinkConfig {
         latency: ms(1),

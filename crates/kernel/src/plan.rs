@@ -123,6 +123,13 @@ pub fn plan(scenario: &Scenario) -> Result<KernelPlan, Refusal> {
                         .into(),
                 ));
             }
+            NetChange::Hold(..) | NetChange::Release(..) => {
+                // Scenario files cannot schedule these (only test code, between steps), but a
+                // compiled scenario could carry them: refuse by name rather than ignore.
+                return Err(Refusal(
+                    "links held and released (the kernel wire has no hold queue yet)".into(),
+                ));
+            }
             NetChange::Partition(a, b, dir) | NetChange::Heal(a, b, dir) => cuts.push(Cut {
                 at,
                 from: a.0 as usize,

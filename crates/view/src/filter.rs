@@ -182,7 +182,10 @@ impl TraceFilter {
             | TraceKind::Timer { host, .. }
             | TraceKind::Protocol { host, .. } => is(host),
             TraceKind::Network(change) => match *change {
-                NetChange::Partition(a, b, _) | NetChange::Heal(a, b, _) => is(&a) || is(&b),
+                NetChange::Partition(a, b, _)
+                | NetChange::Heal(a, b, _)
+                | NetChange::Hold(a, b, _)
+                | NetChange::Release(a, b, _) => is(&a) || is(&b),
                 NetChange::Crash(h) | NetChange::Restart(h) => is(&h),
             },
             kind => packet_of(kind).is_some_and(|p| {
