@@ -1,6 +1,7 @@
 //! The scenario file as written: serde types that mirror the RON text one to one. Unknown
 //! fields are refused; values with units are checked as they are read (see [`crate::units`]).
-//! Cross-references (a link to a host that does not exist) are checked by [`crate::compile`].
+//! Cross-references (a link to a host that does not exist) are checked when the file is
+//! compiled.
 
 use std::net::Ipv4Addr;
 
@@ -528,7 +529,7 @@ pub struct TcpDef {
     /// SYN retransmissions at the initial RTO before back-off (Linux tcp_syn_linear_timeouts).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub syn_linear_timeouts: Option<u32>,
-    /// Largest receive buffer, which sets the window scale (Linux tcp_rmem[2]); a smaller
+    /// Largest receive buffer, which sets the window scale (Linux `tcp_rmem[2]`); a smaller
     /// `rcv_buf` alone sets it too, as SO_RCVBUF does.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub rcv_buf_max: Option<u32>,

@@ -1,7 +1,8 @@
-//! netsim's scenario files: the RON format ([`format`]), its units ([`units`]), and the
-//! compilation of a file into an engine run ([`Compiled`]). Errors name the file, line and
-//! column. This crate knows the engine's data types; it runs nothing itself beyond
-//! [`Compiled::run`].
+//! netsim's scenario files: the RON format ([`mod@format`]), its units ([`units`]), the
+//! compilation of a file into an engine run ([`Compiled`]), and the run itself ([`World`]:
+//! scripts or applications of the caller's on every host, the observer and the oracles, the
+//! verdict). Errors name the file, line and column. Files are written back too ([`to_ron`],
+//! [`Scenario::pinned`]).
 
 mod compile;
 mod emit;

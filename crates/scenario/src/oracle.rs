@@ -97,7 +97,7 @@ pub fn pattern(uid: u64, side: usize, offset: u64, len: usize) -> Vec<u8> {
 }
 
 /// Appends `len` pattern bytes from `offset` to `out`, a word at a time: the same bytes as
-/// [`pattern_from`] yields one by one, for a fraction of the work (every byte a script sends
+/// [`pattern`] makes, for a fraction of the work (every byte a script sends
 /// or reads goes through here).
 pub fn pattern_into(uid: u64, side: usize, offset: u64, len: usize, out: &mut Vec<u8>) {
     let start = out.len();

@@ -19,7 +19,7 @@
 //! [`Options::accept`], the run's snapshot replaces the old ([`Verdict::Accepted`]): that is
 //! also how a scenario that reproduces a failure (`netsim sweep --emit`) becomes a regression
 //! test: its snapshot records the failure, and the suite fails when the behaviour changes.
-//! Every file is written whole or not at all ([`file`]).
+//! Every file is written whole or not at all ([`mod@file`]).
 
 pub mod file;
 pub mod form;
