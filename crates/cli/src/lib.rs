@@ -15,6 +15,12 @@
 //! A run is a pure function of the world and the seed: the same test gives the same trace on
 //! every machine.
 //!
+//! The TCP, network and byte-stream oracles judge every host. The checks on what a host's
+//! applications saw (errors no `Error` expectation names, tasks that did not finish, bytes
+//! received) read a script's own account: for a host running an application of yours, netsim
+//! cannot see into it, and those checks are yours to make (its summary line says "runs an
+//! application of its own").
+//!
 //! ```
 //! use netsim::{Api, App, Builder, ByteOracle, Link, SimDuration, SocketEvent};
 //!
