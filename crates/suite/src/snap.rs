@@ -123,8 +123,8 @@ mod tests {
 
     #[test]
     fn a_catalogue_snapshot_written_by_insta_reads() {
-        let path =
-            Path::new(env!("CARGO_MANIFEST_DIR")).join("../../snapshots/abortive_close.snap");
+        let path = Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("../../scenarios/snapshots/abortive_close.snap");
         let contents = read(&path).unwrap().expect("the catalogue has it");
         assert!(contents.starts_with("   0.000000s    client 10.0.0.1:32768 CLOSED -> SYN_SENT"));
         assert!(contents.contains("== abortive-close (seed"));

@@ -1,10 +1,10 @@
 //! Every scenario of the catalogue (`scenarios/*.ron`) runs with its own seed, passes every
-//! expectation and oracle, and matches its reviewed snapshot in `snapshots/` (named after the
-//! file), through the same code as `netsim test scenarios --snapshots snapshots`. Adding a
+//! expectation and oracle, and matches its reviewed snapshot in `scenarios/snapshots/` (named
+//! after the file), through the same code as `netsim test scenarios`. Adding a
 //! scenario file adds a case here with no code change. Every failing or changed scenario is
 //! reported in one run, with its diff; outside CI (and unless `INSTA_UPDATE=no`) the new
 //! snapshot is written beside the old as `NAME.snap.new`, for `cargo insta review` or
-//! `netsim test scenarios --snapshots snapshots --accept`.
+//! `netsim test scenarios --accept`.
 
 use std::path::Path;
 
@@ -13,8 +13,8 @@ use netsim_suite::{Options, Verdict};
 #[test]
 fn every_scenario_passes_and_matches_its_snapshot() {
     let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
-    let cases = netsim_suite::collect(&[root.join("scenarios")], Some(&root.join("snapshots")))
-        .expect("the catalogue is there");
+    let cases =
+        netsim_suite::collect(&[root.join("scenarios")], None).expect("the catalogue is there");
     assert!(
         cases.len() >= 30,
         "the catalogue lost files: {}",
