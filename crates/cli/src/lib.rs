@@ -15,11 +15,12 @@
 //! A run is a pure function of the world and the seed: the same test gives the same trace on
 //! every machine.
 //!
-//! The TCP, network and byte-stream oracles judge every host. The checks on what a host's
-//! applications saw (errors no `Error` expectation names, tasks that did not finish, bytes
-//! received) read a script's own account: for a host running an application of yours, netsim
-//! cannot see into it, and those checks are yours to make (its summary line says "runs an
-//! application of its own").
+//! The TCP, network and byte-stream oracles judge every host, and so do the expectations. For
+//! a host running an application of yours, the errors it saw are its sockets' failed
+//! connections (`SocketEvent::Failed`) and the failed calls it records with [`Api::failed`]:
+//! `Error` expectations count them, and an error no expectation names fails the run, as for
+//! a script. Tasks and bytes received are a script's own account; for your application those
+//! checks are yours to make (its summary line says "runs an application of its own").
 //!
 //! ```
 //! use netsim::{Api, App, Builder, ByteOracle, Link, SimDuration, SocketEvent};

@@ -257,3 +257,49 @@ fn a_held_link_keeps_packets_until_released_in_order() {
         "{plain_first}"
     );
 }
+
+/// Connects to a port nobody listens on, and records a failed call of its own.
+struct Refused;
+impl App for Refused {
+    fn start(&mut self, api: &mut Api<'_>) {
+        api.connect("10.0.0.2:81".parse().unwrap()).unwrap();
+        api.failed("lookup", netsim::Errno::Invalid);
+    }
+    fn socket(&mut self, _api: &mut Api<'_>, _event: SocketEvent) {}
+    fn wake(&mut self, _api: &mut Api<'_>, _token: u64) {}
+}
+
+#[test]
+fn errors_an_application_of_yours_saw_are_judged_as_a_scripts() {
+    let world = |expect: &str| {
+        Builder::new("refused")
+            .end(SimDuration::from_secs(5))
+            .host("client", "10.0.0.1", Refused)
+            .script_host("server", "10.0.0.2", "[]")
+            .link(
+                "client",
+                "server",
+                Link::new().latency(SimDuration::from_millis(1)),
+            )
+            .expect(expect)
+            .build()
+            .unwrap()
+            .run()
+            .unwrap()
+    };
+    let bare = world("[]");
+    assert!(!bare.passed());
+    let failed: Vec<String> = bare.failures().iter().map(|c| c.text.clone()).collect();
+    assert!(
+        failed
+            .iter()
+            .any(|t| t.contains("client ECONNREFUSED") && t.contains("client EINVAL")),
+        "{failed:?}"
+    );
+    let named = world(
+        r#"[Error(host: "client", errno: "ECONNREFUSED", exactly: 1),
+            Error(host: "client", errno: "EINVAL", exactly: 1)]"#,
+    );
+    named.assert_passed();
+    assert!(named.summary().contains("client: ") && named.summary().contains("ECONNREFUSED x1"));
+}

@@ -141,6 +141,11 @@ impl Api<'_> {
     pub fn report(&mut self, event: HostEvent) {
         self.failures.push(event);
     }
+    /// What the application recorded ([`Api::failed`], [`Api::report`]) that has not reached
+    /// the trace yet, oldest first.
+    pub fn reported(&self) -> &[HostEvent] {
+        self.failures
+    }
 
     // The socket calls at the current time, as a script makes them (`tcp` has the rest:
     // options, state, buffers).

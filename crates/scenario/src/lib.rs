@@ -29,7 +29,7 @@ pub use format::{CounterDef, KernelDef, ScenarioFile, ViolationDef};
 pub use observe::{HostView, Observer};
 pub use oracle::{Oracle, Violation};
 pub use script::{Script, ScriptStats, Step};
-pub use world::{HostApp, World};
+pub use world::{HostApp, UserApp, World};
 
 use error::Locator;
 
@@ -103,8 +103,8 @@ pub struct HostReport {
     pub peaks: [u64; 11],
     /// TCP counters.
     pub counters: Counters,
-    /// What the applications saw (scripts only: an application of the caller's keeps its own
-    /// account, and this stays empty).
+    /// What the applications saw. For an application of the caller's only its errors are
+    /// known (failed connections, and failed calls it recorded with `Api::failed`).
     pub app: ScriptStats,
     /// Whether the host ran its script (not an application of the caller's).
     pub scripted: bool,

@@ -5,12 +5,13 @@
 
 use std::borrow::Cow;
 use std::cell::RefCell;
+use std::collections::BTreeMap;
 use std::rc::Rc;
 
 use netsim_core::SimTime;
 use netsim_engine::{FaultId, NetChange, RunError, RunOutcome, Sim, Stepped, Stop, TraceSink};
 use netsim_host::{Api, App, HostEvent, TcpHost};
-use netsim_tcp::SocketEvent;
+use netsim_tcp::{Errno, SocketEvent};
 
 use crate::compile::Expectation;
 use crate::format::ViolationDef;
@@ -27,32 +28,58 @@ pub enum HostApp {
     /// The host's script.
     Script(Script),
     /// An application written in Rust.
-    User(Box<dyn App>),
+    User(UserApp),
+}
+
+/// An application of the caller's, and the errors it saw: each failed connection its sockets
+/// reported (`SocketEvent::Failed`) and each failed call it recorded with `Api::failed`, so
+/// that `Error` expectations and the "every error seen is named" check judge it as a script.
+pub struct UserApp {
+    app: Box<dyn App>,
+    errors: BTreeMap<Errno, u64>,
+}
+
+impl UserApp {
+    /// Runs `call` on the application and counts the failed calls it recorded meanwhile.
+    fn counted(&mut self, api: &mut Api<'_>, call: impl FnOnce(&mut dyn App, &mut Api<'_>)) {
+        let before = api.reported().len();
+        call(&mut *self.app, api);
+        for event in &api.reported()[before..] {
+            if let HostEvent::CallFailed { errno, .. } = event {
+                *self.errors.entry(*errno).or_insert(0) += 1;
+            }
+        }
+    }
 }
 
 impl App for HostApp {
     fn start(&mut self, api: &mut Api<'_>) {
         match self {
             HostApp::Script(s) => s.start(api),
-            HostApp::User(a) => a.start(api),
+            HostApp::User(u) => u.counted(api, |a, api| a.start(api)),
         }
     }
     fn socket(&mut self, api: &mut Api<'_>, event: SocketEvent) {
         match self {
             HostApp::Script(s) => s.socket(api, event),
-            HostApp::User(a) => a.socket(api, event),
+            HostApp::User(u) => {
+                if let SocketEvent::Failed(_, errno) = event {
+                    *u.errors.entry(errno).or_insert(0) += 1;
+                }
+                u.counted(api, |a, api| a.socket(api, event));
+            }
         }
     }
     fn wake(&mut self, api: &mut Api<'_>, token: u64) {
         match self {
             HostApp::Script(s) => s.wake(api, token),
-            HostApp::User(a) => a.wake(api, token),
+            HostApp::User(u) => u.counted(api, |a, api| a.wake(api, token)),
         }
     }
     fn crash(&mut self) {
         match self {
             HostApp::Script(s) => s.crash(),
-            HostApp::User(a) => a.crash(),
+            HostApp::User(u) => u.app.crash(),
         }
     }
 }
@@ -94,7 +121,10 @@ impl<'a, S: TraceSink<HostEvent>> World<'a, S> {
             .zip(&scenario.file.hosts)
             .map(|(plan, def)| {
                 let app = match apps.next().flatten() {
-                    Some(app) => HostApp::User(app),
+                    Some(app) => HostApp::User(UserApp {
+                        app,
+                        errors: BTreeMap::new(),
+                    }),
                     None => HostApp::Script(Script::new(
                         &def.name,
                         plan.program.clone(),
@@ -228,7 +258,10 @@ impl<'a, S: TraceSink<HostEvent>> World<'a, S> {
                 counters: h.stack().map(|s| s.counters().clone()).unwrap_or_default(),
                 app: match h.app() {
                     HostApp::Script(s) => s.stats_at_end(),
-                    HostApp::User(_) => Default::default(),
+                    HostApp::User(u) => crate::ScriptStats {
+                        errors: u.errors.clone(),
+                        ..Default::default()
+                    },
                 },
                 scripted: matches!(h.app(), HostApp::Script(_)),
             })
