@@ -444,17 +444,37 @@ impl Compiler<'_> {
                 at,
                 NetChange::Heal(host(from)?, host(to)?, Direction::OneWay),
             ),
+            EventDef::Hold { at, between } => (
+                at,
+                NetChange::Hold(host(&between.0)?, host(&between.1)?, Direction::Both),
+            ),
+            EventDef::HoldOneWay { at, from, to } => (
+                at,
+                NetChange::Hold(host(from)?, host(to)?, Direction::OneWay),
+            ),
+            EventDef::Release { at, between } => (
+                at,
+                NetChange::Release(host(&between.0)?, host(&between.1)?, Direction::Both),
+            ),
+            EventDef::ReleaseOneWay { at, from, to } => (
+                at,
+                NetChange::Release(host(from)?, host(to)?, Direction::OneWay),
+            ),
             EventDef::Crash { at, host: h } => (at, NetChange::Crash(host(h)?)),
             EventDef::Restart { at, host: h } => (at, NetChange::Restart(host(h)?)),
             EventDef::Inject { .. } => unreachable!("injections are compiled by `injection`"),
         };
-        if let NetChange::Partition(a, b, _) | NetChange::Heal(a, b, _) = change {
+        if let NetChange::Partition(a, b, _)
+        | NetChange::Heal(a, b, _)
+        | NetChange::Hold(a, b, _)
+        | NetChange::Release(a, b, _) = change
+        {
             if a == b {
                 return Err(self.at.item(
                     "events",
                     i,
                     "",
-                    "a partition needs two different hosts".into(),
+                    "a partition or hold needs two different hosts".into(),
                 ));
             }
         }

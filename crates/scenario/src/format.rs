@@ -356,6 +356,38 @@ pub enum EventDef {
         /// Receiver side.
         to: String,
     },
+    /// Hold both directions: packets that would enter the link wait until released.
+    Hold {
+        /// When.
+        at: Dur,
+        /// The two hosts.
+        between: (String, String),
+    },
+    /// Hold only packets from `from` to `to`.
+    HoldOneWay {
+        /// When.
+        at: Dur,
+        /// Sender side.
+        from: String,
+        /// Receiver side.
+        to: String,
+    },
+    /// Let what a hold kept (both directions) enter the link, in order, and stop holding.
+    Release {
+        /// When.
+        at: Dur,
+        /// The two hosts.
+        between: (String, String),
+    },
+    /// Release packets held from `from` to `to`.
+    ReleaseOneWay {
+        /// When.
+        at: Dur,
+        /// Sender side.
+        from: String,
+        /// Receiver side.
+        to: String,
+    },
     /// The host crashes and loses its protocol state.
     Crash {
         /// When.

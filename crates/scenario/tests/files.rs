@@ -781,3 +781,50 @@ fn the_stream_and_transition_oracles_fire_on_what_they_guard() {
     let s = netsim_scenario::parse(BASE, "t.ron").unwrap();
     assert!(s.run(1, NullSink).unwrap().0.passed());
 }
+
+/// A hold scheduled in the file keeps the client's data out of the link until its release;
+/// holding a host against itself is refused with its place.
+#[test]
+fn a_scheduled_hold_delays_what_it_keeps_until_the_release() {
+    let src = BASE
+        .replace(
+            "    faults: [\n        Fault(from: \"client\", occurrence: Nth(1), action: Drop),\n    ],\n",
+            "    events: [\n        HoldOneWay(at: \"1ms\", from: \"client\", to: \"server\"),\n        ReleaseOneWay(at: \"500ms\", from: \"client\", to: \"server\"),\n    ],\n",
+        )
+        .replace("Count(host: \"client\", counter: Retransmits, exactly: 1)", "Count(host: \"client\", counter: Retransmits, at_least: 0)");
+    assert!(src.contains("HoldOneWay"), "test setup: {src}");
+    let s = netsim_scenario::parse(&src, "t.ron").unwrap();
+    let (report, lines) = s.run(1, netsim_engine::TextLines::default()).unwrap();
+    assert!(
+        report.passed(),
+        "{}",
+        netsim_scenario::summary(&s, 1, &report)
+    );
+    let lines = lines.lines;
+    let first_data = lines
+        .iter()
+        .position(|l| l.contains("server < ") && l.contains("len 100"))
+        .expect("the data arrives");
+    let release = lines
+        .iter()
+        .position(|l| l.contains("release client -> server"))
+        .expect("the release is traced");
+    assert!(lines.iter().any(|l| l.contains("hold (link)")));
+    assert!(first_data > release, "{lines:#?}");
+    assert!(
+        lines[first_data].trim_start().starts_with("0.501000s"),
+        "{}",
+        lines[first_data]
+    );
+    let bad = BASE.replace(
+        "    faults: [\n        Fault(from: \"client\", occurrence: Nth(1), action: Drop),\n    ],\n",
+        "    events: [Hold(at: \"1s\", between: (\"client\", \"client\"))],\n",
+    );
+    let e = netsim_scenario::parse(&bad, "t.ron")
+        .unwrap_err()
+        .to_string();
+    assert!(
+        e.contains("t.ron:") && e.contains("two different hosts"),
+        "{e}"
+    );
+}
