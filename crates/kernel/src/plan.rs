@@ -435,6 +435,11 @@ mod tests {
                 r#"faults: [Fault(from: "client", seq: (1, 2), occurrence: Nth(1), action: Drop)], links: ["#,
                 "fault 1: filters on sequence numbers",
             ),
+            (
+                r#"links: ["#,
+                r#"events: [Hold(at: "1s", between: ("client", "server"))], links: ["#,
+                "links held and released",
+            ),
         ];
         for (from, to, named) in cases {
             let src = BASE.replace("TCP ", "").replace(from, to);
