@@ -7,8 +7,7 @@ use netsim_core::SimDuration;
 use netsim_engine::Probability;
 use netsim_host::App;
 use netsim_scenario::format::{
-    EventDef, ExpectDef, FaultDef, HostDef, KnobsDef, LinkDef, QueueDef, ScenarioFile, StepDef,
-    TcpDef,
+    EventDef, FaultDef, HostDef, KnobsDef, LinkDef, QueueDef, ScenarioFile, StepDef, TcpDef,
 };
 use netsim_scenario::units::{Bandwidth, Dur, Prob};
 
@@ -211,12 +210,8 @@ impl Builder {
     }
 
     /// Faults written as a scenario file's `faults: [...]`.
-    pub fn faults(mut self, text: &str) -> Builder {
-        match ron_value::<Vec<FaultDef>>(text) {
-            Ok(faults) => self.file.faults.extend(faults),
-            Err(e) => self.problems.push(format!("faults: {e}")),
-        }
-        self
+    pub fn faults(self, text: &str) -> Builder {
+        self.extend("faults", text, |f| &mut f.faults)
     }
 
     /// A scheduled network change (partition, heal, crash, restart, a crafted segment).
@@ -226,20 +221,26 @@ impl Builder {
     }
 
     /// Events written as a scenario file's `events: [...]`.
-    pub fn events(mut self, text: &str) -> Builder {
-        match ron_value::<Vec<EventDef>>(text) {
-            Ok(events) => self.file.events.extend(events),
-            Err(e) => self.problems.push(format!("events: {e}")),
-        }
-        self
+    pub fn events(self, text: &str) -> Builder {
+        self.extend("events", text, |f| &mut f.events)
     }
 
     /// Expectations written as a scenario file's `expect: [...]`: checked after the run,
     /// with the default oracles.
-    pub fn expect(mut self, text: &str) -> Builder {
-        match ron_value::<Vec<ExpectDef>>(text) {
-            Ok(expect) => self.file.expect.extend(expect),
-            Err(e) => self.problems.push(format!("expect: {e}")),
+    pub fn expect(self, text: &str) -> Builder {
+        self.extend("expect", text, |f| &mut f.expect)
+    }
+
+    /// Reads the list `text` as the file's `field` writes it and appends it there.
+    fn extend<T: serde::de::DeserializeOwned>(
+        mut self,
+        field: &str,
+        text: &str,
+        list: impl FnOnce(&mut ScenarioFile) -> &mut Vec<T>,
+    ) -> Builder {
+        match ron_value::<Vec<T>>(text) {
+            Ok(items) => list(&mut self.file).extend(items),
+            Err(e) => self.problems.push(format!("{field}: {e}")),
         }
         self
     }

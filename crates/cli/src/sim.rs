@@ -77,7 +77,6 @@ impl TraceSink<HostEvent> for Recorder {
 /// assert!(outcome.trace().contains("partition client <-> server"), "{}", outcome.trace());
 /// ```
 pub struct Sim {
-    scenario: Scenario,
     world: World<'static, Recorder>,
 }
 
@@ -96,19 +95,19 @@ impl Sim {
             form: Form::new(end),
         };
         let world = World::new(
-            Cow::Owned(scenario.clone()),
+            Cow::Owned(scenario),
             seed,
             &all,
             recorder,
             apps,
             Some(oracle.shared()),
         );
-        Sim { scenario, world }
+        Sim { world }
     }
 
     /// The seed of the run.
     pub fn seed(&self) -> u64 {
-        self.scenario.file.seed
+        self.world.scenario().file.seed
     }
 
     /// Virtual time now.
@@ -139,9 +138,10 @@ impl Sim {
     /// The verdict on the run as far as it got: stopped before its end (and not idle), it
     /// is judged as cut short, as `netsim run --until` judges it.
     pub fn finish(self) -> Outcome {
-        let Sim { scenario, world } = self;
+        // The summary names the scenario, which the verdict consumes with the world.
+        let scenario = self.world.scenario().clone();
         let seed = scenario.file.seed;
-        let (report, recorder) = world.finish();
+        let (report, recorder) = self.world.finish();
         let summary = netsim_scenario::summary(&scenario, seed, &report);
         let snapshot = format!("{}\n{summary}", recorder.form.text());
         Outcome {
@@ -159,7 +159,8 @@ impl Sim {
     }
 
     fn host(&self, name: &str) -> Result<HostId, Error> {
-        self.scenario
+        self.world
+            .scenario()
             .file
             .hosts
             .iter()
@@ -171,7 +172,8 @@ impl Sim {
     fn pair(&self, a: &str, b: &str) -> Result<(HostId, HostId), Error> {
         let (ha, hb) = (self.host(a)?, self.host(b)?);
         let linked = self
-            .scenario
+            .world
+            .scenario()
             .compiled
             .topology
             .links
@@ -183,65 +185,60 @@ impl Sim {
         Ok((ha, hb))
     }
 
+    /// Applies `change` (`Partition`, `Heal`, `Hold` or `Release`) between two linked hosts
+    /// now.
+    fn between(
+        &mut self,
+        a: &str,
+        b: &str,
+        change: fn(HostId, HostId, Direction) -> NetChange,
+        direction: Direction,
+    ) -> Result<(), Error> {
+        let (a, b) = self.pair(a, b)?;
+        self.world.change(change(a, b, direction));
+        Ok(())
+    }
+
     /// Cuts both directions between `a` and `b` now; packets on the link are dropped.
     pub fn partition(&mut self, a: &str, b: &str) -> Result<(), Error> {
-        let (a, b) = self.pair(a, b)?;
-        self.world
-            .change(NetChange::Partition(a, b, Direction::Both));
-        Ok(())
+        self.between(a, b, NetChange::Partition, Direction::Both)
     }
 
     /// Cuts packets from `from` to `to` now.
     pub fn partition_one_way(&mut self, from: &str, to: &str) -> Result<(), Error> {
-        let (a, b) = self.pair(from, to)?;
-        self.world
-            .change(NetChange::Partition(a, b, Direction::OneWay));
-        Ok(())
+        self.between(from, to, NetChange::Partition, Direction::OneWay)
     }
 
     /// Restores both directions between `a` and `b` now.
     pub fn heal(&mut self, a: &str, b: &str) -> Result<(), Error> {
-        let (a, b) = self.pair(a, b)?;
-        self.world.change(NetChange::Heal(a, b, Direction::Both));
-        Ok(())
+        self.between(a, b, NetChange::Heal, Direction::Both)
     }
 
     /// Restores packets from `from` to `to` now.
     pub fn heal_one_way(&mut self, from: &str, to: &str) -> Result<(), Error> {
-        let (a, b) = self.pair(from, to)?;
-        self.world.change(NetChange::Heal(a, b, Direction::OneWay));
-        Ok(())
+        self.between(from, to, NetChange::Heal, Direction::OneWay)
     }
 
     /// Holds both directions between `a` and `b` now: packets that would enter the link wait
     /// (in the trace as `hold (link)`) until [`Sim::release`]; those already on it go on.
     pub fn hold(&mut self, a: &str, b: &str) -> Result<(), Error> {
-        let (a, b) = self.pair(a, b)?;
-        self.world.change(NetChange::Hold(a, b, Direction::Both));
-        Ok(())
+        self.between(a, b, NetChange::Hold, Direction::Both)
     }
 
     /// Holds packets from `from` to `to` now.
     pub fn hold_one_way(&mut self, from: &str, to: &str) -> Result<(), Error> {
-        let (a, b) = self.pair(from, to)?;
-        self.world.change(NetChange::Hold(a, b, Direction::OneWay));
-        Ok(())
+        self.between(from, to, NetChange::Hold, Direction::OneWay)
     }
 
     /// Lets what a hold between `a` and `b` kept enter the link now, in the order it was
     /// sent, and stops holding.
     pub fn release(&mut self, a: &str, b: &str) -> Result<(), Error> {
-        let (a, b) = self.pair(a, b)?;
-        self.world.change(NetChange::Release(a, b, Direction::Both));
-        Ok(())
+        self.between(a, b, NetChange::Release, Direction::Both)
     }
 
     /// Releases what was held from `from` to `to`.
     pub fn release_one_way(&mut self, from: &str, to: &str) -> Result<(), Error> {
-        let (a, b) = self.pair(from, to)?;
-        self.world
-            .change(NetChange::Release(a, b, Direction::OneWay));
-        Ok(())
+        self.between(from, to, NetChange::Release, Direction::OneWay)
     }
 
     /// The host stops now: its connections and timers are lost, packets to it dropped.

@@ -484,19 +484,21 @@ impl<E: TraceEvent, S: TraceSink<E>> Net<E, S> {
         let Some(flight) = self.flights.remove(key) else {
             return;
         };
+        self.let_in(flight, SimDuration::ZERO, None);
+    }
+
+    /// A held packet enters its link, with the fault delay it was to get.
+    fn let_in(&mut self, flight: Flight, delay: SimDuration, delay_by: Option<FaultId>) {
         debug_assert!(matches!(flight.state, FlightState::Held));
         self.emit(TraceKind::Released {
             id: flight.id,
             packet: &flight.packet,
         });
-        self.transmit(
-            Flight {
-                state: FlightState::InLink,
-                ..flight
-            },
-            SimDuration::ZERO,
-            None,
-        );
+        let flight = Flight {
+            state: FlightState::InLink,
+            ..flight
+        };
+        self.transmit(flight, delay, delay_by);
     }
 
     /// Keeps `flight` out of its held link direction until the hold ends.
@@ -520,18 +522,9 @@ impl<E: TraceEvent, S: TraceSink<E>> Net<E, S> {
             return;
         };
         for (key, delay, delay_by) in kept {
-            let Some(flight) = self.flights.remove(key) else {
-                continue;
-            };
-            self.emit(TraceKind::Released {
-                id: flight.id,
-                packet: &flight.packet,
-            });
-            let flight = Flight {
-                state: FlightState::InLink,
-                ..flight
-            };
-            self.transmit(flight, delay, delay_by);
+            if let Some(flight) = self.flights.remove(key) {
+                self.let_in(flight, delay, delay_by);
+            }
         }
     }
 
@@ -949,6 +942,11 @@ impl<H: Host, S: TraceSink<H::Event>> Sim<H, S> {
     /// restart reaches its host at once): for test code that steps a run.
     pub fn change(&mut self, change: NetChange) {
         self.start_hosts();
+        self.apply_change(change);
+    }
+
+    /// Applies `change` to the network and tells the host a crash or restart concerns.
+    fn apply_change(&mut self, change: NetChange) {
         let net = &mut self.net;
         match net.apply(change) {
             Some((host, false)) => self.hosts[host.index()].crash(),
@@ -1094,14 +1092,7 @@ impl<H: Host, S: TraceSink<H::Event>> Sim<H, S> {
             }
             Ev::Net(index) => {
                 let change = net.topology.schedule[index as usize].1;
-                match net.apply(change) {
-                    Some((host, false)) => self.hosts[host.index()].crash(),
-                    Some((host, true)) => {
-                        let mut ctx = Ctx { net, host };
-                        self.hosts[host.index()].restart(&mut ctx);
-                    }
-                    None => {}
-                }
+                self.apply_change(change);
             }
         }
         true

@@ -427,39 +427,28 @@ impl Compiler<'_> {
 
     fn event(&self, i: usize, def: &EventDef) -> Result<(SimTime, NetChange), ScenarioError> {
         let host = |name: &str| self.host("events", i, name);
+        type Pairwise = fn(HostId, HostId, Direction) -> NetChange;
+        let both =
+            |change: Pairwise, (a, b): &(String, String)| -> Result<NetChange, ScenarioError> {
+                Ok(change(host(a)?, host(b)?, Direction::Both))
+            };
+        let one_way =
+            |change: Pairwise, from: &str, to: &str| -> Result<NetChange, ScenarioError> {
+                Ok(change(host(from)?, host(to)?, Direction::OneWay))
+            };
         let (at, change) = match def {
-            EventDef::Partition { at, between } => (
-                at,
-                NetChange::Partition(host(&between.0)?, host(&between.1)?, Direction::Both),
-            ),
-            EventDef::PartitionOneWay { at, from, to } => (
-                at,
-                NetChange::Partition(host(from)?, host(to)?, Direction::OneWay),
-            ),
-            EventDef::Heal { at, between } => (
-                at,
-                NetChange::Heal(host(&between.0)?, host(&between.1)?, Direction::Both),
-            ),
-            EventDef::HealOneWay { at, from, to } => (
-                at,
-                NetChange::Heal(host(from)?, host(to)?, Direction::OneWay),
-            ),
-            EventDef::Hold { at, between } => (
-                at,
-                NetChange::Hold(host(&between.0)?, host(&between.1)?, Direction::Both),
-            ),
-            EventDef::HoldOneWay { at, from, to } => (
-                at,
-                NetChange::Hold(host(from)?, host(to)?, Direction::OneWay),
-            ),
-            EventDef::Release { at, between } => (
-                at,
-                NetChange::Release(host(&between.0)?, host(&between.1)?, Direction::Both),
-            ),
-            EventDef::ReleaseOneWay { at, from, to } => (
-                at,
-                NetChange::Release(host(from)?, host(to)?, Direction::OneWay),
-            ),
+            EventDef::Partition { at, between } => (at, both(NetChange::Partition, between)?),
+            EventDef::PartitionOneWay { at, from, to } => {
+                (at, one_way(NetChange::Partition, from, to)?)
+            }
+            EventDef::Heal { at, between } => (at, both(NetChange::Heal, between)?),
+            EventDef::HealOneWay { at, from, to } => (at, one_way(NetChange::Heal, from, to)?),
+            EventDef::Hold { at, between } => (at, both(NetChange::Hold, between)?),
+            EventDef::HoldOneWay { at, from, to } => (at, one_way(NetChange::Hold, from, to)?),
+            EventDef::Release { at, between } => (at, both(NetChange::Release, between)?),
+            EventDef::ReleaseOneWay { at, from, to } => {
+                (at, one_way(NetChange::Release, from, to)?)
+            }
             EventDef::Crash { at, host: h } => (at, NetChange::Crash(host(h)?)),
             EventDef::Restart { at, host: h } => (at, NetChange::Restart(host(h)?)),
             EventDef::Inject { .. } => unreachable!("injections are compiled by `injection`"),
