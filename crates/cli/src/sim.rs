@@ -92,7 +92,7 @@ impl Sim {
         let recorder = Recorder {
             format: TextFormat::default(),
             text: String::new(),
-            form: Form::new(end),
+            form: Form::beside_text(end),
         };
         let world = World::new(
             Cow::Owned(scenario),
@@ -143,7 +143,7 @@ impl Sim {
         let seed = scenario.file.seed;
         let (report, recorder) = self.world.finish();
         let summary = netsim_scenario::summary(&scenario, seed, &report);
-        let snapshot = format!("{}\n{summary}", recorder.form.text());
+        let snapshot = format!("{}\n{summary}", recorder.form.text_of(&recorder.text));
         Outcome {
             seed,
             report,

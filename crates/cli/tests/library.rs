@@ -32,6 +32,11 @@ fn a_file_run_as_a_library_is_the_run_of_the_command() {
         assert!(outcome.passed(), "{name}");
         assert_eq!(outcome.snapshot(), form, "{name}");
         assert_eq!(
+            form.starts_with("condensed:"),
+            name.starts_with("server_time_wait"),
+            "{name}"
+        );
+        assert_eq!(
             outcome.report().outcome.trace_hash,
             report.outcome.trace_hash
         );

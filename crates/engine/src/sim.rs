@@ -916,8 +916,7 @@ impl<H: Host, S: TraceSink<H::Event>> Sim<H, S> {
     pub fn run_until(&mut self, at: SimTime) -> Result<Option<Stop>, RunError> {
         self.start_hosts();
         loop {
-            while self.drop_stale_top() {}
-            match self.net.queue.peek_time() {
+            match self.next_event_time() {
                 Some(next) if next <= at => {
                     if let Advance::Stopped(stop) = self.advance(&mut |_, _| {})? {
                         return Ok(Some(stop));

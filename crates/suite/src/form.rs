@@ -44,6 +44,9 @@ struct Conn {
 pub struct Form {
     format: TextFormat,
     names: Vec<String>,
+    /// Whether this form writes the lines of a short trace itself (not when its owner keeps
+    /// the whole text anyway: see [`Form::text_of`]).
+    keep_lines: bool,
     lines: Vec<String>,
     total: usize,
     end: SimTime,
@@ -66,6 +69,7 @@ impl Form {
         Form {
             format: TextFormat::default(),
             names: Vec::new(),
+            keep_lines: true,
             lines: Vec::new(),
             total: 0,
             end,
@@ -99,11 +103,33 @@ impl Form {
         }
     }
 
+    /// A form for an owner that keeps the whole trace as text itself: it writes no lines of
+    /// its own, and [`Form::text_of`] takes the owner's text.
+    pub fn beside_text(end: SimTime) -> Form {
+        Form {
+            keep_lines: false,
+            ..Form::new(end)
+        }
+    }
+
     /// The text: the whole trace, or its condensed form when longer than [`WHOLE`] lines.
-    pub fn text(mut self) -> String {
+    pub fn text(self) -> String {
         if self.total <= WHOLE {
             return self.lines.join("\n");
         }
+        self.condensed()
+    }
+
+    /// [`Form::text`] for a form made with [`Form::beside_text`]: `whole` is the trace's text,
+    /// a line per record each ending in a newline.
+    pub fn text_of(self, whole: &str) -> String {
+        if self.total <= WHOLE {
+            return whole.strip_suffix('\n').unwrap_or(whole).to_string();
+        }
+        self.condensed()
+    }
+
+    fn condensed(mut self) -> String {
         // The steps the run reached, and its end.
         self.steps.push((self.last, self.counts.clone()));
         for ((host, _), conn) in std::mem::take(&mut self.live) {
@@ -155,7 +181,7 @@ impl TraceSink<HostEvent> for Form {
     fn record(&mut self, record: &TraceRecord<'_, HostEvent>) {
         self.total += 1;
         self.last = record.at;
-        if self.total <= WHOLE {
+        if self.keep_lines && self.total <= WHOLE {
             let mut line = String::new();
             self.format.write(record, &mut line);
             self.lines.push(line);
