@@ -28,7 +28,9 @@ fn a_file_run_as_a_library_is_the_run_of_the_command() {
             .run()
             .unwrap();
         let s = netsim_scenario::load(&scenario(name)).unwrap();
-        let (report, form) = netsim_suite::form::snapshot(&s, s.file.seed).unwrap();
+        let netsim_suite::form::Snapshot {
+            report, text: form, ..
+        } = netsim_suite::form::snapshot(&s, s.file.seed).unwrap();
         assert!(outcome.passed(), "{name}");
         assert_eq!(outcome.snapshot(), form, "{name}");
         assert_eq!(

@@ -15,14 +15,27 @@ use netsim_host::HostEvent;
 use netsim_scenario::{Report, Scenario};
 use netsim_tcp::{ConnKey, State, TcpEvent};
 
-/// Runs `scenario` with `seed` and returns its report and its snapshot text: the trace's form
-/// (see [`Form`]), a blank line's worth of separation, and the summary `netsim run` prints.
-pub fn snapshot(scenario: &Scenario, seed: u64) -> Result<(Report, String), RunError> {
+/// A run as its snapshot shows it.
+pub struct Snapshot {
+    /// The run's report.
+    pub report: Report,
+    /// The summary `netsim run` prints after the trace.
+    pub summary: String,
+    /// The snapshot text: the trace's form (see [`Form`]), then the summary.
+    pub text: String,
+}
+
+/// Runs `scenario` with `seed` and returns it as its snapshot shows it.
+pub fn snapshot(scenario: &Scenario, seed: u64) -> Result<Snapshot, RunError> {
     let end = scenario.compiled.limits.end.unwrap_or(SimTime::ZERO);
     let (report, form) = scenario.run(seed, Form::new(end))?;
     let summary = netsim_scenario::summary(scenario, seed, &report);
     let text = format!("{}\n{summary}", form.text());
-    Ok((report, text))
+    Ok(Snapshot {
+        report,
+        summary,
+        text,
+    })
 }
 
 /// Traces up to this many lines are snapshotted whole.

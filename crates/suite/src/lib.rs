@@ -270,15 +270,18 @@ pub fn check(case: &Case, options: &Options) -> Outcome {
         Err(e) => return errored(case, e.to_string()),
     };
     let seed = scenario.file.seed;
-    let (report, text) = match form::snapshot(&scenario, seed) {
+    let form::Snapshot {
+        report,
+        summary,
+        text,
+    } = match form::snapshot(&scenario, seed) {
         Ok(r) => r,
         Err(e) => return errored(case, format!("{}: {e}", case.scenario.display())),
     };
-    let summary = netsim_scenario::summary(&scenario, seed, &report);
     let passed = report.passed();
     let new = snap::normalize(&text);
     let old = match snap::read(&case.snapshot) {
-        Ok(old) => old,
+        Ok(old) => old.map(|old| snap::normalize(&old)),
         Err(e) => return errored(case, e),
     };
     let pending = snap::pending_path(&case.snapshot);
@@ -298,10 +301,7 @@ pub fn check(case: &Case, options: &Options) -> Outcome {
         let description = format!("netsim run {}", case.scenario.display());
         file::write_atomic(path, &snap::render(SOURCE, &description, &new))
     };
-    if old
-        .as_deref()
-        .is_some_and(|old| snap::normalize(old) == new)
-    {
+    if old.as_deref() == Some(new.as_str()) {
         remove_stale(&pending);
         outcome.verdict = if passed {
             Verdict::Passed
@@ -310,13 +310,9 @@ pub fn check(case: &Case, options: &Options) -> Outcome {
         };
         return outcome;
     }
-    outcome.diff = old.as_deref().map(|old| {
-        unified_diff(
-            &snap::normalize(old),
-            &new,
-            &case.snapshot.display().to_string(),
-        )
-    });
+    outcome.diff = old
+        .as_deref()
+        .map(|old| unified_diff(old, &new, &case.snapshot.display().to_string()));
     if options.accept {
         if let Err(e) = written(&case.snapshot) {
             return errored(case, e);
