@@ -244,6 +244,8 @@ pub fn summary(scenario: &Scenario, seed: u64, report: &Report, wall_secs: f64) 
                 "name": h.name, "at_end": at_end, "peaks": peaks, "errors": errors,
                 "sockets": sockets,
                 "unfinished_tasks": h.app.not_done(),
+                "early_eofs": h.app.early_eofs,
+                "scripted": h.scripted,
                 "retransmits": h.counters.retransmits,
                 "fin_retransmits": h.counters.fin_retransmits,
                 "timeouts": h.counters.timeouts,
@@ -260,14 +262,25 @@ pub fn summary(scenario: &Scenario, seed: u64, report: &Report, wall_secs: f64) 
         .iter()
         .map(|c| json!({"passed": c.passed, "reached": c.reached, "check": c.text}))
         .collect();
+    let (failed, not_reached) = (report.failures().count(), report.not_reached().count());
+    let result = match (failed, not_reached) {
+        (0, 0) => "pass",
+        (0, _) => "pass so far",
+        _ => "fail",
+    };
     json!({
         "kind": "summary",
         "scenario": scenario.file.name,
         "seed": seed,
         "passed": report.passed(),
+        "result": result,
+        "checks_failed": failed,
+        "checks_not_reached": not_reached,
         "end_ns": o.end.as_nanos(),
+        "stop": netsim_scenario::stop_reason(o.stop),
         "events": o.events,
         "segments_sent": o.stats.sent,
+        "copies": o.stats.copies,
         "delivered": o.stats.delivered,
         "dropped": o.stats.dropped_total(),
         "in_flight": o.in_flight,

@@ -327,6 +327,37 @@ fn every_user_facing_error_exits_2_with_one_clear_message() {
     );
 }
 
+/// tshark shows every payload as plain data: netsim's test pattern is not the protocol a port
+/// suggests (HTTP on 80), and Wireshark's guesses by port would call it malformed.
+const TSHARK_PAYLOAD_AS_DATA: &str = "tcp.port==1-65535,data";
+
+/// Whether tshark can be run; CI must have it (`.ci/run` installs it), elsewhere a test skips
+/// its tshark half with a note.
+fn tshark_present() -> bool {
+    if Command::new("tshark").arg("--version").output().is_ok() {
+        return true;
+    }
+    assert!(
+        std::env::var_os("CI").is_none(),
+        "CI must have tshark (apt-get install tshark)"
+    );
+    eprintln!("tshark is not installed: its half of this test is skipped");
+    false
+}
+
+/// The records of a classic pcap file, counted by walking their headers; the walk must end
+/// exactly at the end of the file (no record cut short).
+fn pcap_frames(path: &std::path::Path) -> usize {
+    let bytes = std::fs::read(path).unwrap();
+    let (mut at, mut n) = (24, 0);
+    while at < bytes.len() {
+        at += 16 + u32::from_le_bytes(bytes[at + 8..at + 12].try_into().unwrap()) as usize;
+        n += 1;
+    }
+    assert_eq!(at, bytes.len(), "{}", path.display());
+    n
+}
+
 /// tshark's count of the frames of `file` that match `filter`, with checksum validation on.
 fn tshark_count(file: &std::path::Path, filter: &str) -> usize {
     let o = Command::new("tshark")
@@ -337,7 +368,7 @@ fn tshark_count(file: &std::path::Path, filter: &str) -> usize {
             "-o",
             "tcp.check_checksum:TRUE",
         ])
-        .args(["-d", "tcp.port==80,data"])
+        .args(["-d", TSHARK_PAYLOAD_AS_DATA])
         .output()
         .expect("tshark runs");
     assert!(o.status.success(), "{}", stderr(&o));
@@ -368,30 +399,15 @@ fn pcap_output_is_read_by_tshark_with_the_retransmissions_the_trace_shows() {
     let retransmits = trace.lines().filter(|l| l.contains(" retransmit ")).count();
     assert!(retransmits > 50, "{retransmits}");
     // Both files exist and hold whole records (the pcap layout itself is unit-tested).
-    let frames = |p: &std::path::Path| {
-        let bytes = std::fs::read(p).unwrap();
-        let (mut at, mut n) = (24, 0);
-        while at < bytes.len() {
-            at += 16 + u32::from_le_bytes(bytes[at + 8..at + 12].try_into().unwrap()) as usize;
-            n += 1;
-        }
-        assert_eq!(at, bytes.len());
-        n
-    };
-    assert_eq!(frames(&sent), sends);
-    assert_eq!(frames(&delivered), deliveries);
+    assert_eq!(pcap_frames(&sent), sends);
+    assert_eq!(pcap_frames(&delivered), deliveries);
     assert!(deliveries < sends, "the lossy link dropped some");
 
-    let Ok(_) = Command::new("tshark").arg("--version").output() else {
-        assert!(
-            std::env::var_os("CI").is_none(),
-            "CI must have tshark (apt-get install tshark)"
-        );
-        eprintln!("tshark is not installed: its half of this test is skipped");
+    if !tshark_present() {
         return;
-    };
+    }
     for capture in [&sent, &delivered] {
-        assert_eq!(tshark_count(capture, ""), frames(capture));
+        assert_eq!(tshark_count(capture, ""), pcap_frames(capture));
         assert_eq!(
             tshark_count(capture, "_ws.malformed || _ws.expert.severity >= error"),
             0,
@@ -409,6 +425,83 @@ fn pcap_output_is_read_by_tshark_with_the_retransmissions_the_trace_shows() {
     assert_eq!(flagged, retransmits);
     assert!(tshark_count(&sent, "tcp.analysis.duplicate_ack") > 0);
     assert!(tshark_count(&delivered, "tcp.analysis.out_of_order") > 0);
+}
+
+/// Every catalogue scenario's two captures hold one frame per packet sent and per packet
+/// delivered (as the summary counts them), and tshark reads each with no malformed frame, no
+/// error and no bad IPv4 or TCP checksum. The two largest runs are cut (`--until`) to keep the
+/// test short: the overload at 10 s (15 000 packets), the 100 000-connection bench at 1 s.
+#[test]
+fn every_catalogue_scenario_writes_captures_tshark_reads_clean() {
+    let dir = Scratch::new("pcap-catalogue");
+    let mut files: Vec<PathBuf> = std::fs::read_dir(scenario(""))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|x| x == "ron"))
+        .collect();
+    files.sort();
+    assert!(files.len() >= 30, "{files:?}");
+    let mut captures = Vec::new();
+    for file in &files {
+        let name = file.file_stem().unwrap().to_str().unwrap();
+        let sent = dir.join(format!("{name}.pcap"));
+        let mut args = vec!["run", file.to_str().unwrap(), "--quiet"];
+        args.extend_from_slice(match name {
+            "server_time_wait_overload" => &["--until", "10s"][..],
+            "bench_short_connections" => &["--until", "1s"],
+            _ => &[],
+        });
+        args.extend_from_slice(&["--pcap", sent.to_str().unwrap()]);
+        let o = netsim(&args);
+        assert!(
+            matches!(o.status.code(), Some(0 | 1)),
+            "{name}: {}",
+            stderr(&o)
+        );
+        let summary = stdout(&o);
+        let packets = summary
+            .lines()
+            .find_map(|l| l.strip_prefix("packets:"))
+            .unwrap_or_else(|| panic!("{name}: {summary}"));
+        let counts: Vec<usize> = packets
+            .split(',')
+            .map(|c| c.split_whitespace().next().unwrap().parse().unwrap())
+            .collect();
+        let delivered = dir.join(format!("{name}.delivered.pcap"));
+        assert_eq!(pcap_frames(&sent), counts[0], "{name}: frames sent");
+        assert_eq!(
+            pcap_frames(&delivered),
+            counts[2],
+            "{name}: frames delivered"
+        );
+        captures.extend([sent, delivered]);
+    }
+    if !tshark_present() {
+        return;
+    }
+    // Two threads: each capture is one tshark process, most of it start-up.
+    let bad: Vec<String> = std::thread::scope(|s| {
+        let halves = captures.chunks(captures.len().div_ceil(2));
+        let workers: Vec<_> = halves
+            .map(|half| {
+                s.spawn(move || {
+                    half.iter()
+                        .filter_map(|c| {
+                            let filter = "_ws.malformed || _ws.expert.severity >= error \
+                                || ip.checksum.status == 0 || tcp.checksum.status == 0";
+                            let n = tshark_count(c, filter);
+                            (n > 0).then(|| format!("{}: {n} bad frames", c.display()))
+                        })
+                        .collect::<Vec<_>>()
+                })
+            })
+            .collect();
+        workers
+            .into_iter()
+            .flat_map(|w| w.join().unwrap())
+            .collect()
+    });
+    assert!(bad.is_empty(), "{bad:#?}");
 }
 
 /// `--states` and `--plot` write the sockets per state over time: the CSV's TIME_WAIT column
@@ -544,6 +637,314 @@ fn the_sockets_left_open_are_listed_as_ss_lists_them() {
         (Some("LISTEN"), Some(128))
     );
     assert_eq!(doc["hosts"][0]["unfinished_tasks"], 0);
+}
+
+/// The JSON summary carries everything the text summary shows: each line of the text summary
+/// is read back and compared with the JSON summary of the same run, and a line the reader does
+/// not know fails the test. The runs cover copies and drops, a fault's counts, errors and
+/// keep-alive probes, sockets with running timers, a run cut short (checks not reached, 20
+/// table rows per host) and a failing run.
+#[test]
+fn the_json_summary_carries_everything_the_text_summary_shows() {
+    let runs: [(&str, &[&str]); 5] = [
+        ("bulk_transfer_lossy.ron", &[]),
+        ("lost_final_ack.ron", &[]),
+        ("keepalive_peer_vanished.ron", &[]),
+        ("server_time_wait_overload.ron", &["--until", "70s"]),
+        ("sweep_stale_data.ron", &["--seed", "0"]),
+    ];
+    let mut results = Vec::new();
+    for (name, extra) in runs {
+        let file = scenario(name);
+        let mut args = vec!["run", file.as_str(), "--quiet"];
+        args.extend_from_slice(extra);
+        let text = stdout(&netsim(&args));
+        args.extend_from_slice(&["--format", "json"]);
+        let json = stdout(&netsim(&args));
+        let doc: serde_json::Value = serde_json::from_str(json.lines().last().unwrap()).unwrap();
+        let kinds = text_summary_matches_json(&text, &doc);
+        // Every kind of line a summary can have appears at least once over these runs.
+        results.push((doc["result"].as_str().unwrap().to_string(), kinds));
+    }
+    let seen: std::collections::BTreeSet<&str> = results
+        .iter()
+        .flat_map(|(_, k)| k.iter().copied())
+        .collect();
+    for kind in [
+        "title",
+        "end",
+        "packets",
+        "drops",
+        "fault",
+        "host",
+        "errors",
+        "retransmits",
+        "keep-alive",
+        "sockets",
+        "row",
+        "more",
+        "check",
+        "result",
+        "trace",
+    ] {
+        assert!(seen.contains(kind), "no run showed a {kind} line");
+    }
+    let verdicts: Vec<&str> = results.iter().map(|(r, _)| r.as_str()).collect();
+    assert_eq!(verdicts, ["pass", "pass", "pass", "pass so far", "fail"]);
+}
+
+/// Compares each line of a text summary with the JSON summary; returns the kinds of line met.
+fn text_summary_matches_json(text: &str, doc: &serde_json::Value) -> Vec<&'static str> {
+    use serde_json::Value;
+    let ints = |s: &str| -> Vec<u64> {
+        s.split(|c: char| !c.is_ascii_digit())
+            .filter(|w| !w.is_empty())
+            .map(|w| w.parse().unwrap())
+            .collect()
+    };
+    let u = |v: &Value| v.as_u64().unwrap_or(0);
+    let host = |name: &str| -> &Value {
+        doc["hosts"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|h| h["name"] == name)
+            .unwrap_or_else(|| panic!("no host {name} in the JSON"))
+    };
+    let (mut kinds, mut checks, mut rows) = (Vec::new(), 0, std::collections::BTreeMap::new());
+    let start = text.find("== ").expect("a summary");
+    for line in text[start..].lines() {
+        let field = |prefix: &str| line.strip_prefix(prefix).map(str::trim);
+        let kind = if let Some(t) = field("==") {
+            let title = format!(
+                "{} (seed {}) ==",
+                doc["scenario"].as_str().unwrap(),
+                doc["seed"]
+            );
+            assert_eq!(t, title);
+            "title"
+        } else if let Some(rest) = field("end:") {
+            let (time, why) = rest.split_once(' ').unwrap();
+            let (s, frac) = time.trim_end_matches('s').split_once('.').unwrap();
+            let ns = s.parse::<u64>().unwrap() * 1_000_000_000
+                + format!("{frac:0<9}").parse::<u64>().unwrap();
+            assert_eq!(ns, u(&doc["end_ns"]), "{line}");
+            assert_eq!(why, format!("({})", doc["stop"].as_str().unwrap()));
+            "end"
+        } else if let Some(rest) = field("packets:") {
+            let json: Vec<u64> = [
+                "segments_sent",
+                "copies",
+                "delivered",
+                "dropped",
+                "in_flight",
+            ]
+            .iter()
+            .map(|k| u(&doc[*k]))
+            .collect();
+            assert_eq!(ints(rest), json, "{line}");
+            "packets"
+        } else if let Some(rest) = field("drops:") {
+            let drops = doc["drops"].as_object().unwrap();
+            let pairs: Vec<&str> = rest.split(", ").collect();
+            assert_eq!(pairs.len(), drops.len(), "{line}");
+            for pair in pairs {
+                let (reason, n) = pair.rsplit_once(": ").unwrap();
+                assert_eq!(u(&drops[reason]), n.parse::<u64>().unwrap(), "{line}");
+            }
+            "drops"
+        } else if line.starts_with("fault ") {
+            let n = ints(line);
+            let fault = &doc["faults"][n[0] as usize - 1];
+            assert_eq!(n[1..], [u(&fault["matched"]), u(&fault["fired"])], "{line}");
+            "fault"
+        } else if let Some(rest) = field("sockets:") {
+            let open: usize = doc["hosts"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|h| h["sockets"].as_array().unwrap().len())
+                .sum();
+            let said = if rest.starts_with("none") {
+                0
+            } else {
+                ints(rest)[0] as usize
+            };
+            assert_eq!(said, open, "{line}");
+            "sockets"
+        } else if line.starts_with("  Host ") {
+            "table header"
+        } else if let Some(rest) = line
+            .strip_prefix("  ")
+            .filter(|r| r.contains(" more sockets"))
+        {
+            let (name, more) = rest.split_once(": ").unwrap();
+            let sockets = host(name)["sockets"].as_array().unwrap().len();
+            assert_eq!(rows[name] + ints(more)[0] as usize, sockets, "{line}");
+            "more"
+        } else if line == "checks:" {
+            "checks"
+        } else if let Some(rest) = line
+            .strip_prefix("  ")
+            .filter(|_| kinds.contains(&"checks"))
+        {
+            let (mark, check) = rest.split_at(5);
+            let json = &doc["checks"][checks];
+            assert_eq!(check, json["check"].as_str().unwrap());
+            let (passed, reached) = (json["passed"] == true, json["reached"] == true);
+            let want = match (reached, passed) {
+                (false, _) => "--   ",
+                (true, true) => "ok   ",
+                (true, false) => "FAIL ",
+            };
+            assert_eq!(mark, want, "{line}");
+            checks += 1;
+            "check"
+        } else if let Some(row) = line.strip_prefix("  ") {
+            let cells: Vec<&str> = row.split_whitespace().collect();
+            let shown = rows.entry(cells[0].to_string()).or_insert(0);
+            let json = &host(cells[0])["sockets"][*shown];
+            *shown += 1;
+            let state = match cells[1] {
+                "ESTAB" => "ESTABLISHED".to_string(),
+                "SYN-RECV" => "SYN_RECEIVED".to_string(),
+                s => s.replace('-', "_"),
+            };
+            assert_eq!(state, json["state"].as_str().unwrap(), "{line}");
+            assert_eq!(ints(cells[2])[0], u(&json["recv_q"]), "{line}");
+            assert_eq!(ints(cells[3])[0], u(&json["send_q"]), "{line}");
+            assert_eq!(cells[4], json["local"].as_str().unwrap(), "{line}");
+            assert_eq!(cells[5], json["peer"].as_str().unwrap_or("*:*"), "{line}");
+            let timer = &json["timer"];
+            match cells.get(6) {
+                None => assert!(timer.is_null(), "{line}"),
+                Some(t) => {
+                    let ms = u(&timer["left_ns"]) / 1_000_000;
+                    let left = match ms {
+                        0..1_000 => format!("{ms}ms"),
+                        1_000..60_000 => format!("{}sec", ms / 1_000),
+                        _ => format!("{}min{}sec", ms / 60_000, ms / 1_000 % 60),
+                    };
+                    let kind = timer["kind"].as_str().unwrap();
+                    let want = format!("timer:({kind},{left},{})", timer["retries"]);
+                    assert_eq!(*t, want, "{line}");
+                }
+            }
+            "row"
+        } else if let Some(rest) = field("result:") {
+            let (failed, open) = (u(&doc["checks_failed"]), u(&doc["checks_not_reached"]));
+            assert_eq!(
+                rest.starts_with("PASS so far"),
+                doc["result"] == "pass so far"
+            );
+            assert_eq!(rest == "PASS", doc["result"] == "pass");
+            assert_eq!(rest.starts_with("FAIL"), doc["result"] == "fail");
+            assert_eq!(doc["passed"] == true, failed == 0);
+            let counted = ints(rest);
+            match doc["result"].as_str().unwrap() {
+                "pass so far" => assert_eq!(counted[0], open, "{line}"),
+                "fail" => assert_eq!(counted[0], failed, "{line}"),
+                _ => assert!(counted.is_empty()),
+            }
+            "result"
+        } else if let Some(rest) = field("trace:") {
+            let hash = rest.rsplit(' ').next().unwrap();
+            assert_eq!(hash, doc["trace_hash"].as_str().unwrap());
+            assert_eq!(ints(rest)[0], u(&doc["trace_records"]));
+            "trace"
+        } else if let Some(rest) = field("stats:") {
+            // `N events, M segments sent, simulated T, wall W, R events/s`: the wall clock's
+            // figures are the JSON's wall_seconds, not compared (two runs).
+            let n = ints(rest);
+            assert_eq!(
+                n[..2],
+                [u(&doc["events"]), u(&doc["segments_sent"])],
+                "{line}"
+            );
+            assert!(doc["wall_seconds"].as_f64().is_some());
+            "stats"
+        } else {
+            let (name, parts) = line.split_once(": ").unwrap_or_else(|| panic!("{line}?"));
+            let h = host(name);
+            let (at_end, peaks) = (
+                h["at_end"].as_object().unwrap(),
+                h["peaks"].as_object().unwrap(),
+            );
+            let count = |m: &serde_json::Map<String, Value>, k: &str| m.get(k).map_or(0, u);
+            // Parts are split at "; " outside parentheses (the retransmits part has one inside).
+            let mut depth = 0;
+            let mut parts = parts.split(|c| {
+                depth += i32::from(c == '(') - i32::from(c == ')');
+                c == ';' && depth == 0
+            });
+            let states = parts.next().unwrap();
+            let mut named = 0;
+            if states != "no sockets" {
+                for s in states.split(", ") {
+                    let (state, counts) = s.split_once(' ').unwrap();
+                    let n = ints(counts);
+                    let peak = n.get(1).copied().unwrap_or(n[0]);
+                    assert_eq!(
+                        (count(at_end, state), count(peaks, state)),
+                        (n[0], peak),
+                        "{line}"
+                    );
+                    named += 1;
+                }
+            }
+            let keys: std::collections::BTreeSet<&String> =
+                at_end.keys().chain(peaks.keys()).collect();
+            assert_eq!(keys.len(), named, "{line}: states the text leaves out");
+            let (mut errors, mut retransmits, mut probes, mut eofs) = (0, false, false, false);
+            for part in parts.map(str::trim) {
+                if let Some(list) = part.strip_prefix("errors ") {
+                    let words: Vec<&str> = list.split(' ').collect();
+                    for pair in words.chunks(2) {
+                        let n = pair[1].strip_prefix('x').unwrap().parse::<u64>().unwrap();
+                        assert_eq!(u(&h["errors"][pair[0]]), n, "{line}");
+                        errors += 1;
+                    }
+                    kinds.push("errors");
+                } else if part.starts_with("early EOF") {
+                    assert_eq!(ints(part)[0], u(&h["early_eofs"]), "{line}");
+                    eofs = true;
+                } else if part.starts_with("retransmits ") {
+                    let keys = [
+                        "retransmits",
+                        "fin_retransmits",
+                        "timeouts",
+                        "recoveries",
+                        "sack_recoveries",
+                        "loss_probes",
+                    ];
+                    let json: Vec<u64> = keys.iter().map(|k| u(&h[*k])).collect();
+                    assert_eq!(ints(part), json, "{line}");
+                    retransmits = true;
+                    kinds.push("retransmits");
+                } else if part.starts_with("keep-alive probes ") {
+                    assert_eq!(ints(part)[0], u(&h["keepalive_probes"]), "{line}");
+                    probes = true;
+                    kinds.push("keep-alive");
+                } else if part.starts_with("received ") {
+                    assert_eq!(h["scripted"], true);
+                    assert_eq!(ints(part)[0], u(&h["bytes_received"]), "{line}");
+                } else {
+                    assert_eq!(part, "runs an application of its own");
+                    assert_eq!(h["scripted"], false);
+                }
+            }
+            assert_eq!(errors, h["errors"].as_object().unwrap().len(), "{line}");
+            assert_eq!(retransmits, u(&h["retransmits"]) > 0, "{line}");
+            assert_eq!(probes, u(&h["keepalive_probes"]) > 0, "{line}");
+            assert_eq!(eofs, u(&h["early_eofs"]) > 0, "{line}");
+            "host"
+        };
+        kinds.push(kind);
+    }
+    assert_eq!(checks, doc["checks"].as_array().unwrap().len());
+    let hosts = kinds.iter().filter(|k| **k == "host").count();
+    assert_eq!(hosts, doc["hosts"].as_array().unwrap().len());
+    kinds
 }
 
 #[test]

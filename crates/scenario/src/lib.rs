@@ -251,4 +251,4 @@ impl Scenario {
 
 mod report;
 
-pub use report::{sent_text, socket_table, summary};
+pub use report::{sent_text, socket_table, stop_reason, summary};

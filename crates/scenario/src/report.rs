@@ -524,17 +524,21 @@ fn work_happened(
     [errors, tasks]
 }
 
+/// Why a run ended, in the summary's words (text and JSON alike).
+pub fn stop_reason(stop: Stop) -> &'static str {
+    match stop {
+        Stop::EndTime => "end time reached",
+        Stop::Idle => "no events left",
+    }
+}
+
 /// The closing summary of a run, without anything that varies between runs (no wall time):
 /// network counters, each host's sockets and errors, and every check with its verdict.
 pub fn summary(scenario: &Scenario, seed: u64, report: &crate::Report) -> String {
     let o = &report.outcome;
     let s = &o.stats;
     let mut lines = vec![format!("== {} (seed {seed}) ==", scenario.file.name)];
-    let why = match o.stop {
-        Stop::EndTime => "end time reached",
-        Stop::Idle => "no events left",
-    };
-    lines.push(format!("end:      {} ({why})", o.end));
+    lines.push(format!("end:      {} ({})", o.end, stop_reason(o.stop)));
     lines.push(format!(
         "packets:  {} sent, {} copies, {} delivered, {} dropped, {} in flight",
         s.sent,
