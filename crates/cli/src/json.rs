@@ -33,6 +33,11 @@ impl<W: Write> JsonLines<W> {
         }
     }
 
+    /// The filter, with what it saw of the run.
+    pub fn filter(&self) -> &TraceFilter {
+        &self.filter
+    }
+
     pub fn finish(mut self) -> io::Result<W> {
         if let Some(e) = self.error {
             return Err(e);
@@ -192,6 +197,10 @@ impl<W: Write> TraceSink<HostEvent> for JsonLines<W> {
         };
         if let Some(c) = conn {
             v["conn"] = json!({"number": c.tag.number, "incarnation": c.tag.incarnation});
+            if let Some(into) = c.into {
+                // A segment of an older incarnation delivered to a socket on a newer one.
+                v["into"] = json!({"number": into.number, "incarnation": into.incarnation});
+            }
         }
         v["time_ns"] = json!(record.at.as_nanos());
         v["time"] = json!(record.at.to_string());

@@ -54,7 +54,7 @@ pub fn report(args: Args) -> Result<ExitCode, String> {
     let mut filter = TraceFilter::default();
     filter.conn = conn;
     let sink = LadderSink {
-        ladder: Some(crate::new_ladder(&scenario, seed, filter, LADDER_SEGMENTS)),
+        ladder: Some(crate::new_ladder(&scenario, seed, filter, LADDER_SEGMENTS).for_picture()),
         inner: StateSink::new(NullSink, Some(StateTimeline::new())),
     };
     let (report, sink) = scenario.run(seed, sink).map_err(failed_run)?;

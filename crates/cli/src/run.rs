@@ -270,11 +270,23 @@ pub fn run(args: Args) -> Result<ExitCode, String> {
         Some(path) => {
             let target = LadderTarget::for_path(path)?;
             let ladder = crate::new_ladder(&scenario, seed, filter.clone(), DEFAULT_SEGMENTS);
+            let ladder = match target {
+                LadderTarget::Svg(_) => ladder.for_picture(),
+                _ => ladder,
+            };
             Some((target, ladder))
         }
     };
     // `--ladder -` prints the diagram in place of the trace.
     let ladder_on_terminal = matches!(ladder, Some((LadderTarget::Terminal, _)));
+    if ladder_on_terminal && matches!(args.format, Format::Json) {
+        return Err(
+            "--ladder - prints a text diagram in place of the trace, which \
+                    --format json would mix into its JSON lines: write the ladder to a file \
+                    (--ladder PATH or PATH.svg)"
+                .into(),
+        );
+    }
     let states = StateFiles::new(args.states.as_deref(), args.plot.as_deref())?;
     let states = states.as_ref();
     let (quiet, format) = (
@@ -296,11 +308,12 @@ pub fn run(args: Args) -> Result<ExitCode, String> {
         pcap,
         states,
     };
-    let (report, ladder) = match (quiet, format) {
+    let (report, ladder, missing) = match (quiet, format) {
         (true, _) => {
             let (report, _, ladder) =
                 run_into(&scenario, seed, &all, NullSink, views, tick).map_err(failed_run)?;
-            (report, ladder)
+            let missing = ladder.as_ref().and_then(|l| l.filter().conn_not_found());
+            (report, ladder, missing)
         }
         (false, Format::Text) => {
             let shown = Shown {
@@ -309,17 +322,27 @@ pub fn run(args: Args) -> Result<ExitCode, String> {
             };
             let (report, sink, ladder) =
                 run_into(&scenario, seed, &all, shown, views, tick).map_err(failed_run)?;
+            let missing = sink.filter.conn_not_found();
             sink.writer.finish().unwrap_or_else(|e| stdout_failed(e));
-            (report, ladder)
+            (report, ladder, missing)
         }
         (false, Format::Json) => {
             let json = json::JsonLines::new(stdout(), filter);
             let (report, sink, ladder) =
                 run_into(&scenario, seed, &all, json, views, tick).map_err(failed_run)?;
+            let missing = sink.filter().conn_not_found();
             sink.finish().unwrap_or_else(|e| stdout_failed(e));
-            (report, ladder)
+            (report, ladder, missing)
         }
     };
+    if let Some(conn) = missing {
+        progress.finish();
+        return Err(format!(
+            "--conn: {conn} is not in this run (connections are numbered in order of first \
+             appearance, as the JSON trace's conn.number; an endpoint must be one a \
+             connection used)"
+        ));
+    }
     if let (Some(target), Some(ladder)) = (target, ladder) {
         match target {
             LadderTarget::Terminal => out!("{}", ladder.text()),

@@ -192,6 +192,26 @@ fn every_user_facing_error_exits_2_with_one_clear_message() {
             "netsim: --from 2s is after --to 1s",
         ),
         (
+            vec!["run", &lost, "--conn", "999"],
+            "netsim: --conn: connection 999 is not in this run",
+        ),
+        (
+            vec!["run", &lost, "--conn", "10.0.0.9:1#2", "--ladder", "-"],
+            "netsim: --conn: 10.0.0.9:1#2 is not in this run",
+        ),
+        (
+            vec!["run", &lost, "--conn", "10.0.0.1:32768#0"],
+            "`10.0.0.1:32768#0`: incarnations are numbered from 1",
+        ),
+        (
+            vec!["run", &lost, "--ladder", "-", "--format", "json"],
+            "netsim: --ladder - prints a text diagram in place of the trace",
+        ),
+        (
+            vec!["run", &lost, "--states", &dir],
+            "cannot write here: it is a directory (give a file name)",
+        ),
+        (
             vec!["run"],
             "error: the following required arguments were not provided",
         ),
@@ -1541,7 +1561,8 @@ fn ladder_lines(args: &[&str]) -> Vec<String> {
 
 /// The ladder draws one arrow per segment sent, each with its fate (delivered after how long,
 /// or dropped and why), and each host's states beside its line in the order it went through
-/// them; a window keeps only the segments sent in it. Read against the trace of the same run.
+/// them; a window keeps the segments sent in it, and draws those sent before it where they
+/// arrive (marked with their send time). Read against the trace of the same run.
 #[test]
 fn the_ladder_draws_every_segment_with_its_fate_and_each_state_beside_its_line() {
     let file = scenario("lost_final_ack.ron");
@@ -1584,7 +1605,7 @@ fn the_ladder_draws_every_segment_with_its_fate_and_each_state_beside_its_line()
     );
     insta::assert_snapshot!("ladder_lost_final_ack", ladder.join("\n"));
 
-    // A window: only what was sent in it.
+    // A window: what was sent in it, and what arrives in it from before.
     let bulk = scenario("bulk_transfer_lossy.ron");
     let window = ["--from", "1s", "--to", "1.05s"];
     let mut args = vec!["run", bulk.as_str(), "--ladder", "-"];
@@ -1596,12 +1617,141 @@ fn the_ladder_draws_every_segment_with_its_fate_and_each_state_beside_its_line()
         .iter()
         .filter(|l| is_sent(l))
         .count();
-    let arrows = ladder
+    let arrows: Vec<&String> = ladder
         .iter()
         .filter(|l| l.contains("-|") || l.contains("|-") || l.contains("|<"))
-        .count();
+        .collect();
+    let (earlier, in_window): (Vec<&String>, Vec<&String>) =
+        arrows.iter().partition(|l| l.contains(", sent 0."));
     assert!(sent > 20, "{sent}");
-    assert_eq!(arrows, sent);
+    assert_eq!(in_window.len(), sent, "{ladder:#?}");
+    // Segments in flight at 1 s arrive within the first round trip of the window.
+    assert!(!earlier.is_empty(), "{ladder:#?}");
+    for l in &earlier {
+        let sent_at: f64 = l.rsplit(", sent ").next().unwrap()[..8].parse().unwrap();
+        assert!((0.9..1.0).contains(&sent_at), "{l}");
+    }
+}
+
+/// What a filter or a window would hide from the ladder is still told: the state a side is in
+/// when its connection is first drawn, a retransmission announced by a record the filter
+/// leaves out, the segments a host receives under `--host`, a host's crash and restart, a
+/// keep-alive probe, the offset of an injected SYN, the key of many connections, and an SVG
+/// of a capped ladder that renderers accept.
+#[test]
+fn the_ladder_tells_what_its_filters_and_windows_would_otherwise_hide() {
+    let arrows = |ladder: &[String]| -> Vec<String> {
+        let arrow = |l: &&String| l.contains("-|") || l.contains("|-") || l.contains("|<");
+        ladder.iter().filter(arrow).cloned().collect()
+    };
+    let lost = scenario("lost_final_ack.ron");
+    // A window from 3 ms: both sides' states first, then what arrives from before it.
+    let window = ladder_lines(&[
+        "run", &lost, "--from", "3ms", "--to", "10ms", "--ladder", "-",
+    ]);
+    assert!(window[3].contains("| in ESTABLISHED"), "{window:#?}");
+    assert!(window[4].ends_with("| in SYN_RECEIVED"), "{window:#?}");
+    assert!(window[5].ends_with("+1ms, sent 0.002000s"), "{window:#?}");
+    // --state TIME_WAIT leaves out the server's "retransmit FIN" record; its FIN is still one.
+    let tw = ladder_lines(&["run", &lost, "--state", "TIME_WAIT", "--ladder", "-"]);
+    let fin = arrows(&tw);
+    assert!(
+        fin.iter()
+            .any(|l| l.contains("[F.] seq 101 ack 102") && l.ends_with("retransmit #1")),
+        "{tw:#?}"
+    );
+    // --host server: what the server sends and receives, the dropped final ACK too.
+    let server = arrows(&ladder_lines(&[
+        "run", &lost, "--host", "server", "--ladder", "-",
+    ]));
+    assert_eq!(
+        server.len(),
+        12,
+        "every segment of the run has the server at an end"
+    );
+    assert!(
+        server
+            .iter()
+            .any(|l| l.contains("[.] seq 102 ack 102") && l.contains("dropped (fault 1)"))
+    );
+    // A crash and a restart beside the server's line; segments lost to it say when.
+    let crash = ladder_lines(&[
+        "run",
+        &scenario("server_crash_restart.ron"),
+        "--ladder",
+        "-",
+    ]);
+    let note = |text: &str| crash.iter().filter(|l| l.ends_with(text)).count();
+    assert_eq!(
+        note("server: == crashed: its sockets are gone"),
+        1,
+        "{crash:#?}"
+    );
+    assert_eq!(note("server: == restarted"), 1);
+    assert!(crash.iter().any(|l| l.contains("dropped (host down) +")));
+    // Keep-alive probes are marked as probes; a partition is written beside the line.
+    let vanished = scenario("keepalive_peer_vanished.ron");
+    let ka = ladder_lines(&["run", &vanished, "--ladder", "-"]);
+    let probes = arrows(&ka)
+        .iter()
+        .filter(|l| l.ends_with(", keep-alive probe"))
+        .count();
+    assert_eq!(probes, 3, "{ka:#?}");
+    assert!(
+        ka.iter()
+            .any(|l| l.ends_with("client: == partition client <-> server"))
+    );
+    // An injected SYN inside the window reads its offset from the connection's ISN.
+    let syn = ladder_lines(&["run", &scenario("syn_in_established.ron"), "--ladder", "-"]);
+    assert!(
+        syn.iter()
+            .any(|l| l.contains("[S] seq 11 win 0") && l.ends_with("injected"))
+    );
+    // Twelve connections: labelled cN, and a key below says what each is.
+    let many = ladder_lines(&[
+        "run",
+        &scenario("port_exhaustion_tw_reuse.ron"),
+        "--ladder",
+        "-",
+    ]);
+    assert!(
+        many[1].starts_with("12 connections drawn, labelled cN"),
+        "{many:#?}"
+    );
+    assert!(many.contains(&"c11: 10.0.0.1:50000 <-> 10.0.0.2:80 #2".to_string()));
+    assert!(
+        many.iter().any(|l| l.contains("c11 SYN_SENT")),
+        "states say whose they are"
+    );
+    // A capped picture stays within what librsvg renders (32 767 pixels).
+    let dir = Scratch::new("ladder-cap");
+    let path = dir.join("bulk.svg");
+    let bulk = scenario("bulk_transfer_lossy.ron");
+    let o = netsim(&["run", &bulk, "--quiet", "--ladder", path.to_str().unwrap()]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    let svg = std::fs::read_to_string(&path).unwrap();
+    let height: f64 = svg
+        .split("height=\"")
+        .nth(1)
+        .unwrap()
+        .split('"')
+        .next()
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!(height < 32_767.0, "{height}");
+    let stopped = svg.split("stopped after ").nth(1).unwrap();
+    let numbers: Vec<u64> = stopped
+        .split(|c: char| !c.is_ascii_digit())
+        .filter(|w| !w.is_empty())
+        .take(2)
+        .map(|w| w.parse().unwrap())
+        .collect();
+    assert_eq!(
+        numbers[0] + numbers[1],
+        1507,
+        "drawn and left out are all the segments sent"
+    );
 }
 
 /// The SVG ladder is the same picture every time (a snapshot) and draws what the trace shows:
@@ -1628,7 +1778,7 @@ fn the_svg_ladder_has_an_arrowhead_per_delivery_and_a_cross_per_drop() {
         svg.contains("#1 [P.] 1:5 ack 1 (held)"),
         "the held segment of #1"
     );
-    assert!(svg.contains("stale data read at byte 0 (of #1)"));
+    assert!(svg.contains("stale data read at byte 0 of #2: the bytes of #1"));
     // Listeners belong to no connection and are not drawn.
     let states = trace
         .iter()
@@ -1670,7 +1820,13 @@ fn the_report_is_one_page_with_summary_ladder_and_sockets_that_fetches_nothing()
         "{first_check}"
     );
     assert!(html.contains("server  LISTEN"));
-    assert!(html.contains("stale data read at byte 0 (of #1)"));
+    assert!(html.contains("stale data read at byte 0 of #2: the bytes of #1"));
+    // The ladder of connection 2 draws the segment of #1 that carried the stale bytes, where
+    // it arrives, with its send time.
+    assert!(
+        html.contains("#1 [P.] 1:5 ack 1 (sent 0.002000s) (lands in #2)"),
+        "{html}"
+    );
     assert_eq!(
         html.matches("<svg xmlns").count(),
         2,

@@ -57,6 +57,9 @@ pub struct Tagged {
     pub isn_src: Option<Seq>,
     /// See `isn_src`.
     pub isn_dst: Option<Seq>,
+    /// For a delivery: the connection the packet lands in when that is not its own, such as
+    /// a delayed duplicate of #1 reaching a socket that is on #2 of the same 4-tuple.
+    pub into: Option<ConnTag>,
 }
 
 /// An endpoint as ordered bits (address, port).
@@ -102,6 +105,14 @@ struct Tuple {
 impl Tuple {
     fn newest(&self) -> Option<&Conn> {
         self.recent.back()
+    }
+
+    /// The incarnation `side`'s socket is on, or the newest when it is on none still kept.
+    fn on(&self, side: usize) -> Option<&Conn> {
+        let bound = self.sides[side];
+        (self.recent.iter().rev())
+            .find(|c| c.incarnation == bound)
+            .or_else(|| self.newest())
     }
 
     fn find(&mut self, incarnation: u32) -> Option<&mut Conn> {
@@ -191,6 +202,7 @@ impl Connections {
             tag: self.tuples[&k].tag(c),
             isn_src: c.isn[side],
             isn_dst: c.isn[1 - side],
+            into: None,
         }
     }
 
@@ -228,8 +240,9 @@ impl Connections {
         tagged
     }
 
-    /// A packet record after its `Sent`: its tag from then (`gone` when it leaves the network).
-    fn later(&mut self, id: u64, p: &Packet, gone: bool) -> Tagged {
+    /// A packet record after its `Sent`: its tag from then (`gone` when it leaves the network,
+    /// `arrives` when it is delivered).
+    fn later(&mut self, id: u64, p: &Packet, gone: bool, arrives: bool) -> Tagged {
         let found = if gone {
             self.in_flight.remove(&id)
         } else {
@@ -237,8 +250,19 @@ impl Connections {
         };
         match found {
             Some((k, mut tagged)) => {
-                // Whether the tuple counts as reused is decided now, not when it was sent.
-                tagged.tag.reused = self.tuples.get(&k).is_some_and(Tuple::reused);
+                if let Some(t) = self.tuples.get(&k) {
+                    // Whether the tuple counts as reused is decided now, not when it was sent.
+                    tagged.tag.reused = t.reused();
+                    if arrives {
+                        let receiver = 1 - packet_key(p).1;
+                        // Only a later incarnation: an old socket's own segments, or a new
+                        // SYN reaching a side whose last socket is gone, land in nothing else.
+                        tagged.into = t
+                            .on(receiver)
+                            .filter(|c| c.incarnation > tagged.tag.incarnation)
+                            .map(|c| t.tag(c));
+                    }
+                }
                 tagged
             }
             None => {
@@ -291,18 +315,17 @@ impl Connections {
             TraceKind::Duplicated {
                 id, copy, packet, ..
             } => {
-                let tagged = self.later(id.0, packet, false);
+                let tagged = self.later(id.0, packet, false, false);
                 if let Some(&entry) = self.in_flight.get(&id.0) {
                     self.in_flight.insert(copy.0, entry);
                 }
                 Some(tagged)
             }
-            TraceKind::Delivered { id, packet, .. } | TraceKind::Dropped { id, packet, .. } => {
-                Some(self.later(id.0, packet, true))
-            }
+            TraceKind::Delivered { id, packet, .. } => Some(self.later(id.0, packet, true, true)),
+            TraceKind::Dropped { id, packet, .. } => Some(self.later(id.0, packet, true, false)),
             TraceKind::Delayed { id, packet, .. }
             | TraceKind::Held { id, packet, .. }
-            | TraceKind::Released { id, packet } => Some(self.later(id.0, packet, false)),
+            | TraceKind::Released { id, packet } => Some(self.later(id.0, packet, false, false)),
             TraceKind::Protocol { event, .. } => event.conn().and_then(|e| self.event(e)),
             // A crash changes nothing here: the host's sockets are gone, and the next records
             // of its tuples take the newest incarnation (the crashed host's address is not
@@ -405,6 +428,59 @@ mod tests {
             (3, 1, false)
         );
         assert_eq!(run.c.count(), 3);
+    }
+
+    /// A delayed duplicate of #1 delivered to a side whose socket is on #2 says it lands in
+    /// #2 (`into`); delivered to a side still on #1, or dropped, it lands nowhere else; nor
+    /// does #2's SYN reaching a side whose last socket was on #1.
+    #[test]
+    fn a_delivery_into_a_later_incarnation_names_it() {
+        let mut run = Run {
+            c: Connections::default(),
+            next: 0,
+        };
+        let server = SocketAddrV4::new(Ipv4Addr::new(10, 0, 0, 2), 80);
+        let client = SocketAddrV4::new(Ipv4Addr::new(10, 0, 0, 1), 40000);
+        let server_joins = EventConn {
+            local: server,
+            remote: client,
+            joins: true,
+            opens: false,
+        };
+        run.send(&packet(40000, 80, 1000, TcpFlags::SYN));
+        run.c.event(server_joins);
+        // Four segments of #1, all sent before #2 opens.
+        let data = packet(40000, 80, 1001, TcpFlags::ACK);
+        let ids: Vec<u64> = (0..4).map(|_| run.send(&data).1).collect();
+        assert_eq!(run.deliver(ids[0], &data).into, None, "the server is on #1");
+        let (second, _) = run.send(&packet(40000, 80, 9000, TcpFlags::SYN));
+        assert_eq!(
+            run.deliver(ids[1], &data).into,
+            None,
+            "its socket is still on #1"
+        );
+        run.c.event(server_joins);
+        let dropped: TraceRecord<'_, NoEvent> = TraceRecord {
+            at: SimTime::ZERO,
+            kind: TraceKind::Dropped {
+                id: PacketId(ids[2]),
+                packet: &data,
+                reason: crate::DropReason::Loss,
+            },
+        };
+        assert_eq!(
+            run.c.record(&dropped).unwrap().into,
+            None,
+            "a drop lands nowhere"
+        );
+        let stray = run.deliver(ids[3], &data);
+        assert_eq!((stray.tag.number, stray.tag.incarnation), (1, 1));
+        assert_eq!(stray.into, Some(second), "#1's segment lands in #2");
+        // #3 opens; its SYN reaches the server, whose side is still bound to #2.
+        let syn3 = packet(40000, 80, 20000, TcpFlags::SYN);
+        let (third, id) = run.send(&syn3);
+        let arrives = run.deliver(id, &syn3);
+        assert_eq!((arrives.tag, arrives.into), (third, None));
     }
 
     /// In a simultaneous open each side's SYN belongs to the one connection; a socket that

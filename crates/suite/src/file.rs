@@ -66,8 +66,15 @@ impl Drop for AtomicFile {
 }
 
 /// Checks, before any work, that a file can be written at `path` (its directory exists and
-/// takes new files), so a long run does not find out only at its end.
+/// takes new files, and `path` is not a directory), so a long run does not find out only at
+/// its end.
 pub fn check_writable(path: &Path) -> Result<(), String> {
+    if path.is_dir() {
+        return Err(format!(
+            "{}: cannot write here: it is a directory (give a file name)",
+            path.display()
+        ));
+    }
     let probe = hidden_sibling(path, "probe")?;
     std::fs::File::create(&probe)
         .and_then(|_| std::fs::remove_file(&probe))

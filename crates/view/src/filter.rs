@@ -8,7 +8,7 @@ use std::net::{Ipv4Addr, SocketAddrV4};
 use std::str::FromStr;
 
 use netsim_core::SimTime;
-use netsim_engine::{HostId, HostSpec, NetChange, Tagged, TraceKind, TraceRecord};
+use netsim_engine::{ConnTag, HostId, HostSpec, NetChange, Tagged, TraceKind, TraceRecord};
 use netsim_host::HostEvent;
 use netsim_tcp::{State, TcpEvent};
 
@@ -41,6 +41,7 @@ impl FromStr for ConnSelector {
             };
         }
         let (end, incarnation) = match text.split_once('#') {
+            Some((_, "0")) => return Err(format!("`{text}`: incarnations are numbered from 1")),
             Some((end, n)) => (end, Some(n.parse::<u32>().map_err(|_| bad())?)),
             None => (text, None),
         };
@@ -79,6 +80,11 @@ pub struct TraceFilter {
     pub to: Option<SimTime>,
     /// The state of every socket not CLOSED, by (local, remote), when states are asked for.
     live: BTreeMap<Pair, State>,
+    /// `--host` keeps a packet sent to the host as well as one it sends (a ladder draws the
+    /// segments a host receives at their send); the trace keeps the host's own records.
+    pub either_end: bool,
+    /// Whether `--conn` has matched a record yet.
+    conn_found: bool,
 }
 
 impl TraceFilter {
@@ -122,11 +128,20 @@ impl TraceFilter {
     /// come here, in order, shown or not.
     pub fn keep(&mut self, record: &TraceRecord<'_, HostEvent>, conn: Option<Tagged>) -> bool {
         let in_state = self.follow_states(record);
-        self.from.is_none_or(|t| record.at >= t)
-            && self.to.is_none_or(|t| record.at <= t)
-            && in_state
-            && self.host_matches(record)
-            && self.conn_matches(record, conn)
+        let of_conn = self.conn_matches(record, conn);
+        self.conn_found |= of_conn && self.conn.is_some();
+        of_conn && self.in_window(record.at) && in_state && self.host_matches(record)
+    }
+
+    /// After a run: the `--conn` selector, if no record of the run matched it (whatever the
+    /// other filters said).
+    pub fn conn_not_found(&self) -> Option<ConnSelector> {
+        self.conn.filter(|_| !self.conn_found)
+    }
+
+    /// Whether `at` lies in the window of `--from` and `--to`.
+    pub fn in_window(&self, at: SimTime) -> bool {
+        self.from.is_none_or(|t| at >= t) && self.to.is_none_or(|t| at <= t)
     }
 
     /// Notes state changes; whether the record is of a connection in an asked-for state.
@@ -177,6 +192,9 @@ impl TraceFilter {
         }
         let is = |h: &HostId| self.hosts.iter().any(|(id, _)| id == h);
         match &record.kind {
+            TraceKind::Sent { host, packet, .. } if self.either_end => {
+                is(host) || self.hosts.iter().any(|(_, addr)| *addr == packet.dst)
+            }
             TraceKind::Sent { host, .. }
             | TraceKind::Delivered { host, .. }
             | TraceKind::Timer { host, .. }
@@ -203,13 +221,17 @@ impl TraceFilter {
         let Some(tagged) = conn else {
             return false;
         };
-        match selector {
-            ConnSelector::Number(n) => tagged.tag.number == n,
-            ConnSelector::End(end, incarnation) => {
-                incarnation.is_none_or(|n| n == tagged.tag.incarnation)
-                    && ends_of(record).is_some_and(|(a, b)| a == end || b == end)
-            }
-        }
+        // A segment of another incarnation that lands in the chosen one (a delayed duplicate)
+        // is shown with it: it is what hit the connection.
+        let picks = |tag: ConnTag| match selector {
+            ConnSelector::Number(n) => tag.number == n,
+            ConnSelector::End(_, incarnation) => incarnation.is_none_or(|n| n == tag.incarnation),
+        };
+        let ends = match selector {
+            ConnSelector::Number(_) => true,
+            ConnSelector::End(end, _) => ends_of(record).is_some_and(|(a, b)| a == end || b == end),
+        };
+        ends && (picks(tagged.tag) || tagged.into.is_some_and(picks))
     }
 }
 
@@ -265,6 +287,7 @@ mod tests {
             "10.0.0.1",
             "10.0.0.1:40000#",
             "10.0.0.1:40000#x",
+            "10.0.0.1:40000#0",
             "-1",
         ] {
             assert!(bad.parse::<ConnSelector>().is_err(), "{bad}");

@@ -12,15 +12,39 @@ use std::fmt::Write as _;
 use std::net::{Ipv4Addr, SocketAddrV4};
 
 use netsim_core::{Packet, SimTime, TcpFlags};
-use netsim_engine::{Connections, DropReason, TraceKind, TraceRecord, TraceSink};
+use netsim_engine::{
+    Connections, Direction, DropReason, HostId, NetChange, Tagged, TraceKind, TraceRecord,
+    TraceSink,
+};
 use netsim_host::HostEvent;
-use netsim_tcp::{Note, TcpEvent};
+use netsim_tcp::{Note, State, TcpEvent};
 
 use crate::TraceFilter;
 use crate::svg::{Anchor, Svg};
 
 /// Segments drawn before the ladder stops taking new ones.
 pub const DEFAULT_SEGMENTS: usize = 1000;
+
+/// The legend below an SVG ladder: each colour, then the cross.
+const LEGEND: &[(Kind, &str)] = &[
+    (Kind::Handshake, "SYN / FIN"),
+    (Kind::Data, "data"),
+    (Kind::Ack, "ACK"),
+    (Kind::Reset, "RST"),
+    (Kind::Retransmit, "retransmission / probe"),
+    (Kind::Injected, "injected"),
+];
+const LEGEND_DROPS: &str = "dropped by the network; dashed: a copy or injected";
+
+/// The tallest SVG drawn, in pixels: librsvg refuses pictures over 32 767.
+const HEIGHT_MAX: f64 = 32_000.0;
+
+/// Connections named in the heading; more are labelled cN and listed in a key below.
+const CONNS_NAMED: usize = 6;
+
+/// Rows (sends, arrivals, notes) after which no new segment is taken: an SVG of 18-pixel rows
+/// stays under the 32 767 pixels that renderers such as librsvg accept.
+const ROWS_MAX: usize = 1600;
 
 /// What happened to a segment.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -44,9 +68,13 @@ struct Arrow {
     incarnation: u32,
     label: String,
     kind: Kind,
-    /// Marks: `retransmit`, `dup`, `injected`, `held`, `+8ms`.
+    /// Marks: `retransmit #1`, `probe`, `duplicated`, `injected`, `held`, `delayed 8ms`, `sent 1.5s`.
     marks: Vec<String>,
     send_row: usize,
+    /// When it was sent: the time of its send row, or earlier for a segment drawn where it
+    /// arrives because its send is not shown (before the window, or of another incarnation
+    /// that it lands in).
+    sent: SimTime,
     fate: Fate,
     /// The copies the network made of it (arrows of their own, drawn dashed and unlabelled).
     copies: Vec<usize>,
@@ -87,6 +115,8 @@ enum Style {
     Event,
     /// An oracle violation.
     Violation,
+    /// What the network did to a host or a link: a crash, a restart, a partition.
+    Network,
 }
 
 #[derive(Clone, Debug)]
@@ -97,6 +127,9 @@ enum Row {
     Note {
         /// The host (index) beside whose line it is written.
         host: usize,
+        /// The connection (number, incarnation) a state change belongs to, told when the
+        /// ladder draws several.
+        conn: Option<(u64, u32)>,
         text: String,
         style: Style,
     },
@@ -115,11 +148,23 @@ pub struct Ladder {
     arrows: Vec<Arrow>,
     /// Arrows of packets still in flight, by packet id.
     open: BTreeMap<u64, usize>,
+    /// When each packet in flight was sent, drawn or not, by packet id, and whether the
+    /// filter took its send (then it is drawn there, or left out by the cap, never later).
+    sent_at: BTreeMap<u64, (SimTime, bool)>,
     /// The connections drawn: number, incarnation, and its two ends as first seen.
     shown: BTreeMap<u64, (u32, SocketAddrV4, SocketAddrV4)>,
-    /// A retransmission announced by a host (by index), for its next segment.
+    /// A retransmission or probe announced by a host (by index), for its next segment.
     retransmit: BTreeMap<usize, String>,
+    /// The state of every socket not CLOSED, by (local, remote): what a side is in when its
+    /// connection is first drawn mid-way (a window, a filter).
+    states: BTreeMap<(SocketAddrV4, SocketAddrV4), State>,
+    /// The (connection, host) pairs whose state has been written beside the line.
+    stated: BTreeSet<(u64, usize)>,
     cap: usize,
+    /// Rows after which no new segment is taken (a picture's height).
+    rows_max: usize,
+    /// Segments drawn (copies the network made are drawn with their original, uncounted).
+    drawn: usize,
     /// Segments left out once the cap was reached.
     left_out: u64,
     title: String,
@@ -129,6 +174,9 @@ impl Ladder {
     /// A ladder of what `filter` keeps (its connection, window, hosts or states), for a run
     /// of hosts with these names and addresses; at most `cap` segments.
     pub fn new(filter: TraceFilter, title: &str, addrs: &[Ipv4Addr], cap: usize) -> Ladder {
+        // A ladder draws what a host receives as well as what it sends.
+        let mut filter = filter;
+        filter.either_end = true;
         Ladder {
             filter,
             conns: Connections::default(),
@@ -138,9 +186,14 @@ impl Ladder {
             rows: Vec::new(),
             arrows: Vec::new(),
             open: BTreeMap::new(),
+            sent_at: BTreeMap::new(),
             shown: BTreeMap::new(),
             retransmit: BTreeMap::new(),
+            states: BTreeMap::new(),
+            stated: BTreeSet::new(),
             cap,
+            rows_max: usize::MAX,
+            drawn: 0,
             left_out: 0,
             title: title.to_string(),
         }
@@ -149,6 +202,11 @@ impl Ladder {
     /// The host names, indexed by host id (call before the first record).
     pub fn start(&mut self, host_names: &[String]) {
         self.names = host_names.to_vec();
+    }
+
+    /// The filter, with what it saw of the run.
+    pub fn filter(&self) -> &TraceFilter {
+        &self.filter
     }
 
     /// How many segments the ladder holds.
@@ -166,10 +224,87 @@ impl Ladder {
         self.addrs.iter().position(|a| *a == addr)
     }
 
+    /// Draws a segment from host `ends.0` to `ends.1`, on a new row at `at`; returns its arrow.
+    #[allow(clippy::too_many_arguments)]
+    fn push_arrow(
+        &mut self,
+        at: SimTime,
+        (from, to): (usize, Option<usize>),
+        tagged: Tagged,
+        packet: &Packet,
+        kind: Kind,
+        marks: Vec<String>,
+        sent: SimTime,
+    ) -> usize {
+        let src = tagged.isn_src.map_or(0, |s| s.0);
+        let dst = tagged.isn_dst.map_or(0, |s| s.0);
+        let ends = (
+            SocketAddrV4::new(packet.src, packet.segment.src_port),
+            SocketAddrV4::new(packet.dst, packet.segment.dst_port),
+        );
+        self.shown
+            .entry(tagged.tag.number)
+            .or_insert((tagged.tag.incarnation, ends.0, ends.1));
+        // A connection drawn from its middle (a window, a filter) first says what state
+        // each side is in; a segment landing in another incarnation says nothing of its own.
+        if tagged.into.is_none() {
+            for (host, pair) in [(Some(from), ends), (to, (ends.1, ends.0))] {
+                let Some(host) = host else { continue };
+                let number = tagged.tag.number;
+                if let Some(state) = self.states.get(&pair).copied() {
+                    if self.stated.insert((number, host)) {
+                        let note = Row::Note {
+                            host,
+                            conn: Some((number, tagged.tag.incarnation)),
+                            text: format!("in {}", state.name()),
+                            style: Style::State,
+                        };
+                        self.rows.push((at, note));
+                    }
+                }
+            }
+        }
+        self.drawn += 1;
+        self.arrows.push(Arrow {
+            from,
+            to,
+            conn: tagged.tag.number,
+            incarnation: tagged.tag.incarnation,
+            label: label(packet, src, dst),
+            kind,
+            marks,
+            send_row: self.rows.len(),
+            sent,
+            fate: Fate::Open,
+            copies: Vec::new(),
+            copy: false,
+        });
+        let i = self.arrows.len() - 1;
+        self.rows.push((at, Row::Send(i)));
+        i
+    }
+
     /// Takes one record of the run; every record must come here, in order.
     pub fn record(&mut self, record: &TraceRecord<'_, HostEvent>) {
         let conn = self.conns.record(record);
         let at = record.at;
+        let sent_at = match &record.kind {
+            TraceKind::Sent { id, .. } => {
+                self.sent_at.insert(id.0, (at, false));
+                None
+            }
+            TraceKind::Duplicated { id, copy, .. } => {
+                if let Some(&t) = self.sent_at.get(&id.0) {
+                    self.sent_at.insert(copy.0, t);
+                }
+                None
+            }
+            TraceKind::Delivered { id, .. } | TraceKind::Dropped { id, .. } => {
+                self.sent_at.remove(&id.0)
+            }
+            _ => None,
+        };
+        self.follow(record);
         // What happens to a segment already drawn is drawn whatever the filter says.
         match &record.kind {
             TraceKind::Delivered { id, .. } => {
@@ -190,7 +325,7 @@ impl Ladder {
             }
             TraceKind::Delayed { id, by, .. } => {
                 if let Some(&i) = self.open.get(&id.0) {
-                    self.arrows[i].marks.push(format!("+{by}"));
+                    self.arrows[i].marks.push(format!("delayed {by}"));
                 }
             }
             TraceKind::Held { id, .. } => {
@@ -212,11 +347,30 @@ impl Ladder {
             }
             _ => {}
         }
-        if !self.filter.keep(record, conn) {
+        // A retransmission or probe is announced just before its segment is sent: the mark
+        // goes to that segment whether or not the announcement is shown.
+        let resent = match &record.kind {
+            TraceKind::Sent { host, .. } => self.retransmit.remove(&(host.0 as usize)),
+            _ => None,
+        };
+        let kept = self.filter.keep(record, conn);
+        if let (TraceKind::Sent { id, .. }, true) = (&record.kind, kept) {
+            if let Some(entry) = self.sent_at.get_mut(&id.0) {
+                entry.1 = true;
+            }
+        }
+        if let TraceKind::Network(change) = &record.kind {
+            // No connection of its own: drawn when it touches a host drawn so far.
+            if self.filter.in_window(at) && !self.full() {
+                self.network_note(at, *change);
+            }
+            return;
+        }
+        if !kept {
             return;
         }
         let Some(tagged) = conn else {
-            return; // timers, listeners, the network's changes
+            return; // timers, listeners
         };
         match &record.kind {
             TraceKind::Sent {
@@ -225,7 +379,7 @@ impl Ladder {
                 packet,
                 sender_state,
             } => {
-                if self.arrows.len() >= self.cap {
+                if self.full() {
                     self.left_out += 1;
                     return;
                 }
@@ -233,7 +387,6 @@ impl Ladder {
                 let to = self.host_of(packet.dst).map(|h| self.seen(h));
                 let injected = *sender_state == netsim_engine::inject::INJECTED;
                 let mut marks = Vec::new();
-                let resent = self.retransmit.remove(&from);
                 let kind = if injected {
                     marks.push("injected".to_string());
                     Kind::Injected
@@ -243,48 +396,48 @@ impl Ladder {
                 } else {
                     kind_of(packet)
                 };
-                let src = tagged.isn_src.map_or(0, |s| s.0);
-                let dst = tagged.isn_dst.map_or(0, |s| s.0);
-                self.shown.entry(tagged.tag.number).or_insert((
-                    tagged.tag.incarnation,
-                    SocketAddrV4::new(packet.src, packet.segment.src_port),
-                    SocketAddrV4::new(packet.dst, packet.segment.dst_port),
-                ));
-                self.arrows.push(Arrow {
-                    from,
-                    to,
-                    conn: tagged.tag.number,
-                    incarnation: tagged.tag.incarnation,
-                    label: label(packet, src, dst),
-                    kind,
-                    marks,
-                    send_row: self.rows.len(),
-                    fate: Fate::Open,
-                    copies: Vec::new(),
-                    copy: false,
-                });
-                let i = self.arrows.len() - 1;
-                self.rows.push((at, Row::Send(i)));
+                let i = self.push_arrow(at, (from, to), tagged, packet, kind, marks, at);
                 self.open.insert(id.0, i);
             }
+            // A segment whose send is not drawn (sent before the window, or of an older
+            // incarnation landing in the one drawn): drawn where it arrives or is dropped.
+            TraceKind::Delivered { packet, .. } | TraceKind::Dropped { packet, .. } => {
+                let (Some(from), Some((sent, false))) = (self.host_of(packet.src), sent_at) else {
+                    return;
+                };
+                if self.full() {
+                    self.left_out += 1;
+                    return;
+                }
+                let from = self.seen(from);
+                let to = self.host_of(packet.dst).map(|h| self.seen(h));
+                let mut marks = vec![format!("sent {sent}")];
+                if let Some(into) = tagged.into {
+                    marks.push(format!("lands in #{}", into.incarnation));
+                }
+                let kind = kind_of(packet);
+                let i = self.push_arrow(at, (from, to), tagged, packet, kind, marks, sent);
+                self.rows.push((at, Row::Arrive));
+                let row = self.rows.len() - 1;
+                self.arrows[i].fate = match &record.kind {
+                    TraceKind::Dropped { reason, .. } => Fate::Dropped(row, *reason),
+                    _ => Fate::Delivered(row),
+                };
+            }
             TraceKind::Protocol { host, event } => {
-                if self.arrows.len() >= self.cap {
+                if self.full() {
                     return;
                 }
                 let host = self.seen(host.0 as usize);
                 let (text, style) = match event {
                     HostEvent::Tcp(TcpEvent::State { to, .. }) => {
+                        self.stated.insert((tagged.tag.number, host));
                         (to.name().to_string(), Style::State)
                     }
-                    HostEvent::Tcp(TcpEvent::Retransmit { what, attempt, .. }) => {
-                        self.retransmit
-                            .insert(host, format!("retransmit #{attempt}"));
+                    HostEvent::Tcp(TcpEvent::Retransmit { what, .. }) => {
                         (format!("retransmit {}", what.name()), Style::Event)
                     }
                     HostEvent::Tcp(TcpEvent::Note { note, .. }) => {
-                        if matches!(note, Note::TailLossProbe) {
-                            self.retransmit.insert(host, "probe".into());
-                        }
                         (note.text().to_string(), Style::Event)
                     }
                     HostEvent::Tcp(TcpEvent::Error { errno, .. }) => {
@@ -295,18 +448,129 @@ impl Ladder {
                     }
                     HostEvent::BadRead(b) => (
                         match b.stale_from {
-                            Some(old) => {
-                                format!("stale data read at byte {} (of #{old})", b.offset)
-                            }
+                            Some(old) => format!(
+                                "stale data read at byte {} of #{}: the bytes of #{old}",
+                                b.offset, b.incarnation
+                            ),
                             None => format!("corrupt data read at byte {}", b.offset),
                         },
                         Style::Violation,
                     ),
                     HostEvent::CallFailed { .. } => return,
                 };
-                self.rows.push((at, Row::Note { host, text, style }));
+                // A bad read names its incarnations itself.
+                let conn = Some((tagged.tag.number, tagged.tag.incarnation))
+                    .filter(|_| !matches!(event, HostEvent::BadRead(_)));
+                let note = Row::Note {
+                    host,
+                    conn,
+                    text,
+                    style,
+                };
+                self.rows.push((at, note));
             }
             _ => {}
+        }
+    }
+
+    /// Whether the ladder has taken all it will: its segments, or the rows an SVG can hold.
+    fn full(&self) -> bool {
+        self.drawn >= self.cap || self.rows.len() >= self.rows_max
+    }
+
+    /// The ladder is to be drawn as an SVG picture: it stops taking segments at the rows a
+    /// picture can hold (a text ladder has no such bound).
+    pub fn for_picture(mut self) -> Ladder {
+        self.rows_max = ROWS_MAX;
+        self
+    }
+
+    /// Follows, for every record drawn or not, what later rows need: the sockets' states and
+    /// the retransmissions and probes announced for a host's next segment.
+    fn follow(&mut self, record: &TraceRecord<'_, HostEvent>) {
+        if let TraceKind::Network(NetChange::Crash(h)) = &record.kind {
+            if let Some(&addr) = self.addrs.get(h.0 as usize) {
+                self.states.retain(|(local, _), _| *local.ip() != addr);
+            }
+            return;
+        }
+        let TraceKind::Protocol {
+            host,
+            event: HostEvent::Tcp(e),
+        } = &record.kind
+        else {
+            return;
+        };
+        let host = host.0 as usize;
+        match e {
+            TcpEvent::State { conn, to, .. } => {
+                let pair = (conn.local, conn.remote);
+                if *to == State::Closed {
+                    self.states.remove(&pair);
+                } else {
+                    self.states.insert(pair, *to);
+                }
+            }
+            TcpEvent::Retransmit { attempt, .. } => {
+                self.retransmit
+                    .insert(host, format!("retransmit #{attempt}"));
+            }
+            TcpEvent::Note { note, .. } => match note {
+                Note::TailLossProbe => {
+                    self.retransmit.insert(host, "probe".into());
+                }
+                Note::KeepAliveProbe => {
+                    self.retransmit.insert(host, "keep-alive probe".into());
+                }
+                Note::WindowProbe => {
+                    self.retransmit.insert(host, "window probe".into());
+                }
+                _ => {}
+            },
+            _ => {}
+        }
+    }
+
+    /// A crash, restart, partition, heal, hold or release, beside the line of each host it
+    /// touches that is drawn.
+    fn network_note(&mut self, at: SimTime, change: NetChange) {
+        let name = |h: HostId| self.names.get(h.0 as usize).map_or("?", String::as_str);
+        let arrow = |d: Direction| match d {
+            Direction::OneWay => "->",
+            Direction::Both => "<->",
+        };
+        let notes: Vec<(HostId, String)> = match change {
+            NetChange::Crash(h) => vec![(h, "crashed: its sockets are gone".into())],
+            NetChange::Restart(h) => vec![(h, "restarted".into())],
+            NetChange::Partition(a, b, d)
+            | NetChange::Heal(a, b, d)
+            | NetChange::Hold(a, b, d)
+            | NetChange::Release(a, b, d) => {
+                let what = match change {
+                    NetChange::Partition(..) => "partition",
+                    NetChange::Heal(..) => "heal",
+                    NetChange::Hold(..) => "hold",
+                    _ => "release",
+                };
+                let text = format!("{what} {} {} {}", name(a), arrow(d), name(b));
+                vec![(a, text.clone()), (b, text)]
+            }
+        };
+        let mut written = false;
+        for (h, text) in notes {
+            let host = h.0 as usize;
+            // A link's change is written once, beside the first of its ends that is drawn.
+            if !self.hosts.contains(&host) || written {
+                continue;
+            }
+            written = true;
+            let note = Row::Note {
+                host,
+                conn: None,
+                text,
+                style: Style::Network,
+            };
+            self.rows.push((at, note));
         }
     }
 
@@ -321,44 +585,74 @@ impl Ladder {
 
     fn heading(&self) -> Vec<String> {
         let mut lines = vec![self.title.clone()];
-        let described: Vec<String> = self
-            .shown
-            .iter()
-            .take(6)
-            .map(|(n, (inc, a, b))| {
-                if *inc > 1 {
-                    format!("connection {n}: {a} <-> {b} #{inc}")
-                } else {
-                    format!("connection {n}: {a} <-> {b}")
-                }
-            })
-            .collect();
         match self.shown.len() {
             0 => lines.push("no segments in the selection".into()),
-            n if n <= 6 => lines.extend(described),
+            n if n <= CONNS_NAMED => lines.extend(self.shown.keys().map(|n| self.describe(*n))),
             n => lines.push(format!(
-                "{n} connections (pick one with --conn N; arrows are labelled cN)"
+                "{n} connections drawn, labelled cN (listed below the diagram; pick one with --conn N)"
             )),
         }
         if self.left_out > 0 {
             lines.push(format!(
                 "stopped after {} segments ({} more not drawn): narrow it with --conn or --from/--to",
-                self.cap, self.left_out
+                self.drawn, self.left_out
             ));
         }
         lines
     }
 
-    fn arrow_text(&self, a: &Arrow) -> String {
-        let mut text = String::new();
-        if self.shown.len() > 6 {
-            let _ = write!(text, "c{} ", a.conn);
-        } else if self.shown.values().any(|(inc, ..)| *inc > 1) {
-            // A reused 4-tuple: say which incarnation each segment belongs to.
-            let _ = write!(text, "#{} ", a.incarnation);
+    /// `connection 3: 10.0.0.1:40000 <-> 10.0.0.2:80 #2`.
+    fn describe(&self, number: u64) -> String {
+        format!("connection {number}: {}", self.ends(number))
+    }
+
+    /// `10.0.0.1:40000 <-> 10.0.0.2:80 #2`: a connection's ends, and its incarnation when its
+    /// 4-tuple was used before.
+    fn ends(&self, number: u64) -> String {
+        let (inc, a, b) = self.shown[&number];
+        if inc > 1 {
+            format!("{a} <-> {b} #{inc}")
+        } else {
+            format!("{a} <-> {b}")
         }
-        text.push_str(&a.label);
-        text
+    }
+
+    /// The key below a diagram of many connections: what each cN is.
+    fn key(&self) -> Vec<String> {
+        if self.shown.len() <= CONNS_NAMED {
+            return Vec::new();
+        }
+        let key = self
+            .shown
+            .keys()
+            .map(|n| format!("c{n}: {}", self.ends(*n)));
+        key.collect()
+    }
+
+    /// What tells a connection apart on an arrow or a state when several are drawn: `#2 `
+    /// when they are incarnations of one 4-tuple, `c3 ` (the run's number) otherwise.
+    fn prefix(&self, conn: u64, incarnation: u32) -> String {
+        let mut tuples = self.shown.values().map(|(_, a, b)| (a.min(b), a.max(b)));
+        let first = tuples.next();
+        if self.shown.len() < 2 {
+            String::new()
+        } else if tuples.all(|t| Some(t) == first) {
+            format!("#{incarnation} ")
+        } else {
+            format!("c{conn} ")
+        }
+    }
+
+    fn arrow_text(&self, a: &Arrow) -> String {
+        self.prefix(a.conn, a.incarnation) + &a.label
+    }
+
+    /// A note's text, with its connection told apart when the ladder draws several.
+    fn note_text(&self, conn: Option<(u64, u32)>, text: &str) -> String {
+        match conn {
+            Some((n, inc)) => self.prefix(n, inc) + text,
+            None => text.to_string(),
+        }
     }
 
     /// The diagram as text for a terminal: one line per segment sent (with what became of
@@ -404,10 +698,17 @@ impl Ladder {
                     for c in line.iter_mut().take(hi).skip(lo + 1) {
                         *c = '-';
                     }
-                    // The label starts at the sender's end.
+                    // The label starts at the sender's end, and leaves room for a drop's cross;
+                    // one cut short ends in an ellipsis.
                     let text = format!(" {} ", self.arrow_text(a));
-                    let room = (hi - lo).saturating_sub(6);
-                    let text: String = text.chars().take(room).collect();
+                    let dropped = matches!(a.fate, Fate::Dropped(..));
+                    let room = (hi - lo).saturating_sub(if dropped { 10 } else { 6 });
+                    let text: String = if text.chars().count() > room {
+                        let cut: String = text.chars().take(room.saturating_sub(2)).collect();
+                        format!("{cut}… ")
+                    } else {
+                        text
+                    };
                     let start = if to > from {
                         lo + 3
                     } else {
@@ -415,7 +716,7 @@ impl Ladder {
                     };
                     put(&mut line, start, &text);
                     match &a.fate {
-                        Fate::Dropped(_, reason) => {
+                        Fate::Dropped(r, reason) => {
                             let cross = if to > from { hi - 4 } else { lo + 4 };
                             line[cross] = 'X';
                             let keep = if to > from {
@@ -427,6 +728,10 @@ impl Ladder {
                                 line[c] = ' ';
                             }
                             remark = format!("dropped ({reason})");
+                            let took = self.rows[*r].0.saturating_since(a.sent);
+                            if !took.is_zero() {
+                                let _ = write!(remark, " +{took}");
+                            }
                         }
                         Fate::Delivered(r) => {
                             if to > from {
@@ -434,7 +739,7 @@ impl Ladder {
                             } else {
                                 line[lo + 1] = '<';
                             }
-                            let took = self.rows[*r].0.saturating_since(*at);
+                            let took = self.rows[*r].0.saturating_since(a.sent);
                             remark = format!("+{took}");
                         }
                         Fate::Open => {
@@ -452,27 +757,40 @@ impl Ladder {
                     for c in &a.copies {
                         let _ = match &self.arrows[*c].fate {
                             Fate::Delivered(r) => {
-                                write!(remark, "; copy +{}", self.rows[*r].0.saturating_since(*at))
+                                write!(
+                                    remark,
+                                    "; copy +{}",
+                                    self.rows[*r].0.saturating_since(a.sent)
+                                )
                             }
-                            Fate::Dropped(_, reason) => {
-                                write!(remark, "; copy dropped ({reason})")
+                            Fate::Dropped(r, reason) => {
+                                let took = self.rows[*r].0.saturating_since(a.sent);
+                                write!(remark, "; copy dropped ({reason}) +{took}")
                             }
                             Fate::Open => write!(remark, "; copy still in flight"),
                         };
                     }
                 }
                 Row::Arrive | Row::Drop => continue,
-                Row::Note { host, text, style } => {
+                Row::Note {
+                    host,
+                    conn,
+                    text,
+                    style,
+                } => {
                     let col = x(*host);
                     let left_lane = cols[host] == 0 && cols.len() > 1;
-                    if *style == Style::State && left_lane && text.len() < PAD {
-                        put(&mut line, col - text.len() - 1, text);
+                    let text = self.note_text(*conn, text);
+                    let width = text.chars().count();
+                    if *style == Style::State && left_lane && width < PAD {
+                        put(&mut line, col - width - 1, &text);
                     } else if *style == Style::State {
-                        put(&mut line, col + 2, text);
+                        put(&mut line, col + 2, &text);
                     } else {
                         let name = self.names.get(*host).map_or("?", String::as_str);
                         remark = match style {
                             Style::Violation => format!("{name}: !! {text}"),
+                            Style::Network => format!("{name}: == {text}"),
                             _ => format!("{name}: {text}"),
                         };
                     }
@@ -492,26 +810,45 @@ impl Ladder {
                 let _ = writeln!(out, "{body}  {remark}");
             }
         }
+        for line in self.key() {
+            let _ = writeln!(out, "{line}");
+        }
         out
     }
 
     /// The diagram as an SVG picture.
     pub fn svg(&self) -> String {
-        const ROW: f64 = 18.0;
         const TIME_W: f64 = 96.0;
         const SIDE: f64 = 170.0;
         const GAP: f64 = 460.0;
         const FONT: f64 = 11.0;
+        const KEY_LINE: f64 = 13.0;
+        const KEY_COLUMN: f64 = 330.0;
         let heading = self.heading();
         let top = 24.0 + heading.len() as f64 * 16.0 + 34.0;
         let cols = self.columns();
         let n = cols.len().max(1);
         let x = |host: usize| TIME_W + SIDE + cols[&host] as f64 * GAP;
-        // Notes go right of a lane and can be long: the right margin is the wider.
-        let width = TIME_W + SIDE + (n - 1) as f64 * GAP + 300.0;
+        // Notes go right of a lane and can be long: the right margin is the wider. The
+        // legend sets the least width.
+        let legend_w = LEGEND
+            .iter()
+            .map(|(_, name)| 40.0 + name.len() as f64 * 6.0)
+            .sum::<f64>()
+            + 18.0
+            + LEGEND_DROPS.len() as f64 * 5.6
+            + 24.0;
+        let width = (TIME_W + SIDE + (n - 1) as f64 * GAP + 300.0).max(legend_w);
         let legend_h = 40.0;
-        let height = top + (self.rows.len() as f64 + 1.0) * ROW + legend_h + 20.0;
-        let y = |row: usize| top + (row as f64 + 0.5) * ROW;
+        let key = self.key();
+        let key_columns = ((width - 24.0) / KEY_COLUMN).floor().max(1.0) as usize;
+        let key_h = key.len().div_ceil(key_columns) as f64 * KEY_LINE;
+        // Rows are 18 pixels high, less when that would take the picture past what
+        // renderers accept (librsvg: 32 767 pixels).
+        let room = HEIGHT_MAX - top - legend_h - key_h - 40.0;
+        let row_h = (room / (self.rows.len() as f64 + 1.0)).clamp(6.0, 18.0);
+        let height = top + (self.rows.len() as f64 + 1.0) * row_h + key_h + legend_h + 20.0;
+        let y = |row: usize| top + (row as f64 + 0.5) * row_h;
         let mut svg = Svg::new(width, height);
         for (i, line) in heading.iter().enumerate() {
             let size = if i == 0 { 15.0 } else { 12.0 };
@@ -525,7 +862,7 @@ impl Ladder {
                 false,
             );
         }
-        let bottom = top + self.rows.len() as f64 * ROW + 6.0;
+        let bottom = top + self.rows.len() as f64 * row_h + 6.0;
         for &host in &self.hosts {
             let name = self.names.get(host).map_or("?", String::as_str);
             let addr = self
@@ -562,7 +899,7 @@ impl Ladder {
             if let Some(prev) = last {
                 let jump = at.saturating_since(prev);
                 if jump.as_nanos() >= 1_000_000_000 {
-                    let yy = y(r) - ROW / 2.0;
+                    let yy = y(r) - row_h / 2.0;
                     svg.line(
                         12.0,
                         yy,
@@ -572,12 +909,13 @@ impl Ladder {
                         1.0,
                         r#"stroke-dasharray="2 4""#,
                     );
+                    // At the right edge, clear of the time labels on the left.
                     svg.text(
-                        12.0,
+                        width - 20.0,
                         yy - 2.0,
                         &format!("{jump} later"),
                         9.0,
-                        Anchor::Start,
+                        Anchor::End,
                         "#888",
                         false,
                     );
@@ -668,13 +1006,20 @@ impl Ladder {
             } else {
                 Anchor::End
             };
-            svg.text(x0 + dir * 8.0, y0 - 3.0, &text, FONT, anchor, colour, true);
+            svg.label(x0 + dir * 8.0, y0 - 3.0, &text, FONT, anchor, colour);
         }
         // Notes beside the lanes.
         for (r, (_, row)) in self.rows.iter().enumerate() {
-            let Row::Note { host, text, style } = row else {
+            let Row::Note {
+                host,
+                conn,
+                text,
+                style,
+            } = row
+            else {
                 continue;
             };
+            let text = self.note_text(*conn, text);
             // States go outside the left lane; everything else to the right of its lane.
             let left = cols[host] == 0 && cols.len() > 1 && *style == Style::State;
             let (xx, anchor) = if left {
@@ -686,11 +1031,12 @@ impl Ladder {
                 Style::State => ("#000", 11.0),
                 Style::Event => ("#555", 10.0),
                 Style::Violation => ("#d00000", 11.0),
+                Style::Network => ("#7a1a1a", 11.0),
             };
-            let text = if *style == Style::State {
-                text.clone()
-            } else {
-                format!("· {text}")
+            let text = match style {
+                Style::State => text,
+                Style::Network => format!("== {text}"),
+                _ => format!("· {text}"),
             };
             svg.text(
                 xx,
@@ -705,18 +1051,33 @@ impl Ladder {
                 svg.rect(x(*host) - 3.0, y(r) - 3.0, 6.0, 6.0, "#000", None);
             }
         }
+        // The key of many connections, in columns.
+        let key_top = bottom + 14.0;
+        for (i, line) in key.iter().enumerate() {
+            let (col, row) = (
+                i / key.len().div_ceil(key_columns),
+                i % key.len().div_ceil(key_columns),
+            );
+            svg.text(
+                12.0 + col as f64 * KEY_COLUMN,
+                key_top + row as f64 * KEY_LINE,
+                line,
+                10.0,
+                Anchor::Start,
+                "#333",
+                true,
+            );
+        }
         // Legend.
         let ly = height - legend_h + 8.0;
         let mut lx = 12.0;
-        for (kind, name) in [
-            (Kind::Handshake, "SYN / FIN"),
-            (Kind::Data, "data"),
-            (Kind::Ack, "ACK"),
-            (Kind::Reset, "RST"),
-            (Kind::Retransmit, "retransmission / probe"),
-            (Kind::Injected, "injected"),
-        ] {
-            svg.line(lx, ly, lx + 24.0, ly, kind.colour(), 2.0, "");
+        for &(kind, name) in LEGEND {
+            let dashed = if kind == Kind::Injected {
+                r#"stroke-dasharray="6 3""#
+            } else {
+                ""
+            };
+            svg.line(lx, ly, lx + 24.0, ly, kind.colour(), 2.0, dashed);
             svg.text(
                 lx + 30.0,
                 ly + 4.0,
@@ -733,7 +1094,7 @@ impl Ladder {
         svg.text(
             lx + 18.0,
             ly + 4.0,
-            "dropped by the network; dashed: a copy or injected",
+            LEGEND_DROPS,
             10.0,
             Anchor::Start,
             "#333",
@@ -776,12 +1137,8 @@ fn kind_of(p: &Packet) -> Kind {
 /// acknowledgment, a zero window and SACK blocks when present.
 fn label(p: &Packet, isn_src: u32, isn_dst: u32) -> String {
     let s = &p.segment;
-    let syn = s.flags.contains(TcpFlags::SYN);
-    let seq = if syn {
-        0
-    } else {
-        s.seq.0.wrapping_sub(isn_src)
-    };
+    // A SYN at its connection's ISN reads 0; an injected one elsewhere reads its offset.
+    let seq = s.seq.0.wrapping_sub(isn_src);
     let mut out = format!("[{}] ", s.flags);
     if s.payload.is_empty() {
         let _ = write!(out, "seq {seq}");
@@ -958,7 +1315,7 @@ mod tests {
             "the cross is on the receiver's (left) side: {text}"
         );
         assert!(
-            line("[.] 1:11").ends_with("+1ms, duplicated; copy dropped (queue full)"),
+            line("[.] 1:11").ends_with("+1ms, duplicated; copy dropped (queue full) +2ms"),
             "{text}"
         );
         assert!(
@@ -970,8 +1327,8 @@ mod tests {
         assert_eq!(svg.matches("dropped: ").count(), 2, "two crosses");
         assert_eq!(
             svg.matches("stroke-dasharray=\"6 3\"").count(),
-            1,
-            "the copy"
+            2,
+            "the copy, and the legend's sample of an injected segment"
         );
         assert_eq!(
             svg.matches("stroke-dasharray=\"2 3\"").count(),

@@ -172,6 +172,19 @@ impl Svg {
         );
     }
 
+    /// Monospace text on a white halo, readable where lines cross it (an arrow's label).
+    pub fn label(&mut self, x: f64, y: f64, text: &str, size: f64, anchor: Anchor, colour: &str) {
+        let _ = writeln!(
+            self.body,
+            r##"<text x="{}" y="{}" font-family="monospace" font-size="{}" text-anchor="{}" fill="{colour}" stroke="#ffffff" stroke-width="3" stroke-linejoin="round" paint-order="stroke">{}</text>"##,
+            num(x),
+            num(y),
+            num(size),
+            anchor.name(),
+            escape(text)
+        );
+    }
+
     /// Text turned 90° anticlockwise (a vertical axis label), centred on the point.
     pub fn vertical_text(&mut self, x: f64, y: f64, text: &str, size: f64, colour: &str) {
         let _ = writeln!(
