@@ -49,6 +49,17 @@ impl Target {
     pub(crate) fn file(&self) -> &Path {
         &self.file
     }
+
+    /// What replays this run on a command line: `FILE --seed N [--until T]`, the file quoted
+    /// for a shell where it needs to be.
+    pub(crate) fn replay_args(&self, seed: u64) -> String {
+        let file = self.file.to_string_lossy();
+        let mut args = format!("{} --seed {seed}", netsim_sweep::shell_word(&file));
+        if let Some(until) = self.until {
+            args.push_str(&format!(" --until {until}"));
+        }
+        args
+    }
 }
 
 /// The title of a run's pictures: the scenario and the seed.
@@ -92,6 +103,52 @@ pub(crate) fn write_stdout(args: std::fmt::Arguments<'_>) {
 }
 
 pub(crate) use netsim_suite::file::{AtomicFile, check_writable, write_atomic};
+
+/// Exit status of a run or sweep stopped by SIGINT or SIGTERM (128 + SIGINT, as shells report it).
+pub(crate) const INTERRUPTED: u8 = 130;
+
+/// For a command that writes its files at the end (`run`): SIGINT or SIGTERM (once or more)
+/// removes the temporary files of the outputs under way and ends the process with exit 130.
+/// A watcher thread does it, outside the signal handler, within 20 ms of the signal.
+pub(crate) fn exit_cleanly_on_signals() -> Result<(), String> {
+    let flag = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    for signal in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
+        signal_hook::flag::register(signal, flag.clone())
+            .map_err(|e| format!("cannot handle signal {signal}: {e}"))?;
+    }
+    std::thread::Builder::new()
+        .name("netsim-signals".into())
+        .spawn(move || {
+            while !flag.load(std::sync::atomic::Ordering::Relaxed) {
+                std::thread::sleep(std::time::Duration::from_millis(20));
+            }
+            netsim_suite::file::remove_unfinished();
+            eprintln!("\nnetsim: interrupted: the run's output files were not written");
+            std::process::exit(i32::from(INTERRUPTED));
+        })
+        .map_err(|e| format!("cannot start the signal watcher: {e}"))?;
+    Ok(())
+}
+
+/// SIGINT and SIGTERM set the returned flag, which stops a sweep after the runs under way (and a run at its next progress tick); a
+/// second one ends the process at once (exit 130) for a user who does not want to wait.
+pub(crate) fn interrupt_on_signals() -> Result<std::sync::Arc<std::sync::atomic::AtomicBool>, String>
+{
+    use std::sync::Arc;
+    use std::sync::atomic::AtomicBool;
+    let flag = Arc::new(AtomicBool::new(false));
+    for signal in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
+        // Registered first, so it sees the flag as the previous signal left it.
+        signal_hook::flag::register_conditional_shutdown(
+            signal,
+            i32::from(INTERRUPTED),
+            flag.clone(),
+        )
+        .and_then(|_| signal_hook::flag::register(signal, flag.clone()))
+        .map_err(|e| format!("cannot handle signal {signal}: {e}"))?;
+    }
+    Ok(flag)
+}
 
 /// Standard output failed. When the reader closed the pipe this is no error: the process ends
 /// at once, silently, with the status of a process killed by SIGPIPE (141), as Unix tools do.

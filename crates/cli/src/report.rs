@@ -33,6 +33,7 @@ pub fn report(args: Args) -> Result<ExitCode, String> {
     let index = args.out.join("index.html");
     crate::check_writable(&index)?;
     let failed_run = |e| format!("{}: {e}", file.display());
+    let replay = args.target.replay_args(seed);
 
     // Runs are exact replays: a first pass finds the connection to draw, the second draws it.
     let (conn, why) = match args.conn {
@@ -73,8 +74,7 @@ pub fn report(args: Args) -> Result<ExitCode, String> {
         title: "Ladder".into(),
         caption: format!(
             "{why}. Time runs down, one row per event; crosses are drops. \
-             Any other connection: netsim report {} --conn N.",
-            file.display()
+             Any other connection: netsim report {replay} --conn N --out DIR."
         ),
         body: Body::Svg(ladder.svg()),
     });
@@ -83,9 +83,8 @@ pub fn report(args: Args) -> Result<ExitCode, String> {
         caption: format!(
             "Per host, the most sockets in each TCP state at once in each {} of virtual time, \
              and the connections established and the attempts that failed per second. \
-             The same as CSV: netsim run {} --states FILE.csv.",
+             The same as CSV: netsim run {replay} --states FILE.csv.",
             timeline.width(),
-            file.display()
         ),
         body: Body::Svg(timeline.plot(&format!(
             "{}: sockets per state, connections per second",
@@ -101,11 +100,11 @@ pub fn report(args: Args) -> Result<ExitCode, String> {
         title: scenario.file.name.clone(),
         description: scenario.file.description.clone(),
         subtitle: format!(
-            "seed {seed} · {} · netsim run {} --seed {seed}",
+            "seed {seed} · {} · netsim run {replay}",
             crate::sweep::version(),
-            file.display()
         ),
         passed: report.passed(),
+        cut_short: report.not_reached().next().is_some(),
         sections,
     };
     crate::write_atomic(&index, &page.html())?;

@@ -301,6 +301,9 @@ pub fn run(args: Args) -> Result<ExitCode, String> {
     let shown = io::stderr().is_terminal() && (quiet || !io::stdout().is_terminal());
     let end = scenario.compiled.limits.end.unwrap_or(SimTime::ZERO);
     let mut progress = RunProgress::new(shown, end);
+    // SIGINT or SIGTERM ends the run with no output file written and none left half-written:
+    // the files being made are temporary until the end.
+    crate::exit_cleanly_on_signals()?;
     let tick = |now, events| progress.tick(now, events);
     let (target, ladder) = ladder.unzip();
     let views = Views {
@@ -412,8 +415,8 @@ impl RunProgress {
         ));
     }
 
-    fn finish(self) {
-        if let Some(bar) = self.bar {
+    fn finish(&mut self) {
+        if let Some(bar) = self.bar.take() {
             bar.finish_and_clear();
         }
     }

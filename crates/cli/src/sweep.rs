@@ -4,8 +4,6 @@
 use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
-use std::sync::Arc;
-use std::sync::atomic::AtomicBool;
 use std::time::Instant;
 
 use indicatif::{ProgressBar, ProgressStyle};
@@ -63,26 +61,6 @@ pub fn version() -> String {
     netsim::version()
 }
 
-/// Exit status of a sweep stopped by SIGINT or SIGTERM (128 + SIGINT, as shells report it).
-const INTERRUPTED: u8 = 130;
-
-/// SIGINT and SIGTERM set the returned flag, which stops the sweep after the runs under way; a
-/// second one ends the process at once (exit 130) for a user who does not want to wait.
-fn interrupt_on_signals() -> Result<Arc<AtomicBool>, String> {
-    let flag = Arc::new(AtomicBool::new(false));
-    for signal in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
-        // Registered first, so it sees the flag as the previous signal left it.
-        signal_hook::flag::register_conditional_shutdown(
-            signal,
-            i32::from(INTERRUPTED),
-            flag.clone(),
-        )
-        .and_then(|_| signal_hook::flag::register(signal, flag.clone()))
-        .map_err(|e| format!("cannot handle signal {signal}: {e}"))?;
-    }
-    Ok(flag)
-}
-
 pub fn sweep(args: Args) -> Result<ExitCode, String> {
     let mut scenario = netsim_scenario::load(&args.file).map_err(|e| e.to_string())?;
     for path in args.json.iter().chain(&args.plot) {
@@ -103,7 +81,7 @@ pub fn sweep(args: Args) -> Result<ExitCode, String> {
         jobs,
         shard: args.shard,
         stop_after: args.stop_after,
-        interrupt: interrupt_on_signals()?,
+        interrupt: crate::interrupt_on_signals()?,
         ..SweepOptions::new(args.seeds, &args.file.display().to_string(), &version())
     };
     out!(
@@ -169,7 +147,7 @@ pub fn sweep(args: Args) -> Result<ExitCode, String> {
         }
     }
     Ok(if report.interrupted {
-        ExitCode::from(INTERRUPTED)
+        ExitCode::from(crate::INTERRUPTED)
     } else if report.passed == report.runs {
         ExitCode::SUCCESS
     } else {

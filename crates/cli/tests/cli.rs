@@ -524,6 +524,43 @@ fn every_catalogue_scenario_writes_captures_tshark_reads_clean() {
     assert!(bad.is_empty(), "{bad:#?}");
 }
 
+/// A run interrupted by SIGINT or SIGTERM exits 130 and leaves neither its output files nor
+/// their temporary files behind (files from before stay as they were).
+#[test]
+fn an_interrupted_run_leaves_no_output_and_no_temporary_file() {
+    let bench = scenario("bench_short_connections.ron");
+    for signal in ["-INT", "-TERM"] {
+        let dir = Scratch::new(&format!("interrupt{signal}"));
+        let old = dir.join("old.csv");
+        std::fs::write(&old, "before").unwrap();
+        let pcap = dir.join("run.pcap");
+        let child = Command::new(env!("CARGO_BIN_EXE_netsim"))
+            .args(["run", &bench, "--quiet", "--pcap", pcap.to_str().unwrap()])
+            .args(["--states", old.to_str().unwrap()])
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        // 100 000 connections take seconds: the signal comes while the capture is written.
+        std::thread::sleep(std::time::Duration::from_millis(400));
+        let sent = Command::new("kill")
+            .args([signal, &child.id().to_string()])
+            .status()
+            .unwrap();
+        assert!(sent.success());
+        let o = child.wait_with_output().unwrap();
+        assert_eq!(o.status.code(), Some(130), "{signal}: {}", stderr(&o));
+        assert!(stderr(&o).contains("interrupted: the run's output files were not written"));
+        let mut left: Vec<String> = std::fs::read_dir(&dir.0)
+            .unwrap()
+            .map(|e| e.unwrap().file_name().into_string().unwrap())
+            .collect();
+        left.sort();
+        assert_eq!(left, ["old.csv"], "{signal}");
+        assert_eq!(std::fs::read_to_string(&old).unwrap(), "before");
+    }
+}
+
 /// `--states` and `--plot` write the sockets per state over time: the CSV's TIME_WAIT column
 /// peaks, for every host, at the TIME_WAIT peak the summary reports (`TIME_WAIT 0 (peak N)`,
 /// or `TIME_WAIT N` when the peak is the end), and the SVG is a whole picture with its axis
@@ -1855,6 +1892,26 @@ fn the_report_is_one_page_with_summary_ladder_and_sockets_that_fetches_nothing()
     let html = std::fs::read_to_string(out.join("index.html")).unwrap();
     assert!(html.contains("verdict fail\">FAIL"));
     assert!(html.contains("FAIL server FinRetransmits = 2 (found 1)"));
+
+    // A run cut short passes only so far; every command the page gives replays this run,
+    // its seed and its cut included, with a path a shell reads as one word.
+    let spaced = temp_scenario(&dir, "a b.ron", &std::fs::read_to_string(&file).unwrap());
+    let args = ["report", &spaced, "--seed", "3", "--until", "1s"];
+    let o = netsim(&[&args[..], &["--out", out.to_str().unwrap()]].concat());
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    let html = std::fs::read_to_string(out.join("index.html")).unwrap();
+    assert!(html.contains("verdict sofar\">PASS SO FAR (cut short)"));
+    // (HTML writes the quotes as &#39;.)
+    let quoted = format!("&#39;{spaced}&#39; --seed 3 --until 1s");
+    for command in ["netsim run", "netsim report"] {
+        let commands = html.matches(&format!("{command} {quoted}")).count();
+        assert!(commands >= 1, "{command}: {html}");
+        assert_eq!(
+            commands,
+            html.matches(command).count(),
+            "every {command} replays"
+        );
+    }
 }
 
 /// `netsim test` with `CI` set to `ci` (or unset) and `INSTA_UPDATE` unset, whatever the

@@ -2,6 +2,27 @@
 
 use std::io::{self, BufWriter, Write};
 use std::path::{Path, PathBuf};
+use std::sync::Mutex;
+
+/// The temporary files of the [`AtomicFile`]s not yet committed or dropped, for
+/// [`remove_unfinished`].
+static UNFINISHED: Mutex<Vec<PathBuf>> = Mutex::new(Vec::new());
+
+/// Removes the temporary file of every [`AtomicFile`] still being written: for a process
+/// about to exit on a signal, which runs no destructors. The files they would replace are
+/// left as they were.
+pub fn remove_unfinished() {
+    let mut unfinished = UNFINISHED.lock().unwrap_or_else(|e| e.into_inner());
+    for tmp in unfinished.drain(..) {
+        let _ = std::fs::remove_file(tmp);
+    }
+}
+
+/// Takes `tmp` off the list of unfinished files.
+fn finished(tmp: &Path) {
+    let mut unfinished = UNFINISHED.lock().unwrap_or_else(|e| e.into_inner());
+    unfinished.retain(|p| p != tmp);
+}
 
 /// Writes `text` to `path` atomically (see [`AtomicFile`]).
 pub fn write_atomic(path: &Path, text: &str) -> Result<(), String> {
@@ -26,6 +47,7 @@ impl AtomicFile {
     pub fn create(path: &Path) -> Result<AtomicFile, String> {
         let tmp = hidden_sibling(path, "tmp")?;
         let file = std::fs::File::create(&tmp).map_err(|e| format!("{}: {e}", path.display()))?;
+        (UNFINISHED.lock().unwrap_or_else(|e| e.into_inner())).push(tmp.clone());
         Ok(AtomicFile {
             path: path.to_path_buf(),
             tmp,
@@ -43,6 +65,7 @@ impl AtomicFile {
             .and_then(|()| std::fs::rename(&self.tmp, &self.path));
         done.map_err(|e| format!("{}: {e}", self.path.display()))?;
         self.committed = true;
+        finished(&self.tmp);
         Ok(())
     }
 }
@@ -61,6 +84,7 @@ impl Drop for AtomicFile {
     fn drop(&mut self) {
         if !self.committed {
             let _ = std::fs::remove_file(&self.tmp);
+            finished(&self.tmp);
         }
     }
 }

@@ -36,6 +36,17 @@ pub use report::{
 /// Prefix of the names of the threads that run seeds.
 pub const THREAD_PREFIX: &str = "netsim-sweep";
 
+/// `text` as one word for a POSIX shell: as it is when it holds only characters no shell
+/// treats specially, else in single quotes (a quote inside written `'\''`).
+pub fn shell_word(text: &str) -> std::borrow::Cow<'_, str> {
+    let plain = |c: char| c.is_ascii_alphanumeric() || "_-./:=+@,%".contains(c);
+    if !text.is_empty() && text.chars().all(plain) {
+        std::borrow::Cow::Borrowed(text)
+    } else {
+        std::borrow::Cow::Owned(format!("'{}'", text.replace('\'', r"'\''")))
+    }
+}
+
 /// Runs one seed; a panic or a runaway run is reported as a failure of that seed.
 pub fn run_seed(scenario: &Scenario, seed: u64) -> SeedResult {
     guarded(seed, || {
@@ -327,7 +338,11 @@ impl<'a> Fold<'a> {
             report.failing.push(FailingSeed {
                 seed: r.seed,
                 failures: r.failures.clone(),
-                replay: format!("netsim run {} --seed {}", self.options.file, r.seed),
+                replay: format!(
+                    "netsim run {} --seed {}",
+                    shell_word(&self.options.file),
+                    r.seed
+                ),
                 schedule: self.scenario.schedule_text(r.seed, &self.all_faults),
                 shrunk: None,
             });
@@ -413,4 +428,18 @@ pub struct Shrunk {
     pub left: usize,
     /// The schedule they draw, as text.
     pub schedule: String,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::shell_word;
+
+    #[test]
+    fn shell_words_are_quoted_only_when_a_shell_would_split_or_expand_them() {
+        let plain = "scenarios/lost_final_ack.ron";
+        assert_eq!(shell_word(plain), plain);
+        assert_eq!(shell_word("my dir/a b's.ron"), r"'my dir/a b'\''s.ron'");
+        assert_eq!(shell_word("$HOME/x*.ron"), "'$HOME/x*.ron'");
+        assert_eq!(shell_word(""), "''");
+    }
 }

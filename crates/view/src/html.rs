@@ -38,6 +38,8 @@ pub struct Page {
     pub subtitle: String,
     /// Whether the run passed its checks.
     pub passed: bool,
+    /// The run was cut short (`--until`) with checks not reached: a pass is a pass so far.
+    pub cut_short: bool,
     /// The parts, in order.
     pub sections: Vec<Section>,
 }
@@ -45,8 +47,8 @@ pub struct Page {
 const STYLE: &str = "body{font-family:sans-serif;margin:2em auto;max-width:1500px;padding:0 1em;color:#111}\
 h1{margin-bottom:.2em}.sub{color:#555;font-family:monospace}\
 .verdict{display:inline-block;padding:.2em .7em;border-radius:.3em;color:#fff;font-weight:bold}\
-.pass{background:#1b7f3b}.fail{background:#b00020}\
-pre{background:#f6f6f6;padding:1em;overflow-x:auto;font-size:13px;line-height:1.35}\
+.pass{background:#1b7f3b}.fail{background:#b00020}.sofar{background:#b36b00}\
+pre{background:#f6f6f6;padding:1em;white-space:pre-wrap;overflow-wrap:anywhere;font-size:13px;line-height:1.35}\
 .fig{overflow-x:auto;border:1px solid #ddd}.cap{color:#444}\
 nav a{margin-right:1em}section{margin-top:2em}";
 
@@ -60,10 +62,10 @@ impl Page {
              <title>{}</title>\n<style>{STYLE}</style>\n</head>\n<body>\n",
             escape(&self.title)
         );
-        let (class, verdict) = if self.passed {
-            ("pass", "PASS")
-        } else {
-            ("fail", "FAIL")
+        let (class, verdict) = match (self.passed, self.cut_short) {
+            (true, false) => ("pass", "PASS"),
+            (true, true) => ("sofar", "PASS SO FAR (cut short)"),
+            (false, _) => ("fail", "FAIL"),
         };
         let _ = writeln!(
             out,
@@ -112,6 +114,7 @@ mod tests {
             description: "one\n\ntwo & three".into(),
             subtitle: "seed 1".into(),
             passed: false,
+            cut_short: true,
             sections: vec![
                 Section {
                     title: "Summary".into(),
@@ -130,7 +133,19 @@ mod tests {
         assert!(html.contains("<p>two &amp; three</p>"));
         assert!(html.contains("<pre>x &lt; y</pre>"));
         assert!(html.contains("<div class=\"fig\"><svg xmlns"));
-        assert!(html.contains("verdict fail\">FAIL"));
+        assert!(
+            html.contains("verdict fail\">FAIL"),
+            "a failure cut short is a failure"
+        );
+        let so_far = Page {
+            passed: true,
+            ..page.clone()
+        };
+        assert!(
+            so_far
+                .html()
+                .contains("verdict sofar\">PASS SO FAR (cut short)")
+        );
         for fetch in ["src=", "href=\"http", "<script", "@import", "url("] {
             assert!(!html.contains(fetch), "{fetch}");
         }
