@@ -241,7 +241,14 @@ fn plot(report: &SweepReport) -> String {
     }
     let (start, end) = report.done;
     netsim_view::sweep::plot(&netsim_view::sweep::SweepCounts {
-        title: format!("sweep of {}, seeds {start}..{end}", report.scenario),
+        title: if report.interrupted {
+            format!(
+                "sweep of {}, seeds {start}..{end} (INTERRUPTED: a partial sweep of {}..{})",
+                report.scenario, report.seeds.0, report.seeds.1
+            )
+        } else {
+            format!("sweep of {}, seeds {start}..{end}", report.scenario)
+        },
         runs: report.runs,
         failed: report.failed(),
         failures_by_kind: pairs(&report.failures_by_kind),

@@ -346,12 +346,24 @@ impl LineChart {
                 false,
             );
         }
-        let solid = self.series.iter().filter(|s| s.stroke == Stroke::Solid);
+        // Solid lines first, each thinner than the one before, so a line lying on another
+        // still shows as its edge; dashed lines on top.
+        let solid: Vec<&Series> = self
+            .series
+            .iter()
+            .filter(|s| s.stroke == Stroke::Solid)
+            .collect();
         let dashed = self.series.iter().filter(|s| s.stroke == Stroke::Dashed);
-        for s in solid.chain(dashed) {
+        let widths = (0..solid.len()).map(|i| (1.5 + 0.6 * (solid.len() - 1 - i) as f64).min(4.5));
+        let drawn = solid
+            .iter()
+            .copied()
+            .zip(widths)
+            .chain(dashed.map(|s| (s, 1.5)));
+        for (s, width) in drawn {
             for run in off_the_axis(&s.points) {
                 let points: Vec<(f64, f64)> = run.iter().map(|(x, y)| (sx(*x), sy(*y))).collect();
-                svg.styled_polyline(&points, s.colour, 1.5, s.stroke.dashes());
+                svg.styled_polyline(&points, s.colour, width, s.stroke.dashes());
             }
         }
         let legend_x = plot.x + plot.w + 16.0;

@@ -359,6 +359,37 @@ impl StateTimeline {
         out
     }
 
+    /// Buckets per bin of the plotted rates (a power of two): enough for 100 to 200 bins over
+    /// the run, and wide enough that each rate with events to speak of (10 or more) has
+    /// about 8 events per bin over the span where they happen, so sparse steady events (one
+    /// every 10 ms against 16 ms bins) do not alias into a comb of one and two; at least 10
+    /// bins in any case.
+    fn rate_bin(&self) -> usize {
+        const EVENTS_PER_BIN: usize = 8;
+        let mut per_bin = self.len.div_ceil(RATE_BINS).next_power_of_two().max(1);
+        let counts: [fn(&Sample) -> u64; 2] = [|x| x.established, |x| x.failed];
+        for host in &self.hosts {
+            for count in counts {
+                let at = |i: &usize| count(&host.samples[*i]) > 0;
+                let mut busy = (0..host.samples.len()).filter(at);
+                let Some(first) = busy.next() else { continue };
+                let last = busy.last().unwrap_or(first);
+                let total: u64 = host.samples[first..=last].iter().map(count).sum();
+                if total < 10 {
+                    continue;
+                }
+                let span = last - first + 1;
+                let need = (EVENTS_PER_BIN * span).div_ceil(total as usize);
+                per_bin = per_bin.max(need.next_power_of_two());
+            }
+        }
+        let coarsest = (self.len / 10).max(1);
+        while per_bin > coarsest && per_bin > 1 {
+            per_bin /= 2;
+        }
+        per_bin
+    }
+
     /// The timeline as an SVG picture: per host, one panel of sockets per state (the states
     /// the host ever had a socket in, with their peaks), then one of connections established
     /// per second and one of attempts failed per second, on the same time axis. The rates
@@ -374,7 +405,7 @@ impl StateTimeline {
         let mut svg = Svg::new(WIDTH, HEAD + HOST * hosts.max(1) as f64);
         // Rates are drawn averaged over bins of buckets: a bucket of a few milliseconds
         // holds a connection or none, and a comb of spikes hides the rate.
-        let per_bin = self.len.div_ceil(RATE_BINS).next_power_of_two().max(1);
+        let per_bin = self.rate_bin();
         let bin = self.width.saturating_mul(per_bin as u64);
         svg.text(20.0, 26.0, title, 16.0, Anchor::Start, "#000", false);
         svg.text(
@@ -1064,6 +1095,50 @@ mod tests {
         assert_eq!(describe(SimDuration::from_millis(2048)), "2.048 s");
         assert_eq!(describe(SimDuration::from_secs(1)), "1 s");
         assert_eq!(describe(SimDuration::from_micros(250)), "250 µs");
+    }
+
+    /// Sparse steady events widen the rate bins until each holds about 8 (one connection
+    /// every 10 ms against 16 ms bins would draw a comb of 62 and 125 per second); dense ones
+    /// keep 100 to 200 bins, and a handful of events changes nothing.
+    #[test]
+    fn rate_bins_are_wide_enough_for_sparse_events() {
+        let timeline = |every: usize, events: usize| {
+            let samples = (0..1000)
+                .map(|i| Sample {
+                    established: u64::from(i % every == 0 && i / every < events),
+                    ..Sample::default()
+                })
+                .collect();
+            StateTimeline {
+                names: vec!["a".into()],
+                hosts: vec![HostTimeline {
+                    now: [0; STATE_COUNT],
+                    half_open: BTreeSet::new(),
+                    syn_delivered: false,
+                    samples,
+                }],
+                width: SimDuration::from_millis(2),
+                len: 1000,
+                end: None,
+            }
+        };
+        // 1000 buckets: 8 per bin gives 125 bins.
+        assert_eq!(timeline(1, 1000).rate_bin(), 8);
+        // 20 events 5 buckets apart: 8 events span 40 buckets, so bins of 64.
+        let sparse = timeline(5, 20);
+        assert_eq!(sparse.rate_bin(), 64);
+        let rates = rate_bins(&sparse.hosts[0].samples, 64, sparse.width, |x| {
+            x.established
+        });
+        // The busy span's first bin holds 13 of its events: within 2 % of 100 per second.
+        assert_eq!(rates[0], 13.0 / 0.128);
+        assert_eq!(
+            timeline(5, 9).rate_bin(),
+            8,
+            "nine events are not worth wider bins"
+        );
+        // Never fewer than 10 bins: 12 events over the whole run would ask for 1024.
+        assert_eq!(timeline(90, 12).rate_bin(), 64);
     }
 
     /// The sink passes every record on, and with no timeline only passes them on.
