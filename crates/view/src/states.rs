@@ -373,7 +373,7 @@ impl StateTimeline {
                 let at = |i: &usize| count(&host.samples[*i]) > 0;
                 let mut busy = (0..host.samples.len()).filter(at);
                 let Some(first) = busy.next() else { continue };
-                let last = busy.last().unwrap_or(first);
+                let last = busy.next_back().unwrap_or(first);
                 let total: u64 = host.samples[first..=last].iter().map(count).sum();
                 if total < 10 {
                     continue;
