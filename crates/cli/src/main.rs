@@ -67,6 +67,15 @@ pub(crate) fn run_title(scenario: &netsim_scenario::Scenario, seed: u64) -> Stri
     format!("{} (seed {seed})", scenario.file.name)
 }
 
+/// The error of a `--conn` that matched nothing in the run.
+pub(crate) fn conn_not_in_run(conn: netsim_view::ConnSelector) -> String {
+    format!(
+        "--conn: {conn} is not in this run (connections are numbered in order of first \
+         appearance, as the JSON trace's conn.number; an endpoint must be one a connection \
+         used)"
+    )
+}
+
 /// Exit 0 when every check passed, 1 when one failed.
 pub(crate) fn exit_for(passed: bool) -> ExitCode {
     if passed {
@@ -108,8 +117,9 @@ pub(crate) use netsim_suite::file::{AtomicFile, check_writable, write_atomic};
 pub(crate) const INTERRUPTED: u8 = 130;
 
 /// For a command that writes its files at the end (`run`): SIGINT or SIGTERM (once or more)
-/// removes the temporary files of the outputs under way and ends the process with exit 130.
-/// A watcher thread does it, outside the signal handler, within 20 ms of the signal.
+/// removes the temporary files of the outputs under way and ends the process with exit 130;
+/// once the outputs are being put in place, the command finishes them all instead. A watcher
+/// thread does it, outside the signal handler, within 20 ms of the signal.
 pub(crate) fn exit_cleanly_on_signals() -> Result<(), String> {
     let flag = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
     for signal in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
@@ -122,9 +132,11 @@ pub(crate) fn exit_cleanly_on_signals() -> Result<(), String> {
             while !flag.load(std::sync::atomic::Ordering::Relaxed) {
                 std::thread::sleep(std::time::Duration::from_millis(20));
             }
-            netsim_suite::file::remove_unfinished();
-            eprintln!("\nnetsim: interrupted: the run's output files were not written");
-            std::process::exit(i32::from(INTERRUPTED));
+            // Once the run's outputs are being put in place, the run finishes instead.
+            netsim_suite::file::abandon_outputs(
+                i32::from(INTERRUPTED),
+                "\nnetsim: interrupted: the run's output files were not written",
+            );
         })
         .map_err(|e| format!("cannot start the signal watcher: {e}"))?;
     Ok(())

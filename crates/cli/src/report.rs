@@ -60,6 +60,9 @@ pub fn report(args: Args) -> Result<ExitCode, String> {
     };
     let (report, sink) = scenario.run(seed, sink).map_err(failed_run)?;
     let ladder = sink.ladder.expect("made above");
+    if let Some(conn) = ladder.filter().conn_not_found() {
+        return Err(crate::conn_not_in_run(conn));
+    }
     let (_, timeline) = sink.inner.finish(report.outcome.end);
     let timeline = timeline.expect("made above");
 
@@ -74,7 +77,7 @@ pub fn report(args: Args) -> Result<ExitCode, String> {
         title: "Ladder".into(),
         caption: format!(
             "{why}. Time runs down, one row per event; crosses are drops. \
-             Any other connection: netsim report {replay} --conn N --out DIR."
+             Any other connection: netsim report {replay} --conn N --out DIR"
         ),
         body: Body::Svg(ladder.svg()),
     });
@@ -83,7 +86,7 @@ pub fn report(args: Args) -> Result<ExitCode, String> {
         caption: format!(
             "Per host, the most sockets in each TCP state at once in each {} of virtual time, \
              and the connections established and the attempts that failed per second. \
-             The same as CSV: netsim run {replay} --states FILE.csv.",
+             The same as CSV: netsim run {replay} --states FILE.csv",
             timeline.width(),
         ),
         body: Body::Svg(timeline.plot(&format!(

@@ -238,17 +238,18 @@ fn capture_into<S: TraceSink<HostEvent>>(
     tick: impl FnMut(SimTime, u64),
 ) -> Result<(Report, S), String> {
     let Some(files) = pcap else {
-        return scenario
-            .run_observed(seed, enabled, sink, tick)
-            .map_err(|e| e.to_string());
+        let run = scenario.run_observed(seed, enabled, sink, tick);
+        netsim_suite::file::placing_outputs();
+        return run.map_err(|e| e.to_string());
     };
     let sent = AtomicFile::create(&files.sent)?;
     let delivered = AtomicFile::create(&files.delivered)?;
     let capture = PcapSink::new(sink, sent, delivered)
         .map_err(|e| format!("{}: {e}", files.sent.display()))?;
-    let (report, capture) = scenario
-        .run_observed(seed, enabled, capture, tick)
-        .map_err(|e| e.to_string())?;
+    let run = scenario.run_observed(seed, enabled, capture, tick);
+    // From here the outputs go into place, all of them, whatever signal comes.
+    netsim_suite::file::placing_outputs();
+    let (report, capture) = run.map_err(|e| e.to_string())?;
     let (sink, sent, delivered) = capture
         .finish()
         .map_err(|e| format!("{}: {e}", files.sent.display()))?;
@@ -340,11 +341,7 @@ pub fn run(args: Args) -> Result<ExitCode, String> {
     };
     if let Some(conn) = missing {
         progress.finish();
-        return Err(format!(
-            "--conn: {conn} is not in this run (connections are numbered in order of first \
-             appearance, as the JSON trace's conn.number; an endpoint must be one a \
-             connection used)"
-        ));
+        return Err(crate::conn_not_in_run(conn));
     }
     if let (Some(target), Some(ladder)) = (target, ladder) {
         match target {

@@ -148,6 +148,7 @@ fn every_user_facing_error_exits_2_with_one_clear_message() {
     let not_json = temp_scenario(&scratch, "not-json.json", "nope");
     let not_report = temp_scenario(&scratch, "not-report.json", "{\"x\": 1}");
     let dir = scenario("");
+    let report_dir = scratch.join("report").to_string_lossy().into_owned();
     // (arguments, what the message must say; "error:" marks clap's usage errors)
     let cases: Vec<(Vec<&str>, &str)> = vec![
         (
@@ -198,6 +199,10 @@ fn every_user_facing_error_exits_2_with_one_clear_message() {
         (
             vec!["run", &lost, "--conn", "10.0.0.9:1#2", "--ladder", "-"],
             "netsim: --conn: 10.0.0.9:1#2 is not in this run",
+        ),
+        (
+            vec!["report", &lost, "--conn", "999", "--out", &report_dir],
+            "netsim: --conn: connection 999 is not in this run",
         ),
         (
             vec!["run", &lost, "--conn", "10.0.0.1:32768#0"],
@@ -1743,6 +1748,37 @@ fn the_ladder_tells_what_its_filters_and_windows_would_otherwise_hide() {
     assert!(
         syn.iter()
             .any(|l| l.contains("[S] seq 11 win 0") && l.ends_with("injected"))
+    );
+    // A new incarnation's side is not said to be in the state of the old socket its SYN
+    // hit (the TIME_WAIT of #1 is drawn as #1's).
+    let reuse = ladder_lines(&[
+        "run",
+        &scenario("new_syn_in_time_wait.ron"),
+        "--ladder",
+        "-",
+    ]);
+    assert!(
+        !reuse.iter().any(|l| l.contains(" in TIME_WAIT")),
+        "{reuse:#?}"
+    );
+    assert!(
+        reuse.iter().any(|l| l.ends_with("| #1 TIME_WAIT")),
+        "{reuse:#?}"
+    );
+    // Times of 14 characters (150.154193031s) widen the time column: every lane stays put.
+    let safe = ladder_lines(&[
+        "run",
+        &scenario("sweep_stale_data_safe.ron"),
+        "--ladder",
+        "-",
+    ]);
+    let lanes: std::collections::BTreeSet<usize> =
+        safe.iter().skip(3).filter_map(|l| l.find('|')).collect();
+    assert_eq!(lanes.len(), 1, "{safe:#?}");
+    let long = |l: &&String| l.split('s').next().is_some_and(|t| t.trim().len() == 13);
+    assert!(
+        safe.iter().any(|l| long(&l)),
+        "some times take 14 characters"
     );
     // Twelve connections: labelled cN, and a key below says what each is.
     let many = ladder_lines(&[

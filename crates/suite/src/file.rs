@@ -8,6 +8,9 @@ use std::sync::Mutex;
 /// [`remove_unfinished`].
 static UNFINISHED: Mutex<Vec<PathBuf>> = Mutex::new(Vec::new());
 
+/// Whether the process has begun putting its outputs in place (see [`placing_outputs`]).
+static PLACING: Mutex<bool> = Mutex::new(false);
+
 /// Removes the temporary file of every [`AtomicFile`] still being written: for a process
 /// about to exit on a signal, which runs no destructors. The files they would replace are
 /// left as they were.
@@ -16,6 +19,26 @@ pub fn remove_unfinished() {
     for tmp in unfinished.drain(..) {
         let _ = std::fs::remove_file(tmp);
     }
+}
+
+/// Marks the start of a command's last step, putting its outputs in place: from here on
+/// [`abandon_outputs`] does nothing, so an interrupt cannot leave some outputs new and the
+/// others old or missing; the command finishes.
+pub fn placing_outputs() {
+    *PLACING.lock().unwrap_or_else(|e| e.into_inner()) = true;
+}
+
+/// For a signal: unless the outputs are being put in place, removes the unfinished files,
+/// says so and ends the process with `code`, holding the lock so that no output is placed
+/// meanwhile. Returns only if the outputs are being placed.
+pub fn abandon_outputs(code: i32, message: &str) {
+    let placing = PLACING.lock().unwrap_or_else(|e| e.into_inner());
+    if *placing {
+        return;
+    }
+    remove_unfinished();
+    eprintln!("{message}");
+    std::process::exit(code);
 }
 
 /// Takes `tmp` off the list of unfinished files.
@@ -116,4 +139,42 @@ fn hidden_sibling(path: &Path, suffix: &str) -> Result<PathBuf, String> {
         name.to_string_lossy(),
         std::process::id()
     )))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A file being written is listed as unfinished until it is committed or dropped;
+    /// `remove_unfinished` removes what is listed and leaves the file it would replace.
+    #[test]
+    fn unfinished_files_are_listed_until_committed_or_dropped() {
+        let dir = std::env::temp_dir().join(format!("netsim-atomic-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let listed = |p: &Path| UNFINISHED.lock().unwrap().iter().any(|t| t.starts_with(p));
+        let done = dir.join("done.txt");
+        let mut file = AtomicFile::create(&done).unwrap();
+        file.write_all(b"whole").unwrap();
+        assert!(listed(&dir));
+        file.commit().unwrap();
+        assert!(!listed(&dir), "committed");
+        drop(AtomicFile::create(&dir.join("dropped.txt")).unwrap());
+        assert!(!listed(&dir), "dropped");
+        std::fs::write(dir.join("old.txt"), "old").unwrap();
+        let cut = AtomicFile::create(&dir.join("old.txt")).unwrap();
+        remove_unfinished();
+        let mut names: Vec<String> = std::fs::read_dir(&dir)
+            .unwrap()
+            .map(|e| e.unwrap().file_name().into_string().unwrap())
+            .collect();
+        names.sort();
+        assert_eq!(names, ["done.txt", "old.txt"]);
+        assert_eq!(std::fs::read_to_string(dir.join("old.txt")).unwrap(), "old");
+        drop(cut);
+        // Once the outputs are being placed, a signal's abandon returns (it would end the
+        // test process otherwise).
+        placing_outputs();
+        abandon_outputs(130, "not printed");
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
 }

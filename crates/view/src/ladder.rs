@@ -36,15 +36,16 @@ const LEGEND: &[(Kind, &str)] = &[
 ];
 const LEGEND_DROPS: &str = "dropped by the network; dashed: a copy or injected";
 
-/// The tallest SVG drawn, in pixels: librsvg refuses pictures over 32 767.
-const HEIGHT_MAX: f64 = 32_000.0;
+/// The tallest SVG drawn, in pixels: librsvg refuses pictures over 32 767, and this leaves
+/// room to render a two-host ladder (1 026 pixels wide) 1 200 pixels wide.
+const HEIGHT_MAX: f64 = 27_000.0;
 
 /// Connections named in the heading; more are labelled cN and listed in a key below.
 const CONNS_NAMED: usize = 6;
 
 /// Rows (sends, arrivals, notes) after which no new segment is taken: an SVG of 18-pixel rows
-/// stays under the 32 767 pixels that renderers such as librsvg accept.
-const ROWS_MAX: usize = 1600;
+/// stays within [`HEIGHT_MAX`].
+const ROWS_MAX: usize = 1400;
 
 /// What happened to a segment.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -157,7 +158,9 @@ pub struct Ladder {
     retransmit: BTreeMap<usize, String>,
     /// The state of every socket not CLOSED, by (local, remote): what a side is in when its
     /// connection is first drawn mid-way (a window, a filter).
-    states: BTreeMap<(SocketAddrV4, SocketAddrV4), State>,
+    /// With the connection (number) the socket is on: an older incarnation's socket says
+    /// nothing of a newer one's side.
+    states: BTreeMap<(SocketAddrV4, SocketAddrV4), (State, u64)>,
     /// The (connection, host) pairs whose state has been written beside the line.
     stated: BTreeSet<(u64, usize)>,
     cap: usize,
@@ -251,7 +254,8 @@ impl Ladder {
             for (host, pair) in [(Some(from), ends), (to, (ends.1, ends.0))] {
                 let Some(host) = host else { continue };
                 let number = tagged.tag.number;
-                if let Some(state) = self.states.get(&pair).copied() {
+                let on = self.states.get(&pair).copied();
+                if let Some((state, _)) = on.filter(|(_, n)| *n == number) {
                     if self.stated.insert((number, host)) {
                         let note = Row::Note {
                             host,
@@ -304,7 +308,7 @@ impl Ladder {
             }
             _ => None,
         };
-        self.follow(record);
+        self.follow(record, conn);
         // What happens to a segment already drawn is drawn whatever the filter says.
         match &record.kind {
             TraceKind::Delivered { id, .. } => {
@@ -487,7 +491,7 @@ impl Ladder {
 
     /// Follows, for every record drawn or not, what later rows need: the sockets' states and
     /// the retransmissions and probes announced for a host's next segment.
-    fn follow(&mut self, record: &TraceRecord<'_, HostEvent>) {
+    fn follow(&mut self, record: &TraceRecord<'_, HostEvent>, tagged: Option<Tagged>) {
         if let TraceKind::Network(NetChange::Crash(h)) = &record.kind {
             if let Some(&addr) = self.addrs.get(h.0 as usize) {
                 self.states.retain(|(local, _), _| *local.ip() != addr);
@@ -508,7 +512,8 @@ impl Ladder {
                 if *to == State::Closed {
                     self.states.remove(&pair);
                 } else {
-                    self.states.insert(pair, *to);
+                    let number = tagged.map_or(0, |c| c.tag.number);
+                    self.states.insert(pair, (*to, number));
                 }
             }
             TcpEvent::Retransmit { attempt, .. } => {
@@ -658,14 +663,18 @@ impl Ladder {
     /// The diagram as text for a terminal: one line per segment sent (with what became of
     /// it) and per note, states written beside their host's line.
     pub fn text(&self) -> String {
-        const TIME: usize = 14;
+        // The time column is as wide as the longest time (`150.154193031s` is 14).
+        let time_w = (self.rows.iter())
+            .map(|(at, _)| at.to_string().len())
+            .fold(13, usize::max);
+        let time_col = time_w + 1;
         const PAD: usize = 14;
         const GAP: usize = 56;
         let cols = self.columns();
         let n = cols.len().max(1);
-        let x_col = |col: usize| TIME + PAD + col * GAP;
+        let x_col = |col: usize| time_col + PAD + col * GAP;
         let x = |host: usize| x_col(cols[&host]);
-        let width = TIME + PAD + (n - 1) * GAP + 1;
+        let width = time_col + PAD + (n - 1) * GAP + 1;
         let mut out = String::new();
         for line in self.heading() {
             let _ = writeln!(out, "{line}");
@@ -802,8 +811,8 @@ impl Ladder {
                 at.to_string()
             };
             last_time = Some(*at);
-            let _ = write!(out, "{time:>13} ");
-            let body: String = line[TIME..].iter().collect();
+            let _ = write!(out, "{time:>time_w$} ");
+            let body: String = line[time_col..].iter().collect();
             if remark.is_empty() {
                 let _ = writeln!(out, "{}", body.trim_end());
             } else {
