@@ -1694,6 +1694,18 @@ fn the_ladder_tells_what_its_filters_and_windows_would_otherwise_hide() {
     assert!(window[3].contains("| in ESTABLISHED"), "{window:#?}");
     assert!(window[4].ends_with("| in SYN_RECEIVED"), "{window:#?}");
     assert!(window[5].ends_with("+1ms, sent 0.002000s"), "{window:#?}");
+    // The heading names the left lane's end first, whichever way the first arrow goes.
+    let late = ladder_lines(&[
+        "run", &lost, "--from", "5.5ms", "--to", "10ms", "--ladder", "-",
+    ]);
+    assert_eq!(
+        late[1], "connection 1: 10.0.0.1:32768 <-> 10.0.0.2:80",
+        "{late:#?}"
+    );
+    assert!(
+        late[5].contains("|<--"),
+        "the first arrow goes right to left: {late:#?}"
+    );
     // --state TIME_WAIT leaves out the server's "retransmit FIN" record; its FIN is still one.
     let tw = ladder_lines(&["run", &lost, "--state", "TIME_WAIT", "--ladder", "-"]);
     let fin = arrows(&tw);

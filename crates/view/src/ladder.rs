@@ -245,9 +245,14 @@ impl Ladder {
             SocketAddrV4::new(packet.src, packet.segment.src_port),
             SocketAddrV4::new(packet.dst, packet.segment.dst_port),
         );
+        // Named left lane first, whichever way the first segment drawn goes.
+        let (left, right) = match to {
+            Some(to) if to < from => (ends.1, ends.0),
+            _ => ends,
+        };
         self.shown
             .entry(tagged.tag.number)
-            .or_insert((tagged.tag.incarnation, ends.0, ends.1));
+            .or_insert((tagged.tag.incarnation, left, right));
         // A connection drawn from its middle (a window, a filter) first says what state
         // each side is in; a segment landing in another incarnation says nothing of its own.
         if tagged.into.is_none() {
