@@ -483,6 +483,27 @@ mod tests {
         assert_eq!((arrives.tag, arrives.into), (third, None));
     }
 
+    /// A SYN-ACK answers the newest incarnation even with an ISN its side has not used in it:
+    /// a server that restarted between two copies of the client's SYN answers the second
+    /// with a fresh ISN, and that is still the client's one connection.
+    #[test]
+    fn a_syn_ack_with_a_fresh_isn_answers_the_newest_incarnation() {
+        let mut run = Run {
+            c: Connections::default(),
+            next: 0,
+        };
+        let syn = packet(40000, 80, 1000, TcpFlags::SYN);
+        let (first, _) = run.send(&syn);
+        run.send(&packet(80, 40000, 5000, TcpFlags::SYN | TcpFlags::ACK));
+        assert_eq!(run.send(&syn).0, first, "the SYN again");
+        let (answer, id) = run.send(&packet(80, 40000, 7000, TcpFlags::SYN | TcpFlags::ACK));
+        assert_eq!(answer, first);
+        let later = packet(80, 40000, 7001, TcpFlags::ACK);
+        let delivered = run.deliver(id, &later);
+        assert_eq!(delivered.isn_src, Some(Seq(7000)), "numbered from the fresh ISN");
+        assert_eq!(run.c.count(), 1);
+    }
+
     /// In a simultaneous open each side's SYN belongs to the one connection; a socket that
     /// opens again after sending its SYN starts a new incarnation.
     #[test]
