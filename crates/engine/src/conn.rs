@@ -500,7 +500,11 @@ mod tests {
         assert_eq!(answer, first);
         let later = packet(80, 40000, 7001, TcpFlags::ACK);
         let delivered = run.deliver(id, &later);
-        assert_eq!(delivered.isn_src, Some(Seq(7000)), "numbered from the fresh ISN");
+        assert_eq!(
+            delivered.isn_src,
+            Some(Seq(7000)),
+            "numbered from the fresh ISN"
+        );
         assert_eq!(run.c.count(), 1);
     }
 
