@@ -142,8 +142,9 @@ pub(crate) fn exit_cleanly_on_signals() -> Result<(), String> {
     Ok(())
 }
 
-/// SIGINT and SIGTERM set the returned flag, which stops a sweep after the runs under way (and a run at its next progress tick); a
-/// second one ends the process at once (exit 130) for a user who does not want to wait.
+/// For a sweep: SIGINT and SIGTERM set the returned flag, which stops the sweep after the
+/// runs under way; a second one ends the process at once (exit 130) for a user who does not
+/// want to wait.
 pub(crate) fn interrupt_on_signals() -> Result<std::sync::Arc<std::sync::atomic::AtomicBool>, String>
 {
     use std::sync::Arc;
