@@ -271,20 +271,14 @@ pub fn summary(scenario: &Scenario, seed: u64, report: &Report, wall_secs: f64) 
         .iter()
         .map(|c| json!({"passed": c.passed, "reached": c.reached, "check": c.text}))
         .collect();
-    let (failed, not_reached) = (report.failures().count(), report.not_reached().count());
-    let result = match (failed, not_reached) {
-        (0, 0) => "pass",
-        (0, _) => "pass so far",
-        _ => "fail",
-    };
     json!({
         "kind": "summary",
         "scenario": scenario.file.name,
         "seed": seed,
         "passed": report.passed(),
-        "result": result,
-        "checks_failed": failed,
-        "checks_not_reached": not_reached,
+        "result": report.verdict().name(),
+        "checks_failed": report.failures().count(),
+        "checks_not_reached": report.not_reached().count(),
         "end_ns": o.end.as_nanos(),
         "stop": netsim_scenario::stop_reason(o.stop),
         "events": o.events,

@@ -107,7 +107,7 @@ pub fn report(args: Args) -> Result<ExitCode, String> {
             crate::sweep::version(),
         ),
         passed: report.passed(),
-        cut_short: report.not_reached().next().is_some(),
+        cut_short: report.verdict() == netsim_scenario::Verdict::PassSoFar,
         sections,
     };
     crate::write_atomic(&index, &page.html())?;

@@ -158,6 +158,40 @@ impl Report {
     pub fn not_reached(&self) -> impl Iterator<Item = &Check> {
         self.checks.iter().filter(|c| !c.reached)
     }
+
+    /// The verdict: a failed check fails the run; otherwise a check left undecided by a cut
+    /// makes it a pass so far.
+    pub fn verdict(&self) -> Verdict {
+        if !self.passed() {
+            Verdict::Fail
+        } else if self.not_reached().next().is_some() {
+            Verdict::PassSoFar
+        } else {
+            Verdict::Pass
+        }
+    }
+}
+
+/// A run's verdict (see [`Report::verdict`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Verdict {
+    /// Every check passed.
+    Pass,
+    /// No check failed, but a run cut short (`--until`) left some undecided.
+    PassSoFar,
+    /// A check failed.
+    Fail,
+}
+
+impl Verdict {
+    /// `pass`, `pass so far` or `fail`, as the JSON summary writes it.
+    pub fn name(self) -> &'static str {
+        match self {
+            Verdict::Pass => "pass",
+            Verdict::PassSoFar => "pass so far",
+            Verdict::Fail => "fail",
+        }
+    }
 }
 
 impl Scenario {

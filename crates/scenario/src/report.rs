@@ -582,20 +582,17 @@ pub fn summary(scenario: &Scenario, seed: u64, report: &crate::Report) -> String
         };
         lines.push(format!("  {mark} {}", c.text));
     }
-    let failed = report.failures().count();
-    let open = report.not_reached().count();
-    lines.push(if failed == 0 && open > 0 {
-        format!(
-            "result:   PASS so far ({open} of {} checks not reached: the run was cut short)",
-            report.checks.len()
-        )
-    } else if failed == 0 {
-        "result:   PASS".into()
-    } else {
-        format!(
-            "result:   FAIL ({failed} of {} checks failed)",
-            report.checks.len()
-        )
+    let total = report.checks.len();
+    lines.push(match report.verdict() {
+        crate::Verdict::PassSoFar => format!(
+            "result:   PASS so far ({} of {total} checks not reached: the run was cut short)",
+            report.not_reached().count()
+        ),
+        crate::Verdict::Pass => "result:   PASS".into(),
+        crate::Verdict::Fail => format!(
+            "result:   FAIL ({} of {total} checks failed)",
+            report.failures().count()
+        ),
     });
     lines.push(format!(
         "trace:    {} records, hash {:016x}",
