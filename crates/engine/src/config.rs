@@ -217,6 +217,39 @@ pub enum NetChange {
     Release(HostId, HostId, Direction),
 }
 
+impl NetChange {
+    /// The change in words, as the text trace writes it: `partition a <-> b`, `heal a -> b`
+    /// (one way), `crash a`, `restart a`, `hold a <-> b`, `release a -> b`.
+    pub fn describe<'a>(&self, name: impl Fn(HostId) -> &'a str) -> String {
+        let between = |what: &str, a: HostId, b: HostId, d: Direction| {
+            let arrow = match d {
+                Direction::OneWay => "->",
+                Direction::Both => "<->",
+            };
+            format!("{what} {} {arrow} {}", name(a), name(b))
+        };
+        match *self {
+            NetChange::Partition(a, b, d) => between("partition", a, b, d),
+            NetChange::Heal(a, b, d) => between("heal", a, b, d),
+            NetChange::Crash(h) => format!("crash {}", name(h)),
+            NetChange::Restart(h) => format!("restart {}", name(h)),
+            NetChange::Hold(a, b, d) => between("hold", a, b, d),
+            NetChange::Release(a, b, d) => between("release", a, b, d),
+        }
+    }
+
+    /// The hosts it touches: a crashed or restarted host, or a link's two ends.
+    pub fn hosts(&self) -> [HostId; 2] {
+        match *self {
+            NetChange::Crash(h) | NetChange::Restart(h) => [h, h],
+            NetChange::Partition(a, b, _)
+            | NetChange::Heal(a, b, _)
+            | NetChange::Hold(a, b, _)
+            | NetChange::Release(a, b, _) => [a, b],
+        }
+    }
+}
+
 /// Everything about the network of one run.
 #[derive(Clone, Debug, PartialEq, Default)]
 pub struct Topology {

@@ -456,42 +456,7 @@ impl TextFormat {
             TraceKind::Protocol { host, event } => write!(out, "{:<w$} {event}", self.name(*host))
                 .and_then(|()| shown_incarnation(conn).map_or(Ok(()), |k| write!(out, " #{k}"))),
             TraceKind::Network(change) => {
-                let arrow = |d: Direction| match d {
-                    Direction::OneWay => "->",
-                    Direction::Both => "<->",
-                };
-                match *change {
-                    NetChange::Partition(a, b, d) => write!(
-                        out,
-                        "{NET:<w$} partition {} {} {}",
-                        self.name(a),
-                        arrow(d),
-                        self.name(b)
-                    ),
-                    NetChange::Heal(a, b, d) => write!(
-                        out,
-                        "{NET:<w$} heal {} {} {}",
-                        self.name(a),
-                        arrow(d),
-                        self.name(b)
-                    ),
-                    NetChange::Crash(h) => write!(out, "{NET:<w$} crash {}", self.name(h)),
-                    NetChange::Restart(h) => write!(out, "{NET:<w$} restart {}", self.name(h)),
-                    NetChange::Hold(a, b, d) => write!(
-                        out,
-                        "{NET:<w$} hold {} {} {}",
-                        self.name(a),
-                        arrow(d),
-                        self.name(b)
-                    ),
-                    NetChange::Release(a, b, d) => write!(
-                        out,
-                        "{NET:<w$} release {} {} {}",
-                        self.name(a),
-                        arrow(d),
-                        self.name(b)
-                    ),
-                }
+                write!(out, "{NET:<w$} {}", change.describe(|h| self.name(h)))
             }
         };
     }

@@ -13,8 +13,7 @@ use std::net::{Ipv4Addr, SocketAddrV4};
 
 use netsim_core::{Packet, SimTime, TcpFlags};
 use netsim_engine::{
-    Connections, Direction, DropReason, HostId, NetChange, Tagged, TraceKind, TraceRecord,
-    TraceSink,
+    Connections, DropReason, HostId, NetChange, Tagged, TraceKind, TraceRecord, TraceSink,
 };
 use netsim_host::HostEvent;
 use netsim_tcp::{Note, State, TcpEvent};
@@ -154,6 +153,9 @@ pub struct Ladder {
     sent_at: BTreeMap<u64, (SimTime, bool)>,
     /// The connections drawn: number, incarnation, and its two ends as first seen.
     shown: BTreeMap<u64, (u32, SocketAddrV4, SocketAddrV4)>,
+    /// The 4-tuple of every connection drawn, while they all share one (then they are told
+    /// apart by incarnation, `#k`; otherwise by number, `cN`).
+    one_tuple: Option<(SocketAddrV4, SocketAddrV4)>,
     /// A retransmission or probe announced by a host (by index), for its next segment.
     retransmit: BTreeMap<usize, String>,
     /// The state of every socket not CLOSED, by (local, remote): what a side is in when its
@@ -191,6 +193,7 @@ impl Ladder {
             open: BTreeMap::new(),
             sent_at: BTreeMap::new(),
             shown: BTreeMap::new(),
+            one_tuple: None,
             retransmit: BTreeMap::new(),
             states: BTreeMap::new(),
             stated: BTreeSet::new(),
@@ -250,9 +253,16 @@ impl Ladder {
             Some(to) if to < from => (ends.1, ends.0),
             _ => ends,
         };
-        self.shown
-            .entry(tagged.tag.number)
-            .or_insert((tagged.tag.incarnation, left, right));
+        if let std::collections::btree_map::Entry::Vacant(new) = self.shown.entry(tagged.tag.number)
+        {
+            new.insert((tagged.tag.incarnation, left, right));
+            let tuple = (left.min(right), left.max(right));
+            if self.shown.len() == 1 {
+                self.one_tuple = Some(tuple);
+            } else if self.one_tuple != Some(tuple) {
+                self.one_tuple = None;
+            }
+        }
         // A connection drawn from its middle (a window, a filter) first says what state
         // each side is in; a segment landing in another incarnation says nothing of its own.
         if tagged.into.is_none() {
@@ -544,44 +554,21 @@ impl Ladder {
     /// A crash, restart, partition, heal, hold or release, beside the line of each host it
     /// touches that is drawn.
     fn network_note(&mut self, at: SimTime, change: NetChange) {
+        // Written once, beside the first host it touches that is drawn.
+        let Some(host) = (change.hosts().into_iter())
+            .map(|h| h.0 as usize)
+            .find(|h| self.hosts.contains(h))
+        else {
+            return;
+        };
         let name = |h: HostId| self.names.get(h.0 as usize).map_or("?", String::as_str);
-        let arrow = |d: Direction| match d {
-            Direction::OneWay => "->",
-            Direction::Both => "<->",
+        let note = Row::Note {
+            host,
+            conn: None,
+            text: change.describe(name),
+            style: Style::Network,
         };
-        let notes: Vec<(HostId, String)> = match change {
-            NetChange::Crash(h) => vec![(h, "crashed: its sockets are gone".into())],
-            NetChange::Restart(h) => vec![(h, "restarted".into())],
-            NetChange::Partition(a, b, d)
-            | NetChange::Heal(a, b, d)
-            | NetChange::Hold(a, b, d)
-            | NetChange::Release(a, b, d) => {
-                let what = match change {
-                    NetChange::Partition(..) => "partition",
-                    NetChange::Heal(..) => "heal",
-                    NetChange::Hold(..) => "hold",
-                    _ => "release",
-                };
-                let text = format!("{what} {} {} {}", name(a), arrow(d), name(b));
-                vec![(a, text.clone()), (b, text)]
-            }
-        };
-        let mut written = false;
-        for (h, text) in notes {
-            let host = h.0 as usize;
-            // A link's change is written once, beside the first of its ends that is drawn.
-            if !self.hosts.contains(&host) || written {
-                continue;
-            }
-            written = true;
-            let note = Row::Note {
-                host,
-                conn: None,
-                text,
-                style: Style::Network,
-            };
-            self.rows.push((at, note));
-        }
+        self.rows.push((at, note));
     }
 
     /// Position (0..) left to right of each host drawn, by host index.
@@ -642,11 +629,9 @@ impl Ladder {
     /// What tells a connection apart on an arrow or a state when several are drawn: `#2 `
     /// when they are incarnations of one 4-tuple, `c3 ` (the run's number) otherwise.
     fn prefix(&self, conn: u64, incarnation: u32) -> String {
-        let mut tuples = self.shown.values().map(|(_, a, b)| (a.min(b), a.max(b)));
-        let first = tuples.next();
         if self.shown.len() < 2 {
             String::new()
-        } else if tuples.all(|t| Some(t) == first) {
+        } else if self.one_tuple.is_some() {
             format!("#{incarnation} ")
         } else {
             format!("c{conn} ")
