@@ -4,7 +4,7 @@
 use std::io::{self, Write};
 
 use netsim_core::Packet;
-use netsim_engine::{Connections, DropReason, NetChange, TraceKind, TraceRecord, TraceSink};
+use netsim_engine::{Connections, DropReason, TraceKind, TraceRecord, TraceSink};
 use netsim_host::HostEvent;
 use netsim_scenario::{Report, Scenario};
 use netsim_tcp::TcpEvent;
@@ -183,16 +183,8 @@ impl<W: Write> TraceSink<HostEvent> for JsonLines<W> {
                 v
             }
             TraceKind::Network(change) => {
-                let (what, hosts) = match *change {
-                    NetChange::Partition(a, b, _) => ("partition", vec![a, b]),
-                    NetChange::Heal(a, b, _) => ("heal", vec![a, b]),
-                    NetChange::Crash(h) => ("crash", vec![h]),
-                    NetChange::Restart(h) => ("restart", vec![h]),
-                    NetChange::Hold(a, b, _) => ("hold", vec![a, b]),
-                    NetChange::Release(a, b, _) => ("release", vec![a, b]),
-                };
-                let hosts: Vec<&str> = hosts.into_iter().map(|h| self.name(h)).collect();
-                json!({"kind": "network", "change": what, "hosts": hosts})
+                let hosts: Vec<&str> = change.hosts().into_iter().map(|h| self.name(h)).collect();
+                json!({"kind": "network", "change": change.name(), "hosts": hosts})
             }
         };
         if let Some(c) = conn {

@@ -1072,6 +1072,25 @@ fn json_format_gives_one_object_per_line_and_a_summary() {
         last.contains("\"kind\":\"summary\"") && last.contains("\"passed\":true"),
         "{last}"
     );
+    // Network changes: what changed and the hosts it touched.
+    let o = netsim(&[
+        "run",
+        &scenario("server_crash_restart.ron"),
+        "--format",
+        "json",
+    ]);
+    let network: Vec<String> = stdout(&o)
+        .lines()
+        .filter(|l| l.contains("\"kind\":\"network\""))
+        .map(str::to_string)
+        .collect();
+    assert_eq!(
+        network,
+        [
+            r#"{"change":"crash","hosts":["server"],"kind":"network","time":"0.100000s","time_ns":100000000}"#,
+            r#"{"change":"restart","hosts":["server"],"kind":"network","time":"2.000000s","time_ns":2000000000}"#,
+        ]
+    );
 }
 
 #[test]

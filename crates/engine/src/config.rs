@@ -221,31 +221,42 @@ impl NetChange {
     /// The change in words, as the text trace writes it: `partition a <-> b`, `heal a -> b`
     /// (one way), `crash a`, `restart a`, `hold a <-> b`, `release a -> b`.
     pub fn describe<'a>(&self, name: impl Fn(HostId) -> &'a str) -> String {
-        let between = |what: &str, a: HostId, b: HostId, d: Direction| {
-            let arrow = match d {
-                Direction::OneWay => "->",
-                Direction::Both => "<->",
-            };
-            format!("{what} {} {arrow} {}", name(a), name(b))
-        };
+        let what = self.name();
         match *self {
-            NetChange::Partition(a, b, d) => between("partition", a, b, d),
-            NetChange::Heal(a, b, d) => between("heal", a, b, d),
-            NetChange::Crash(h) => format!("crash {}", name(h)),
-            NetChange::Restart(h) => format!("restart {}", name(h)),
-            NetChange::Hold(a, b, d) => between("hold", a, b, d),
-            NetChange::Release(a, b, d) => between("release", a, b, d),
+            NetChange::Crash(h) | NetChange::Restart(h) => format!("{what} {}", name(h)),
+            NetChange::Partition(a, b, d)
+            | NetChange::Heal(a, b, d)
+            | NetChange::Hold(a, b, d)
+            | NetChange::Release(a, b, d) => {
+                let arrow = match d {
+                    Direction::OneWay => "->",
+                    Direction::Both => "<->",
+                };
+                format!("{what} {} {arrow} {}", name(a), name(b))
+            }
+        }
+    }
+
+    /// `partition`, `heal`, `crash`, `restart`, `hold` or `release`.
+    pub fn name(&self) -> &'static str {
+        match self {
+            NetChange::Partition(..) => "partition",
+            NetChange::Heal(..) => "heal",
+            NetChange::Crash(_) => "crash",
+            NetChange::Restart(_) => "restart",
+            NetChange::Hold(..) => "hold",
+            NetChange::Release(..) => "release",
         }
     }
 
     /// The hosts it touches: a crashed or restarted host, or a link's two ends.
-    pub fn hosts(&self) -> [HostId; 2] {
+    pub fn hosts(&self) -> Vec<HostId> {
         match *self {
-            NetChange::Crash(h) | NetChange::Restart(h) => [h, h],
+            NetChange::Crash(h) | NetChange::Restart(h) => vec![h],
             NetChange::Partition(a, b, _)
             | NetChange::Heal(a, b, _)
             | NetChange::Hold(a, b, _)
-            | NetChange::Release(a, b, _) => [a, b],
+            | NetChange::Release(a, b, _) => vec![a, b],
         }
     }
 }

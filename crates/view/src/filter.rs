@@ -199,13 +199,7 @@ impl TraceFilter {
             | TraceKind::Delivered { host, .. }
             | TraceKind::Timer { host, .. }
             | TraceKind::Protocol { host, .. } => is(host),
-            TraceKind::Network(change) => match *change {
-                NetChange::Partition(a, b, _)
-                | NetChange::Heal(a, b, _)
-                | NetChange::Hold(a, b, _)
-                | NetChange::Release(a, b, _) => is(&a) || is(&b),
-                NetChange::Crash(h) | NetChange::Restart(h) => is(&h),
-            },
+            TraceKind::Network(change) => change.hosts().iter().any(is),
             kind => packet_of(kind).is_some_and(|p| {
                 self.hosts
                     .iter()
