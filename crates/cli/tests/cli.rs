@@ -27,6 +27,16 @@ fn stderr(o: &Output) -> String {
     String::from_utf8_lossy(&o.stderr).into_owned()
 }
 
+/// The names of the files in `dir` (hidden ones too), sorted.
+fn file_names(dir: &std::path::Path) -> Vec<String> {
+    let mut names: Vec<String> = std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().into_string().unwrap())
+        .collect();
+    names.sort();
+    names
+}
+
 /// A scratch directory of one test (`netsim-TAG-PID` in the temporary directory), made
 /// empty, and removed with everything in it when the test ends, passing or failing.
 struct Scratch(PathBuf);
@@ -556,12 +566,7 @@ fn an_interrupted_run_leaves_no_output_and_no_temporary_file() {
         let o = child.wait_with_output().unwrap();
         assert_eq!(o.status.code(), Some(130), "{signal}: {}", stderr(&o));
         assert!(stderr(&o).contains("interrupted: the run's output files were not written"));
-        let mut left: Vec<String> = std::fs::read_dir(&dir.0)
-            .unwrap()
-            .map(|e| e.unwrap().file_name().into_string().unwrap())
-            .collect();
-        left.sort();
-        assert_eq!(left, ["old.csv"], "{signal}");
+        assert_eq!(file_names(&dir), ["old.csv"], "{signal}");
         assert_eq!(std::fs::read_to_string(&old).unwrap(), "before");
     }
 }
@@ -642,12 +647,7 @@ fn states_csv_and_plot_show_the_time_wait_peak_the_summary_reports() {
     ] {
         assert!(picture.contains(label), "{label} missing");
     }
-    let mut names: Vec<_> = std::fs::read_dir(&dir)
-        .unwrap()
-        .map(|e| e.unwrap().file_name().into_string().unwrap())
-        .collect();
-    names.sort();
-    assert_eq!(names, ["states.csv", "states.svg"]);
+    assert_eq!(file_names(&dir), ["states.csv", "states.svg"]);
 }
 
 /// The sockets left open at the end, as `ss -tan -o` prints them: in the summary (the first
@@ -1440,11 +1440,11 @@ fn output_paths_are_checked_first_and_written_whole() {
     assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
     let text = std::fs::read_to_string(&path).unwrap();
     assert!(text.trim_end().ends_with('}'), "a whole JSON document");
-    let names: Vec<_> = std::fs::read_dir(&dir)
-        .unwrap()
-        .map(|e| e.unwrap().file_name().into_string().unwrap())
-        .collect();
-    assert_eq!(names, ["report.json"], "nothing else left in the directory");
+    assert_eq!(
+        file_names(&dir),
+        ["report.json"],
+        "nothing else left in the directory"
+    );
 }
 
 /// Every scenario path the README, scenarios/README.md, the docs and each command's `--help`
@@ -1937,11 +1937,7 @@ fn the_report_is_one_page_with_summary_ladder_and_sockets_that_fetches_nothing()
         assert!(!html.contains(fetch), "the page fetches something: {fetch}");
     }
     // Files left behind: only the page.
-    let names: Vec<_> = std::fs::read_dir(&out)
-        .unwrap()
-        .map(|e| e.unwrap().file_name())
-        .collect();
-    assert_eq!(names, ["index.html"]);
+    assert_eq!(file_names(&out), ["index.html"]);
 
     let failing = std::fs::read_to_string(scenario("lost_final_ack.ron"))
         .unwrap()

@@ -243,22 +243,22 @@ fn a_held_link_keeps_packets_until_released_in_order() {
     let released = trace
         .find("release client -> server")
         .expect("the release is traced");
-    let first_data = trace
-        .lines()
-        .find(|l| l.contains("server < ") && l.contains("len 100"))
-        .expect("the data arrives");
+    // The line where the 100 bytes of data reach the server.
+    let data_arrives = |trace: &str| -> String {
+        let line = trace
+            .lines()
+            .find(|l| l.contains("server < ") && l.contains("len 100"));
+        line.expect("the data arrives").to_string()
+    };
+    let first_data = data_arrives(trace);
     assert!(
         first_data.trim_start().starts_with("0.910000s"),
         "{first_data}"
     );
-    assert!(trace.find(first_data).unwrap() > released);
+    assert!(trace.find(first_data.as_str()).unwrap() > released);
     // Without the hold the data (sent 100 ms after the handshake at 20 ms) arrives at 130 ms.
     let plain = build().run().unwrap();
-    let plain_first = plain
-        .trace()
-        .lines()
-        .find(|l| l.contains("server < ") && l.contains("len 100"))
-        .expect("the data arrives");
+    let plain_first = data_arrives(plain.trace());
     assert!(
         plain_first.trim_start().starts_with("0.130000s"),
         "{plain_first}"

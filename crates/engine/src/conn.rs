@@ -356,6 +356,7 @@ mod tests {
         }
     }
 
+    #[derive(Default)]
     struct Run {
         c: Connections,
         next: u64,
@@ -394,10 +395,7 @@ mod tests {
     /// still #1, numbered against #1's ISNs; both incarnations then print as reused.
     #[test]
     fn a_reused_tuple_gets_a_new_incarnation_and_old_packets_keep_theirs() {
-        let mut run = Run {
-            c: Connections::default(),
-            next: 0,
-        };
+        let mut run = Run::default();
         let syn = packet(40000, 80, 1000, TcpFlags::SYN);
         let (first, _) = run.send(&syn);
         assert_eq!(
@@ -435,10 +433,7 @@ mod tests {
     /// does #2's SYN reaching a side whose last socket was on #1.
     #[test]
     fn a_delivery_into_a_later_incarnation_names_it() {
-        let mut run = Run {
-            c: Connections::default(),
-            next: 0,
-        };
+        let mut run = Run::default();
         let server = SocketAddrV4::new(Ipv4Addr::new(10, 0, 0, 2), 80);
         let client = SocketAddrV4::new(Ipv4Addr::new(10, 0, 0, 1), 40000);
         let server_joins = EventConn {
@@ -488,10 +483,7 @@ mod tests {
     /// with a fresh ISN, and that is still the client's one connection.
     #[test]
     fn a_syn_ack_with_a_fresh_isn_answers_the_newest_incarnation() {
-        let mut run = Run {
-            c: Connections::default(),
-            next: 0,
-        };
+        let mut run = Run::default();
         let syn = packet(40000, 80, 1000, TcpFlags::SYN);
         let (first, _) = run.send(&syn);
         run.send(&packet(80, 40000, 5000, TcpFlags::SYN | TcpFlags::ACK));

@@ -401,19 +401,8 @@ fn partition_drops_packets_in_flight_and_new_ones_until_healed() {
     t.schedule
         .push((at_ms(20), NetChange::Heal(A, B, Direction::Both)));
     // Sent at 0 (arrives 10: in flight at 8, dropped), 9 (sent into the cut), 25 (healed).
-    let plan: Vec<Planned> = [(0, 0), (9, 1), (25, 2)]
-        .into_iter()
-        .map(|(t, seq)| Planned {
-            at: at_ms(t),
-            packet: packet(A, B, seq, TcpFlags::ACK, 0),
-            label: "",
-        })
-        .collect();
-    let back = vec![Planned {
-        at: at_ms(9),
-        packet: packet(B, A, 7, TcpFlags::ACK, 0),
-        label: "",
-    }];
+    let plan = acks(A, B, &[(0, 0), (9, 1), (25, 2)]);
+    let back = acks(B, A, &[(9, 7)]);
     let r = run(t, vec![plan, back], 1);
     assert_eq!(arrivals(&r, B), vec![(at_ms(35), 2)]);
     assert!(arrivals(&r, A).is_empty());
@@ -436,20 +425,9 @@ fn a_held_link_keeps_new_packets_and_releases_them_in_order() {
         .push((at_ms(30), NetChange::Release(A, B, Direction::OneWay)));
     // Sent at 0 (on the link before the hold: arrives at 10), 6 and 7 (held until 30, then
     // 10 ms of latency, in the order sent), 31 (after the release: arrives at 41).
-    let plan: Vec<Planned> = [(0, 0), (6, 1), (7, 2), (31, 3)]
-        .into_iter()
-        .map(|(t, seq)| Planned {
-            at: at_ms(t),
-            packet: packet(A, B, seq, TcpFlags::ACK, 0),
-            label: "",
-        })
-        .collect();
+    let plan = acks(A, B, &[(0, 0), (6, 1), (7, 2), (31, 3)]);
     // The other direction is not held.
-    let back = vec![Planned {
-        at: at_ms(6),
-        packet: packet(B, A, 9, TcpFlags::ACK, 0),
-        label: "",
-    }];
+    let back = acks(B, A, &[(6, 9)]);
     let r = run(t, vec![plan, back], 1);
     assert_eq!(
         arrivals(&r, B),
@@ -479,11 +457,7 @@ fn packets_held_across_a_partition_meet_the_cut_when_released() {
         .push((at_ms(5), NetChange::Partition(A, B, Direction::Both)));
     t.schedule
         .push((at_ms(8), NetChange::Release(A, B, Direction::Both)));
-    let plan = vec![Planned {
-        at: at_ms(2),
-        packet: packet(A, B, 1, TcpFlags::ACK, 0),
-        label: "",
-    }];
+    let plan = acks(A, B, &[(2, 1)]);
     let r = run(t, vec![plan, Vec::new()], 1);
     assert!(arrivals(&r, B).is_empty());
     let drops = lines_with(&r, "drop (partition)");

@@ -65,6 +65,19 @@ pub fn stream(
         .collect()
 }
 
+/// Bare ACKs from `from` to `to`, one per `(ms, seq)`: sent at that millisecond with that
+/// sequence number.
+pub fn acks(from: HostId, to: HostId, sends: &[(u64, u32)]) -> Vec<Planned> {
+    sends
+        .iter()
+        .map(|&(t, seq)| Planned {
+            at: at_ms(t),
+            packet: packet(from, to, seq, TcpFlags::ACK, 0),
+            label: "",
+        })
+        .collect()
+}
+
 /// Hosts `a` (10.0.0.1) and `b` (10.0.0.2) joined by one link with `config` both ways.
 pub fn two_hosts(config: LinkConfig) -> Topology {
     let mut t = Topology::default();
